@@ -1,0 +1,3 @@
+"""rnnzoo: recurrent sequence models side by side."""
+
+__version__ = "0.1.0"

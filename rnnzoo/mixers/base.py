@@ -1,0 +1,143 @@
+"""The mixer contract every sequence mixer in rnnzoo follows.
+
+```python
+y, state = mixer(x, state=None)      # x: [B, T, d_model] -> y: [B, T, d_model]
+y_t, state = mixer.step(x_t, state)  # x_t: [B, d_model];   exact, O(1) memory in T
+state = mixer.init_state(batch_size) # the zero state
+mixer.state_size                     # floats carried per sequence (None: grows with T)
+```
+
+A state is a tuple of tensors whose first dimension is the batch. Floating tensors are the
+recurrent memory and are what ``state_size`` counts; integer tensors (e.g. the position counter
+of an attention cache) are bookkeeping and are not counted.
+
+Subclasses implement ``_forward``, ``_step`` and ``init_state``; the public ``forward`` and
+``step`` check inputs once, at this boundary, so the ops below never have to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+State = tuple[torch.Tensor, ...]
+
+
+@dataclass
+class MixerConfig:
+    """Fields shared by every mixer config; each mixer subclasses this with its own."""
+
+    d_model: int = 64
+
+    def __post_init__(self) -> None:
+        if self.d_model < 1:
+            raise ValueError(f"d_model must be >= 1, got {self.d_model}")
+
+
+class Mixer(nn.Module):
+    """Base class: input checks and the state bookkeeping shared by all mixers.
+
+    Class attributes describe the mixer for the registry and ``rnnzoo list``:
+    ``paper`` (citation), ``state_formula`` (state size in terms of the config),
+    ``fast_path`` (name of the parallel/chunked training form, or "" if only a loop exists).
+    """
+
+    config_class: ClassVar[type[MixerConfig]] = MixerConfig
+    causal: ClassVar[bool] = True
+    paper: ClassVar[str] = ""
+    state_formula: ClassVar[str] = ""
+    fast_path: ClassVar[str] = ""
+
+    def __init__(self, config: MixerConfig):
+        super().__init__()
+        self.config = config
+        self.d_model = config.d_model
+
+    # -- the contract -------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """x: [B, T, d_model]; state from ``init_state``/a previous call or None -> (y [B, T, d_model], state)."""
+        self._check_input(x, rank=3, what="x", expected="[B, T, d_model]")
+        if x.shape[1] == 0:
+            raise ValueError(f"x has an empty time dimension: shape {tuple(x.shape)}; need T >= 1")
+        self._check_state(state, x.shape[0])
+        return self._forward(x, state)
+
+    def step(self, x_t: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """One token. x_t: [B, d_model] -> (y_t [B, d_model], state)."""
+        if not self.causal:
+            raise ValueError(f"{type(self).__name__} is not causal and has no recurrent step")
+        self._check_input(x_t, rank=2, what="x_t", expected="[B, d_model]")
+        self._check_state(state, x_t.shape[0])
+        if state is None:
+            state = self.init_state(x_t.shape[0], device=x_t.device, dtype=x_t.dtype)
+        return self._step(x_t, state)
+
+    def init_state(self, batch_size: int, device=None, dtype=None) -> State:
+        """The zero state for ``batch_size`` sequences."""
+        raise NotImplementedError
+
+    @property
+    def state_size(self) -> int | None:
+        """Floats of recurrent state carried per sequence; None when it grows with T (attention)."""
+        state = self.init_state(1, device="meta")
+        return sum(t.numel() for t in state if t.is_floating_point())
+
+    # -- to implement -------------------------------------------------------------------------
+    def _forward(self, x: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
+        raise NotImplementedError
+
+    def _step(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        raise NotImplementedError
+
+    # -- checks -------------------------------------------------------------------------------
+    def _param_dtype(self) -> torch.dtype:
+        p = next(self.parameters(), None)
+        return p.dtype if p is not None else torch.get_default_dtype()
+
+    def _check_input(self, x, rank: int, what: str, expected: str) -> None:
+        name = type(self).__name__
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(f"{name}: {what} must be a torch.Tensor, got {type(x).__name__}")
+        if x.dim() != rank:
+            raise ValueError(f"{name}: {what} must have rank {rank} {expected}, got shape {tuple(x.shape)}")
+        if x.shape[-1] != self.d_model:
+            raise ValueError(
+                f"{name}: {what} last dimension must be d_model={self.d_model}, got shape {tuple(x.shape)}"
+            )
+        if x.shape[0] == 0:
+            raise ValueError(f"{name}: {what} has an empty batch: shape {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise ValueError(f"{name}: {what} must be floating point, got {x.dtype}")
+        if not torch.isfinite(x).all():
+            raise ValueError(f"{name}: {what} contains NaN or Inf")
+
+    def _check_state(self, state: State | None, batch_size: int) -> None:
+        if state is None:
+            return
+        name = type(self).__name__
+        if not isinstance(state, tuple) or not all(isinstance(t, torch.Tensor) for t in state):
+            raise ValueError(f"{name}: state must be a tuple of tensors as returned by init_state/forward")
+        expected = self.init_state(1, device="meta")
+        if len(state) != len(expected):
+            raise ValueError(f"{name}: state has {len(state)} tensors, expected {len(expected)}")
+        for i, (got, ref) in enumerate(zip(state, expected)):
+            if got.shape[0] != batch_size:
+                raise ValueError(
+                    f"{name}: state[{i}] has batch {got.shape[0]} (shape {tuple(got.shape)}) "
+                    f"but the input has batch {batch_size}"
+                )
+            if got.dim() != ref.dim() or _fixed_dims(got) != _fixed_dims(ref, like=got):
+                raise ValueError(
+                    f"{name}: state[{i}] has shape {tuple(got.shape)}, expected {(batch_size, *ref.shape[1:])}"
+                )
+
+
+def _fixed_dims(t: torch.Tensor, like: torch.Tensor | None = None) -> tuple[int, ...]:
+    """Shape without the batch dim, with zero-size dims (growing caches) compared loosely."""
+    shape = tuple(t.shape[1:])
+    if like is None:
+        return shape
+    return tuple(g if r == 0 else r for r, g in zip(t.shape[1:], like.shape[1:]))

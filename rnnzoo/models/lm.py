@@ -1,0 +1,103 @@
+"""Causal language model: token embedding -> N blocks of any registry mixer -> RMSNorm -> tied head.
+
+```python
+model = LanguageModel(LMConfig(vocab_size=256, mixer="lstm", n_layers=2, d_model=64))
+logits = model(tokens)                                   # tokens: [B, T] int64 -> [B, T, V]
+state = model.init_state(batch_size)
+logits_t, state = model.step(token_t, state)             # token_t: [B] -> [B, V], O(1) memory for RNNs
+```
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from rnnzoo import mixers
+from rnnzoo.models.block import Block
+
+ModelState = list  # one mixer state per block
+
+
+@dataclass
+class LMConfig:
+    vocab_size: int
+    d_model: int = 64
+    n_layers: int = 2
+    mixer: str = "lstm"
+    mixer_options: dict = field(default_factory=dict)  # config overrides for the mixer, e.g. {"window": 32}
+    mlp_ratio: float = 4.0
+    tie_embeddings: bool = True
+
+    def __post_init__(self) -> None:
+        if self.vocab_size < 2:
+            raise ValueError(f"vocab_size must be >= 2, got {self.vocab_size}")
+        if self.n_layers < 1:
+            raise ValueError(f"n_layers must be >= 1, got {self.n_layers}")
+        mixers.make_config(self.mixer, self.d_model, **self.mixer_options)  # fail early on bad options
+
+
+class LanguageModel(nn.Module):
+    def __init__(self, config: LMConfig):
+        super().__init__()
+        if not mixers.get(config.mixer).causal:
+            raise ValueError(f"a language model needs a causal mixer; {config.mixer!r} is not causal")
+        self.config = config
+        self.embed = nn.Embedding(config.vocab_size, config.d_model)
+        self.blocks = nn.ModuleList(
+            Block(mixers.build(config.mixer, config.d_model, **config.mixer_options), config.mlp_ratio)
+            for _ in range(config.n_layers)
+        )
+        self.norm = nn.RMSNorm(config.d_model)
+        self.head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        nn.init.normal_(self.embed.weight, std=0.02)
+        if config.tie_embeddings:
+            self.head.weight = self.embed.weight
+
+    @property
+    def state_size(self) -> int | None:
+        """Recurrent floats per sequence over all layers (None if any layer grows with T)."""
+        sizes = [b.mixer.state_size for b in self.blocks]
+        return None if any(s is None for s in sizes) else sum(sizes)
+
+    def init_state(self, batch_size: int, device=None, dtype=None) -> ModelState:
+        return [b.mixer.init_state(batch_size, device=device, dtype=dtype) for b in self.blocks]
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens: [B, T] int64 -> logits [B, T, vocab_size]."""
+        return self.forward_with_state(tokens, None)[0]
+
+    def forward_with_state(self, tokens: torch.Tensor, state: ModelState | None) -> tuple[torch.Tensor, ModelState]:
+        """tokens: [B, T]; state from init_state or a previous call -> (logits [B, T, V], state)."""
+        self._check_tokens(tokens, rank=2)
+        state = state if state is not None else [None] * len(self.blocks)
+        x = self.embed(tokens)
+        new_state = []
+        for block, s in zip(self.blocks, state):
+            x, s = block(x, s)
+            new_state.append(s)
+        return self.head(self.norm(x)), new_state
+
+    def step(self, token: torch.Tensor, state: ModelState | None) -> tuple[torch.Tensor, ModelState]:
+        """token: [B] int64 -> (logits [B, V], state)."""
+        self._check_tokens(token, rank=1)
+        state = state if state is not None else [None] * len(self.blocks)
+        x = self.embed(token)
+        new_state = []
+        for block, s in zip(self.blocks, state):
+            x, s = block.step(x, s)
+            new_state.append(s)
+        return self.head(self.norm(x)), new_state
+
+    def _check_tokens(self, tokens: torch.Tensor, rank: int) -> None:
+        if tokens.dim() != rank:
+            raise ValueError(f"tokens must have rank {rank}, got shape {tuple(tokens.shape)}")
+        if tokens.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"tokens must be int64, got {tokens.dtype}")
+        if tokens.numel() == 0:
+            raise ValueError(f"tokens is empty: shape {tuple(tokens.shape)}")
+        lo, hi = int(tokens.min()), int(tokens.max())
+        if lo < 0 or hi >= self.config.vocab_size:
+            raise ValueError(f"token ids must be in [0, {self.config.vocab_size}), got range [{lo}, {hi}]")

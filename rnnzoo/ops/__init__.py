@@ -1,0 +1,1 @@
+"""Layer 1: pure functions on tensors, each with a reference mode and a fast mode."""

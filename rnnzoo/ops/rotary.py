@@ -1,0 +1,20 @@
+"""Rotary position embedding (Su et al., RoFormer, 2021, eq. 34), rotate-half (GPT-NeoX) layout."""
+
+from __future__ import annotations
+
+import torch
+
+
+def apply_rotary(x: torch.Tensor, positions: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
+    """Rotate channel pairs (i, i + D/2) of x by angle positions * base^(-2i/D).
+
+    x: [B, T, H, D] with D even; positions: [B, T] absolute token indices. Returns [B, T, H, D].
+    """
+    d = x.shape[-1]
+    if d % 2:
+        raise ValueError(f"rotary needs an even head dim, got {d}")
+    inv_freq = base ** (-torch.arange(0, d, 2, device=x.device, dtype=x.dtype) / d)
+    angle = positions.to(x.dtype)[..., None] * inv_freq  # [B, T, D/2]
+    cos, sin = angle.cos()[:, :, None], angle.sin()[:, :, None]
+    x1, x2 = x[..., : d // 2], x[..., d // 2:]
+    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)

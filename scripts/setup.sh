@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Create .venv beside the repo and install rnnzoo with its dev extra. Safe to re-run.
+# Elsewhere than this CPU-only machine, choose the PyTorch build with an extra index, e.g.
+#   TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu    (CPU)
+#   TORCH_INDEX_URL=https://download.pytorch.org/whl/cu126  (CUDA 12.6)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+if [ -n "${TORCH_INDEX_URL:-}" ]; then
+  "${PIP[@]}" --extra-index-url "$TORCH_INDEX_URL" "torch==2.13.0"
+else
+  "${PIP[@]}" "torch==2.13.0"
+fi
+"${PIP[@]}" -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/python -c "import rnnzoo, torch; print(f'rnnzoo {rnnzoo.__version__} ready (torch {torch.__version__})')"

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Set up .venv (scripts/setup.sh) and run the default test suite (slow tests excluded; add -m slow for them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+exec .venv/bin/python -m pytest "$@"
