@@ -1,0 +1,27 @@
+import torch
+import torch.nn.functional as F
+
+from rnnzoo.mixers.norms import GatedRMSNorm
+from rnnzoo.mixers.short_conv import ShortConvolution
+
+
+def test_short_conv_matches_padded_conv1d_and_carries_state():
+    torch.manual_seed(0)
+    conv = ShortConvolution(6, kernel_size=4).double()
+    x = torch.randn(2, 9, 6, dtype=torch.float64)
+    ref = F.silu(F.conv1d(F.pad(x.transpose(1, 2), (3, 0)), conv.weight, conv.bias, groups=6)).transpose(1, 2)
+    y, _ = conv(x)
+    torch.testing.assert_close(y, ref)
+    y1, s = conv(x[:, :2])
+    y2, s = conv(x[:, 2:3], s)
+    y3, _ = conv(x[:, 3:], s)
+    torch.testing.assert_close(torch.cat((y1, y2, y3), 1), ref)
+
+
+def test_gated_rmsnorm_groups_normalise_independently():
+    norm = GatedRMSNorm(8, group_size=4)
+    x = torch.randn(3, 8)
+    x2 = x.clone()
+    x2[:, 4:] *= 10.0
+    torch.testing.assert_close(norm(x)[:, :4], norm(x2)[:, :4])
+    torch.testing.assert_close(norm(x)[:, 4:], norm(x2)[:, 4:])
