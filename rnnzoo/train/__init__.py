@@ -1,0 +1,6 @@
+"""Training: one Trainer, optimiser builders, atomic I/O."""
+
+from rnnzoo.train.optim import build_optimizer, param_groups, warmup_cosine
+from rnnzoo.train.trainer import Trainer, TrainConfig, lm_loss
+
+__all__ = ["Trainer", "TrainConfig", "lm_loss", "build_optimizer", "param_groups", "warmup_cosine"]
