@@ -9,11 +9,10 @@ PY="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
-if [ -n "${TORCH_INDEX_URL:-}" ]; then
-  "${PIP[@]}" --extra-index-url "$TORCH_INDEX_URL" "torch==2.13.0"
-else
-  "${PIP[@]}" "torch==2.13.0"
-fi
-"${PIP[@]}" -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
+pip_install() {
+  # Local mirrors on some machines print one harmless "Location ... ignored" warning per package.
+  .venv/bin/python -m pip install -q --disable-pip-version-check "$@" 2> >(grep -v "^WARNING: Location" >&2)
+}
+pip_install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} "torch==2.13.0"
+pip_install -e ".[dev]"
 .venv/bin/python -c "import rnnzoo, torch; print(f'rnnzoo {rnnzoo.__version__} ready (torch {torch.__version__})')"
