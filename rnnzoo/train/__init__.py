@@ -1,6 +1,7 @@
 """Training: one Trainer, optimiser builders, atomic I/O."""
 
+from rnnzoo.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from rnnzoo.train.optim import build_optimizer, param_groups, warmup_cosine
 from rnnzoo.train.trainer import Trainer, TrainConfig, lm_loss
 
-__all__ = ["Trainer", "TrainConfig", "lm_loss", "build_optimizer", "param_groups", "warmup_cosine"]
+__all__ = ["CheckpointError", "load_checkpoint", "save_checkpoint", "Trainer", "TrainConfig", "lm_loss", "build_optimizer", "param_groups", "warmup_cosine"]

@@ -12,6 +12,11 @@ caller's seed), so a run is reproducible and a resumed run sees exactly the batc
 steps under ``torch.no_grad`` with the model in eval mode. AdamW with decay groups and per-parameter
 hints (``rnnzoo.train.optim``), linear warm-up + cosine, gradient clipping, gradient accumulation,
 early stopping on an eval metric, ``tqdm`` progress, JSONL metrics and a summary JSON in ``out_dir``.
+
+Checkpoints (``rnnzoo.train.checkpoint``) go to ``out_dir`` every ``checkpoint_every`` steps and at the end;
+``resume=True`` continues from the one in ``out_dir`` exactly: weights, AdamW moments, schedule, RNG
+states and early-stopping bookkeeping are restored, so the losses after resuming equal those of an
+uninterrupted run with the same seed, step for step.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from rnnzoo.train.checkpoint import load_checkpoint, save_checkpoint
 from rnnzoo.train.io import append_jsonl, atomic_write_json
 from rnnzoo.train.optim import build_optimizer, warmup_cosine
 
@@ -49,6 +55,8 @@ class TrainConfig:
     seed: int = 0
     out_dir: str | None = None        # metrics.jsonl + summary.json written here when set
     progress: bool = True
+    checkpoint_every: int = 0         # steps between checkpoints in out_dir (and one at the end); 0: none
+    resume: bool = False              # continue from the checkpoint in out_dir
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -59,11 +67,17 @@ class TrainConfig:
             raise ValueError(f"grad_accum must be >= 1, got {self.grad_accum}")
         if self.early_stop_patience and not self.early_stop_metric:
             raise ValueError("early_stop_patience needs early_stop_metric")
+        if self.checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
+        if (self.checkpoint_every or self.resume) and not self.out_dir:
+            raise ValueError("checkpoint_every and resume need out_dir (where checkpoints live)")
 
 
 class Trainer:
     def __init__(self, model: nn.Module, config: TrainConfig, batch_fn: Callable[[int], Batch],
-                 loss_fn: LossFn, eval_fn: Callable[[nn.Module], dict[str, float]] | None = None):
+                 loss_fn: LossFn, eval_fn: Callable[[nn.Module], dict[str, float]] | None = None,
+                 checkpoint_extra: dict | None = None):
+        """``checkpoint_extra``: JSON-able data saved in every checkpoint's sidecar (e.g. an app's vocabulary)."""
         self.model, self.config = model, config
         self.batch_fn, self.loss_fn, self.eval_fn = batch_fn, loss_fn, eval_fn
         self.optimizer = build_optimizer(model, config.lr, config.weight_decay)
@@ -71,12 +85,16 @@ class Trainer:
         self.step = 0
         self.history: list[dict] = []
         self.best: tuple[float, int] | None = None  # (metric value, step)
+        self.evals_without_gain = 0
+        self.checkpoint_extra = checkpoint_extra or {}
 
     def fit(self) -> dict:
         """Train to ``config.steps`` (or early stop); returns the summary dict."""
         cfg = self.config
         torch.manual_seed(cfg.seed)
-        start, tokens, evals_without_gain = time.perf_counter(), 0, 0
+        if cfg.resume:
+            self._resume()
+        start, tokens = time.perf_counter(), 0
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not cfg.progress, desc="train", dynamic_ncols=True)
         stopped_early = False
         while self.step < cfg.steps:
@@ -93,10 +111,13 @@ class Trainer:
             last = self.step == cfg.steps
             if self.eval_fn is not None and (last or (cfg.eval_every and self.step % cfg.eval_every == 0)):
                 improved = self._evaluate()
-                evals_without_gain = 0 if improved else evals_without_gain + 1
-                if cfg.early_stop_patience and evals_without_gain >= cfg.early_stop_patience:
+                self.evals_without_gain = 0 if improved else self.evals_without_gain + 1
+                if cfg.early_stop_patience and self.evals_without_gain >= cfg.early_stop_patience:
                     stopped_early = True
-                    break
+            if cfg.checkpoint_every and (last or stopped_early or self.step % cfg.checkpoint_every == 0):
+                self.save_checkpoint()
+            if stopped_early:
+                break
         bar.close()
         summary = {"steps": self.step, "stopped_early": stopped_early, "train_seconds": time.perf_counter() - start,
                    "final_loss": next((h["loss"] for h in reversed(self.history) if "loss" in h), None),
@@ -106,6 +127,21 @@ class Trainer:
         if cfg.out_dir:
             atomic_write_json(Path(cfg.out_dir) / "summary.json", summary)
         return summary
+
+    def save_checkpoint(self) -> None:
+        """Checkpoint the current state into ``out_dir`` (atomic; replaces the previous one)."""
+        bookkeeping = {"best": list(self.best) if self.best else None, "evals_without_gain": self.evals_without_gain}
+        save_checkpoint(self.config.out_dir, self.model, step=self.step, optimizer=self.optimizer,
+                        scheduler=self.scheduler, train_config=self.config,
+                        extra={**self.checkpoint_extra, "trainer": bookkeeping})
+
+    def _resume(self) -> None:
+        meta = load_checkpoint(self.config.out_dir, self.model, optimizer=self.optimizer, scheduler=self.scheduler,
+                               restore_rng=True)
+        self.step = meta["step"]
+        bookkeeping = meta["extra"]["trainer"]
+        self.best = tuple(bookkeeping["best"]) if bookkeeping["best"] else None
+        self.evals_without_gain = bookkeeping["evals_without_gain"]
 
     def _train_step(self) -> tuple[float, dict[str, float], int]:
         cfg = self.config
