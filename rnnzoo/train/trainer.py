@@ -17,18 +17,29 @@ Checkpoints (``rnnzoo.train.checkpoint``) go to ``out_dir`` every ``checkpoint_e
 ``resume=True`` continues from the one in ``out_dir`` exactly: weights, AdamW moments, schedule, RNG
 states and early-stopping bookkeeping are restored, so the losses after resuming equal those of an
 uninterrupted run with the same seed, step for step.
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) the Trainer joins the process group (gloo on CPU,
+NCCL with CUDA), wraps the model in ``DistributedDataParallel`` and gives each rank a contiguous shard of
+the global batch that ``batch_fn`` returns (its first dimension must divide by the world size). Gradients
+are averaged across ranks, so the run matches a single process on the same global batch; logged losses
+are averaged across ranks; only rank 0 writes files and shows progress. ``loss_fn`` must call the model
+(``model(inputs)``) for the gradient hooks to fire; ``eval_fn`` gets the unwrapped model.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from rnnzoo.train.checkpoint import load_checkpoint, save_checkpoint
@@ -87,6 +98,9 @@ class Trainer:
         self.best: tuple[float, int] | None = None  # (metric value, step)
         self.evals_without_gain = 0
         self.checkpoint_extra = checkpoint_extra or {}
+        self.rank, self.world_size = _join_process_group()
+        self.is_main = self.rank == 0
+        self.train_model = DistributedDataParallel(model) if self.world_size > 1 else model
 
     def fit(self) -> dict:
         """Train to ``config.steps`` (or early stop); returns the summary dict."""
@@ -95,7 +109,7 @@ class Trainer:
         if cfg.resume:
             self._resume()
         start, tokens = time.perf_counter(), 0
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not cfg.progress, desc="train", dynamic_ncols=True)
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not (cfg.progress and self.is_main), desc="train", dynamic_ncols=True)
         stopped_early = False
         while self.step < cfg.steps:
             loss, metrics, n_tokens = self._train_step()
@@ -124,12 +138,14 @@ class Trainer:
                    "evals": [h for h in self.history if "eval" in h], "config": asdict(cfg)}
         if self.best is not None:
             summary["best"] = {"metric": cfg.early_stop_metric, "value": self.best[0], "step": self.best[1]}
-        if cfg.out_dir:
+        if cfg.out_dir and self.is_main:
             atomic_write_json(Path(cfg.out_dir) / "summary.json", summary)
         return summary
 
     def save_checkpoint(self) -> None:
-        """Checkpoint the current state into ``out_dir`` (atomic; replaces the previous one)."""
+        """Checkpoint the current state into ``out_dir`` (atomic; replaces the previous one). Rank 0 only."""
+        if not self.is_main:
+            return
         bookkeeping = {"best": list(self.best) if self.best else None, "evals_without_gain": self.evals_without_gain}
         save_checkpoint(self.config.out_dir, self.model, step=self.step, optimizer=self.optimizer,
                         scheduler=self.scheduler, train_config=self.config,
@@ -150,18 +166,32 @@ class Trainer:
         total, metrics, n_tokens = 0.0, {}, 0
         for micro in range(cfg.grad_accum):
             batch = self.batch_fn(self.step * cfg.grad_accum + micro)
-            loss, m = self.loss_fn(self.model, batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss.item()} at step {self.step}")
-            (loss / cfg.grad_accum).backward()
+            n_tokens += _count_tokens(batch)
+            if self.world_size > 1:
+                batch = _shard(batch, self.rank, self.world_size)
+            # gradients are all-reduced once, on the last micro-batch
+            sync = micro == cfg.grad_accum - 1 or self.world_size == 1
+            with nullcontext() if sync else self.train_model.no_sync():
+                loss, m = self.loss_fn(self.train_model, batch)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"loss became {loss.item()} at step {self.step}")
+                (loss / cfg.grad_accum).backward()
             total += loss.item() / cfg.grad_accum
             metrics = {k: metrics.get(k, 0.0) + v / cfg.grad_accum for k, v in m.items()}
-            n_tokens += _count_tokens(batch)
+        if self.world_size > 1:
+            total, metrics = self._mean_over_ranks(total, metrics)
         if cfg.grad_clip > 0:
             metrics["grad_norm"] = float(nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip))
         self.optimizer.step()
         self.scheduler.step()
         return total, metrics, n_tokens
+
+    def _mean_over_ranks(self, loss: float, metrics: dict[str, float]) -> tuple[float, dict[str, float]]:
+        keys = sorted(metrics)
+        values = torch.tensor([loss, *(metrics[k] for k in keys)], dtype=torch.float64)
+        dist.all_reduce(values)
+        values = (values / self.world_size).tolist()
+        return values[0], dict(zip(keys, values[1:]))
 
     def _evaluate(self) -> bool:
         """Run eval_fn, log it, and say whether the early-stop metric improved."""
@@ -183,8 +213,31 @@ class Trainer:
 
     def _log(self, record: dict) -> None:
         self.history.append(record)
-        if self.config.out_dir:
+        if self.config.out_dir and self.is_main:
             append_jsonl(Path(self.config.out_dir) / "metrics.jsonl", record)
+
+
+def _join_process_group() -> tuple[int, int]:
+    """(rank, world size): (0, 1) unless launched by torchrun with WORLD_SIZE > 1."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _shard(batch: Batch, rank: int, world_size: int) -> Batch:
+    """This rank's contiguous slice of the rows of every tensor in the (global) batch."""
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_shard(b, rank, world_size) for b in batch)
+    if not isinstance(batch, torch.Tensor):
+        return batch
+    if batch.shape[0] % world_size:
+        raise ValueError(f"global batch of {batch.shape[0]} rows does not divide over {world_size} processes")
+    n = batch.shape[0] // world_size
+    return batch[rank * n:(rank + 1) * n]
 
 
 def _count_tokens(batch: Batch) -> int:
