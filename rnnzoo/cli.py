@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from rnnzoo import mixers
@@ -88,6 +89,8 @@ def _cmd_lm_train(args: argparse.Namespace) -> int:
         steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr, eval_every=args.eval_every,
         eval_chars=args.eval_chars, checkpoint_every=args.checkpoint_every, corpus=args.corpus, out_dir=args.out,
         resume=args.resume, seed=args.seed, progress=not args.no_progress))
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
+        return 0
     print(f"{r['mixer']}: {r['params']:,} params, {r['steps']} steps, test {r['test_bpc']:.3f} bits/char "
           f"(valid {r['valid_bpc']:.3f}) on {r['scored_chars']:,} chars; checkpoint in {args.out}")
     return 0

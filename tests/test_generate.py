@@ -33,8 +33,10 @@ def test_step_decoding_equals_rerunning_the_full_prefix(name):
     assert torch.equal(fast, tokens[:, PROMPT.shape[1]:])
 
 
-def test_beam_size_one_is_greedy_and_beam_scores_are_log_probs():
-    model = model_for("gru")
+@pytest.mark.parametrize("name", CAUSAL)
+def test_beam_size_one_is_greedy_and_beam_scores_are_log_probs(name):
+    """Run for every mixer: reordering its state (KV caches, conv windows, ...) must keep beams consistent."""
+    model = model_for(name)
     tokens, scores = beam_search(model, PROMPT[0], 10, num_beams=1)
     assert torch.equal(tokens, greedy(model, PROMPT[:1], 10))
     tokens, scores = beam_search(model, PROMPT[0], 6, num_beams=4)
