@@ -177,7 +177,7 @@ def train_lm(cfg: LMTrainConfig) -> dict:
     model.eval()
     result = {"mixer": cfg.mixer, "n_layers": cfg.n_layers, "d_model": cfg.d_model, "steps": summary["steps"],
               "params": sum(p.numel() for p in model.parameters()), "vocab_size": len(vocab),
-              "valid_bpc": summary["evals"][-1]["eval"]["valid_bpc"] if summary["evals"] else None,
+              "valid_bpc": bits_per_char(model, scored["valid"], seq_len),
               "test_bpc": bits_per_char(model, scored["test"], seq_len), "scored_chars": len(scored["test"]) - 1,
               "train_seconds": summary["train_seconds"], "config": asdict(cfg)}
     if trainer.is_main:

@@ -109,7 +109,8 @@ class Trainer:
         if cfg.resume:
             self._resume()
         start, tokens = time.perf_counter(), 0
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not (cfg.progress and self.is_main), desc="train", dynamic_ncols=True)
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not (cfg.progress and self.is_main), desc="train",
+                   dynamic_ncols=True)
         stopped_early = False
         while self.step < cfg.steps:
             loss, metrics, n_tokens = self._train_step()
