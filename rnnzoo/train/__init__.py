@@ -1,6 +1,8 @@
-"""Training: one Trainer, optimiser builders, atomic I/O."""
+"""Training: one Trainer, optimiser builders, atomic I/O, checkpoints."""
 
+from rnnzoo.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from rnnzoo.train.optim import build_optimizer, param_groups, warmup_cosine
 from rnnzoo.train.trainer import Trainer, TrainConfig, lm_loss
 
-__all__ = ["Trainer", "TrainConfig", "lm_loss", "build_optimizer", "param_groups", "warmup_cosine"]
+__all__ = ["Trainer", "TrainConfig", "lm_loss", "build_optimizer", "param_groups", "warmup_cosine",
+           "CheckpointError", "load_checkpoint", "save_checkpoint"]

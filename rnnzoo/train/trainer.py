@@ -12,20 +12,37 @@ caller's seed), so a run is reproducible and a resumed run sees exactly the batc
 steps under ``torch.no_grad`` with the model in eval mode. AdamW with decay groups and per-parameter
 hints (``rnnzoo.train.optim``), linear warm-up + cosine, gradient clipping, gradient accumulation,
 early stopping on an eval metric, ``tqdm`` progress, JSONL metrics and a summary JSON in ``out_dir``.
+
+Checkpoints (``rnnzoo.train.checkpoint``) go to ``out_dir`` every ``checkpoint_every`` steps and at the end;
+``resume=True`` continues from the one in ``out_dir`` exactly: weights, AdamW moments, schedule, RNG
+states and early-stopping bookkeeping are restored, so the losses after resuming equal those of an
+uninterrupted run with the same seed, step for step.
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) the Trainer joins the process group (gloo on CPU,
+NCCL with CUDA), wraps the model in ``DistributedDataParallel`` and gives each rank a contiguous shard of
+the global batch that ``batch_fn`` returns (its first dimension must divide by the world size). Gradients
+are averaged across ranks, so the run matches a single process on the same global batch; logged losses
+are averaged across ranks; only rank 0 writes files and shows progress. ``loss_fn`` must call the model
+(``model(inputs)``) for the gradient hooks to fire; ``eval_fn`` gets the unwrapped model.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from rnnzoo.train.checkpoint import load_checkpoint, save_checkpoint
 from rnnzoo.train.io import append_jsonl, atomic_write_json
 from rnnzoo.train.optim import build_optimizer, warmup_cosine
 
@@ -49,6 +66,8 @@ class TrainConfig:
     seed: int = 0
     out_dir: str | None = None        # metrics.jsonl + summary.json written here when set
     progress: bool = True
+    checkpoint_every: int = 0         # steps between checkpoints in out_dir (and one at the end); 0: none
+    resume: bool = False              # continue from the checkpoint in out_dir
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -59,11 +78,17 @@ class TrainConfig:
             raise ValueError(f"grad_accum must be >= 1, got {self.grad_accum}")
         if self.early_stop_patience and not self.early_stop_metric:
             raise ValueError("early_stop_patience needs early_stop_metric")
+        if self.checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
+        if (self.checkpoint_every or self.resume) and not self.out_dir:
+            raise ValueError("checkpoint_every and resume need out_dir (where checkpoints live)")
 
 
 class Trainer:
     def __init__(self, model: nn.Module, config: TrainConfig, batch_fn: Callable[[int], Batch],
-                 loss_fn: LossFn, eval_fn: Callable[[nn.Module], dict[str, float]] | None = None):
+                 loss_fn: LossFn, eval_fn: Callable[[nn.Module], dict[str, float]] | None = None,
+                 checkpoint_extra: dict | None = None):
+        """``checkpoint_extra``: JSON-able data saved in every checkpoint's sidecar (e.g. an app's vocabulary)."""
         self.model, self.config = model, config
         self.batch_fn, self.loss_fn, self.eval_fn = batch_fn, loss_fn, eval_fn
         self.optimizer = build_optimizer(model, config.lr, config.weight_decay)
@@ -71,13 +96,21 @@ class Trainer:
         self.step = 0
         self.history: list[dict] = []
         self.best: tuple[float, int] | None = None  # (metric value, step)
+        self.evals_without_gain = 0
+        self.checkpoint_extra = checkpoint_extra or {}
+        self.rank, self.world_size = _join_process_group()
+        self.is_main = self.rank == 0
+        self.train_model = DistributedDataParallel(model) if self.world_size > 1 else model
 
     def fit(self) -> dict:
         """Train to ``config.steps`` (or early stop); returns the summary dict."""
         cfg = self.config
         torch.manual_seed(cfg.seed)
-        start, tokens, evals_without_gain = time.perf_counter(), 0, 0
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not cfg.progress, desc="train", dynamic_ncols=True)
+        if cfg.resume:
+            self._resume()
+        start, tokens = time.perf_counter(), 0
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not (cfg.progress and self.is_main), desc="train",
+                   dynamic_ncols=True)
         stopped_early = False
         while self.step < cfg.steps:
             loss, metrics, n_tokens = self._train_step()
@@ -93,19 +126,39 @@ class Trainer:
             last = self.step == cfg.steps
             if self.eval_fn is not None and (last or (cfg.eval_every and self.step % cfg.eval_every == 0)):
                 improved = self._evaluate()
-                evals_without_gain = 0 if improved else evals_without_gain + 1
-                if cfg.early_stop_patience and evals_without_gain >= cfg.early_stop_patience:
+                self.evals_without_gain = 0 if improved else self.evals_without_gain + 1
+                if cfg.early_stop_patience and self.evals_without_gain >= cfg.early_stop_patience:
                     stopped_early = True
-                    break
+            if cfg.checkpoint_every and (last or stopped_early or self.step % cfg.checkpoint_every == 0):
+                self.save_checkpoint()
+            if stopped_early:
+                break
         bar.close()
         summary = {"steps": self.step, "stopped_early": stopped_early, "train_seconds": time.perf_counter() - start,
                    "final_loss": next((h["loss"] for h in reversed(self.history) if "loss" in h), None),
                    "evals": [h for h in self.history if "eval" in h], "config": asdict(cfg)}
         if self.best is not None:
             summary["best"] = {"metric": cfg.early_stop_metric, "value": self.best[0], "step": self.best[1]}
-        if cfg.out_dir:
+        if cfg.out_dir and self.is_main:
             atomic_write_json(Path(cfg.out_dir) / "summary.json", summary)
         return summary
+
+    def save_checkpoint(self) -> None:
+        """Checkpoint the current state into ``out_dir`` (atomic; replaces the previous one). Rank 0 only."""
+        if not self.is_main:
+            return
+        bookkeeping = {"best": list(self.best) if self.best else None, "evals_without_gain": self.evals_without_gain}
+        save_checkpoint(self.config.out_dir, self.model, step=self.step, optimizer=self.optimizer,
+                        scheduler=self.scheduler, train_config=self.config,
+                        extra={**self.checkpoint_extra, "trainer": bookkeeping})
+
+    def _resume(self) -> None:
+        meta = load_checkpoint(self.config.out_dir, self.model, optimizer=self.optimizer, scheduler=self.scheduler,
+                               restore_rng=True)
+        self.step = meta["step"]
+        bookkeeping = meta["extra"]["trainer"]
+        self.best = tuple(bookkeeping["best"]) if bookkeeping["best"] else None
+        self.evals_without_gain = bookkeeping["evals_without_gain"]
 
     def _train_step(self) -> tuple[float, dict[str, float], int]:
         cfg = self.config
@@ -114,18 +167,32 @@ class Trainer:
         total, metrics, n_tokens = 0.0, {}, 0
         for micro in range(cfg.grad_accum):
             batch = self.batch_fn(self.step * cfg.grad_accum + micro)
-            loss, m = self.loss_fn(self.model, batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss.item()} at step {self.step}")
-            (loss / cfg.grad_accum).backward()
+            n_tokens += _count_tokens(batch)
+            if self.world_size > 1:
+                batch = _shard(batch, self.rank, self.world_size)
+            # gradients are all-reduced once, on the last micro-batch
+            sync = micro == cfg.grad_accum - 1 or self.world_size == 1
+            with nullcontext() if sync else self.train_model.no_sync():
+                loss, m = self.loss_fn(self.train_model, batch)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"loss became {loss.item()} at step {self.step}")
+                (loss / cfg.grad_accum).backward()
             total += loss.item() / cfg.grad_accum
             metrics = {k: metrics.get(k, 0.0) + v / cfg.grad_accum for k, v in m.items()}
-            n_tokens += _count_tokens(batch)
+        if self.world_size > 1:
+            total, metrics = self._mean_over_ranks(total, metrics)
         if cfg.grad_clip > 0:
             metrics["grad_norm"] = float(nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip))
         self.optimizer.step()
         self.scheduler.step()
         return total, metrics, n_tokens
+
+    def _mean_over_ranks(self, loss: float, metrics: dict[str, float]) -> tuple[float, dict[str, float]]:
+        keys = sorted(metrics)
+        values = torch.tensor([loss, *(metrics[k] for k in keys)], dtype=torch.float64)
+        dist.all_reduce(values)
+        values = (values / self.world_size).tolist()
+        return values[0], dict(zip(keys, values[1:]))
 
     def _evaluate(self) -> bool:
         """Run eval_fn, log it, and say whether the early-stop metric improved."""
@@ -147,8 +214,31 @@ class Trainer:
 
     def _log(self, record: dict) -> None:
         self.history.append(record)
-        if self.config.out_dir:
+        if self.config.out_dir and self.is_main:
             append_jsonl(Path(self.config.out_dir) / "metrics.jsonl", record)
+
+
+def _join_process_group() -> tuple[int, int]:
+    """(rank, world size): (0, 1) unless launched by torchrun with WORLD_SIZE > 1."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _shard(batch: Batch, rank: int, world_size: int) -> Batch:
+    """This rank's contiguous slice of the rows of every tensor in the (global) batch."""
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_shard(b, rank, world_size) for b in batch)
+    if not isinstance(batch, torch.Tensor):
+        return batch
+    if batch.shape[0] % world_size:
+        raise ValueError(f"global batch of {batch.shape[0]} rows does not divide over {world_size} processes")
+    n = batch.shape[0] // world_size
+    return batch[rank * n:(rank + 1) * n]
 
 
 def _count_tokens(batch: Batch) -> int:

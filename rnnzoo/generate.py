@@ -1,0 +1,177 @@
+"""Decoding from a ``LanguageModel``: greedy, temperature / top-k / top-p sampling, beam search and diverse
+beam search. Every strategy reads the prompt once with ``forward_with_state`` and then feeds one token at a
+time through ``model.step``: recurrent mixers carry a fixed-size state (O(1) memory and time per token),
+attention carries its KV cache through the same call.
+
+```python
+new = generate(model, prompt, GenerationConfig(strategy="top_p", top_p=0.9, max_new_tokens=100))  # [B, 100]
+tokens, scores = beam_search(model, prompt[0], max_new_tokens=50, num_beams=4)                  # [4, 50], [4]
+```
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+STRATEGIES = ("greedy", "sample", "beam", "diverse_beam")
+
+
+@dataclass
+class GenerationConfig:
+    max_new_tokens: int = 100
+    strategy: str = "greedy"     # one of STRATEGIES
+    temperature: float = 1.0     # sample: logits / temperature
+    top_k: int = 0               # sample: keep the k most likely tokens; 0 keeps all
+    top_p: float = 1.0           # sample: keep the smallest set with probability >= top_p (nucleus)
+    num_beams: int = 4           # beam, diverse_beam
+    num_groups: int = 2          # diverse_beam: beams are split into this many groups
+    diversity: float = 0.5       # diverse_beam: penalty per earlier-group use of a token at the same step
+    seed: int = 0                # sample
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0 (use strategy='greedy' for argmax), got {self.temperature}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        _check_beams(self.num_beams, self.num_groups if self.strategy == "diverse_beam" else 1)
+
+
+def generate(model: nn.Module, prompt: torch.Tensor, config: GenerationConfig) -> torch.Tensor:
+    """prompt: [B, T] int64 -> new tokens [B, max_new_tokens]; for beam strategies B must be 1 and the
+    result is [num_beams, max_new_tokens], best hypothesis first (diverse_beam: best of each group first)."""
+    c = config
+    if c.strategy == "greedy":
+        return greedy(model, prompt, c.max_new_tokens)
+    if c.strategy == "sample":
+        gen = torch.Generator(device=prompt.device).manual_seed(c.seed)
+        return sample(model, prompt, c.max_new_tokens, c.temperature, c.top_k, c.top_p, generator=gen)
+    if prompt.dim() != 2 or prompt.shape[0] != 1:
+        raise ValueError(f"beam strategies decode one prompt: need shape [1, T], got {tuple(prompt.shape)}")
+    groups = c.num_groups if c.strategy == "diverse_beam" else 1
+    diversity = c.diversity if c.strategy == "diverse_beam" else 0.0
+    return diverse_beam_search(model, prompt[0], c.max_new_tokens, c.num_beams, groups, diversity)[0]
+
+
+@torch.no_grad()
+def greedy(model: nn.Module, prompt: torch.Tensor, max_new_tokens: int) -> torch.Tensor:
+    """prompt: [B, T] -> [B, max_new_tokens], the argmax token at every step."""
+    return _decode(model, prompt, max_new_tokens, lambda logits: logits.argmax(-1))
+
+
+@torch.no_grad()
+def sample(model: nn.Module, prompt: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
+           top_k: int = 0, top_p: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    """prompt: [B, T] -> [B, max_new_tokens] drawn from softmax(logits / temperature), restricted to the
+    ``top_k`` most likely tokens and then to the nucleus of mass ``top_p`` (Holtzman et al. 2020)."""
+
+    def pick(logits):
+        probs = filter_logits(logits.float() / temperature, top_k, top_p).softmax(-1)
+        return torch.multinomial(probs, 1, generator=generator)[:, 0]
+
+    return _decode(model, prompt, max_new_tokens, pick)
+
+
+def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
+    """logits: [B, V] -> [B, V] with everything outside top-k / the top-p nucleus set to -inf."""
+    if top_k and top_k < logits.shape[-1]:
+        kth = logits.topk(top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = logits.sort(-1, descending=True)
+        probs = sorted_logits.softmax(-1)
+        # drop a token once the mass strictly before it already reaches top_p (the first token always stays)
+        drop = probs.cumsum(-1) - probs >= top_p
+        logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
+    return logits
+
+
+@torch.no_grad()
+def beam_search(model: nn.Module, prompt: torch.Tensor, max_new_tokens: int,
+                num_beams: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """prompt: [T] -> (tokens [num_beams, max_new_tokens], log-probabilities [num_beams]), best first."""
+    return diverse_beam_search(model, prompt, max_new_tokens, num_beams, num_groups=1, diversity=0.0)
+
+
+@torch.no_grad()
+def diverse_beam_search(model: nn.Module, prompt: torch.Tensor, max_new_tokens: int, num_beams: int,
+                        num_groups: int, diversity: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Diverse beam search (Vijayakumar et al. 2018, Alg. 1, Hamming diversity).
+
+    The beams are split into ``num_groups`` groups of ``num_beams // num_groups``. At each step group g
+    extends its beams by ordinary beam search on ``log p(token) - diversity * count(token)``, where count is
+    how many beams of groups 0..g-1 chose that token at this step. Scores returned are the plain sums of
+    log-probabilities. prompt: [T] -> (tokens [num_beams, max_new_tokens], scores [num_beams]), grouped
+    (group 0's beams first), each group best first. ``num_groups=1`` is plain beam search.
+    """
+    _check_beams(num_beams, num_groups)
+    if prompt.dim() != 1:
+        raise ValueError(f"beam search decodes one prompt: need shape [T], got {tuple(prompt.shape)}")
+    vocab = model.config.vocab_size
+    if num_beams // num_groups > vocab:
+        raise ValueError(f"beams per group ({num_beams // num_groups}) cannot exceed vocab_size ({vocab})")
+    model.eval()
+    per_group = num_beams // num_groups
+    logits, state = model.forward_with_state(prompt[None], None)
+    logits = logits[:, -1].expand(num_beams, -1)
+    state = _reorder(state, torch.zeros(num_beams, dtype=torch.long, device=prompt.device))
+    # every beam of a group starts identical: only the first one may expand at step 0
+    scores = torch.full((num_groups, per_group), float("-inf"), device=prompt.device)
+    scores[:, 0] = 0.0
+    scores = scores.flatten()
+    tokens = torch.empty(num_beams, 0, dtype=torch.long, device=prompt.device)
+    for i in range(max_new_tokens):
+        logp = logits.float().log_softmax(-1)
+        counts = torch.zeros(vocab, device=prompt.device)
+        parents, chosen, new_scores = [], [], []
+        for g in range(num_groups):
+            rows = slice(g * per_group, (g + 1) * per_group)
+            total = scores[rows, None] + logp[rows]
+            best = (total - diversity * counts).flatten().topk(per_group).indices
+            beam, tok = best // vocab, best % vocab
+            parents.append(beam + g * per_group)
+            chosen.append(tok)
+            new_scores.append(total[beam, tok])
+            counts += torch.bincount(tok, minlength=vocab)
+        parent, token, scores = torch.cat(parents), torch.cat(chosen), torch.cat(new_scores)
+        tokens = torch.cat((tokens[parent], token[:, None]), 1)
+        if i + 1 < max_new_tokens:
+            logits, state = model.step(token, _reorder(state, parent))
+    return tokens, scores
+
+
+def _decode(model, prompt, max_new_tokens, pick) -> torch.Tensor:
+    if prompt.dim() != 2:
+        raise ValueError(f"prompt must be [B, T] token ids, got shape {tuple(prompt.shape)}")
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    model.eval()
+    logits, state = model.forward_with_state(prompt, None)
+    logits = logits[:, -1]
+    out = []
+    for i in range(max_new_tokens):
+        token = pick(logits)
+        out.append(token)
+        if i + 1 < max_new_tokens:
+            logits, state = model.step(token, state)
+    return torch.stack(out, 1)
+
+
+def _reorder(state: list, index: torch.Tensor) -> list:
+    """Select batch rows ``index`` of every layer's state (each a tuple of batch-first tensors)."""
+    return [tuple(t.index_select(0, index) for t in s) for s in state]
+
+
+def _check_beams(num_beams: int, num_groups: int) -> None:
+    if num_beams < 1:
+        raise ValueError(f"num_beams must be >= 1, got {num_beams}")
+    if num_groups < 1 or num_beams % num_groups:
+        raise ValueError(f"num_beams={num_beams} must be a positive multiple of num_groups={num_groups}")

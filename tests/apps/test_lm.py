@@ -1,0 +1,78 @@
+import json
+import math
+import random
+
+import pytest
+import torch
+
+from rnnzoo.apps.lm import (LMTrainConfig, Vocab, bits_per_char, generate_text, load_corpus, load_lm, split_of,
+                            stdlib_sources, train_lm)
+from rnnzoo.cli import main
+from rnnzoo.generate import GenerationConfig
+from rnnzoo.models import LanguageModel, LMConfig
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    rng = random.Random(0)
+    words = ["def", "return", "self", "import", "class", "for", "in", "if", "x", "(", ")", ":"]
+    path = tmp_path_factory.mktemp("c") / "corpus.txt"
+    path.write_text(" ".join(rng.choice(words) for _ in range(3000)))
+    return path
+
+
+def test_stdlib_split_is_by_file_deterministic_and_roughly_90_5_5():
+    files = stdlib_sources()
+    rels = [r for r, _ in files]
+    assert rels == sorted(rels) and len(rels) > 100
+    assert not any("site-packages" in r for r in rels)
+    counts = {s: sum(split_of(r) == s for r in rels) for s in ("train", "valid", "test")}
+    assert counts["train"] > 0.8 * len(rels) and counts["valid"] > 0 and counts["test"] > 0
+    assert split_of("json/decoder.py") == split_of("json/decoder.py")
+
+
+def test_vocab_round_trip_unknowns_and_strict_prompt():
+    v = Vocab.from_text("hello world")
+    assert v.chars[0] == "<unk>" and len(v) == 9
+    ids = v.encode("hold!")
+    assert ids.tolist()[-1] == 0 and v.decode(ids[:-1].tolist()) == "hold"
+    with pytest.raises(ValueError, match=r"\['!'\] are not in the model's vocabulary"):
+        v.encode("hold!", strict=True)
+
+
+def test_missing_and_empty_corpus_are_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.txt does not exist"):
+        load_corpus(str(tmp_path / "nope.txt"))
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(ValueError, match="empty or too short"):
+        load_corpus(str(tmp_path / "empty.txt"))
+
+
+def test_bits_per_char_of_a_uniform_model_is_log2_vocab():
+    model = LanguageModel(LMConfig(7, 8, 1, "gru"))
+    torch.nn.init.zeros_(model.embed.weight)  # tied head -> all-zero logits
+    ids = torch.randint(0, 7, (50,))
+    assert bits_per_char(model, ids, seq_len=8) == pytest.approx(math.log2(7), rel=1e-6)
+
+
+def test_train_resume_and_generate_end_to_end(corpus, tmp_path):
+    cfg = dict(mixer="lstm", n_layers=1, d_model=16, batch_size=4, seq_len=16, eval_every=5, eval_chars=200,
+               corpus=str(corpus), progress=False, checkpoint_every=5)
+    full = train_lm(LMTrainConfig(steps=10, out_dir=str(tmp_path / "full"), **cfg))
+    assert 0 < full["test_bpc"] < math.log2(full["vocab_size"])  # learned something beyond uniform
+    train_lm(LMTrainConfig(steps=5, out_dir=str(tmp_path / "run"), **cfg))
+    # the CLI extends that run to 10 steps from its checkpoint (exactness of resume: tests/train/test_checkpoint.py)
+    assert main(["lm", "train", "--corpus", str(corpus), "--layers", "1", "--d-model", "16", "--batch-size", "4",
+                 "--seq-len", "16", "--eval-chars", "200", "--steps", "10", "--out", str(tmp_path / "run"),
+                 "--resume", "--no-progress"]) == 0
+    steps = [json.loads(x)["step"] for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert steps[-1] == 10 and 6 in steps and steps.count(6) == 1
+    model, vocab = load_lm(tmp_path / "full")
+    assert vocab.chars[0] == "<unk>" and model.config.vocab_size == len(vocab)
+    beams = generate_text(tmp_path / "full", "def ", GenerationConfig(12, "beam", num_beams=3))
+    assert len(beams) == 3 and all(len(b) == 12 for b in beams)
+    with pytest.raises(ValueError, match="not in the model's vocabulary"):
+        generate_text(tmp_path / "full", "déf", GenerationConfig(5))
+    with pytest.raises(SystemExit):
+        main(["generate", "--checkpoint", str(tmp_path / "full"), "--prompt", "d", "--strategy", "beam",
+              "--beams", "0"])

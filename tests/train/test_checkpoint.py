@@ -1,0 +1,163 @@
+import json
+
+import pytest
+import torch
+
+from rnnzoo.models import LanguageModel, LMConfig
+from rnnzoo.tasks import MarkovConfig
+from rnnzoo.train import Trainer, TrainConfig, lm_loss
+from rnnzoo.train.checkpoint import SIDECAR, CheckpointError, load_checkpoint, read_sidecar, save_checkpoint
+
+TASK = MarkovConfig(vocab_size=16, seq_len=12)
+
+
+class Killed(Exception):
+    pass
+
+
+def trainer(out_dir, steps=9, kill_at=None, resume=False, mixer="gru"):
+    torch.manual_seed(0)
+    model = LanguageModel(LMConfig(16, 16, 1, mixer))
+
+    def batch_fn(step):
+        if step == kill_at:
+            raise Killed
+        return TASK.make("train", 4, step)
+
+    def noisy_loss(m, batch):  # draws from the global RNG, so a resume that forgot the RNG state diverges
+        loss, metrics = lm_loss(m, batch)
+        return loss + 1e-3 * torch.rand(()), metrics
+
+    def eval_fn(m):
+        return {"loss": float(lm_loss(m, TASK.make("test", 4, 0))[0])}
+
+    cfg = TrainConfig(steps=steps, log_every=1, progress=False, out_dir=str(out_dir), warmup_steps=3, eval_every=2,
+                      early_stop_metric="loss", early_stop_patience=100, checkpoint_every=2, resume=resume)
+    return Trainer(model, cfg, batch_fn, noisy_loss, eval_fn)
+
+
+def losses(history):
+    return {h["step"]: h["loss"] for h in history if "loss" in h}
+
+
+@pytest.mark.parametrize("mixer", ["gru", "attention"])
+def test_resume_after_kill_gives_exactly_the_uninterrupted_losses(tmp_path, mixer):
+    full = trainer(tmp_path / "full", mixer=mixer)
+    full.fit()
+    killed = trainer(tmp_path / "run", kill_at=5, mixer=mixer)
+    with pytest.raises(Killed):
+        killed.fit()
+    assert read_sidecar(tmp_path / "run")["step"] == 4
+    resumed = trainer(tmp_path / "run", resume=True, mixer=mixer)
+    resumed.fit()
+    after = losses(resumed.history)
+    assert sorted(after) == [5, 6, 7, 8, 9]
+    assert after == {s: v for s, v in losses(full.history).items() if s > 4}  # exact, not approximate
+    for p, q in zip(full.model.parameters(), resumed.model.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_the_resume_test_can_fail(tmp_path, monkeypatch):
+    """Reloading weights without AdamW moments, or without the RNG state, changes the curve."""
+    full = trainer(tmp_path / "full")
+    full.fit()
+    expected = {s: v for s, v in losses(full.history).items() if s > 4}
+    with pytest.raises(Killed):
+        trainer(tmp_path / "run", kill_at=5).fit()
+    t = trainer(tmp_path / "run")
+    t.config.checkpoint_every = 0
+    t.step = load_checkpoint(tmp_path / "run", t.model)["step"]  # weights only, fresh optimizer
+    t.fit()
+    assert losses(t.history) != expected
+    monkeypatch.setattr("rnnzoo.train.checkpoint._set_rng_state", lambda state: None)
+    t = trainer(tmp_path / "run", resume=True)
+    t.config.checkpoint_every = 0
+    t.fit()
+    assert losses(t.history) != expected
+
+
+def small_model(**kw):
+    torch.manual_seed(0)
+    return LanguageModel(LMConfig(16, 16, 1, "lstm", **kw))
+
+
+def test_tied_weights_are_stored_once_and_retied(tmp_path):
+    model = small_model()
+    save_checkpoint(tmp_path, model, step=3)
+    meta = read_sidecar(tmp_path)
+    assert meta["aliases"] == {"head.weight": "embed.weight"}
+    other = LanguageModel(LMConfig(16, 16, 1, "lstm"))
+    load_checkpoint(tmp_path, other)
+    assert other.head.weight is other.embed.weight
+    for (n, p), q in zip(model.state_dict().items(), other.state_dict().values()):
+        assert torch.equal(p, q), n
+
+
+def test_old_files_are_removed_and_sidecar_points_to_newest(tmp_path):
+    model = small_model()
+    save_checkpoint(tmp_path, model, step=1)
+    save_checkpoint(tmp_path, model, step=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [SIDECAR, "model-2.safetensors"]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "delete"])
+def test_damaged_weight_file_is_refused_naming_the_file(tmp_path, damage):
+    model = small_model()
+    opt = torch.optim.AdamW(model.parameters())
+    save_checkpoint(tmp_path, model, step=1, optimizer=opt)
+    path = tmp_path / "model-1.safetensors"
+    data = path.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        path.write_bytes(data[:100] + b"\x00garbage\xff" + data[110:])
+    else:
+        path.unlink()
+    with pytest.raises(CheckpointError, match=r"model-1\.safetensors.*(truncated|corrupt|missing)"):
+        load_checkpoint(tmp_path, small_model())
+
+
+def test_corrupt_optimizer_file_and_missing_or_garbage_sidecar(tmp_path):
+    model = small_model()
+    save_checkpoint(tmp_path, model, step=1, optimizer=torch.optim.AdamW(model.parameters()))
+    (tmp_path / "optim-1.pt").write_bytes(b"not a torch file")
+    with pytest.raises(CheckpointError, match=r"optim-1\.pt"):
+        load_checkpoint(tmp_path, small_model(), optimizer=torch.optim.AdamW(model.parameters()))
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "nowhere", small_model())
+    (tmp_path / SIDECAR).write_text("{garbage")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        load_checkpoint(tmp_path, small_model())
+
+
+def test_weight_file_swapped_under_a_valid_sidecar_is_refused(tmp_path):
+    """A well-formed safetensors file that is not the one the sidecar recorded fails the checksum."""
+    save_checkpoint(tmp_path, small_model(), step=1)
+    save_checkpoint(tmp_path / "b", LanguageModel(LMConfig(16, 16, 1, "lstm")), step=1)
+    (tmp_path / "model-1.safetensors").write_bytes((tmp_path / "b" / "model-1.safetensors").read_bytes())
+    with pytest.raises(CheckpointError, match="sha256"):
+        load_checkpoint(tmp_path, small_model())
+
+
+def test_mismatched_model_config_is_refused(tmp_path):
+    save_checkpoint(tmp_path, small_model(), step=1)
+    with pytest.raises(CheckpointError, match=r"differs in \['d_model'\]"):
+        load_checkpoint(tmp_path, LanguageModel(LMConfig(16, 32, 1, "lstm")))
+    with pytest.raises(CheckpointError, match=r"mixer"):
+        load_checkpoint(tmp_path, LanguageModel(LMConfig(16, 16, 1, "gru")))
+
+
+def test_optimizer_file_is_loaded_weights_only(tmp_path, monkeypatch):
+    model = small_model()
+    save_checkpoint(tmp_path, model, step=1, optimizer=torch.optim.AdamW(model.parameters()))
+    seen = {}
+    real = torch.load
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    load_checkpoint(tmp_path, small_model(), optimizer=torch.optim.AdamW(model.parameters()))
+    assert seen.get("weights_only") is True
+    assert json.loads((tmp_path / SIDECAR).read_text())["model_config"]["mixer"] == "lstm"
