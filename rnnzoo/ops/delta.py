@@ -86,52 +86,63 @@ def _recurrent(q, k, v, beta, g, scale, initial_state, rows_per_token=1):
 
 
 # -- chunkwise (WY / UT transform) ----------------------------------------------------------------
-def _chunk(q, k, v, beta, g, scale, initial_state, chunk_size):
-    """One row of q per row of k. q, k: [B, T, H, K]; v: [B, T, H, V]; beta: [B, T, H]; g: [B, T, H] or None."""
-    b, t, h, dk = k.shape
-    dv = v.shape[-1]
-    c = min(chunk_size, t)
-    n = -(-t // c)
-    pad = n * c - t
+def _to_chunks(x, rows):
+    """[B, T, H, ...] -> [N, B, H, rows, ...] zero-padded; chunk-first so each chunk is one contiguous block."""
+    t = x.shape[1]
+    n = -(-t // rows)
+    x = F.pad(x, (0, 0) * (x.dim() - 2) + (0, n * rows - t))
+    x = x.reshape(x.shape[0], n, rows, *x.shape[2:])
+    return x.permute(1, 0, 3, 2, *range(4, x.dim())).contiguous()
+
+
+def _chunk(q, k, v, beta, g, scale, initial_state, chunk_size, rows_per_token=1):
+    """k: [B, R, H, K]; v: [B, R, H, V]; beta, g (per row, or None): [B, R, H]; q: [B, R / rows_per_token, H, K],
+    read after the last row of each token (rows_per_token > 1 is DeltaProduct's layout)."""
+    b, rows, h, dk = k.shape
+    dv, m = v.shape[-1], rows_per_token
+    c = min(max(chunk_size // m, 1) * m, rows)  # whole tokens per chunk
     # Padded rows have k = v = beta = g = 0: no write, no decay, so the final state is untouched.
-    q, k, v = (F.pad(x, (0, 0, 0, 0, 0, pad)).transpose(1, 2).reshape(b, h, n, c, -1) for x in (q, k, v))
-    beta = F.pad(beta, (0, 0, 0, pad)).transpose(1, 2).reshape(b, h, n, c)
-    q = q * scale
+    k, v, beta = _to_chunks(k, c), _to_chunks(v, c), _to_chunks(beta, c)  # [N, B, H, C, .]
+    q = _to_chunks(q * scale, c // m)  # [N, B, H, C/m, K]
     lower = torch.ones(c, c, dtype=torch.bool, device=k.device).tril()
     strict = torch.ones(c, c, dtype=torch.bool, device=k.device).tril(-1)
+    read = torch.arange(m - 1, c, m, device=k.device)  # the row of each query within its chunk
     kk = k @ k.transpose(-1, -2)
     qk = q @ k.transpose(-1, -2)
     if g is None:
         a = (beta[..., None] * kk).masked_fill(~strict, 0)
-        p = qk.masked_fill(~lower, 0)
+        p = qk.masked_fill(~lower[read], 0)
         k_beta_decay = beta[..., None] * k
         q_decay, k_to_end, chunk_decay = q, k, None
     else:
         # G_i within each chunk, summed in float64: G_i - G_j of two large float32 prefix sums would lose
         # |G| * 1e-7 of the exponent, a relative error of that size in every decay factor.
-        gc = F.pad(g, (0, 0, 0, pad)).transpose(1, 2).reshape(b, h, n, c).double().cumsum(-1)
+        gc = _to_chunks(g, c).double().cumsum(-1)
         diff = (gc[..., :, None] - gc[..., None, :]).to(k.dtype)
         diff = diff.masked_fill(~lower, float("-inf")).exp()  # exp(G_i - G_j), j <= i
         to_end = (gc[..., -1:] - gc).to(k.dtype)
         gc = gc.to(k.dtype)
         a = (beta[..., None] * kk * diff).masked_fill(~strict, 0)
-        p = qk * diff
+        p = qk * diff[..., read, :]
         k_beta_decay = (beta * gc.exp())[..., None] * k
-        q_decay = q * gc.exp()[..., None]
+        q_decay = q * gc[..., read].exp()[..., None]
         k_to_end = k * to_end.exp()[..., None]
-        chunk_decay = gc[..., -1].exp()[..., None, None]  # [B, H, N, 1, 1]
+        chunk_decay = gc[..., -1].exp()[..., None, None]  # [N, B, H, 1, 1]
     eye = torch.eye(c, dtype=k.dtype, device=k.device)
     rhs = torch.cat((beta[..., None] * v, k_beta_decay), -1)
     sol = torch.linalg.solve_triangular(eye + a, rhs, upper=False, unitriangular=True)
     u_tilde, w = sol[..., :dv], sol[..., dv:]
     s = k.new_zeros(b, h, dk, dv) if initial_state is None else initial_state
+    # unbind once: indexing chunk i inside the loop would make backward scatter into a full-size zero
+    # tensor per chunk (quadratic in T).
+    per_chunk = [x.unbind(0) for x in (u_tilde, w, q_decay, p, k_to_end.transpose(-1, -2))]
+    decays = [None] * k.shape[0] if chunk_decay is None else chunk_decay.unbind(0)
     outs = []
-    for i in range(n):
-        u = u_tilde[:, :, i] - w[:, :, i] @ s
-        outs.append(q_decay[:, :, i] @ s + p[:, :, i] @ u)
-        s_next = k_to_end[:, :, i].transpose(-1, -2) @ u
-        s = s + s_next if chunk_decay is None else chunk_decay[:, :, i] * s + s_next
-    o = torch.stack(outs, 2).reshape(b, h, n * c, dv)[:, :, :t].transpose(1, 2)
+    for (u_t, w_i, q_i, p_i, k_i), decay in zip(zip(*per_chunk), decays):
+        u = u_t - w_i @ s
+        outs.append(q_i @ s + p_i @ u)
+        s = (s if decay is None else decay * s) + k_i @ u
+    o = torch.stack(outs).permute(1, 0, 3, 2, 4).reshape(b, -1, h, dv)[:, :rows // m]
     return o, s
 
 
@@ -168,27 +179,21 @@ def delta_product(q, k, v, beta, g=None, num_householder=2, scale=None, initial_
 
     q: [B, T, H, K]; k: [B, T*n, H, K]; v: [B, T*n, H, V]; beta: [B, T*n, H], rows t*n + j (token-major,
     as fla); g: [B, T, H] or None; initial_state: [B, H, K, V] or None.
-    Returns (o [B, T, H, V], S_T [B, H, K, V] or None). ``chunk_size`` counts rows of k (T*n of them).
+    Returns (o [B, T, H, V], S_T [B, H, K, V] or None). ``chunk_size`` counts rows of k, rounded down to
+    whole tokens.
     """
     if num_householder < 1:
         raise ValueError(f"num_householder must be >= 1, got {num_householder}")
     _check(q, k, v, beta, g, initial_state, mode, chunk_size, rows_per_token=num_householder)
     n = num_householder
-    if mode == "recurrent" or n == 1:
+    if mode == "recurrent" or g is None or n == 1:
         return _run(q, k, v, beta, g, scale, initial_state, output_final_state, mode, chunk_size, n)
-    # One gated delta rule on the T*n rows: the decay sits on each token's first row and q on its last.
-    b, t, h, dk = q.shape
-    q_rows = q.new_zeros(b, t, n, h, dk)
-    q_rows[:, :, -1] = q
-    g_rows = None
-    if g is not None:
-        g_rows = g.new_zeros(b, t, n, h)
-        g_rows[:, :, 0] = g
-        g_rows = g_rows.reshape(b, t * n, h)
-    scale = dk ** -0.5 if scale is None else scale
-    o, s = _run(q_rows.reshape(b, t * n, h, dk), k, v, beta, g_rows, scale, initial_state, output_final_state,
-                mode, chunk_size)
-    return o.reshape(b, t, n, h, -1)[:, :, -1], s
+    # The chunk form runs one gated delta rule on the T*n rows, with the decay on each token's first row.
+    b, t, h = g.shape
+    g_rows = g.new_zeros(b, t, n, h)
+    g_rows[:, :, 0] = g
+    return _run(q, k, v, beta, g_rows.reshape(b, t * n, h), scale, initial_state, output_final_state, mode,
+                chunk_size, n)
 
 
 def _run(q, k, v, beta, g, scale, initial_state, output_final_state, mode, chunk_size, rows_per_token=1):
@@ -198,5 +203,5 @@ def _run(q, k, v, beta, g, scale, initial_state, output_final_state, mode, chunk
     if mode == "recurrent":
         o, s = _recurrent(q, k, v, beta, g, scale, initial_state, rows_per_token)
     else:
-        o, s = _chunk(q, k, v, beta, g, scale, initial_state, chunk_size)
+        o, s = _chunk(q, k, v, beta, g, scale, initial_state, chunk_size, rows_per_token)
     return _finish(o, s, dtype, output_final_state)
