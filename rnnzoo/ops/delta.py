@@ -33,7 +33,7 @@ MODES = ("recurrent", "chunk")
 
 
 # -- checks --------------------------------------------------------------------------------------
-def _check(q, k, v, beta, g, initial_state, mode, chunk_size, rows_per_token=1, g_name="g"):
+def _check(q, k, v, beta, g, initial_state, mode, chunk_size, rows_per_token=1):
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if chunk_size < 1:
@@ -52,7 +52,7 @@ def _check(q, k, v, beta, g, initial_state, mode, chunk_size, rows_per_token=1, 
         raise ValueError(f"beta must be {list(rows)} (B, T{'*n' if rows_per_token > 1 else ''}, H), "
                          f"got {tuple(beta.shape)}")
     if g is not None and tuple(g.shape) != (b, t, h):
-        raise ValueError(f"{g_name} must be [B, T, H]={[b, t, h]}, got {tuple(g.shape)}")
+        raise ValueError(f"g must be [B, T, H]={[b, t, h]}, got {tuple(g.shape)}")
     if initial_state is not None and tuple(initial_state.shape) != (b, h, dk, v.shape[-1]):
         raise ValueError(f"initial_state must be [B, H, K, V]={[b, h, dk, v.shape[-1]]}, "
                          f"got {tuple(initial_state.shape)}")
@@ -69,19 +69,21 @@ def _finish(o, state, dtype, output_final_state):
 
 # -- reference -----------------------------------------------------------------------------------
 def _recurrent(q, k, v, beta, g, scale, initial_state, rows_per_token=1):
-    """The loop of the equations. q: [B, T, H, K]; k, beta rows: T*rows_per_token; g: [B, T, H] or None."""
+    """The loop of the equations. q: [B, T, H, K]; k, v, beta: T*rows_per_token rows; g: [B, T, H] or None."""
     b, t, h, dk = q.shape
     s = q.new_zeros(b, h, dk, v.shape[-1]) if initial_state is None else initial_state
+    # unbind, not k[:, j]: backward of indexing inside the loop writes a full-size gradient per step.
+    k, v, beta = k.unbind(1), v.unbind(1), beta.unbind(1)
+    decay = [None] * t if g is None else g.exp().unbind(1)
     outs = []
-    for i in range(t):
-        if g is not None:
-            s = s * g[:, i].exp()[..., None, None]
+    for i, (q_i, a_i) in enumerate(zip(q.unbind(1), decay)):
+        if a_i is not None:
+            s = s * a_i[..., None, None]
         for j in range(i * rows_per_token, (i + 1) * rows_per_token):
-            k_j, v_j, b_j = k[:, j], v[:, j], beta[:, j, :, None]
             # (I - b k kᵀ) S + b k vᵀ  ==  S + k (b (v - Sᵀ k))ᵀ
-            u = b_j * (v_j - torch.einsum("bhkv,bhk->bhv", s, k_j))
-            s = s + k_j[..., :, None] * u[..., None, :]
-        outs.append(torch.einsum("bhkv,bhk->bhv", s, q[:, i] * scale))
+            u = beta[j][..., None] * (v[j] - torch.einsum("bhkv,bhk->bhv", s, k[j]))
+            s = s + k[j][..., :, None] * u[..., None, :]
+        outs.append(torch.einsum("bhkv,bhk->bhv", s, q_i * scale))
     return torch.stack(outs, 1), s
 
 
