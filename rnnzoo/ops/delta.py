@@ -89,12 +89,19 @@ def _recurrent(q, k, v, beta, g, scale, initial_state, rows_per_token=1):
 
 # -- chunkwise (WY / UT transform) ----------------------------------------------------------------
 def _to_chunks(x, rows):
-    """[B, T, H, ...] -> [N, B, H, rows, ...] zero-padded; chunk-first so each chunk is one contiguous block."""
+    """[B, T, H, ...] -> [N, B*H, rows, ...] zero-padded; chunk-first so each chunk is one contiguous block."""
     t = x.shape[1]
     n = -(-t // rows)
     x = F.pad(x, (0, 0) * (x.dim() - 2) + (0, n * rows - t))
     x = x.reshape(x.shape[0], n, rows, *x.shape[2:])
-    return x.permute(1, 0, 3, 2, *range(4, x.dim())).contiguous()
+    x = x.permute(1, 0, 3, 2, *range(4, x.dim())).contiguous()
+    return x.flatten(1, 2)
+
+
+def _solve_unit_lower(a, r):
+    """(I + strict_lower(a))^{-1} r for a batch of [C, C] a; r: [C, M]. Solved as the transposed problem,
+    which hands LAPACK column-major views of our row-major tensors (no copies)."""
+    return torch.linalg.solve_triangular(a.mT, r.mT, upper=True, left=False, unitriangular=True).mT
 
 
 def _chunk(q, k, v, beta, g, scale, initial_state, chunk_size, rows_per_token=1):
@@ -104,17 +111,16 @@ def _chunk(q, k, v, beta, g, scale, initial_state, chunk_size, rows_per_token=1)
     dv, m = v.shape[-1], rows_per_token
     c = min(max(chunk_size // m, 1) * m, rows)  # whole tokens per chunk
     # Padded rows have k = v = beta = g = 0: no write, no decay, so the final state is untouched.
-    k, v, beta = _to_chunks(k, c), _to_chunks(v, c), _to_chunks(beta, c)  # [N, B, H, C, .]
-    q = _to_chunks(q * scale, c // m)  # [N, B, H, C/m, K]
+    k, v, beta = _to_chunks(k, c), _to_chunks(v, c), _to_chunks(beta, c)[..., None]  # [N, B*H, C, .]
+    q = _to_chunks(q * scale, c // m)  # [N, B*H, C/m, K]
     lower = torch.ones(c, c, dtype=torch.bool, device=k.device).tril()
-    strict = torch.ones(c, c, dtype=torch.bool, device=k.device).tril(-1)
-    read = torch.arange(m - 1, c, m, device=k.device)  # the row of each query within its chunk
-    kk = k @ k.transpose(-1, -2)
-    qk = q @ k.transpose(-1, -2)
+    read = slice(None) if m == 1 else torch.arange(m - 1, c, m, device=k.device)  # query rows in a chunk
+    k_beta = beta * k
+    a = k_beta @ k.mT  # b_i k_iᵀ k_j; only its strict lower part is read
+    qk = q @ k.mT
     if g is None:
-        a = (beta[..., None] * kk).masked_fill(~strict, 0)
         p = qk.masked_fill(~lower[read], 0)
-        k_beta_decay = beta[..., None] * k
+        u_tilde, w = _solve_unit_lower(a, beta * v), _solve_unit_lower(a, k_beta)
         q_decay, k_to_end, chunk_decay = q, k, None
     else:
         # G_i within each chunk, summed in float64: G_i - G_j of two large float32 prefix sums would lose
@@ -124,28 +130,24 @@ def _chunk(q, k, v, beta, g, scale, initial_state, chunk_size, rows_per_token=1)
         diff = diff.masked_fill(~lower, float("-inf")).exp()  # exp(G_i - G_j), j <= i
         to_end = (gc[..., -1:] - gc).to(k.dtype)
         gc = gc.to(k.dtype)
-        a = (beta[..., None] * kk * diff).masked_fill(~strict, 0)
         p = qk * diff[..., read, :]
-        k_beta_decay = (beta * gc.exp())[..., None] * k
+        u_tilde = _solve_unit_lower(a * diff, beta * v)
+        w = _solve_unit_lower(a * diff, k_beta * gc.exp()[..., None])
         q_decay = q * gc[..., read].exp()[..., None]
         k_to_end = k * to_end.exp()[..., None]
-        chunk_decay = gc[..., -1].exp()[..., None, None]  # [N, B, H, 1, 1]
-    eye = torch.eye(c, dtype=k.dtype, device=k.device)
-    rhs = torch.cat((beta[..., None] * v, k_beta_decay), -1)
-    sol = torch.linalg.solve_triangular(eye + a, rhs, upper=False, unitriangular=True)
-    u_tilde, w = sol[..., :dv], sol[..., dv:]
-    s = k.new_zeros(b, h, dk, dv) if initial_state is None else initial_state
+        chunk_decay = gc[..., -1].exp()[..., None, None]  # [N, B*H, 1, 1]
+    s = k.new_zeros(b * h, dk, dv) if initial_state is None else initial_state.reshape(b * h, dk, dv)
     # unbind once: indexing chunk i inside the loop would make backward scatter into a full-size zero
     # tensor per chunk (quadratic in T).
-    per_chunk = [x.unbind(0) for x in (u_tilde, w, q_decay, p, k_to_end.transpose(-1, -2))]
+    per_chunk = [x.unbind(0) for x in (u_tilde, w, q_decay, p, k_to_end.mT.contiguous())]
     decays = [None] * k.shape[0] if chunk_decay is None else chunk_decay.unbind(0)
     outs = []
     for (u_t, w_i, q_i, p_i, k_i), decay in zip(zip(*per_chunk), decays):
-        u = u_t - w_i @ s
-        outs.append(q_i @ s + p_i @ u)
-        s = (s if decay is None else decay * s) + k_i @ u
-    o = torch.stack(outs).permute(1, 0, 3, 2, 4).reshape(b, -1, h, dv)[:, :rows // m]
-    return o, s
+        u = torch.baddbmm(u_t, w_i, s, alpha=-1)  # U = U~ - W S_0
+        outs.append(torch.baddbmm(p_i @ u, q_i, s))
+        s = torch.baddbmm(s if decay is None else decay * s, k_i, u)
+    o = torch.stack(outs).view(-1, b, h, c // m, dv).permute(1, 0, 3, 2, 4).reshape(b, -1, h, dv)
+    return o[:, :rows // m], s.view(b, h, dk, dv)
 
 
 # -- public ops ----------------------------------------------------------------------------------
