@@ -18,7 +18,7 @@ u_i = b_i (v_i - exp(g_i) S_{i-1}ᵀ k_i), and G_i the cumulative log decay from
     O   = diag(exp(G)) Q S_0 + (Q Kᵀ ∘ exp(G_i - G_j) ∘ [j <= i]) U
     S_C = exp(G_C) S_0 + (exp(G_C - G) ∘ K)ᵀ U
 
-so with T = (I + A)^{-1} (one unit-lower-triangular solve per chunk, all chunks at once),
+so with T = (I + A)^{-1} (unit-lower-triangular solves, all chunks at once, never forming T),
 U = T diag(b) V - T diag(b exp(G)) K S_0 = U~ - W S_0. Only the S_0-dependent part runs in a loop over
 chunks (four small matmuls per chunk). Every exponent is a difference G_i - G_j <= 0 inside one chunk,
 so strong decay never overflows.
