@@ -13,6 +13,10 @@ from rnnzoo import mixers
 
 TEST_OPTIONS = {
     "sliding_attention": {"window": 4},
+    "deltanet": {"num_heads": 2, "chunk_size": 4},
+    "gated_deltanet": {"num_heads": 2, "chunk_size": 4},
+    "deltaproduct": {"num_heads": 2, "chunk_size": 4, "num_householder": 3},
+    "mom": {"num_heads": 2, "chunk_size": 4, "num_memories": 3, "topk": 2},
 }
 D_MODEL = 16
 CAUSAL = [n for n in mixers.names() if mixers.get(n).causal]

@@ -1,0 +1,211 @@
+"""Delta-rule recurrences: ``delta_rule`` (DeltaNet), ``gated_delta_rule`` (Gated DeltaNet) and
+``delta_product`` (DeltaProduct), each with a reference loop and a chunkwise-parallel form.
+
+    delta_rule:        S_t = (I - b_t k_t k_tᵀ) S_{t-1} + b_t k_t v_tᵀ                 o_t = S_tᵀ (scale q_t)
+    gated_delta_rule:  S_t = exp(g_t) (I - b_t k_t k_tᵀ) S_{t-1} + b_t k_t v_tᵀ
+    delta_product:     n_h delta steps per token, decay exp(g_t) once per token, output after the last step
+
+Layout ``[B, T, H, D]``, state ``S: [B, H, K, V]``, log-space gates ``g <= 0``, ``scale=None`` -> K**-0.5.
+Ops never normalise q/k (DeltaNet's mixer L2-normalises them); beta in [0, 2] gives negative
+eigenvalues (Grazzi et al. 2024).
+
+``mode="chunk"`` is the WY/UT-transform form of Yang et al. 2024 (Parallelizing Linear Transformers
+with the Delta Rule over Sequence Length, Sec. 3), with the decay of Yang et al. 2025 (Gated Delta
+Networks, Sec. 3.3). Writing the step as S_i = exp(g_i) S_{i-1} + k_i u_iᵀ with the pseudo-value
+u_i = b_i (v_i - exp(g_i) S_{i-1}ᵀ k_i), and G_i the cumulative log decay from the chunk start:
+
+    (I + A) U = diag(b) V - diag(b exp(G)) K S_0,     A_ij = b_i exp(G_i - G_j) k_iᵀ k_j  (j < i)
+    O   = diag(exp(G)) Q S_0 + (Q Kᵀ ∘ exp(G_i - G_j) ∘ [j <= i]) U
+    S_C = exp(G_C) S_0 + (exp(G_C - G) ∘ K)ᵀ U
+
+so with T = (I + A)^{-1} (unit-lower-triangular solves, all chunks at once, never forming T),
+U = T diag(b) V - T diag(b exp(G)) K S_0 = U~ - W S_0. Only the S_0-dependent part runs in a loop over
+chunks (four small matmuls per chunk). Every exponent is a difference G_i - G_j <= 0 inside one chunk,
+so strong decay never overflows.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+MODES = ("recurrent", "chunk")
+
+
+# -- checks --------------------------------------------------------------------------------------
+def _check(q, k, v, beta, g, initial_state, mode, chunk_size, rows_per_token=1):
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    if q.dim() != 4 or k.dim() != 4 or v.dim() != 4:
+        raise ValueError(f"q, k, v must be [B, T, H, D], got q {tuple(q.shape)}, k {tuple(k.shape)}, "
+                         f"v {tuple(v.shape)}")
+    b, t, h, dk = q.shape
+    rows = (b, t * rows_per_token, h)
+    if q.shape[1] == 0:
+        raise ValueError(f"q has an empty time dimension: shape {tuple(q.shape)}")
+    if tuple(k.shape) != (*rows, dk) or tuple(v.shape[:3]) != rows:
+        what = f"[B, T*{rows_per_token}, H, D]" if rows_per_token > 1 else "[B, T, H, D] like q"
+        raise ValueError(f"k and v must be {what}; got q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}")
+    if tuple(beta.shape) != rows:
+        raise ValueError(f"beta must be {list(rows)} (B, T{'*n' if rows_per_token > 1 else ''}, H), "
+                         f"got {tuple(beta.shape)}")
+    if g is not None and tuple(g.shape) != (b, t, h):
+        raise ValueError(f"g must be [B, T, H]={[b, t, h]}, got {tuple(g.shape)}")
+    if initial_state is not None and tuple(initial_state.shape) != (b, h, dk, v.shape[-1]):
+        raise ValueError(f"initial_state must be [B, H, K, V]={[b, h, dk, v.shape[-1]]}, "
+                         f"got {tuple(initial_state.shape)}")
+
+
+def _upcast(*xs):
+    """float32 at least; bf16/fp16 inputs are computed in float32."""
+    return [None if x is None else (x if x.dtype in (torch.float32, torch.float64) else x.float()) for x in xs]
+
+
+def _finish(o, state, dtype, output_final_state):
+    return o.to(dtype), (state.to(dtype) if output_final_state else None)
+
+
+# -- reference -----------------------------------------------------------------------------------
+def _recurrent(q, k, v, beta, g, scale, initial_state, rows_per_token=1):
+    """The loop of the equations. q: [B, T, H, K]; k, v, beta: T*rows_per_token rows; g: [B, T, H] or None."""
+    b, t, h, dk = q.shape
+    s = q.new_zeros(b, h, dk, v.shape[-1]) if initial_state is None else initial_state
+    # unbind, not k[:, j]: backward of indexing inside the loop writes a full-size gradient per step.
+    k, v, beta = k.unbind(1), v.unbind(1), beta.unbind(1)
+    decay = [None] * t if g is None else g.exp().unbind(1)
+    outs = []
+    for i, (q_i, a_i) in enumerate(zip(q.unbind(1), decay)):
+        if a_i is not None:
+            s = s * a_i[..., None, None]
+        for j in range(i * rows_per_token, (i + 1) * rows_per_token):
+            # (I - b k kᵀ) S + b k vᵀ  ==  S + k (b (v - Sᵀ k))ᵀ
+            u = beta[j][..., None] * (v[j] - torch.einsum("bhkv,bhk->bhv", s, k[j]))
+            s = s + k[j][..., :, None] * u[..., None, :]
+        outs.append(torch.einsum("bhkv,bhk->bhv", s, q_i * scale))
+    return torch.stack(outs, 1), s
+
+
+# -- chunkwise (WY / UT transform) ----------------------------------------------------------------
+def _to_chunks(x, rows):
+    """[B, T, H, ...] -> [N, B*H, rows, ...] zero-padded; chunk-first so each chunk is one contiguous block."""
+    t = x.shape[1]
+    n = -(-t // rows)
+    x = F.pad(x, (0, 0) * (x.dim() - 2) + (0, n * rows - t))
+    x = x.reshape(x.shape[0], n, rows, *x.shape[2:])
+    x = x.permute(1, 0, 3, 2, *range(4, x.dim())).contiguous()
+    return x.flatten(1, 2)
+
+
+def _solve_unit_lower(a, r):
+    """(I + strict_lower(a))^{-1} r for a batch of [C, C] a; r: [C, M]. Solved as the transposed problem,
+    which hands LAPACK column-major views of our row-major tensors (no copies)."""
+    return torch.linalg.solve_triangular(a.mT, r.mT, upper=True, left=False, unitriangular=True).mT
+
+
+def _chunk(q, k, v, beta, g, scale, initial_state, chunk_size, rows_per_token=1):
+    """k: [B, R, H, K]; v: [B, R, H, V]; beta, g (per row, or None): [B, R, H]; q: [B, R / rows_per_token, H, K],
+    read after the last row of each token (rows_per_token > 1 is DeltaProduct's layout)."""
+    b, rows, h, dk = k.shape
+    dv, m = v.shape[-1], rows_per_token
+    c = min(max(chunk_size // m, 1) * m, rows)  # whole tokens per chunk
+    # Padded rows have k = v = beta = g = 0: no write, no decay, so the final state is untouched.
+    k, v, beta = _to_chunks(k, c), _to_chunks(v, c), _to_chunks(beta, c)[..., None]  # [N, B*H, C, .]
+    q = _to_chunks(q * scale, c // m)  # [N, B*H, C/m, K]
+    lower = torch.ones(c, c, dtype=torch.bool, device=k.device).tril()
+    read = slice(None) if m == 1 else torch.arange(m - 1, c, m, device=k.device)  # query rows in a chunk
+    k_beta = beta * k
+    a = k_beta @ k.mT  # b_i k_iᵀ k_j; only its strict lower part is read
+    qk = q @ k.mT
+    if g is None:
+        p = qk.masked_fill(~lower[read], 0)
+        u_tilde, w = _solve_unit_lower(a, beta * v), _solve_unit_lower(a, k_beta)
+        q_decay, k_to_end, chunk_decay = q, k, None
+    else:
+        # G_i within each chunk, summed in float64: G_i - G_j of two large float32 prefix sums would lose
+        # |G| * 1e-7 of the exponent, a relative error of that size in every decay factor.
+        gc = _to_chunks(g, c).double().cumsum(-1)
+        diff = (gc[..., :, None] - gc[..., None, :]).to(k.dtype)
+        diff = diff.masked_fill(~lower, float("-inf")).exp()  # exp(G_i - G_j), j <= i
+        to_end = (gc[..., -1:] - gc).to(k.dtype)
+        gc = gc.to(k.dtype)
+        p = qk * diff[..., read, :]
+        u_tilde = _solve_unit_lower(a * diff, beta * v)
+        w = _solve_unit_lower(a * diff, k_beta * gc.exp()[..., None])
+        q_decay = q * gc[..., read].exp()[..., None]
+        k_to_end = k * to_end.exp()[..., None]
+        chunk_decay = gc[..., -1].exp()[..., None, None]  # [N, B*H, 1, 1]
+    s = k.new_zeros(b * h, dk, dv) if initial_state is None else initial_state.reshape(b * h, dk, dv)
+    # unbind once: indexing chunk i inside the loop would make backward scatter into a full-size zero
+    # tensor per chunk (quadratic in T).
+    per_chunk = [x.unbind(0) for x in (u_tilde, w, q_decay, p, k_to_end.mT.contiguous())]
+    decays = [None] * k.shape[0] if chunk_decay is None else chunk_decay.unbind(0)
+    outs = []
+    for (u_t, w_i, q_i, p_i, k_i), decay in zip(zip(*per_chunk), decays):
+        u = torch.baddbmm(u_t, w_i, s, alpha=-1)  # U = U~ - W S_0
+        outs.append(torch.baddbmm(p_i @ u, q_i, s))
+        s = torch.baddbmm(s if decay is None else decay * s, k_i, u)
+    o = torch.stack(outs).view(-1, b, h, c // m, dv).permute(1, 0, 3, 2, 4).reshape(b, -1, h, dv)
+    return o[:, :rows // m], s.view(b, h, dk, dv)
+
+
+# -- public ops ----------------------------------------------------------------------------------
+def delta_rule(q, k, v, beta, scale=None, initial_state=None, output_final_state=False, mode="chunk",
+               chunk_size=64):
+    """DeltaNet (Schlag et al. 2021; Yang et al. 2024, eq. 1): S_t = (I - b_t k_t k_tᵀ) S_{t-1} + b_t k_t v_tᵀ,
+    o_t = S_tᵀ (scale q_t).
+
+    q, k: [B, T, H, K]; v: [B, T, H, V]; beta: [B, T, H]; initial_state: [B, H, K, V] or None.
+    Returns (o [B, T, H, V], S_T [B, H, K, V] or None).
+    """
+    _check(q, k, v, beta, None, initial_state, mode, chunk_size)
+    return _run(q, k, v, beta, None, scale, initial_state, output_final_state, mode, chunk_size)
+
+
+def gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None, output_final_state=False, mode="chunk",
+                     chunk_size=64):
+    """Gated DeltaNet (Yang et al. 2025, eq. 10): S_t = exp(g_t)(I - b_t k_t k_tᵀ) S_{t-1} + b_t k_t v_tᵀ,
+    o_t = S_tᵀ (scale q_t).
+
+    q, k: [B, T, H, K]; v: [B, T, H, V]; g (log decay, <= 0): [B, T, H]; beta: [B, T, H];
+    initial_state: [B, H, K, V] or None. Returns (o [B, T, H, V], S_T [B, H, K, V] or None).
+    """
+    _check(q, k, v, beta, g, initial_state, mode, chunk_size)
+    return _run(q, k, v, beta, g, scale, initial_state, output_final_state, mode, chunk_size)
+
+
+def delta_product(q, k, v, beta, g=None, num_householder=2, scale=None, initial_state=None,
+                  output_final_state=False, mode="chunk", chunk_size=64):
+    """DeltaProduct (Siems et al. 2025, eq. 4): per token, n = num_householder delta steps
+    S <- (I - b_{t,j} k_{t,j} k_{t,j}ᵀ) S + b_{t,j} k_{t,j} v_{t,j}ᵀ (j = 1..n), the decay exp(g_t) applied
+    once per token before its first step, then o_t = S_tᵀ (scale q_t).
+
+    q: [B, T, H, K]; k: [B, T*n, H, K]; v: [B, T*n, H, V]; beta: [B, T*n, H], rows t*n + j (token-major,
+    as fla); g: [B, T, H] or None; initial_state: [B, H, K, V] or None.
+    Returns (o [B, T, H, V], S_T [B, H, K, V] or None). ``chunk_size`` counts rows of k, rounded down to
+    whole tokens.
+    """
+    if num_householder < 1:
+        raise ValueError(f"num_householder must be >= 1, got {num_householder}")
+    _check(q, k, v, beta, g, initial_state, mode, chunk_size, rows_per_token=num_householder)
+    n = num_householder
+    if mode == "recurrent" or g is None or n == 1:
+        return _run(q, k, v, beta, g, scale, initial_state, output_final_state, mode, chunk_size, n)
+    # The chunk form runs one gated delta rule on the T*n rows, with the decay on each token's first row.
+    b, t, h = g.shape
+    g_rows = g.new_zeros(b, t, n, h)
+    g_rows[:, :, 0] = g
+    return _run(q, k, v, beta, g_rows.reshape(b, t * n, h), scale, initial_state, output_final_state, mode,
+                chunk_size, n)
+
+
+def _run(q, k, v, beta, g, scale, initial_state, output_final_state, mode, chunk_size, rows_per_token=1):
+    dtype = q.dtype
+    scale = q.shape[-1] ** -0.5 if scale is None else scale
+    q, k, v, beta, g, initial_state = _upcast(q, k, v, beta, g, initial_state)
+    if mode == "recurrent":
+        o, s = _recurrent(q, k, v, beta, g, scale, initial_state, rows_per_token)
+    else:
+        o, s = _chunk(q, k, v, beta, g, scale, initial_state, chunk_size, rows_per_token)
+    return _finish(o, s, dtype, output_final_state)
