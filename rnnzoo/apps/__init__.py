@@ -1,0 +1,1 @@
+"""Applications on real data with the field's own formats (RecBole atomic files, MovieLens, text)."""
