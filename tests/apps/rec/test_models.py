@@ -1,0 +1,92 @@
+import json
+
+import pytest
+import torch
+
+from rnnzoo.apps.rec import load_dataset, train_rec
+from rnnzoo.apps.rec.models import RecConfig, SeqRec, build_model, reverse_padded
+from rnnzoo.apps.rec.train import _mask, train_windows
+from tests.apps.rec.test_data import write_inter
+
+N_ITEMS = 30
+CASES = [dict(model="sasrec"), dict(model="bert4rec"), dict(model="gru4rec"),
+         dict(encoder="lstm", objective="next"), dict(encoder="gru", objective="cloze"),
+         dict(encoder="attention", objective="cloze")]
+
+
+def _batch(cfg, gen):
+    lengths = torch.tensor([7, 4, 1])
+    seq = torch.randint(1, N_ITEMS + 1, (3, 7), generator=gen)
+    seq[torch.arange(7)[None] >= lengths[:, None]] = 0
+    if cfg.objective == "cloze":
+        return _cloze(seq, lengths, cfg, gen)
+    labels = torch.randint(1, N_ITEMS + 1, (3, 7), generator=gen).masked_fill(seq == 0, -100)
+    return seq, lengths, labels
+
+
+def _cloze(seq, lengths, cfg, gen):
+    masked, labels = _mask(seq, lengths, cfg, gen)
+    return masked, lengths, labels
+
+
+@pytest.mark.parametrize("kw", CASES, ids=lambda kw: "-".join(map(str, kw.values())))
+def test_forward_shape_and_training_reduces_loss(kw):
+    torch.manual_seed(0)
+    cfg = RecConfig(n_items=N_ITEMS, d_model=16, n_layers=1, n_heads=2, inner_size=32, gru_hidden=16,
+                    dropout=0.0, mixer_options={"num_heads": 2} if kw.get("encoder") == "attention" else {}, **kw)
+    model = build_model(cfg)
+    batch = _batch(cfg, torch.Generator().manual_seed(1))
+    scores = model.score(batch[0], batch[1])
+    assert scores.shape == (3, N_ITEMS + 1) and torch.isfinite(scores).all()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = model.loss(*batch).item()
+    for _ in range(30):
+        opt.zero_grad()
+        model.loss(*batch).backward()
+        opt.step()
+    assert model.loss(*batch).item() < 0.5 * first
+
+
+@pytest.mark.parametrize("kw", CASES, ids=lambda kw: "-".join(map(str, kw.values())))
+def test_padding_does_not_change_scores(kw):
+    torch.manual_seed(0)
+    opts = {"num_heads": 2} if kw.get("encoder") == "attention" else {}
+    model = SeqRec(RecConfig(n_items=N_ITEMS, d_model=16, n_layers=2, inner_size=32, gru_hidden=16,
+                             mixer_options=opts, **kw)).eval()
+    seq = torch.tensor([[3, 5, 7, 0, 0, 0]])
+    with torch.no_grad():
+        short = model.score(seq[:, :3], torch.tensor([3]))
+        long = model.score(seq, torch.tensor([3]))
+    torch.testing.assert_close(short, long, atol=1e-5, rtol=1e-5)
+
+
+def test_reverse_padded():
+    x = torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]])
+    assert reverse_padded(x, torch.tensor([3, 2])).tolist() == [[3, 2, 1, 0], [5, 4, 0, 0]]
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match="no option"):
+        RecConfig(n_items=5, encoder="lstm", objective="next", mixer_options={"bogus": 1})
+    with pytest.raises(ValueError, match="fixed objective"):
+        RecConfig(n_items=5, model="sasrec", objective="cloze")
+    with pytest.raises(ValueError, match="unknown mixer"):
+        RecConfig(n_items=5, encoder="nope")
+    with pytest.raises(ValueError, match="item_counts"):
+        build_model(RecConfig(n_items=5, model="pop"))
+
+
+@pytest.mark.parametrize("kw", [dict(model="pop"), dict(model="sasrec"), dict(model="bert4rec")])
+def test_train_rec_end_to_end(tmp_path, kw):
+    rows = [(f"u{u}", f"i{(u * 7 + t * 3) % 11}", t) for u in range(6) for t in range(8)]
+    data = load_dataset(write_inter(tmp_path / "t.inter", rows), max_len=5)
+    res = train_rec(data, steps=4, batch_size=4, progress=False, out_dir=str(tmp_path / "run"), d_model=16,
+                    n_layers=1, inner_size=32, **kw)
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    for split in ("valid", "test"):
+        assert set(saved[split]) == {f"{m}@{k}" for m in ("hit", "ndcg", "mrr") for k in (10, 20)}
+        assert 0 <= saved[split]["hit@10"] <= saved[split]["hit@20"] <= 1
+    assert saved["wall_seconds"] > 0 and res["test"] == saved["test"]
+    if kw["model"] != "pop":
+        assert (tmp_path / "run" / "best.safetensors").exists() and res["train_windows"] == len(
+            train_windows(data, kw["model"] == "bert4rec")[0])
