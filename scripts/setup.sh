@@ -15,4 +15,7 @@ pip_install() {
 }
 pip_install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} "torch==2.13.0"
 pip_install -e ".[dev]"
+# MovieLens-100K for `rnnzoo rec` ships inside the recbole wheel; we only read its data files, so its
+# heavy dependencies (ray, scipy, pandas, ...) are not needed.
+pip_install --no-deps "recbole==1.2.1"
 .venv/bin/python -c "import rnnzoo, torch; print(f'rnnzoo {rnnzoo.__version__} ready (torch {torch.__version__})')"

@@ -55,6 +55,7 @@ class TrainConfig:
     steps: int = 1000
     lr: float = 1e-3
     weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)  # AdamW; RecBole-style recipes use (0.9, 0.999)
     warmup_steps: int = 50
     min_lr_ratio: float = 0.1
     grad_clip: float = 1.0            # max global grad norm; <= 0 disables
@@ -91,7 +92,7 @@ class Trainer:
         """``checkpoint_extra``: JSON-able data saved in every checkpoint's sidecar (e.g. an app's vocabulary)."""
         self.model, self.config = model, config
         self.batch_fn, self.loss_fn, self.eval_fn = batch_fn, loss_fn, eval_fn
-        self.optimizer = build_optimizer(model, config.lr, config.weight_decay)
+        self.optimizer = build_optimizer(model, config.lr, config.weight_decay, tuple(config.betas))
         self.scheduler = warmup_cosine(self.optimizer, config.warmup_steps, config.steps, config.min_lr_ratio)
         self.step = 0
         self.history: list[dict] = []

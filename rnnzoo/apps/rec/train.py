@@ -136,12 +136,10 @@ def _fit(net: SeqRec, config: RecConfig, data: SequenceData, valid, epochs, step
                 atomic_write_bytes(Path(out_dir) / "best.safetensors", safetensors.torch.save(best["state"]))
         return metrics
 
-    cfg = TrainConfig(steps=total, lr=lr, weight_decay=0.0, warmup_steps=0, min_lr_ratio=1.0, grad_clip=1.0,
+    cfg = TrainConfig(steps=total, lr=lr, weight_decay=0.0, betas=(0.9, 0.999), warmup_steps=0, min_lr_ratio=1.0, grad_clip=1.0,
                       eval_every=per_epoch, early_stop_metric="ndcg@10", early_stop_patience=patience,
                       log_every=per_epoch, seed=seed, out_dir=out_dir, progress=progress)
     trainer = Trainer(net, cfg, batch_fn, lambda m, b: (m.loss(*b), {}), eval_fn)
-    for group in trainer.optimizer.param_groups:  # RecBole's Adam: constant lr, betas (0.9, 0.999), no decay
-        group["betas"] = (0.9, 0.999)
     summary = trainer.fit()
     net.load_state_dict(best["state"])
     return {"valid": best["valid"], "best_epoch": best["epoch"], "epochs": round(summary["steps"] / per_epoch, 2),
