@@ -59,6 +59,7 @@ def plot_all(records: list[dict], out_dir: str | Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 
     plot_dir = Path(out_dir) / "plots"
     plot_dir.mkdir(parents=True, exist_ok=True)
@@ -81,6 +82,11 @@ def plot_all(records: list[dict], out_dir: str | Path) -> list[Path]:
                 pts.sort()
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=mixer)
             ax.set_xscale("log")
+            states = sorted({p[0] for pts in by_mixer.values() for p in pts})
+            if states:  # label the measured sizes; decade ticks rarely fall inside the range
+                ax.set_xticks(states)
+                ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+                ax.xaxis.set_minor_formatter(ticker.NullFormatter())
             ax.set(xlabel="recurrent state size (floats per sequence)", ylabel=f"accuracy (T={lengths[0]})",
                    title=task, ylim=(-0.02, 1.02))
             if by_mixer:
@@ -88,9 +94,9 @@ def plot_all(records: list[dict], out_dir: str | Path) -> list[Path]:
             paths.append(_save(fig, plot_dir / f"{_slug(task)}_acc_vs_state.png"))
         if len(lengths) > 1:
             fig, ax = plt.subplots(figsize=(6, 4))
-            for (mixer, d_model), rs in rows.items():
-                ax.plot([int(L) for L in lengths], [_acc(rs, L) for L in lengths], marker="o",
-                        label=f"{mixer} d={d_model}")
+            for i, ((mixer, d_model), rs) in enumerate(rows.items()):
+                ax.plot([int(L) for L in lengths], [_acc(rs, L) for L in lengths], marker="osv^Dpx*"[i % 8],
+                        linestyle=("-", "--", ":", "-.")[i % 4], label=f"{mixer} d={d_model}")
             ax.set(xlabel="test length", ylabel="accuracy", title=task, ylim=(-0.02, 1.02))
             ax.legend(fontsize=7)
             paths.append(_save(fig, plot_dir / f"{_slug(task)}_acc_vs_length.png"))

@@ -90,8 +90,8 @@ def train_and_eval(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_lay
     task = tasks.build(task_name, **task_options)
     torch.manual_seed(seed)
     model = LanguageModel(LMConfig(task.vocab_size, d_model, n_layers, mixer, mixer_options))
-    config = TrainConfig(steps=run.steps, lr=run.lr, warmup_steps=max(1, run.steps // 10), seed=seed,
-                         progress=False, log_every=max(1, run.steps // 10))
+    config = TrainConfig(steps=run.steps, lr=run.lr, weight_decay=run.weight_decay, seed=seed,
+                         warmup_steps=max(1, run.steps // 10), progress=False, log_every=max(1, run.steps // 10))
     trainer = Trainer(model, config, loss_fn=lm_loss,
                       batch_fn=lambda step: task.make("train", run.batch_size, seed * 1_000_003 + step))
     summary = trainer.fit()
@@ -103,7 +103,8 @@ def train_and_eval(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_lay
         "mixer": mixer_spec, "mixer_name": mixer, "mixer_options": mixer_options,
         "task": run.spec, "task_name": task_name, "task_kind": task.kind, "task_config": _jsonable(task),
         "d_model": d_model, "n_layers": n_layers, "seed": seed,
-        "steps": summary["steps"], "lr": run.lr, "batch_size": run.batch_size, "test_n": test_n,
+        "steps": summary["steps"], "lr": run.lr, "weight_decay": run.weight_decay, "batch_size": run.batch_size,
+        "test_n": test_n,
         "accuracy": {str(k): v for k, v in acc.items()},
         "state_size": model.state_size, "params": sum(p.numel() for p in model.parameters()),
         "final_loss": summary["final_loss"], "train_seconds": summary["train_seconds"],

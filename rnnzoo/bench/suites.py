@@ -16,6 +16,7 @@ class TaskRun:
     steps: int             # optimiser steps
     lr: float = 3e-3
     batch_size: int = 64
+    weight_decay: float = 0.1
     n_layers: int | None = None  # None: the suite's n_layers
 
 
@@ -37,12 +38,13 @@ QUICK = Suite(
     name="quick",
     mixers=("attention", "lstm", "gru", "mamba", "deltanet", "deltanet:allow_neg_eigval=True", "gated_deltanet"),
     tasks=(
-        TaskRun("mqar:vocab=128:seq_len=64:num_kv_pairs=8", steps=300, lr=3e-3),
-        TaskRun("parity:seq_len=40:test_lens=(40,128,256)", steps=300, lr=3e-3),
+        # 2 layers: attention needs two to form an induction circuit; in a 1000-step run it reached 0.97 by step 400.
+        TaskRun("mqar:vocab=16:seq_len=16:num_kv_pairs=2", steps=1000, lr=3e-3, weight_decay=0.0, n_layers=2),
+        # one layer suffices for parity (an LSTM generalises to 256 after 400 steps at lr 1e-2)
+        TaskRun("parity:seq_len=40:test_lens=(40,128,256)", steps=400, lr=1e-2, n_layers=1),
     ),
     d_models=(64,),
     seeds=(0,),
-    n_layers=2,
     test_n=256,
 )
 
