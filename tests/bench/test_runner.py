@@ -76,3 +76,14 @@ def test_specs_and_overrides():
     assert [r.spec for r in suite.tasks] == ["parity", "mqar:num_kv_pairs=2"] and {r.steps for r in suite.tasks} == {5}
     with pytest.raises(ValueError, match="valid suites"):
         suite_from_args("huge")
+
+
+def test_cli_bench_runs_a_user_defined_suite(tmp_path, capsys):
+    from rnnzoo.cli import main
+
+    assert main(["bench", "--mixers", "gru", "--tasks", "parity:seq_len=4:test_lens=(4,8)", "--steps", "1",
+                 "--d-model", "8", "--out", str(tmp_path), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "| gru | 8 |" in out and "plots:" in out and str(tmp_path) in out
+    with pytest.raises(ValueError, match="valid names"):
+        main(["bench", "--mixers", "nope", "--out", str(tmp_path), "--no-progress"])
