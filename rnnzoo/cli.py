@@ -179,6 +179,37 @@ def _add_rec_parser(sub) -> None:
     p.add_argument("--out", default=None, help="directory for results.json, metrics.jsonl, best.safetensors")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_rec)
+def _add_bench_parser(sub) -> None:
+    p = sub.add_parser(
+        "bench", help="train mixers on the capability tasks (recall, state tracking) and print a leaderboard",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+               "  rnnzoo bench --suite quick\n"
+               "  rnnzoo bench --suite quick --mixers lstm,deltanet:allow_neg_eigval=True --seeds 0,1\n"
+               "  rnnzoo bench --mixers attention,gru --tasks mqar:num_kv_pairs=8:vocab=256,parity "
+               "--d-model 64,128 --steps 500\n"
+               "specs: name[:key=value[:key=value...]]; values are Python literals. A killed run resumes "
+               "with the same --out.")
+    p.add_argument("--suite", default="quick", help="predefined suite: quick (minutes) or standard (hours)")
+    p.add_argument("--mixers", help="comma-separated mixer specs, replacing the suite's (see `rnnzoo list`)")
+    p.add_argument("--tasks", help="comma-separated task specs, replacing the suite's; one of: "
+                                   "icll, induction_heads, modular_arithmetic, mqar, parity, passkey, "
+                                   "permutations, selective_copy")
+    p.add_argument("--d-model", help="comma-separated widths, e.g. 64,128")
+    p.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1")
+    p.add_argument("--steps", type=int, help="training steps for every task (default: per task in the suite)")
+    p.add_argument("--layers", type=int, help="blocks per model (default: the suite's)")
+    p.add_argument("--out", help="output directory (default: bench_results/<suite>)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_bench)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from rnnzoo.bench import bench_from_args
+
+    return bench_from_args(args.suite, mixers=args.mixers, tasks=args.tasks, d_models=args.d_model,
+                           seeds=args.seeds, steps=args.steps, n_layers=args.layers, out=args.out,
+                           progress=not args.no_progress)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -200,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lm_parser(sub)
     _add_generate_parser(sub)
     _add_rec_parser(sub)
+    _add_bench_parser(sub)
     return parser
 
 

@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/rnnzoo list
-exec .venv/bin/rnnzoo demo "$@"
+exec .venv/bin/rnnzoo bench --suite quick "$@"

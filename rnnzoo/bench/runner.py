@@ -1,0 +1,190 @@
+"""Run a suite (mixers x tasks x widths x seeds) into ``out_dir``: results.jsonl, leaderboard.md, plots.
+
+```python
+from rnnzoo.bench import get_suite, run_suite
+records = run_suite(get_suite("quick"), "bench_results/quick")   # resumes: finished runs are skipped
+```
+
+Each finished run appends one complete JSON line to results.jsonl (a single ``os.write`` on an
+``O_APPEND`` file); a run killed half-way leaves at most a partial last line, which the next start
+drops before appending, so a resumed suite redoes only the runs that have no record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+import rnnzoo
+from rnnzoo import mixers, tasks
+from rnnzoo.bench.report import leaderboard, plot_all
+from rnnzoo.bench.spec import parse_spec, split_list
+from rnnzoo.bench.suites import Suite, TaskRun, get_suite
+from rnnzoo.models import LanguageModel, LMConfig
+from rnnzoo.train import Trainer, TrainConfig, lm_loss
+from rnnzoo.train.io import atomic_write_bytes
+
+RESULTS = "results.jsonl"
+
+
+def run_key(mixer: str, task: str, d_model: int, seed: int) -> str:
+    return f"{mixer}|{task}|d_model={d_model}|seed={seed}"
+
+
+def validate(suite: Suite, strict: bool, log: Callable[[str], None] = print) -> Suite:
+    """Check every spec. Unknown task names always raise; unknown mixer names raise when ``strict``
+    (user-given lists) and are skipped with a printed note otherwise (suite entries for mixers that
+    land later). An empty mixer list means every causal registered mixer."""
+    for run in suite.tasks:
+        name, options = parse_spec(run.spec)
+        tasks.build(name, **options)
+    specs = suite.mixers or tuple(n for n in mixers.names() if mixers.get(n).causal)
+    kept = []
+    for spec in specs:
+        name, options = parse_spec(spec)
+        if name not in mixers.names() and not strict:
+            log(f"note: skipping mixer {spec!r}: not registered in this install "
+                f"(registered: {', '.join(mixers.names())})")
+            continue
+        mixers.make_config(name, 64, **options)  # unknown names/options raise ValueError listing valid ones
+        if not mixers.get(name).causal:
+            raise ValueError(f"mixer {name!r} is not causal; the bench trains causal language models")
+        kept.append(spec)
+    return suite.replace(mixers=tuple(kept))
+
+
+def load_records(out_dir: str | os.PathLike) -> list[dict]:
+    """Complete records in results.jsonl; a partial last line (killed mid-write) is removed from the file."""
+    path = Path(out_dir) / RESULTS
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        data = data[: data.rfind(b"\n") + 1]
+        atomic_write_bytes(path, data)
+    return [json.loads(line) for line in data.decode().splitlines() if line.strip()]
+
+
+def append_record(out_dir: str | os.PathLike, record: dict) -> None:
+    line = (json.dumps(record, sort_keys=True) + "\n").encode()
+    fd = os.open(Path(out_dir) / RESULTS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def train_and_eval(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_layers: int, test_n: int) -> dict:
+    """One bench run: train a LanguageModel with the mixer on the task, evaluate at every test length."""
+    mixer, mixer_options = parse_spec(mixer_spec)
+    task_name, task_options = parse_spec(run.spec)
+    task = tasks.build(task_name, **task_options)
+    torch.manual_seed(seed)
+    model = LanguageModel(LMConfig(task.vocab_size, d_model, n_layers, mixer, mixer_options))
+    config = TrainConfig(steps=run.steps, lr=run.lr, weight_decay=run.weight_decay, seed=seed,
+                         warmup_steps=max(1, run.steps // 10), progress=False, log_every=max(1, run.steps // 10))
+    trainer = Trainer(model, config, loss_fn=lm_loss,
+                      batch_fn=lambda step: task.make("train", run.batch_size, seed * 1_000_003 + step))
+    summary = trainer.fit()
+    start = time.perf_counter()
+    model.eval()
+    acc = task.evaluate(model, test_n, seed)
+    return {
+        "key": run_key(mixer_spec, run.spec, d_model, seed),
+        "mixer": mixer_spec, "mixer_name": mixer, "mixer_options": mixer_options,
+        "task": run.spec, "task_name": task_name, "task_kind": task.kind, "task_config": _jsonable(task),
+        "d_model": d_model, "n_layers": n_layers, "seed": seed,
+        "steps": summary["steps"], "lr": run.lr, "weight_decay": run.weight_decay, "batch_size": run.batch_size,
+        "test_n": test_n,
+        "accuracy": {str(k): v for k, v in acc.items()},
+        "state_size": model.state_size, "params": sum(p.numel() for p in model.parameters()),
+        "final_loss": summary["final_loss"], "train_seconds": summary["train_seconds"],
+        "eval_seconds": time.perf_counter() - start,
+        "rnnzoo_version": rnnzoo.__version__, "torch_version": torch.__version__,
+        "threads": torch.get_num_threads(), "machine": platform.machine(),
+    }
+
+
+def run_suite(suite: Suite, out_dir: str | os.PathLike, strict: bool = False, progress: bool = True,
+              log: Callable[[str], None] = print) -> list[dict]:
+    """Run every missing record of ``suite`` into ``out_dir``; then write leaderboard.md and plots.
+    Returns the records of this suite (old and new)."""
+    suite = validate(suite, strict, log)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    done = {r["key"] for r in load_records(out)}
+    jobs = [(m, run, d, s) for run in suite.tasks for m in suite.mixers for d in suite.d_models for s in suite.seeds]
+    todo = [j for j in jobs if run_key(j[0], j[1].spec, j[2], j[3]) not in done]
+    if len(todo) < len(jobs):
+        log(f"resuming: {len(jobs) - len(todo)} of {len(jobs)} runs already in {out / RESULTS}")
+    bar = tqdm(todo, desc=f"bench {suite.name}", disable=not progress, dynamic_ncols=True, unit="run")
+    for mixer_spec, run, d_model, seed in bar:
+        bar.set_postfix_str(f"{mixer_spec} on {run.spec.split(':')[0]} d={d_model} seed={seed}")
+        record = train_and_eval(mixer_spec, run, d_model, seed, run.n_layers or suite.n_layers, suite.test_n)
+        record["suite"] = suite.name
+        append_record(out, record)
+    bar.close()
+    wanted = {run_key(m, run.spec, d, s) for m, run, d, s in jobs}
+    records = [r for r in load_records(out) if r["key"] in wanted]
+    table = leaderboard(records)
+    (out / "leaderboard.md").write_text(table)
+    plot_all(records, out)
+    return records
+
+
+def _jsonable(task: tasks.Task) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(task).items()}
+
+
+def suite_from_args(suite: str = "quick", mixers: str | None = None, tasks: str | None = None,
+                    d_models: str | None = None, seeds: str | None = None, steps: int | None = None,
+                    n_layers: int | None = None) -> tuple[Suite, bool]:
+    """The named suite with command-line overrides; returns (suite, strict) where strict is True when
+    the user named the mixers (then unknown names raise instead of being skipped)."""
+    base = get_suite(suite)
+    changes: dict = {}
+    if mixers:
+        changes["mixers"] = tuple(split_list(mixers))
+    if tasks:
+        by_name = {parse_spec(r.spec)[0]: r for r in base.tasks}
+        runs = []
+        for spec in split_list(tasks):
+            name = parse_spec(spec)[0]
+            template = by_name.get(name, base.tasks[0])
+            runs.append(dataclasses.replace(template, spec=spec))
+        changes["tasks"] = tuple(runs)
+    if steps:
+        changes["tasks"] = tuple(dataclasses.replace(r, steps=steps) for r in changes.get("tasks", base.tasks))
+    if d_models:
+        changes["d_models"] = tuple(int(d) for d in split_list(d_models))
+    if seeds:
+        changes["seeds"] = tuple(int(s) for s in split_list(seeds))
+    if n_layers:
+        changes["n_layers"] = n_layers
+        changes["tasks"] = tuple(dataclasses.replace(r, n_layers=None) for r in changes.get("tasks", base.tasks))
+    if mixers or tasks or d_models or seeds or steps or n_layers:
+        changes["name"] = f"{base.name}+custom"
+    return base.replace(**changes), bool(mixers)
+
+
+def bench_from_args(suite: str = "quick", out: str | None = None, progress: bool = True, **overrides) -> int:
+    """What ``rnnzoo bench`` does: run, print the leaderboard and where the files are."""
+    chosen, strict = suite_from_args(suite, **overrides)
+    out_dir = Path(out or Path("bench_results") / chosen.name.replace("+", "_"))
+    start = time.perf_counter()
+    records = run_suite(chosen, out_dir, strict=strict, progress=progress)
+    print()
+    print((out_dir / "leaderboard.md").read_text())
+    print(f"{len(records)} runs in {out_dir / RESULTS}  ({time.perf_counter() - start:.0f} s this session)")
+    print(f"leaderboard: {out_dir / 'leaderboard.md'}")
+    print(f"plots:       {out_dir / 'plots'}/ ({', '.join(sorted(p.name for p in (out_dir / 'plots').glob('*.png')))})")
+    return 0

@@ -1,0 +1,89 @@
+"""The bench end to end on a tiny suite: all outputs written, resume redoes only missing runs, bad names raise."""
+
+import json
+
+import pytest
+
+from rnnzoo.bench import Suite, TaskRun, load_records, parse_spec, run_suite, split_list, suite_from_args
+from rnnzoo.bench import runner
+
+TINY = Suite(name="tiny", mixers=("gru",), tasks=(TaskRun("parity:seq_len=6:test_lens=(6,12)", steps=2, batch_size=4),),
+             d_models=(8,), seeds=(0,), n_layers=1, test_n=8)
+
+
+def test_tiny_suite_writes_results_leaderboard_and_plots(tmp_path):
+    records = run_suite(TINY, tmp_path, progress=False)
+    assert len(records) == 1
+    (r,) = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert r["mixer"] == "gru" and r["seed"] == 0 and r["d_model"] == 8 and r["steps"] == 2
+    assert set(r["accuracy"]) == {"6", "12"} and all(0 <= a <= 1 for a in r["accuracy"].values())
+    assert r["state_size"] == 8 and r["params"] > 0 and r["train_seconds"] > 0 and r["rnnzoo_version"]
+    board = (tmp_path / "leaderboard.md").read_text()
+    assert "| gru | 8 | 8 |" in board and "acc@12" in board
+    assert (tmp_path / "plots" / "parity_seq_len_6_test_lens_6_12_acc_vs_length.png").stat().st_size > 1000
+
+
+def test_recall_task_gets_a_state_size_plot(tmp_path):
+    suite = TINY.replace(mixers=("gru", "attention"), tasks=(TaskRun("mqar:vocab=16:seq_len=8:num_kv_pairs=2",
+                                                                      steps=1, batch_size=2),))
+    run_suite(suite, tmp_path, progress=False)
+    assert (tmp_path / "plots" / "mqar_vocab_16_seq_len_8_num_kv_pairs_2_acc_vs_state.png").exists()
+    assert "| attention | 8 | grows |" in (tmp_path / "leaderboard.md").read_text()
+
+
+def test_resume_skips_finished_runs_and_drops_a_partial_line(tmp_path, monkeypatch):
+    suite = TINY.replace(seeds=(0, 1))
+    run_suite(suite.replace(seeds=(0,)), tmp_path, progress=False)
+    first = (tmp_path / "results.jsonl").read_text()
+    with open(tmp_path / "results.jsonl", "a") as f:  # a run killed mid-write
+        f.write('{"key": "gru|parity')
+    calls = []
+    real = runner.train_and_eval
+    monkeypatch.setattr(runner, "train_and_eval", lambda *a: calls.append(a) or real(*a))
+    records = run_suite(suite, tmp_path, progress=False, log=lambda msg: None)
+    assert [c[3] for c in calls] == [1]  # only seed 1 was trained
+    lines = (tmp_path / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and lines[0] + "\n" == first and sorted(r["seed"] for r in records) == [0, 1]
+    assert len(load_records(tmp_path)) == 2
+    calls.clear()
+    run_suite(suite, tmp_path, progress=False, log=lambda msg: None)
+    assert calls == []
+
+
+def test_unknown_names_raise_listing_valid_ones(tmp_path):
+    with pytest.raises(ValueError, match="valid names:.*lstm"):
+        run_suite(TINY.replace(mixers=("lstmm",)), tmp_path, strict=True, progress=False)
+    with pytest.raises(ValueError, match="valid names:.*parity"):
+        run_suite(TINY.replace(tasks=(TaskRun("parityy", steps=1),)), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="options are"):
+        run_suite(TINY.replace(mixers=("gru:nope=1",)), tmp_path, strict=True, progress=False)
+
+
+def test_suite_mixers_not_registered_yet_are_skipped_with_a_note(tmp_path):
+    notes = []
+    records = run_suite(TINY.replace(mixers=("not_landed_yet", "gru")), tmp_path, progress=False, log=notes.append)
+    assert len(records) == 1 and any("skipping mixer 'not_landed_yet'" in n for n in notes)
+
+
+def test_specs_and_overrides():
+    assert parse_spec("deltanet:allow_neg_eigval=True:num_heads=2") == (
+        "deltanet", {"allow_neg_eigval": True, "num_heads": 2})
+    assert parse_spec("permutations:group=A5") == ("permutations", {"group": "A5"})
+    assert split_list("a,mqar:test_lens=(1,2),b") == ["a", "mqar:test_lens=(1,2)", "b"]
+    suite, strict = suite_from_args("quick", mixers="gru,lstm", tasks="parity,mqar:num_kv_pairs=2",
+                                    d_models="16,32", seeds="0,1", steps=5)
+    assert strict and suite.mixers == ("gru", "lstm") and suite.d_models == (16, 32) and suite.seeds == (0, 1)
+    assert [r.spec for r in suite.tasks] == ["parity", "mqar:num_kv_pairs=2"] and {r.steps for r in suite.tasks} == {5}
+    with pytest.raises(ValueError, match="valid suites"):
+        suite_from_args("huge")
+
+
+def test_cli_bench_runs_a_user_defined_suite(tmp_path, capsys):
+    from rnnzoo.cli import main
+
+    assert main(["bench", "--mixers", "gru", "--tasks", "parity:seq_len=4:test_lens=(4,8)", "--steps", "1",
+                 "--d-model", "8", "--out", str(tmp_path), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "| gru | 8 |" in out and "plots:" in out and str(tmp_path) in out
+    with pytest.raises(ValueError, match="valid names"):
+        main(["bench", "--mixers", "nope", "--out", str(tmp_path), "--no-progress"])
