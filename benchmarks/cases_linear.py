@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from rnnzoo.ops.gla import gla
 from rnnzoo.ops.linear_attention import linear_attention
+from rnnzoo.ops.mlstm import mlstm
 from rnnzoo.ops.simple_gla import simple_gla
 
 HEADS, DIM = 4, 64
@@ -43,8 +44,16 @@ def cases(batch: int, seqlen: int) -> dict[str, dict[str, Callable[[], torch.Ten
             return gla(q, k, v, gk, mode=mode)[0]
         return fn
 
+    def mlstm_(mode):
+        def fn():
+            q, k, v, f = _inputs(batch, seqlen, (batch, seqlen, HEADS))
+            i = torch.randn(batch, seqlen, HEADS, generator=torch.Generator().manual_seed(1)).requires_grad_()
+            return mlstm(q, k, v, i, f, mode=mode)[0]
+        return fn
+
     return {
         "linear_attention": {"recurrent": la("recurrent"), "chunk": la("chunk")},
         "simple_gla": {"recurrent": sgla("recurrent"), "chunk": sgla("chunk")},
         "gla": {"recurrent": gla_("recurrent"), "chunk": gla_("chunk")},
+        "mlstm": {"recurrent": mlstm_("recurrent"), "chunk": mlstm_("chunk")},
     }
