@@ -84,7 +84,8 @@ def _intra(q, k, v, g):
         # Both blocks are rescaled to the boundary between them: exponents <= 0.
         q_right = qq[..., 1, :, :] * gg[..., 1, :, :].cumsum(-2).exp()
         k_left = kk[..., 0, :, :] * _suffix(gg[..., 0, :, :]).exp()
-        o_right = (q_right @ k_left.transpose(-1, -2)) @ vv[..., 0, :, :]
-        o = o + torch.stack((torch.zeros_like(o_right), o_right), -3).reshape(o.shape)
+        o_right = (q_right @ k_left.transpose(-1, -2)) @ vv[..., 0, :, :].contiguous()
+        blocks = o.view(*lead, pairs, 2 * size, o.shape[-1])
+        o = torch.cat((blocks[..., :size, :], blocks[..., size:, :] + o_right), -2).view(o.shape)
         size *= 2
     return o
