@@ -2,7 +2,8 @@
 
 A sequence is cut into chunks of C tokens (the last one zero-padded: a zero key writes nothing and a
 zero log-decay decays nothing, so padding never changes the real outputs or the final state). Inside a
-chunk the work is masked matmuls; across chunks a short loop carries the state ``[B, H, K, V]``.
+chunk the work is masked matmuls; across chunks the state ``[B, H, K, V]`` is passed by one more
+matmul over chunk indices.
 All decays are taken relative to a chunk boundary so every exponent is <= 0.
 """
 
@@ -50,17 +51,26 @@ def from_chunks(o: torch.Tensor, seqlen: int) -> torch.Tensor:
     return o.reshape(b, h, n * c, d)[:, :, :seqlen].transpose(1, 2)
 
 
-def pass_states(k_to_end: torch.Tensor, v: torch.Tensor, chunk_decay: torch.Tensor,
+def pass_states(k_to_end: torch.Tensor, v: torch.Tensor, chunk_log_decay: torch.Tensor,
                 initial_state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The state entering every chunk, and the final state.
 
     k_to_end: [B, H, N, C, K] keys already decayed to their chunk's end; v: [B, H, N, C, V];
-    chunk_decay: [B, H, N, K or 1], the decay factor of a whole chunk; initial_state: [B, H, K, V].
+    chunk_log_decay: [B, H, N, K or 1], the log decay of a whole chunk; initial_state: [B, H, K, V].
     Returns (states [B, H, N, K, V], S_T [B, H, K, V]).
+
+    Computed in parallel over chunks (Mamba-2's state passing): with the initial state as write number
+    0 and chunk n's write as number n+1, state n = sum_{m <= n} exp(segsum(log decay)[n, m]) write m.
+    Segment sums over chunk totals are summed directly, so exponents are <= 0 and never cancel.
     """
-    writes = k_to_end.transpose(-1, -2) @ v  # [B, H, N, K, V]
-    states, s = [], initial_state
-    for n in range(writes.shape[2]):
-        states.append(s)
-        s = chunk_decay[:, :, n, :, None] * s + writes[:, :, n]
-    return torch.stack(states, 2), s
+    from rnnzoo.ops.simple_gla import segsum  # here to keep the module import order one-way
+
+    writes = torch.cat((initial_state[:, :, None], k_to_end.transpose(-1, -2) @ v), 2)  # [B, H, N+1, K, V]
+    log_decay = torch.cat((torch.zeros_like(chunk_log_decay[:, :, :1]), chunk_log_decay), 2)
+    weights = segsum(log_decay.movedim(2, -1)).exp()  # [B, H, K or 1, N+1, N+1]
+    b, h, n1, dk, dv = writes.shape
+    if weights.shape[2] == 1:
+        states = (weights[:, :, 0] @ writes.reshape(b, h, n1, dk * dv)).view(b, h, n1, dk, dv)
+    else:
+        states = (weights @ writes.transpose(2, 3)).transpose(2, 3)
+    return states[:, :, :-1], states[:, :, -1]

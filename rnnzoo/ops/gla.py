@@ -62,7 +62,7 @@ def _chunk(q, k, v, gk, s, chunk_size):
     q, k, v, g = (to_chunks(x, c) for x in (q, k, v, gk))  # [B, H, N, C, D]
     o = _intra(q, k, v, g)
     b = g.cumsum(-2)  # log decay from the chunk start to token i, inclusive
-    states, s = pass_states(k * _suffix(g).exp(), v, b[..., -1, :].exp(), s)
+    states, s = pass_states(k * _suffix(g).exp(), v, b[..., -1, :], s)
     o = o + (q * b.exp()) @ states
     return from_chunks(o, t), s
 

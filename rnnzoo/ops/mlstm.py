@@ -11,7 +11,8 @@ its preactivation). C and n are stored divided by exp(m). The zero state has m =
 
 ``"chunk"``: unrolling the max gives m_t = max(max_{j<=t}(F_t - F_j + i_j), F_t + m_0) with F the
 cumulative log forget gate, so within a chunk the weights exp(segsum(f)_ij + i_j - m_i) are all <= 1
-and the state enters with exp(b_i + m_in - m_i) <= 1: a loop over chunks carries (C, n, m); n rides
+and the state enters with exp(b_i + m_in - m_i) <= 1. A loop over chunks carries the scalar m; (C, n)
+are then passed in parallel over chunks (``pass_states``); n rides
 along C as one extra value column of ones.
 """
 
@@ -87,7 +88,7 @@ def _chunk(q, k, v, i, f, c0, n0, m0, chunk_size, eps):
     m_row = torch.maximum(row_max, b + m_in[..., None])  # [B, H, N, C]
     m_end = m_row[..., -1]
     states, s = pass_states(k * (log_w[..., -1, :] - m_end[..., None]).exp()[..., None], v,
-                            (b[..., -1] + m_in - m_end).exp()[..., None], torch.cat((c0, n0[..., None]), -1))
+                            (b[..., -1] + m_in - m_end)[..., None], torch.cat((c0, n0[..., None]), -1))
     o = ((q @ k.transpose(-1, -2)) * (log_w - m_row[..., None]).exp()) @ v
     o = o + (b + m_in[..., None] - m_row).exp()[..., None] * (q @ states)
     num, den = o[..., :-1], o[..., -1:]

@@ -9,7 +9,8 @@ g = 0 it is plain linear attention (Katharopoulos et al. 2020).
 
 Modes: ``"recurrent"`` is the loop above. ``"chunk"`` is the chunkwise form (Yang et al. 2024, GLA,
 sec. 3.3 / Dao & Gu 2024, sec. 6): for tokens i >= j of one chunk with in-chunk cumulative log decays
-b, the weight is exp(b_i - b_j) <= 1; across chunks the state is carried by a loop over chunks.
+b, the weight is exp(b_i - b_j) <= 1; the states entering the chunks are computed in parallel
+(``pass_states``, Mamba-2's state passing).
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def _chunk(q, k, v, g, s, chunk_size):
     seg = segsum(g)  # [B, H, N, C, C]
     o = ((q @ k.transpose(-1, -2)) * seg.exp()) @ v
     b = g.cumsum(-1)  # log decay from the chunk start to token i, inclusive
-    states, s = pass_states(k * seg[..., -1, :, None].exp(), v, b[..., -1:].exp(), s)
+    states, s = pass_states(k * seg[..., -1, :, None].exp(), v, b[..., -1:], s)
     o = o + (q * b[..., None].exp()) @ states
     return from_chunks(o, t), s
 
