@@ -5,6 +5,7 @@ from rnnzoo.mixers.registry import build, config_fields, get, make_config, names
 
 # Importing a family module registers its mixers.
 from rnnzoo.mixers import attention, deltanet, mom, rnn, slstm  # noqa: E402,F401  (registration side effect)
+from rnnzoo.mixers import based, gla, hgrn, lightning, lightnet, linear_attention, mlstm, retnet  # noqa: E402,F401
 from rnnzoo.mixers.bidirectional import Bidirectional  # noqa: E402
 
 __all__ = ["Mixer", "MixerConfig", "State", "Bidirectional", "build", "config_fields", "get",

@@ -17,6 +17,13 @@ TEST_OPTIONS = {
     "gated_deltanet": {"num_heads": 2, "chunk_size": 4},
     "deltaproduct": {"num_heads": 2, "chunk_size": 4, "num_householder": 3},
     "mom": {"num_heads": 2, "chunk_size": 4, "num_memories": 3, "topk": 2},
+    "linear_attention": {"num_heads": 2},
+    "retnet": {"num_heads": 2},
+    "lightning": {"num_heads": 2},
+    "gla": {"num_heads": 2},
+    "hgrn": {"num_heads": 2},
+    "lightnet": {"num_heads": 2, "gate_low_rank_dim": 8},
+    "based": {"num_heads": 2, "feature_dim": 4, "window": 4},
 }
 D_MODEL = 16
 CAUSAL = [n for n in mixers.names() if mixers.get(n).causal]

@@ -1,0 +1,59 @@
+"""Benchmark cases for the linear-attention family: {op: {mode: fn}}, the reference mode first.
+
+Shapes from issue 4: B=batch, H=4, K=V=64; decays drawn as logsigmoid of N(0, 1) (moderate memory).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from rnnzoo.ops.gla import gla
+from rnnzoo.ops.linear_attention import linear_attention
+from rnnzoo.ops.mlstm import mlstm
+from rnnzoo.ops.simple_gla import simple_gla
+
+HEADS, DIM = 4, 64
+
+
+def _inputs(batch, seqlen, gate_shape):
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(batch, seqlen, HEADS, DIM, generator=g).requires_grad_() for _ in range(3))
+    gate = F.logsigmoid(torch.randn(*gate_shape, generator=g) + 3).requires_grad_()
+    return q, k, v, gate
+
+
+def cases(batch: int, seqlen: int) -> dict[str, dict[str, Callable[[], torch.Tensor]]]:
+    def la(mode):
+        def fn():
+            q, k, v, _ = _inputs(batch, seqlen, (1,))
+            return linear_attention(q, k, v, mode=mode)[0]
+        return fn
+
+    def sgla(mode):
+        def fn():
+            q, k, v, g = _inputs(batch, seqlen, (batch, seqlen, HEADS))
+            return simple_gla(q, k, v, g, mode=mode)[0]
+        return fn
+
+    def gla_(mode):
+        def fn():
+            q, k, v, gk = _inputs(batch, seqlen, (batch, seqlen, HEADS, DIM))
+            return gla(q, k, v, gk, mode=mode)[0]
+        return fn
+
+    def mlstm_(mode):
+        def fn():
+            q, k, v, f = _inputs(batch, seqlen, (batch, seqlen, HEADS))
+            i = torch.randn(batch, seqlen, HEADS, generator=torch.Generator().manual_seed(1)).requires_grad_()
+            return mlstm(q, k, v, i, f, mode=mode)[0]
+        return fn
+
+    return {
+        "linear_attention": {"recurrent": la("recurrent"), "chunk": la("chunk")},
+        "simple_gla": {"recurrent": sgla("recurrent"), "chunk": sgla("chunk")},
+        "gla": {"recurrent": gla_("recurrent"), "chunk": gla_("chunk")},
+        "mlstm": {"recurrent": mlstm_("recurrent"), "chunk": mlstm_("chunk")},
+    }

@@ -1,0 +1,107 @@
+"""Speed of every op's modes: forward and forward+backward time, tokens/s, speedup vs the reference.
+
+    python benchmarks/ops_speed.py --T 256,1024,4096 --batch 8 --threads 2
+    python benchmarks/ops_speed.py --ops gla,simple_gla --T 4096 --repeats 3
+
+Cases come from benchmarks/cases_<family>.py modules (``cases(batch, seqlen) -> {op: {mode: fn}}``,
+first mode = reference); a missing family module is skipped. Writes JSON to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+FAMILIES = ("cases_linear", "cases_delta", "cases_ssm")
+
+
+def load_cases(batch: int, seqlen: int) -> dict:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    found = {}
+    for family in FAMILIES:
+        try:
+            module = importlib.import_module(family)
+        except ModuleNotFoundError as err:
+            if err.name != family:
+                raise
+            continue
+        found.update(module.cases(batch, seqlen))
+    return found
+
+
+def timed(fn, backward: bool, repeats: int) -> float:
+    """Median seconds over ``repeats`` runs after one warm-up."""
+    def once():
+        start = time.perf_counter()
+        out = fn()
+        if backward:
+            out.sum().backward()
+        return time.perf_counter() - start
+
+    once()
+    return statistics.median(once() for _ in range(repeats))
+
+
+def write_json(path: Path, payload) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(payload, f, indent=2)
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--T", default="256,1024,4096", help="comma-separated sequence lengths")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--ops", default="", help="comma-separated op names (default: all)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/ops_speed.json"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    wanted = [o for o in args.ops.split(",") if o]
+    rows = []
+    print(f"{'op':<20}{'mode':<12}{'T':>6}{'fwd ms':>10}{'fwd tok/s':>12}{'x':>7}"
+          f"{'fwd+bwd ms':>12}{'f+b tok/s':>12}{'x':>7}")
+    for seqlen in (int(t) for t in args.T.split(",")):
+        all_cases = load_cases(args.batch, seqlen)
+        unknown = set(wanted) - set(all_cases)
+        if unknown:
+            parser.error(f"unknown ops {sorted(unknown)}; available: {', '.join(sorted(all_cases))}")
+        for op, modes in all_cases.items():
+            if wanted and op not in wanted:
+                continue
+            base = None
+            for mode, fn in modes.items():
+                fwd = timed(lambda: _no_grad(fn), False, args.repeats)
+                both = timed(fn, True, args.repeats)
+                base = base or (fwd, both)
+                tokens = args.batch * seqlen
+                row = dict(op=op, mode=mode, T=seqlen, batch=args.batch, threads=args.threads,
+                           fwd_s=fwd, fwd_bwd_s=both, fwd_tokens_per_s=tokens / fwd,
+                           fwd_bwd_tokens_per_s=tokens / both, fwd_speedup=base[0] / fwd,
+                           fwd_bwd_speedup=base[1] / both, reference=next(iter(modes)))
+                rows.append(row)
+                print(f"{op:<20}{mode:<12}{seqlen:>6}{fwd * 1e3:>10.1f}{tokens / fwd:>12.0f}"
+                      f"{row['fwd_speedup']:>7.1f}{both * 1e3:>12.1f}{tokens / both:>12.0f}"
+                      f"{row['fwd_bwd_speedup']:>7.1f}", flush=True)
+                write_json(args.out, {"torch": torch.__version__, "rows": rows})
+
+
+def _no_grad(fn):
+    with torch.no_grad():
+        return fn()
+
+
+if __name__ == "__main__":
+    main()

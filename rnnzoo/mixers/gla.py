@@ -1,0 +1,70 @@
+"""``gla``: Gated Linear Attention (Yang et al. 2024, Gated Linear Attention Transformers with
+Hardware-Efficient Training, eq. 3-4 and sec. 4.4), parameterised as flash-linear-attention's
+``GatedLinearAttention``:
+
+    q, k = W_q x, W_k x (key dim = expand_k * d_model);  v = W_v x
+    alpha_t = logsigmoid(W_a2 W_a1 x_t + b) / 16   (low-rank gate, rank 16; /16 keeps decays near 1)
+    S_t = diag(exp(alpha_t)) S_{t-1} + k_t v_tᵀ;   o_t = S_tᵀ q_t / sqrt(d_k)
+    y = W_o (RMSNorm_head(o) * swish(W_r x))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnzoo.mixers.base import State
+from rnnzoo.mixers.linear_attention import HeadsConfig, LinearMixer
+from rnnzoo.mixers.norms import GatedRMSNorm
+from rnnzoo.mixers.registry import register
+from rnnzoo.ops.gla import gla
+
+
+@dataclass
+class GLAConfig(HeadsConfig):
+    expand_k: float = 0.5
+    expand_v: float = 1.0
+    gate_low_rank_dim: int = 16
+    gate_logit_normalizer: float = 16.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("expand_k", "expand_v"):
+            dim = getattr(self, name) * self.d_model
+            if dim != int(dim) or int(dim) % self.num_heads or dim < self.num_heads:
+                raise ValueError(f"{name} * d_model = {dim} must be a positive multiple of num_heads={self.num_heads}")
+
+
+@register("gla")
+class GLA(LinearMixer):
+    """Gated linear attention; state S [B, H, d_k, d_v]."""
+
+    config_class = GLAConfig
+    paper = "Yang et al. 2024, Gated Linear Attention Transformers with Hardware-Efficient Training"
+    state_formula = "expand_k * expand_v * d_model^2 / num_heads"
+    fast_path = "chunkwise GLA (gla op, recursive secondary chunking)"
+
+    def __init__(self, config: GLAConfig):
+        super().__init__(config)
+        d, h = config.d_model, config.num_heads
+        self.key_dim, self.value_dim = int(config.expand_k * d), int(config.expand_v * d)
+        self.num_heads, self.head_k, self.head_v = h, self.key_dim // h, self.value_dim // h
+        self.q_proj, self.k_proj = nn.Linear(d, self.key_dim, bias=False), nn.Linear(d, self.key_dim, bias=False)
+        self.v_proj, self.g_proj = (nn.Linear(d, self.value_dim, bias=False) for _ in range(2))
+        self.gk_proj = nn.Sequential(nn.Linear(d, config.gate_low_rank_dim, bias=False),
+                                     nn.Linear(config.gate_low_rank_dim, self.key_dim, bias=True))
+        self.norm = GatedRMSNorm(self.value_dim, group_size=self.head_v, eps=1e-5)
+        self.o_proj = nn.Linear(self.value_dim, d, bias=False)
+
+    def init_state(self, batch_size, device=None, dtype=None) -> State:
+        dtype = dtype or self._param_dtype()
+        return (torch.zeros(batch_size, self.num_heads, self.head_k, self.head_v, device=device, dtype=dtype),)
+
+    def _mix(self, x, state, mode):
+        q, k, v = self._heads(self.q_proj(x)), self._heads(self.k_proj(x)), self._heads(self.v_proj(x))
+        gk = self._heads(F.logsigmoid(self.gk_proj(x)) / self.config.gate_logit_normalizer)
+        o, s = gla(q, k, v, gk, initial_state=state[0], output_final_state=True, mode=mode)
+        return self.o_proj(self.norm(o.reshape(*x.shape[:2], -1), self.g_proj(x))), (s.to(x.dtype),)

@@ -1,0 +1,71 @@
+"""``retnet``: multi-scale retention (Sun et al. 2023, Retentive Network, eq. 1-8).
+
+    q, k = xPos/rotary(W_q x), rotary(W_k x);  v = W_v x  (value dim = expand_v * d_model)
+    S_t = gamma_h S_{t-1} + k_t v_tᵀ;  o_t = S_tᵀ q_t / sqrt(d_k)            (retention, eq. 1-2)
+    y = W_o (GroupNorm_head(o) * swish(W_g x))                              (eq. 8)
+
+The decays are fixed, one per head: gamma_h = 1 - 2^(-5-h) (eq. 8), buffers not parameters. As in
+flash-linear-attention's ``MultiScaleRetention``: rotary (not the full xPos decay) on q and k, an
+RMS group norm per head fused with the swish gate, expand_v = 2. State: S [B, H, d_k, d_v] and the
+token position (rotary phases continue across calls).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from rnnzoo.mixers.base import State
+from rnnzoo.mixers.linear_attention import HeadsConfig, LinearMixer
+from rnnzoo.mixers.norms import GatedRMSNorm
+from rnnzoo.mixers.registry import register
+from rnnzoo.ops.rotary import apply_rotary
+from rnnzoo.ops.simple_gla import simple_gla
+
+
+@dataclass
+class RetNetConfig(HeadsConfig):
+    expand_v: int = 2
+    rotary_base: float = 10000.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if (self.d_model // self.num_heads) % 2:
+            raise ValueError(f"head dim d_model/num_heads={self.d_model // self.num_heads} must be even for rotary")
+
+
+@register("retnet")
+class RetNet(LinearMixer):
+    """Multi-scale retention; fixed per-head decays gamma_h = 1 - 2^(-5-h)."""
+
+    config_class = RetNetConfig
+    paper = "Sun et al. 2023, Retentive Network: A Successor to Transformer for Large Language Models"
+    state_formula = "expand_v * d_model * d_model / num_heads"
+    fast_path = "chunkwise retention (simple_gla with fixed g)"
+
+    def __init__(self, config: RetNetConfig):
+        super().__init__(config)
+        d, h = config.d_model, config.num_heads
+        self.num_heads, self.head_k, self.head_v = h, d // h, config.expand_v * d // h
+        self.q_proj, self.k_proj = nn.Linear(d, d, bias=False), nn.Linear(d, d, bias=False)
+        self.v_proj, self.g_proj = (nn.Linear(d, config.expand_v * d, bias=False) for _ in range(2))
+        self.o_proj = nn.Linear(config.expand_v * d, d, bias=False)
+        self.norm = GatedRMSNorm(config.expand_v * d, group_size=self.head_v, eps=1e-5)
+        self.register_buffer("log_gamma", torch.log1p(-(2.0 ** (-5.0 - torch.arange(h, dtype=torch.float64)))))
+
+    def init_state(self, batch_size, device=None, dtype=None) -> State:
+        dtype = dtype or self._param_dtype()
+        s = torch.zeros(batch_size, self.num_heads, self.head_k, self.head_v, device=device, dtype=dtype)
+        return s, torch.zeros(batch_size, dtype=torch.long, device=device)
+
+    def _mix(self, x, state, mode):
+        s, pos = state
+        b, t, _ = x.shape
+        positions = pos[:, None] + torch.arange(t, device=x.device)
+        q, k = (apply_rotary(self._heads(p(x)), positions, self.config.rotary_base) for p in (self.q_proj, self.k_proj))
+        g = self.log_gamma.to(x.dtype).expand(b, t, -1)
+        o, s = simple_gla(q, k, self._heads(self.v_proj(x)), g, initial_state=s, output_final_state=True, mode=mode)
+        y = self.o_proj(self.norm(o.reshape(b, t, -1), self.g_proj(x)))
+        return y, (s.to(x.dtype), pos + t)

@@ -1,0 +1,91 @@
+"""``gla``: Gated Linear Attention with a per-key-channel decay (Yang et al. 2024, GLA, eq. 3-4).
+
+    S_t = diag(exp(gk_t)) S_{t-1} + k_t v_tᵀ,     o_t = S_tᵀ (scale · q_t)
+
+with ``gk_t <= 0`` (log space) of shape [K] per head. Used by GLA, HGRN2 (k = 1 - forget gate),
+LightNet (additive decay) and, without its normaliser, mLSTM.
+
+Modes: ``"recurrent"`` is the loop above. ``"chunk"`` is chunkwise: the state enters each chunk through
+q_i * exp(b_i) and leaves through k_j * exp(b_C - b_j) (b: in-chunk cumulative log decay, so both
+exponents are <= 0). The intra-chunk weights sum_k q_ik k_jk exp(b_ik - b_jk) cannot be split into
+q exp(b) · k exp(-b) without overflow under strong decay, so they are built by halving (the secondary
+chunking of GLA sec. 4.2, taken recursively): at every level, query block R and key block L (L just
+before R) are both rescaled to the boundary between them, ref = b at L's last token, giving
+q_R exp(b_R - ref) · k_L exp(ref - b_L) with both exponents <= 0, and one [s, K] x [K, s] matmul per
+block pair. log2(C) levels cover every pair i > j exactly once; the diagonal i = j has weight 1.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from rnnzoo.ops._chunk import check_qkv, compute_dtype, from_chunks, pass_states, to_chunks
+
+MODES = ("recurrent", "chunk")
+
+
+def gla(q, k, v, gk, scale=None, initial_state=None, output_final_state=False, mode="chunk", chunk_size=64):
+    """q, k: [B, T, H, K]; v: [B, T, H, V]; gk: [B, T, H, K] log decay (<= 0); initial_state: [B, H, K, V].
+
+    chunk_size must be a power of two. scale=None means K**-0.5.
+    Returns (o [B, T, H, V] in q's dtype, S_T [B, H, K, V] float or None).
+    """
+    check_qkv(q, k, v, initial_state, "gla")
+    if gk.shape != q.shape:
+        raise ValueError(f"gla: gk must be [B, T, H, K] like q {tuple(q.shape)}, got {tuple(gk.shape)}")
+    if mode not in MODES:
+        raise ValueError(f"gla: mode must be one of {MODES}, got {mode!r}")
+    if chunk_size < 1 or chunk_size & (chunk_size - 1):
+        raise ValueError(f"gla: chunk_size must be a power of two, got {chunk_size}")
+    scale = q.shape[-1] ** -0.5 if scale is None else scale
+    dtype = compute_dtype(q, k, v, gk, initial_state)
+    qf, k, v, gk = (t.to(dtype) for t in (q, k, v, gk))
+    b, t, h, dk = q.shape
+    s = initial_state.to(dtype) if initial_state is not None else qf.new_zeros(b, h, dk, v.shape[-1])
+    fn = _recurrent if mode == "recurrent" else _chunk
+    o, s = fn(qf * scale, k, v, gk, s, chunk_size)
+    return o.to(q.dtype), (s if output_final_state else None)
+
+
+def _recurrent(q, k, v, gk, s, chunk_size):
+    out = []
+    for t in range(q.shape[1]):
+        s = gk[:, t, :, :, None].exp() * s + k[:, t, :, :, None] * v[:, t, :, None, :]
+        out.append(torch.einsum("bhk,bhkv->bhv", q[:, t], s))
+    return torch.stack(out, 1), s
+
+
+def _chunk(q, k, v, gk, s, chunk_size):
+    t = q.shape[1]
+    c = min(chunk_size, 1 << (t - 1).bit_length())  # a power of two, no bigger than needed
+    q, k, v, g = (to_chunks(x, c) for x in (q, k, v, gk))  # [B, H, N, C, D]
+    o = _intra(q, k, v, g)
+    b = g.cumsum(-2)  # log decay from the chunk start to token i, inclusive
+    states, s = pass_states(k * _suffix(g).exp(), v, b[..., -1, :], s)
+    o = o + (q * b.exp()) @ states
+    return from_chunks(o, t), s
+
+
+def _suffix(g):
+    """Sum of g over (j, end of block] along dim -2, summed directly (no difference of large cumsums)."""
+    after = F.pad(g[..., 1:, :], (0, 0, 0, 1))
+    return after.flip(-2).cumsum(-2).flip(-2)
+
+
+def _intra(q, k, v, g):
+    """sum_{j<=i} (sum_k q_ik k_jk exp(G_ik - G_jk)) v_j within each chunk, by recursive halving."""
+    *lead, c, _ = q.shape
+    o = (q * k).sum(-1, keepdim=True) * v
+    size = 1
+    while size < c:
+        pairs = c // (2 * size)
+        qq, kk, vv, gg = (x.reshape(*lead, pairs, 2, size, x.shape[-1]) for x in (q, k, v, g))
+        # Both blocks are rescaled to the boundary between them: exponents <= 0.
+        q_right = qq[..., 1, :, :] * gg[..., 1, :, :].cumsum(-2).exp()
+        k_left = kk[..., 0, :, :] * _suffix(gg[..., 0, :, :]).exp()
+        o_right = (q_right @ k_left.transpose(-1, -2)) @ vv[..., 0, :, :].contiguous()
+        blocks = o.view(*lead, pairs, 2 * size, o.shape[-1])
+        o = torch.cat((blocks[..., :size, :], blocks[..., size:, :] + o_right), -2).view(o.shape)
+        size *= 2
+    return o

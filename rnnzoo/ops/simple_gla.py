@@ -1,0 +1,82 @@
+"""``simple_gla``: linear attention with a scalar, data-dependent decay per head and step.
+
+    S_t = exp(g_t) S_{t-1} + k_t v_tᵀ,     o_t = S_tᵀ (scale · q_t)
+
+with ``g_t <= 0`` (log space). This one recurrence is RetNet's retention (fixed g per head; Sun et al.
+2023, eq. 1-2), Lightning Attention-2 / TransNormerLLM's decayed linear attention, Mamba-2's SSD
+(Dao & Gu 2024, eq. 1 with scale=1) and the Gated RetNet / simple GLA of flash-linear-attention; with
+g = 0 it is plain linear attention (Katharopoulos et al. 2020).
+
+Modes: ``"recurrent"`` is the loop above. ``"chunk"`` is the chunkwise form (Yang et al. 2024, GLA,
+sec. 3.3 / Dao & Gu 2024, sec. 6): for tokens i >= j of one chunk with in-chunk cumulative log decays
+b, the weight is exp(b_i - b_j) <= 1; the states entering the chunks are computed in parallel
+(``pass_states``, Mamba-2's state passing).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from rnnzoo.ops._chunk import check_qkv, compute_dtype, from_chunks, pass_states, to_chunks
+
+MODES = ("recurrent", "chunk")
+
+
+def simple_gla(q, k, v, g, scale=None, initial_state=None, output_final_state=False, mode="chunk",
+               chunk_size=64):
+    """q, k: [B, T, H, K]; v: [B, T, H, V]; g: [B, T, H] log decay (<= 0); initial_state: [B, H, K, V].
+
+    scale=None means K**-0.5. Returns (o [B, T, H, V] in q's dtype, S_T [B, H, K, V] float or None).
+    """
+    check_qkv(q, k, v, initial_state, "simple_gla")
+    if g.shape != q.shape[:3]:
+        raise ValueError(f"simple_gla: g must be [B, T, H]={list(q.shape[:3])}, got {tuple(g.shape)}")
+    if mode not in MODES:
+        raise ValueError(f"simple_gla: mode must be one of {MODES}, got {mode!r}")
+    if chunk_size < 1:
+        raise ValueError(f"simple_gla: chunk_size must be >= 1, got {chunk_size}")
+    scale = q.shape[-1] ** -0.5 if scale is None else scale
+    o, s = simple_gla_core(q, k, v, g, scale, initial_state, mode, chunk_size)
+    return o.to(q.dtype), (s if output_final_state else None)
+
+
+def simple_gla_core(q, k, v, g, scale, initial_state, mode, chunk_size):
+    """Unchecked body shared with linear_attention; returns float (o, S_T)."""
+    dtype = compute_dtype(q, k, v, g, initial_state)
+    q, k, v, g = (t.to(dtype) for t in (q, k, v, g))
+    b, t, h, dk = q.shape
+    s = initial_state.to(dtype) if initial_state is not None else q.new_zeros(b, h, dk, v.shape[-1])
+    fn = _recurrent if mode == "recurrent" else _chunk
+    return fn(q * scale, k, v, g, s, chunk_size)
+
+
+def _recurrent(q, k, v, g, s, chunk_size):
+    out = []
+    for t in range(q.shape[1]):
+        s = g[:, t, :, None, None].exp() * s + k[:, t, :, :, None] * v[:, t, :, None, :]
+        out.append(torch.einsum("bhk,bhkv->bhv", q[:, t], s))
+    return torch.stack(out, 1), s
+
+
+def _chunk(q, k, v, g, s, chunk_size):
+    t, c = q.shape[1], min(chunk_size, q.shape[1])
+    q, k, v = (to_chunks(x, c) for x in (q, k, v))  # [B, H, N, C, D]
+    g = to_chunks(g, c)  # [B, H, N, C]
+    seg = segsum(g)  # [B, H, N, C, C]
+    o = ((q @ k.transpose(-1, -2)) * seg.exp()) @ v
+    b = g.cumsum(-1)  # log decay from the chunk start to token i, inclusive
+    states, s = pass_states(k * seg[..., -1, :, None].exp(), v, b[..., -1:], s)
+    o = o + (q * b[..., None].exp()) @ states
+    return from_chunks(o, t), s
+
+
+def segsum(g: torch.Tensor) -> torch.Tensor:
+    """[..., C] -> [..., C, C]: entry (i, j) = sum of g over (j, i] for j <= i, -inf above the diagonal.
+
+    Summed directly rather than as cumsum_i - cumsum_j: the difference of two large cumulative sums
+    loses the small segment sums that matter under strong decay (Mamba-2's segsum).
+    """
+    c = g.shape[-1]
+    strict = torch.ones(c, c, dtype=torch.bool, device=g.device).tril(-1)
+    seg = g[..., :, None].masked_fill(~strict, 0.0).cumsum(-2)
+    return seg.masked_fill(~strict.logical_or(torch.eye(c, dtype=torch.bool, device=g.device)), float("-inf"))

@@ -1,0 +1,86 @@
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rnnzoo.ops.gla import gla
+from tests.ops.modes import assert_modes_agree
+
+
+def make(b, t, h, dk, dv, seed=0, dtype=torch.float32, strength=1.0, state=True):
+    g = torch.Generator().manual_seed(seed)
+    q, k = (torch.randn(b, t, h, dk, generator=g, dtype=dtype) for _ in range(2))
+    v = torch.randn(b, t, h, dv, generator=g, dtype=dtype)
+    gk = F.logsigmoid(torch.randn(b, t, h, dk, generator=g, dtype=dtype) + 2) * strength
+    s0 = torch.randn(b, h, dk, dv, generator=g, dtype=dtype) if state else None
+    return dict(q=q, k=k, v=v, gk=gk, initial_state=s0)
+
+
+def quadratic(q, k, v, gk, initial_state=None):
+    """o_i = sum_{j<=i} sum_c q_ic k_jc exp(G_ic - G_jc) v_j + (q_i * exp(G_i)) S_0, G = cumsum gk."""
+    q = q * q.shape[-1] ** -0.5
+    cg = gk.cumsum(1)
+    t = q.shape[1]
+    mask = torch.ones(t, t, dtype=torch.bool).tril()[None, :, :, None, None]
+    w = (cg[:, :, None] - cg[:, None, :]).masked_fill(~mask, float("-inf")).exp()  # [B, Ti, Tj, H, K]
+    o = torch.einsum("bihk,bjhk,bijhk,bjhv->bihv", q, k, w, v)
+    if initial_state is not None:
+        o = o + torch.einsum("bihk,bhkv->bihv", q * cg.exp(), initial_state)
+    return o
+
+
+@settings(max_examples=10, deadline=None)
+@given(b=st.integers(1, 3), t=st.integers(1, 300), h=st.integers(1, 4), dk=st.sampled_from([4, 8, 64]),
+       dv=st.sampled_from([4, 16]), chunk=st.sampled_from([16, 32, 64]), state=st.booleans(),
+       seed=st.integers(0, 99))
+def test_chunk_matches_recurrent_float32(b, t, h, dk, dv, chunk, state, seed):
+    assert_modes_agree(gla, make(b, t, h, dk, dv, seed, state=state), 1e-5, chunk_size=chunk)
+
+
+@pytest.mark.parametrize("t", [1, 7, 16, 33])
+def test_recurrent_matches_quadratic_form(t):
+    x = make(2, t, 2, 4, 3, dtype=torch.float64)
+    o, _ = gla(**x, mode="recurrent")
+    torch.testing.assert_close(o, quadratic(**x), atol=1e-12, rtol=1e-12)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 4, 8])
+def test_every_chunk_size_matches_float64(chunk):
+    x = make(2, 21, 2, 4, 3, dtype=torch.float64)
+    o_ref, s_ref = gla(**x, mode="recurrent", output_final_state=True)
+    o, s = gla(**x, chunk_size=chunk, output_final_state=True)
+    torch.testing.assert_close(o, o_ref, atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(s, s_ref, atol=1e-12, rtol=1e-12)
+
+
+def test_strong_decay_is_finite_and_exact():
+    # Per-channel log decays near -30 a step: inside one 64-chunk the cumulative gate reaches ~-2000,
+    # so q*exp(G) / k*exp(-G) would overflow; the halving form stays exact.
+    x = make(1, 300, 2, 8, 8, strength=30.0)
+    o_ref, s_ref = gla(**x, mode="recurrent", output_final_state=True)
+    o, s = gla(**x, output_final_state=True)
+    assert torch.isfinite(o).all()
+    torch.testing.assert_close(o, o_ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(s, s_ref, atol=1e-5, rtol=1e-5)
+    grads = torch.autograd.grad(gla(**{n: v.requires_grad_() for n, v in x.items()})[0].sum(), list(x.values()))
+    assert all(torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize("mode", ["recurrent", "chunk"])
+def test_gradcheck_float64(mode):
+    x = make(1, 6, 2, 2, 2, dtype=torch.float64)
+    names = list(x)
+
+    def fn(*args):
+        return gla(**dict(zip(names, args)), mode=mode, output_final_state=True, chunk_size=4)
+
+    assert torch.autograd.gradcheck(fn, tuple(v.requires_grad_() for v in x.values()))
+
+
+def test_bad_arguments_raise():
+    x = make(1, 4, 2, 4, 4)
+    with pytest.raises(ValueError, match="gk must be"):
+        gla(**{**x, "gk": x["gk"][..., 0]})
+    with pytest.raises(ValueError, match="power of two"):
+        gla(**x, chunk_size=24)
