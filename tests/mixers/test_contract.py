@@ -13,6 +13,7 @@ from rnnzoo import mixers
 
 TEST_OPTIONS = {
     "sliding_attention": {"window": 4},
+    "mamba": {"d_state": 4},
 }
 D_MODEL = 16
 CAUSAL = [n for n in mixers.names() if mixers.get(n).causal]
