@@ -22,7 +22,7 @@ def test_init_follows_mamba():
 def test_negative_eigenvalues_keep_the_contract(name, dtype, tol):
     if name not in mixers.names():
         pytest.skip(f"{name} not registered")
-    opts = {"mamba": {"d_state": 4}, "mamba2": {"d_state": 4, "headdim": 4}}[name]
+    opts = {"mamba": {"d_state": 4}, "mamba2": {"d_state": 4, "headdim": 4, "ngroups": 2, "chunk_size": 4}}[name]
     torch.manual_seed(0)
     m = mixers.build(name, 16, allow_neg_eigval=True, **opts).to(dtype)
     x = torch.randn(2, 11, 16, dtype=dtype)
