@@ -4,7 +4,7 @@ from rnnzoo.mixers.base import Mixer, MixerConfig, State
 from rnnzoo.mixers.registry import build, config_fields, get, make_config, names, register
 
 # Importing a family module registers its mixers.
-from rnnzoo.mixers import aaren, attention, mamba, mamba2, rnn, s4d, slstm  # noqa: E402,F401  (registration side effect)
+from rnnzoo.mixers import aaren, attention, hydra, mamba, mamba2, rnn, s4d, slstm  # noqa: E402,F401  (registration side effect)
 from rnnzoo.mixers.bidirectional import Bidirectional  # noqa: E402
 
 __all__ = ["Mixer", "MixerConfig", "State", "Bidirectional", "build", "config_fields", "get",

@@ -14,6 +14,7 @@ from rnnzoo import mixers
 TEST_OPTIONS = {
     "sliding_attention": {"window": 4},
     "mamba": {"d_state": 4},
+    "hydra": {"d_state": 4, "headdim": 4, "ngroups": 2, "d_conv": 3, "chunk_size": 4},
     "s4d": {"d_state": 4, "dt_min": 0.05, "dt_max": 0.5},
     "aaren": {"num_heads": 2, "chunk_size": 4},
     "mamba2": {"d_state": 4, "headdim": 4, "ngroups": 2, "chunk_size": 4},
