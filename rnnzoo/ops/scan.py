@@ -13,8 +13,9 @@ Layout: time is dim 1, any trailing dims: ``x, g, a: [B, T, *R]``, state ``[B, *
 Fast form (``mode="chunk"``): inside a chunk, with ``l_t`` the cumulative log-magnitude and ``s_t`` the
 cumulative sign from the chunk start, ``h_t = s_t e^{l_t} (h_0 + sum_{r<=t} s_r e^{-l_r} x_r)`` is two
 cumsums; chunk boundaries are joined by a loop over chunks. The chunk length is picked from the data so
-that ``|l_t| <= 20`` inside every chunk, which keeps ``e^{+-l}`` finite and accurate in float32: the form is
-exact for any decay, and only slows down (shorter chunks) when single steps decay by more than ~e^-1. The backward pass
+that ``|l_t| <= 20`` inside every chunk, which keeps ``e^{+-l}`` finite and accurate in float32; when single
+steps decay harder than that allows for chunks of 16, the factors are taken in float64 (``|l_t| <= 600``). The
+form is exact for any decay; it only slows down (float64, then shorter chunks) for extreme decays. The backward pass
 is itself a reverse diagonal scan (``lambda_t = dh_t + a_{t+1} lambda_{t+1}``), so autograd stores only
 ``g`` and ``h``.
 """
@@ -29,6 +30,8 @@ MODES = ("recurrent", "chunk")
 # e^{+-l} carries a relative error of ~|l| * eps, so the span inside a chunk is kept small; e^20 also stays
 # far from float32 overflow (e^88)
 _MAX_LOG_SPAN = 20.0
+_MAX_LOG_SPAN_F64 = 600.0  # e^600 is still finite in float64 (e^709), with |l| * eps ~ 1e-13
+_MIN_CHUNK = 16
 _MAX_CHUNK = 32
 _MIN_LOG = -60.0  # |a| below e^-60 ~ 1e-26 is treated as e^-60 in the chunked form (signed scan only)
 
@@ -41,12 +44,22 @@ def _cumsum_chunks(t: torch.Tensor) -> torch.Tensor:
     return torch.matmul(tril, t.reshape(-1, chunk, t[0, 0, 0].numel())).view(t.shape)
 
 
+def _pick_chunk(step: float, span: float, T: int) -> int:
+    chunk = 2 ** int(math.floor(math.log2(max(span / step, 1.0))))
+    return max(1, min(chunk, _MAX_CHUNK, 1 << (T - 1).bit_length()))
+
+
 def _chunk_scan(x: torch.Tensor, la: torch.Tensor, sign: torch.Tensor | None, h0: torch.Tensor | None):
     """h_t = sign_t * exp(la_t) * h_{t-1} + x_t over dim 1, by chunked cumsums. No autograd inside."""
     B, T = x.shape[:2]
-    step = float((-la).max().clamp_min(1e-6))
-    chunk = 2 ** int(math.floor(math.log2(max(_MAX_LOG_SPAN / step, 1.0))))
-    chunk = max(1, min(chunk, _MAX_CHUNK, 1 << (T - 1).bit_length()))
+    step = max(-float(la.min()), 1e-6)
+    span = _MAX_LOG_SPAN if x.dtype != torch.float64 else _MAX_LOG_SPAN_F64
+    chunk = _pick_chunk(step, span, T)
+    if chunk < _MIN_CHUNK <= T and x.dtype != torch.float64:
+        # single steps decay hard (e^-1.3 or less): float64 factors keep the chunks long (and exact)
+        h = _chunk_scan(x.double(), la.double(), None if sign is None else sign.double(),
+                        None if h0 is None else h0.double())
+        return h.to(x.dtype)
     nc = -(-T // chunk)
     pad = nc * chunk - T
     rest = x.shape[2:]
@@ -56,7 +69,7 @@ def _chunk_scan(x: torch.Tensor, la: torch.Tensor, sign: torch.Tensor | None, h0
         if sign is not None:
             sign = torch.nn.functional.pad(sign, padding, value=1.0)
     x, la = x.reshape(B, nc, chunk, *rest), la.reshape(B, nc, chunk, *rest)
-    if chunk == 1:  # steps decaying by more than e^-10: no cumsum trick, a plain loop
+    if chunk == 1:  # steps decaying by more than e^-300: no cumsum trick, a plain loop
         decay, h = la.exp(), x.clone()
         if sign is not None:
             decay = decay * sign.reshape(decay.shape)
