@@ -24,6 +24,11 @@ TEST_OPTIONS = {
     "hgrn": {"num_heads": 2},
     "lightnet": {"num_heads": 2, "gate_low_rank_dim": 8},
     "based": {"num_heads": 2, "feature_dim": 4, "window": 4},
+    "mamba": {"d_state": 4},
+    "hydra": {"d_state": 4, "headdim": 4, "ngroups": 2, "d_conv": 3, "chunk_size": 4},
+    "s4d": {"d_state": 4, "dt_min": 0.05, "dt_max": 0.5},
+    "aaren": {"num_heads": 2, "chunk_size": 4},
+    "mamba2": {"d_state": 4, "headdim": 4, "ngroups": 2, "chunk_size": 4},
 }
 D_MODEL = 16
 CAUSAL = [n for n in mixers.names() if mixers.get(n).causal]

@@ -1,0 +1,120 @@
+"""Mamba (Gu & Dao 2023, Mamba: Linear-Time Sequence Modeling with Selective State Spaces, Sec. 3.4 and
+Algorithm 2), the ``mamba_simple.Mamba`` block of mamba_ssm:
+
+    x, z = in_proj(u);  x = silu(conv1d(x))                      causal depthwise conv, window carried in step
+    dt, B, C = x_proj(x);  delta = softplus(dt_proj(dt))          x-dependent dt (rank dt_rank), B, C
+    y = selective_scan(x, delta, A = -exp(A_log), B, C, D) * silu(z);  out = out_proj(y)
+
+Defaults are Mamba-1's: d_state 16, expand 2, d_conv 4, dt_rank ceil(d_model / 16), dt_proj bias so that
+softplus(bias) is log-uniform in [1e-3, 1e-1] (floor 1e-4), A_log = log(1..d_state) (S4D-real), D = 1.
+
+``allow_neg_eigval=True`` (Grazzi et al. 2025, Unlocking State-Tracking in Linear RNNs Through Negative
+Eigenvalues) maps the transition exp(delta A) in (0, 1] to 2 exp(delta A) - 1 in (-1, 1], run by the
+signed diagonal scan.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnzoo.mixers.base import Mixer, MixerConfig, State
+from rnnzoo.mixers.registry import register
+from rnnzoo.mixers.short_conv import ShortConvolution
+from rnnzoo.ops.scan import signed_diagonal_scan
+from rnnzoo.ops.selective_scan import selective_scan
+
+
+@dataclass
+class MambaConfig(MixerConfig):
+    d_state: int = 16
+    expand: int = 2
+    d_conv: int = 4
+    dt_rank: int | None = None  # None: ceil(d_model / 16)
+    dt_min: float = 1e-3
+    dt_max: float = 1e-1
+    dt_init_floor: float = 1e-4
+    allow_neg_eigval: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if min(self.d_state, self.expand, self.d_conv) < 1:
+            raise ValueError(f"d_state, expand, d_conv must be >= 1, got {self.d_state}, {self.expand}, {self.d_conv}")
+        if not 0 < self.dt_min <= self.dt_max:
+            raise ValueError(f"need 0 < dt_min <= dt_max, got {self.dt_min}, {self.dt_max}")
+
+
+def dt_bias_init(d_inner: int, dt_min: float, dt_max: float, floor: float) -> torch.Tensor:
+    """Bias b with softplus(b) log-uniform in [dt_min, dt_max] (Mamba's dt init): b = dt + log(1 - e^-dt)."""
+    dt = torch.exp(torch.rand(d_inner) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)).clamp(min=floor)
+    return dt + torch.log(-torch.expm1(-dt))
+
+
+def no_weight_decay(*params: nn.Parameter) -> None:
+    for p in params:
+        p._no_weight_decay = True
+
+
+@register("mamba")
+class Mamba(Mixer):
+    """Mamba (S6) mixer: selective state space with input-dependent dt, B, C; optional negative eigenvalues."""
+
+    config_class = MambaConfig
+    paper = "Gu & Dao 2023, Mamba: Linear-Time Sequence Modeling with Selective State Spaces"
+    state_formula = "expand*d_model*(d_state + d_conv - 1)"
+    fast_path = "chunked diagonal scan (rnnzoo.ops.selective_scan mode='chunk')"
+
+    def __init__(self, config: MambaConfig):
+        super().__init__(config)
+        c = config
+        self.d_inner = c.expand * c.d_model
+        self.dt_rank = c.dt_rank or math.ceil(c.d_model / 16)
+        self.in_proj = nn.Linear(c.d_model, 2 * self.d_inner, bias=False)
+        self.conv = ShortConvolution(self.d_inner, c.d_conv, bias=True, activation="silu")
+        self.x_proj = nn.Linear(self.d_inner, self.dt_rank + 2 * c.d_state, bias=False)
+        self.dt_proj = nn.Linear(self.dt_rank, self.d_inner, bias=True)
+        nn.init.uniform_(self.dt_proj.weight, -self.dt_rank ** -0.5, self.dt_rank ** -0.5)
+        with torch.no_grad():
+            self.dt_proj.bias.copy_(dt_bias_init(self.d_inner, c.dt_min, c.dt_max, c.dt_init_floor))
+        self.A_log = nn.Parameter(torch.log(torch.arange(1, c.d_state + 1, dtype=torch.float32)).repeat(self.d_inner, 1))
+        self.D = nn.Parameter(torch.ones(self.d_inner))
+        no_weight_decay(self.A_log, self.D, self.dt_proj.bias)
+        self.out_proj = nn.Linear(self.d_inner, c.d_model, bias=False)
+
+    def init_state(self, batch_size, device=None, dtype=None) -> State:
+        dtype = dtype or self._param_dtype()
+        return (self.conv.init_state(batch_size, device=device, dtype=dtype),
+                torch.zeros(batch_size, self.d_inner, self.config.d_state, device=device, dtype=dtype))
+
+    def _forward(self, x, state, mode="chunk"):
+        conv_state, h = state if state is not None else (None, None)
+        xi, z = self.in_proj(x).chunk(2, dim=-1)
+        xi, conv_state = self.conv(xi, conv_state)
+        dt, B, C = self.x_proj(xi).split([self.dt_rank, self.config.d_state, self.config.d_state], dim=-1)
+        dt = F.linear(dt, self.dt_proj.weight)  # bias goes in as delta_bias, as in mamba_ssm
+        A = -torch.exp(self.A_log.float())
+        if self.config.allow_neg_eigval:
+            y, h = self._signed_scan(xi, dt, A, B, C, z, h, mode)
+        else:
+            y, h = selective_scan(xi.transpose(1, 2), dt.transpose(1, 2), A, B.transpose(1, 2), C.transpose(1, 2),
+                                  D=self.D.float(), z=z.transpose(1, 2), delta_bias=self.dt_proj.bias.float(),
+                                  delta_softplus=True, return_last_state=True, initial_state=h, mode=mode)
+            y = y.transpose(1, 2)
+        return self.out_proj(y), (conv_state, h.to(x.dtype))
+
+    def _signed_scan(self, u, dt, A, B, C, z, h, mode):
+        """h_t = (2 exp(delta_t A) - 1) h_{t-1} + delta_t B_t u_t; y_t = C_t h_t + D u_t, gated by silu(z)."""
+        delta = F.softplus(dt + self.dt_proj.bias)  # [B, T, d_inner]
+        a = 2 * torch.exp(delta.unsqueeze(-1) * A) - 1  # [B, T, d_inner, N]
+        xs = (delta * u).unsqueeze(-1) * B.unsqueeze(2)
+        hs, last = signed_diagonal_scan(xs, a, h, output_final_state=True, mode=mode)
+        y = torch.einsum("btdn,btn->btd", hs, C) + u * self.D
+        return y * F.silu(z), last
+
+    def _step(self, x_t, state):
+        y, state = self._forward(x_t.unsqueeze(1), state, mode="recurrent")
+        return y[:, 0], state

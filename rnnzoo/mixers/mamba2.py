@@ -1,0 +1,106 @@
+"""Mamba-2 (Dao & Gu 2024, Transformers are SSMs: Generalized Models and Efficient Algorithms Through
+Structured State Space Duality, Sec. 7), the ``mamba2_simple.Mamba2Simple`` block of mamba_ssm:
+
+    z, xBC, dt = in_proj(u);  x, B, C = silu(conv1d(xBC))        conv over x, B and C together
+    delta = softplus(dt + dt_bias);  A = -exp(A_log)              one scalar A and delta per head
+    y = SSD(x * delta, delta * A, B, C) + D x                     heads of size headdim, B/C shared by groups
+    out = out_proj(RMSNorm(y * silu(z)))                          the gated norm, gate before norm
+
+Defaults: d_state 64, expand 2, headdim 64, ngroups 1, d_conv 4, A_log = log(U[1, 16]), dt bias as in Mamba
+(softplus(bias) log-uniform in [1e-3, 1e-1]). ``allow_neg_eigval=True`` (Grazzi et al. 2025) uses the signed
+transition 2 exp(delta A) - 1 in (-1, 1] through ``signed_ssd``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnzoo.mixers.base import Mixer, MixerConfig, State
+from rnnzoo.mixers.mamba import dt_bias_init, no_weight_decay
+from rnnzoo.mixers.norms import GatedRMSNorm
+from rnnzoo.mixers.registry import register
+from rnnzoo.mixers.short_conv import ShortConvolution
+from rnnzoo.ops.ssd import signed_ssd, ssd
+
+
+@dataclass
+class Mamba2Config(MixerConfig):
+    d_state: int = 64
+    expand: int = 2
+    headdim: int = 64
+    ngroups: int = 1
+    d_conv: int = 4
+    chunk_size: int = 64
+    dt_min: float = 1e-3
+    dt_max: float = 1e-1
+    dt_init_floor: float = 1e-4
+    allow_neg_eigval: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        d_inner = self.expand * self.d_model
+        if d_inner % self.headdim:
+            raise ValueError(f"expand*d_model={d_inner} must be divisible by headdim={self.headdim}")
+        if (d_inner // self.headdim) % self.ngroups:
+            raise ValueError(f"nheads={d_inner // self.headdim} must be divisible by ngroups={self.ngroups}")
+
+
+@register("mamba2")
+class Mamba2(Mixer):
+    """Mamba-2 mixer: SSD heads with scalar per-head decay, grouped B/C, gated RMSNorm."""
+
+    config_class = Mamba2Config
+    paper = "Dao & Gu 2024, Transformers are SSMs (Mamba-2)"
+    state_formula = "expand*d_model*d_state + (expand*d_model + 2*ngroups*d_state)*(d_conv - 1)"
+    fast_path = "chunked SSD (rnnzoo.ops.ssd mode='chunk')"
+
+    def __init__(self, config: Mamba2Config):
+        super().__init__(config)
+        c = config
+        self.d_inner = c.expand * c.d_model
+        self.nheads = self.d_inner // c.headdim
+        self.conv_dim = self.d_inner + 2 * c.ngroups * c.d_state
+        self.in_proj = nn.Linear(c.d_model, self.d_inner + self.conv_dim + self.nheads, bias=False)
+        self.conv = ShortConvolution(self.conv_dim, c.d_conv, bias=True, activation="silu")
+        self.dt_bias = nn.Parameter(dt_bias_init(self.nheads, c.dt_min, c.dt_max, c.dt_init_floor))
+        self.A_log = nn.Parameter(torch.log(torch.empty(self.nheads).uniform_(1, 16)))
+        self.D = nn.Parameter(torch.ones(self.nheads))
+        no_weight_decay(self.dt_bias, self.A_log, self.D)
+        self.norm = GatedRMSNorm(self.d_inner, group_size=self.d_inner // c.ngroups, eps=1e-5)
+        self.out_proj = nn.Linear(self.d_inner, c.d_model, bias=False)
+
+    def init_state(self, batch_size, device=None, dtype=None) -> State:
+        dtype = dtype or self._param_dtype()
+        c = self.config
+        return (self.conv.init_state(batch_size, device=device, dtype=dtype),
+                torch.zeros(batch_size, self.nheads, c.d_state, c.headdim, device=device, dtype=dtype))
+
+    def _forward(self, u, state, mode="chunk"):
+        c = self.config
+        conv_state, h = state if state is not None else (None, None)
+        Bt, T, _ = u.shape
+        z, xBC, dt = self.in_proj(u).split([self.d_inner, self.conv_dim, self.nheads], dim=-1)
+        xBC, conv_state = self.conv(xBC, conv_state)
+        x, B, C = xBC.split([self.d_inner, c.ngroups * c.d_state, c.ngroups * c.d_state], dim=-1)
+        x = x.reshape(Bt, T, self.nheads, c.headdim)
+        rep = self.nheads // c.ngroups  # head i reads group i // rep
+        B = B.reshape(Bt, T, c.ngroups, c.d_state).repeat_interleave(rep, dim=2)
+        C = C.reshape(Bt, T, c.ngroups, c.d_state).repeat_interleave(rep, dim=2)
+        delta = F.softplus(dt + self.dt_bias)  # [B, T, H]
+        log_decay = -torch.exp(self.A_log.float()) * delta
+        if c.allow_neg_eigval:
+            y, h = signed_ssd(x * delta.unsqueeze(-1), 2 * torch.exp(log_decay) - 1, B, C, c.chunk_size, h,
+                              output_final_state=True, mode=mode)
+        else:
+            y, h = ssd(x * delta.unsqueeze(-1), log_decay, B, C, c.chunk_size, h, output_final_state=True, mode=mode)
+        y = (y + x * self.D[:, None]).reshape(Bt, T, self.d_inner)
+        return self.out_proj(self.norm(y * F.silu(z))), (conv_state, h)
+
+    def _step(self, x_t, state):
+        y, state = self._forward(x_t.unsqueeze(1), state, mode="recurrent")
+        return y[:, 0], state

@@ -1,0 +1,29 @@
+"""S4D mixer: the FFT-kernel forward equals the recurrence (both inits), and the init matches the paper."""
+
+import math
+
+import pytest
+import torch
+
+from rnnzoo import mixers
+
+
+@pytest.mark.parametrize("init", ["lin", "inv"])
+def test_kernel_convolution_equals_recurrence(init):
+    torch.manual_seed(0)
+    m = mixers.build("s4d", 8, d_state=6, init=init, dt_min=0.05, dt_max=0.5).double()
+    x = torch.randn(2, 33, 8, dtype=torch.float64)
+    y_fft, (h_fft,) = m._forward(x, None, mode="fft")
+    y_rec, (h_rec,) = m._forward(x, None, mode="recurrent")
+    torch.testing.assert_close(y_fft, y_rec, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(h_fft, h_rec, rtol=1e-10, atol=1e-10)
+
+
+def test_init():
+    m = mixers.build("s4d", 8, d_state=8)
+    torch.testing.assert_close(m.A_imag[0], math.pi * torch.arange(4.0))  # S4D-Lin
+    torch.testing.assert_close(m.log_A_real, torch.full((8, 4), math.log(0.5)))
+    assert (m.log_dt.exp() >= 1e-3).all() and (m.log_dt.exp() <= 1e-1).all()
+    assert m.log_dt._optim["weight_decay"] == 0.0 and m.state_size == 8 * 8
+    inv = mixers.build("s4d", 8, d_state=8, init="inv")
+    torch.testing.assert_close(inv.A_imag[0, 0], torch.tensor(8 / math.pi * (8 - 1)))

@@ -1,0 +1,68 @@
+"""Aaren: chunked prefix scan == (m, u, w) recurrence == explicit prefix softmax attention."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rnnzoo.ops.aaren import aaren
+
+
+def _inputs(batch, T, H, K, V, dtype=torch.float32, seed=0, with_state=True):
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *s: torch.randn(*s, generator=g, dtype=dtype)  # noqa: E731
+    out = dict(q=r(H, K), k=r(batch, T, H, K) * 2, v=r(batch, T, H, V))
+    if with_state:
+        out["initial_state"] = (r(batch, H), torch.rand(batch, H, generator=g, dtype=dtype) + 0.5, r(batch, H, V))
+    return out
+
+
+def _run(inputs, mode, chunk_size):
+    leaves = {k: (tuple(t.clone().requires_grad_() for t in v) if isinstance(v, tuple) else v.clone().requires_grad_())
+              for k, v in inputs.items()}
+    o, (m, u, w) = aaren(**leaves, output_final_state=True, mode=mode, chunk_size=chunk_size)
+    g = torch.Generator().manual_seed(1)
+    loss = (o * torch.randn(o.shape, generator=g, dtype=o.dtype)).sum() + (w / u.unsqueeze(-1)).sum() + m.sum()
+    flat = [t for v in leaves.values() for t in (v if isinstance(v, tuple) else (v,))]
+    return (o, m, u, w, *torch.autograd.grad(loss, flat))
+
+
+@settings(max_examples=10, deadline=None)
+@given(batch=st.integers(1, 2), T=st.integers(1, 40), chunk=st.sampled_from([4, 8, 64]), with_state=st.booleans())
+def test_chunk_matches_recurrent(batch, T, chunk, with_state):
+    inputs = _inputs(batch, T, 2, 3, 4, with_state=with_state)
+    for got, want in zip(_run(inputs, "chunk", chunk), _run(inputs, "recurrent", chunk)):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_equals_explicit_prefix_softmax():
+    inputs = _inputs(2, 9, 2, 3, 4, with_state=False)
+    s = torch.einsum("bthk,hk->bht", inputs["k"], inputs["q"]) * 3 ** -0.5
+    mask = torch.ones(9, 9, dtype=torch.bool).tril()
+    att = torch.softmax(s.unsqueeze(-2).masked_fill(~mask, -torch.inf), -1)  # [B, H, t, i]
+    want = torch.einsum("bhti,bihv->bthv", att, inputs["v"])
+    for mode in ("recurrent", "chunk"):
+        torch.testing.assert_close(aaren(**inputs, mode=mode, chunk_size=4)[0], want)
+
+
+def test_gradcheck_float64():
+    inputs = _inputs(1, 7, 2, 2, 3, torch.float64)
+    f = lambda q, k, v, m, u, w: aaren(q, k, v, initial_state=(m, u, w), chunk_size=3)[0]  # noqa: E731
+    args = (inputs["q"], inputs["k"], inputs["v"], *inputs["initial_state"])
+    assert torch.autograd.gradcheck(f, tuple(t.requires_grad_() for t in args))
+
+
+def test_large_scores_stay_finite():
+    inputs = _inputs(1, 30, 2, 3, 4, with_state=False)
+    inputs["k"] = inputs["k"] * 1e3  # exp(s) would overflow without the running max
+    o, _ = aaren(**inputs, chunk_size=8)
+    torch.testing.assert_close(o, aaren(**inputs, mode="recurrent")[0])
+    assert torch.isfinite(o).all()
+
+
+def test_bad_shapes_raise():
+    inputs = _inputs(2, 5, 2, 3, 4, with_state=False)
+    with pytest.raises(ValueError, match="q must"):
+        aaren(**{**inputs, "q": torch.randn(3, 3)})
+    with pytest.raises(ValueError, match="k and v"):
+        aaren(**{**inputs, "v": torch.randn(2, 6, 2, 4)})

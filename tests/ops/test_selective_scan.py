@@ -1,0 +1,98 @@
+"""Selective scan (Mamba S6): chunked form == mamba_ssm's reference loop, forward and backward."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rnnzoo.ops.selective_scan import selective_scan
+
+
+def _inputs(batch, dim, n, length, bc, dtype=torch.float32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *s: torch.randn(*s, generator=g, dtype=dtype)  # noqa: E731
+    shapes = {"const": (dim, n), "shared": (batch, n, length), "grouped": (batch, 2, n, length)}
+    return dict(u=r(batch, dim, length), delta=torch.rand(batch, dim, length, generator=g, dtype=dtype) * 0.5,
+                A=-torch.rand(dim, n, generator=g, dtype=dtype) * 4, B=r(*shapes[bc]), C=r(*shapes[bc]),
+                D=r(dim), z=r(batch, dim, length), delta_bias=r(dim) * 0.1,
+                initial_state=r(batch, dim, n))
+
+
+def _run(inputs, mode, **kw):
+    leaves = {k: v.clone().requires_grad_() for k, v in inputs.items()}
+    out, last = selective_scan(**leaves, return_last_state=True, mode=mode, **kw)
+    g = torch.Generator().manual_seed(1)
+    loss = (out * torch.randn(out.shape, generator=g, dtype=out.dtype)).sum() + (last ** 2).sum()
+    names = sorted(leaves)
+    grads = torch.autograd.grad(loss, [leaves[k] for k in names])
+    return {"out": out, "last": last, **{f"d{k}": gr for k, gr in zip(names, grads)}}
+
+
+@settings(max_examples=10, deadline=None)
+@given(batch=st.integers(1, 2), length=st.integers(1, 70), n=st.integers(1, 5),
+       bc=st.sampled_from(["const", "shared", "grouped"]), softplus=st.booleans(),
+       drop=st.sets(st.sampled_from(["D", "z", "delta_bias", "initial_state"])))
+def test_chunk_matches_reference(batch, length, n, bc, softplus, drop):
+    inputs = _inputs(batch, 4, n, length, bc)
+    for k in drop:
+        del inputs[k]
+    got = _run(inputs, "chunk", delta_softplus=softplus)
+    want = _run(inputs, "recurrent", delta_softplus=softplus)
+    assert got.keys() == want.keys()
+    for k in want:
+        torch.testing.assert_close(got[k], want[k], rtol=1e-5, atol=1e-5, msg=k)
+
+
+def test_gradcheck_float64():
+    inputs = _inputs(1, 4, 2, 6, "grouped", torch.float64)
+    names = sorted(inputs)
+
+    def f(*xs):
+        return selective_scan(**dict(zip(names, xs)), delta_softplus=True, return_last_state=True, mode="chunk")
+
+    assert torch.autograd.gradcheck(f, tuple(inputs[k].requires_grad_() for k in names))
+
+
+def test_reference_matches_the_equations_by_hand():
+    # one channel, one state: h_t = exp(delta A) h_{t-1} + delta B_t u_t, y = C_t h_t + D u_t, out = y silu(z)
+    inputs = _inputs(1, 4, 1, 5, "shared")
+    u, d, A, B, C = (inputs[k] for k in "u delta A B C".split())
+    h, ys = torch.zeros(4), []
+    for t in range(5):
+        h = torch.exp(d[0, :, t] * A[:, 0]) * h + d[0, :, t] * B[0, 0, t] * u[0, :, t]
+        ys.append(C[0, 0, t] * h + inputs["D"] * u[0, :, t])
+    want = torch.stack(ys, -1)[None] * F.silu(inputs["z"])
+    for mode in ("recurrent", "chunk"):
+        out = selective_scan(u, d, A, B, C, D=inputs["D"], z=inputs["z"], mode=mode)
+        torch.testing.assert_close(out, want)
+
+
+def test_returns_output_only_unless_last_state_requested():
+    inputs = _inputs(2, 4, 3, 9, "shared")
+    out = selective_scan(inputs["u"], inputs["delta"], inputs["A"], inputs["B"], inputs["C"])
+    assert isinstance(out, torch.Tensor) and out.shape == (2, 4, 9)
+
+
+def test_split_sequence_with_initial_state_equals_whole():
+    inputs = _inputs(2, 4, 3, 12, "grouped")
+    core = {k: inputs[k] for k in ("u", "delta", "A", "B", "C")}
+    whole = selective_scan(**core)
+    first = {k: (v[..., :5] if v.dim() > 2 else v) for k, v in core.items()}
+    second = {k: (v[..., 5:] if v.dim() > 2 else v) for k, v in core.items()}
+    y1, h = selective_scan(**first, return_last_state=True)
+    y2 = selective_scan(**second, initial_state=h)
+    torch.testing.assert_close(torch.cat((y1, y2), -1), whole)
+
+
+@pytest.mark.parametrize("change,match", [
+    (dict(delta=torch.randn(2, 4, 8)), "delta"),
+    (dict(A=torch.randn(5, 3)), "A must"),
+    (dict(B=torch.randn(2, 3, 3, 9)), "B must"),
+    (dict(A=torch.randn(4, 3, dtype=torch.complex64)), "real"),
+    (dict(D=torch.randn(3)), "D must"),
+])
+def test_bad_shapes_raise(change, match):
+    inputs = {k: v for k, v in _inputs(2, 4, 3, 9, "shared").items() if k in ("u", "delta", "A", "B", "C")}
+    with pytest.raises(ValueError, match=match):
+        selective_scan(**{**inputs, **change})

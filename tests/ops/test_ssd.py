@@ -1,0 +1,68 @@
+"""Mamba-2 SSD (log decay and signed decay): chunked form == recurrence, forward and backward."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rnnzoo.ops.ssd import signed_ssd, ssd
+
+
+def _inputs(batch, T, H, N, P, signed, dtype=torch.float32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *s: torch.randn(*s, generator=g, dtype=dtype)  # noqa: E731
+    a = torch.rand(batch, T, H, generator=g, dtype=dtype)
+    a = a * 2 - 1 if signed else -a
+    return dict(x=r(batch, T, H, P), a=a, b=r(batch, T, H, N) * 0.5, c=r(batch, T, H, N) * 0.5,
+                initial_state=r(batch, H, N, P))
+
+
+def _run(fn, inputs, mode, chunk_size):
+    leaves = {k: v.clone().requires_grad_() for k, v in inputs.items()}
+    y, h = fn(**leaves, chunk_size=chunk_size, output_final_state=True, mode=mode)
+    g = torch.Generator().manual_seed(1)
+    loss = (y * torch.randn(y.shape, generator=g, dtype=y.dtype)).sum() + (h * torch.randn(h.shape, generator=g, dtype=h.dtype)).sum()
+    names = sorted(leaves)
+    return (y, h, *torch.autograd.grad(loss, [leaves[k] for k in names]))
+
+
+FNS = [(ssd, False), (signed_ssd, True)]
+
+
+@settings(max_examples=10, deadline=None)
+@given(batch=st.integers(1, 2), T=st.integers(1, 40), chunk=st.sampled_from([4, 8, 64]), H=st.integers(1, 3),
+       use_h0=st.booleans())
+@pytest.mark.parametrize("fn,signed", FNS, ids=["ssd", "signed_ssd"])
+def test_chunk_matches_recurrent(fn, signed, batch, T, chunk, H, use_h0):
+    inputs = _inputs(batch, T, H, 3, 5, signed)
+    if not use_h0:
+        del inputs["initial_state"]
+    for got, want in zip(_run(fn, inputs, "chunk", chunk), _run(fn, inputs, "recurrent", chunk)):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("fn,signed", FNS, ids=["ssd", "signed_ssd"])
+def test_gradcheck_float64(fn, signed):
+    inputs = _inputs(1, 7, 2, 2, 3, signed, torch.float64)
+    names = sorted(inputs)
+    f = lambda *xs: fn(**dict(zip(names, xs)), chunk_size=3, output_final_state=True)  # noqa: E731
+    assert torch.autograd.gradcheck(f, tuple(inputs[k].requires_grad_() for k in names))
+
+
+def test_strong_decay_is_stable():
+    inputs = _inputs(1, 50, 2, 3, 4, False)
+    inputs["a"] = inputs["a"] * 200  # steps of e^-200: the naive cumsum-difference form would overflow
+    y, h = ssd(**inputs, chunk_size=16, output_final_state=True)
+    y_ref, h_ref = ssd(**inputs, output_final_state=True, mode="recurrent")
+    torch.testing.assert_close(y, y_ref)
+    torch.testing.assert_close(h, h_ref)
+
+
+def test_bad_shapes_raise():
+    inputs = _inputs(2, 5, 2, 3, 4, False)
+    with pytest.raises(ValueError, match="a must"):
+        ssd(**{**inputs, "a": torch.zeros(2, 5, 3)})
+    with pytest.raises(ValueError, match="b and c"):
+        ssd(**{**inputs, "c": torch.zeros(2, 5, 2, 4)})
+    with pytest.raises(ValueError, match="initial_state"):
+        ssd(**{**inputs, "initial_state": torch.zeros(2, 2, 4, 3)})
