@@ -1,5 +1,6 @@
 """Mixer-specific checks for the linear-attention family (the contract suite covers the rest)."""
 
+import pytest
 import torch
 
 from rnnzoo import mixers
@@ -47,19 +48,27 @@ def test_hgrn_forget_gate_respects_lower_bound():
     torch.testing.assert_close(seen["k"], 1 - f)
 
 
-def test_mlstm_forward_stays_finite_and_matches_step_with_large_gate_preactivations():
+@pytest.mark.parametrize("seed", range(4))
+def test_mlstm_stays_finite_with_large_gate_preactivations_and_forward_equals_step(seed):
+    """float32 must stay finite (the stabiliser's job); exactness is checked in float64, because with
+    exp(40)-sized input gates float32 rounding near the normaliser floor differs between the two forms
+    by ~1e-4 absolute (measured), which is not a bug."""
+    torch.manual_seed(seed)  # the module's init must not depend on which tests ran before
     m = mixers.build("mlstm", 16, num_heads=2)
     with torch.no_grad():
         m.igate.weight.normal_(0, 5.0)
         m.igate.bias.fill_(40.0)
     x = torch.randn(2, 150, 16, generator=torch.Generator().manual_seed(0)) * 3
-    y, _ = m(x)
-    assert torch.isfinite(y).all()
-    state, ys = m.init_state(2), []
-    for t in range(x.shape[1]):
-        y_t, state = m.step(x[:, t], state)
-        ys.append(y_t)
-    torch.testing.assert_close(torch.stack(ys, 1), y, atol=1e-4, rtol=1e-4)
+    for dtype in (torch.float32, torch.float64):
+        m, x = m.to(dtype), x.to(dtype)
+        y, _ = m(x)
+        state, ys = m.init_state(2, dtype=dtype), []
+        for t in range(x.shape[1]):
+            y_t, state = m.step(x[:, t], state)
+            ys.append(y_t)
+        y_step = torch.stack(ys, 1)
+        assert torch.isfinite(y).all() and torch.isfinite(y_step).all()
+    torch.testing.assert_close(y_step, y, atol=1e-9, rtol=1e-9)
 
 
 def test_lightnet_first_chunk_weights_are_a_prefix_softmax():
