@@ -40,6 +40,22 @@ from rnnzoo.mixers.short_conv import ShortConvolution
 from rnnzoo.ops.delta import delta_product, delta_rule, gated_delta_rule
 
 
+def resolve_head_dims(config) -> None:
+    """Check num_heads / head_dim / expand_v of a delta-family config and fill head_dim (K) if None.
+
+    Shared by DeltaNetConfig and MoMConfig, whose head layouts follow the same rules."""
+    if config.num_heads < 1:
+        raise ValueError(f"num_heads must be >= 1, got {config.num_heads}")
+    if config.head_dim is None:
+        if config.d_model % config.num_heads:
+            raise ValueError(f"d_model={config.d_model} must be divisible by num_heads={config.num_heads} "
+                             "(or set head_dim)")
+        config.head_dim = config.d_model // config.num_heads
+    v = config.head_dim * config.expand_v
+    if config.head_dim < 1 or v < 1 or v != int(v):
+        raise ValueError(f"head_dim={config.head_dim} * expand_v={config.expand_v} must be a positive integer")
+
+
 @dataclass
 class DeltaNetConfig(MixerConfig):
     num_heads: int = 4
@@ -52,16 +68,7 @@ class DeltaNetConfig(MixerConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.num_heads < 1:
-            raise ValueError(f"num_heads must be >= 1, got {self.num_heads}")
-        if self.head_dim is None:
-            if self.d_model % self.num_heads:
-                raise ValueError(f"d_model={self.d_model} must be divisible by num_heads={self.num_heads} "
-                                 "(or set head_dim)")
-            self.head_dim = self.d_model // self.num_heads
-        v = self.head_dim * self.expand_v
-        if self.head_dim < 1 or v < 1 or v != int(v):
-            raise ValueError(f"head_dim={self.head_dim} * expand_v={self.expand_v} must be a positive integer")
+        resolve_head_dims(self)
         if self.conv_size < 1 or self.chunk_size < 1:
             raise ValueError(f"conv_size and chunk_size must be >= 1, got {self.conv_size}, {self.chunk_size}")
 

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from rnnzoo.mixers.base import Mixer, MixerConfig, State
-from rnnzoo.mixers.deltanet import l2norm, mamba2_decay, mamba2_decay_params
+from rnnzoo.mixers.deltanet import l2norm, mamba2_decay, mamba2_decay_params, resolve_head_dims
 from rnnzoo.mixers.norms import GatedRMSNorm
 from rnnzoo.mixers.registry import register
 from rnnzoo.mixers.short_conv import ShortConvolution
@@ -48,16 +48,7 @@ class MoMConfig(MixerConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.num_heads < 1:
-            raise ValueError(f"num_heads must be >= 1, got {self.num_heads}")
-        if self.head_dim is None:
-            if self.d_model % self.num_heads:
-                raise ValueError(f"d_model={self.d_model} must be divisible by num_heads={self.num_heads} "
-                                 "(or set head_dim)")
-            self.head_dim = self.d_model // self.num_heads
-        v = self.head_dim * self.expand_v
-        if self.head_dim < 1 or v < 1 or v != int(v):
-            raise ValueError(f"head_dim={self.head_dim} * expand_v={self.expand_v} must be a positive integer")
+        resolve_head_dims(self)
         if not 1 <= self.topk <= self.num_memories:
             raise ValueError(f"need 1 <= topk <= num_memories, got topk={self.topk}, num_memories={self.num_memories}")
         if self.conv_size < 1 or self.chunk_size < 1:
