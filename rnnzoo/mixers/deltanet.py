@@ -26,7 +26,6 @@ State: (S [B, H, K, V], conv windows of q [B, H*K, c-1], k [B, n*H*K, c-1], v [B
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -37,6 +36,7 @@ from rnnzoo.mixers.base import Mixer, MixerConfig, State
 from rnnzoo.mixers.norms import GatedRMSNorm
 from rnnzoo.mixers.registry import register
 from rnnzoo.mixers.short_conv import ShortConvolution
+from rnnzoo.mixers.ssm_init import dt_bias_init, no_weight_decay
 from rnnzoo.ops.delta import delta_product, delta_rule, gated_delta_rule
 
 
@@ -101,11 +101,8 @@ def l2norm(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
 def mamba2_decay_params(num_heads: int, dt_min=1e-3, dt_max=0.1, dt_floor=1e-4) -> tuple[nn.Parameter, nn.Parameter]:
     """(A_log, dt_bias) with Mamba-2's init: A ~ U(0, 16), dt log-uniform in [dt_min, dt_max]."""
     a_log = nn.Parameter(torch.empty(num_heads, dtype=torch.float32).uniform_(0, 16).log())
-    dt = torch.exp(torch.rand(num_heads) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
-    dt = dt.clamp(min=dt_floor)
-    dt_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))  # softplus^{-1}(dt)
-    a_log._no_weight_decay = True
-    dt_bias._no_weight_decay = True
+    dt_bias = nn.Parameter(dt_bias_init(num_heads, dt_min, dt_max, dt_floor))
+    no_weight_decay(a_log, dt_bias)
     return a_log, dt_bias
 
 

@@ -25,6 +25,7 @@ from torch import nn
 from rnnzoo.mixers.base import Mixer, MixerConfig, State
 from rnnzoo.mixers.registry import register
 from rnnzoo.mixers.short_conv import ShortConvolution
+from rnnzoo.mixers.ssm_init import dt_bias_init, no_weight_decay
 from rnnzoo.ops.scan import signed_diagonal_scan
 from rnnzoo.ops.selective_scan import selective_scan
 
@@ -46,17 +47,6 @@ class MambaConfig(MixerConfig):
             raise ValueError(f"d_state, expand, d_conv must be >= 1, got {self.d_state}, {self.expand}, {self.d_conv}")
         if not 0 < self.dt_min <= self.dt_max:
             raise ValueError(f"need 0 < dt_min <= dt_max, got {self.dt_min}, {self.dt_max}")
-
-
-def dt_bias_init(d_inner: int, dt_min: float, dt_max: float, floor: float) -> torch.Tensor:
-    """Bias b with softplus(b) log-uniform in [dt_min, dt_max] (Mamba's dt init): b = dt + log(1 - e^-dt)."""
-    dt = torch.exp(torch.rand(d_inner) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)).clamp(min=floor)
-    return dt + torch.log(-torch.expm1(-dt))
-
-
-def no_weight_decay(*params: nn.Parameter) -> None:
-    for p in params:
-        p._no_weight_decay = True
 
 
 @register("mamba")

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnzoo.mixers.base import Mixer, MixerConfig, State
-from rnnzoo.mixers.mamba import dt_bias_init, no_weight_decay
+from rnnzoo.mixers.ssm_init import dt_bias_init, no_weight_decay
 from rnnzoo.mixers.norms import GatedRMSNorm
 from rnnzoo.mixers.registry import register
 from rnnzoo.mixers.short_conv import ShortConvolution
