@@ -86,3 +86,18 @@ class Task:
             logits = torch.cat([model(inputs[i:i + batch_size]) for i in range(0, n, batch_size)])
             out[length] = task.score(logits, targets)
         return out
+
+
+@dataclass(frozen=True)
+class StateTrackingTask(Task):
+    """Base of the length-generalisation tasks (parity, modular arithmetic, permutations): labels at every
+    prefix, trained at ``seq_len``, scored at the final position for each of the subclass's ``test_lens``."""
+
+    kind: ClassVar[str] = "state"
+
+    def test_lengths(self) -> tuple[int, ...]:
+        return self.test_lens
+
+    def score(self, logits: torch.Tensor, targets: torch.Tensor) -> float:
+        return last_label_accuracy(logits, targets)
+

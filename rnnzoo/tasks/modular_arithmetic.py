@@ -17,13 +17,12 @@ from dataclasses import dataclass
 
 import torch
 
-from rnnzoo.tasks.base import IGNORE, Task, check_n, generator, last_label_accuracy
+from rnnzoo.tasks.base import IGNORE, StateTrackingTask, check_n, generator
 
 
 @dataclass(frozen=True)
-class ModularArithmetic(Task):
+class ModularArithmetic(StateTrackingTask):
     paper = "Deletang et al. 2023, Neural Networks and the Chomsky Hierarchy; Grazzi et al. 2025"
-    kind = "state"
     seq_len: int = 41
     modulus: int = 5
     test_lens: tuple[int, ...] = (41, 65, 129, 257)
@@ -37,12 +36,6 @@ class ModularArithmetic(Task):
     @property
     def vocab_size(self) -> int:
         return self.modulus + 2
-
-    def test_lengths(self) -> tuple[int, ...]:
-        return self.test_lens
-
-    def score(self, logits: torch.Tensor, targets: torch.Tensor) -> float:
-        return last_label_accuracy(logits, targets)
 
     def make(self, split: str, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         check_n(n)

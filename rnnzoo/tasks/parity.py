@@ -14,13 +14,12 @@ from dataclasses import dataclass
 
 import torch
 
-from rnnzoo.tasks.base import Task, check_n, generator, last_label_accuracy
+from rnnzoo.tasks.base import StateTrackingTask, check_n, generator
 
 
 @dataclass(frozen=True)
-class Parity(Task):
+class Parity(StateTrackingTask):
     paper = "Grazzi et al. 2025, Unlocking State-Tracking in Linear RNNs Through Negative Eigenvalues"
-    kind = "state"
     seq_len: int = 40
     test_lens: tuple[int, ...] = (40, 64, 128, 256)
 
@@ -31,12 +30,6 @@ class Parity(Task):
     @property
     def vocab_size(self) -> int:
         return 2
-
-    def test_lengths(self) -> tuple[int, ...]:
-        return self.test_lens
-
-    def score(self, logits: torch.Tensor, targets: torch.Tensor) -> float:
-        return last_label_accuracy(logits, targets)
 
     def make(self, split: str, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         check_n(n)

@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import torch
 
-from rnnzoo.tasks.base import Task, check_n, generator, last_label_accuracy
+from rnnzoo.tasks.base import StateTrackingTask, check_n, generator
 
 GROUPS = ("S3", "S4", "A5", "S5")
 
@@ -46,9 +46,8 @@ def cayley_table(group: str) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class Permutations(Task):
+class Permutations(StateTrackingTask):
     paper = "Merrill et al. 2024, The Illusion of State in State-Space Models; Siems et al. 2025, DeltaProduct"
-    kind = "state"
     seq_len: int = 64
     group: str = "S3"
     test_lens: tuple[int, ...] = (64, 128, 256)
@@ -61,12 +60,6 @@ class Permutations(Task):
     @property
     def vocab_size(self) -> int:
         return len(elements(self.group))
-
-    def test_lengths(self) -> tuple[int, ...]:
-        return self.test_lens
-
-    def score(self, logits: torch.Tensor, targets: torch.Tensor) -> float:
-        return last_label_accuracy(logits, targets)
 
     def make(self, split: str, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         check_n(n)
