@@ -76,6 +76,7 @@ def _add_lm_parser(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--compile", action="store_true", help="train through torch.compile (needs a C++ compiler on CPU)")
     p.set_defaults(func=_cmd_lm_train)
 
 
@@ -88,7 +89,7 @@ def _cmd_lm_train(args: argparse.Namespace) -> int:
         mixer=args.mixer, n_layers=args.layers, d_model=args.d_model, mixer_options=json.loads(args.mixer_options),
         steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr, eval_every=args.eval_every,
         eval_chars=args.eval_chars, checkpoint_every=args.checkpoint_every, corpus=args.corpus, out_dir=args.out,
-        resume=args.resume, seed=args.seed, progress=not args.no_progress))
+        resume=args.resume, seed=args.seed, progress=not args.no_progress, compile=args.compile))
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
         return 0
     print(f"{r['mixer']}: {r['params']:,} params, {r['steps']} steps, test {r['test_bpc']:.3f} bits/char "

@@ -123,6 +123,7 @@ class LMTrainConfig:
     resume: bool = False
     seed: int = 0
     progress: bool = True
+    compile: bool = False         # torch.compile the training step (first steps pay the compile time)
 
     def __post_init__(self) -> None:
         if self.seq_len < 1 or self.batch_size < 1:
@@ -169,7 +170,7 @@ def train_lm(cfg: LMTrainConfig) -> dict:
         TrainConfig(steps=cfg.steps, lr=cfg.lr, warmup_steps=min(cfg.warmup_steps, cfg.steps // 10),
                     eval_every=cfg.eval_every, log_every=max(1, min(50, cfg.steps // 20)), seed=cfg.seed,
                     out_dir=cfg.out_dir, checkpoint_every=cfg.checkpoint_every, resume=cfg.resume,
-                    progress=cfg.progress),
+                    progress=cfg.progress, compile=cfg.compile),
         batch_fn, lm_loss, eval_fn=lambda m: {"valid_bpc": bits_per_char(m, scored["valid"], seq_len)},
         checkpoint_extra={"vocab": list(vocab.chars), "lm_train_config": asdict(cfg)},
     )

@@ -69,6 +69,7 @@ class TrainConfig:
     progress: bool = True
     checkpoint_every: int = 0         # steps between checkpoints in out_dir (and one at the end); 0: none
     resume: bool = False              # continue from the checkpoint in out_dir
+    compile: bool = False             # run the training forward/backward through torch.compile (inductor)
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -102,6 +103,9 @@ class Trainer:
         self.rank, self.world_size = _join_process_group()
         self.is_main = self.rank == 0
         self.train_model = DistributedDataParallel(model) if self.world_size > 1 else model
+        if config.compile:
+            # the compiled wrapper shares parameters with ``model``: checkpoints and eval use the plain module
+            self.train_model = torch.compile(self.train_model)
 
     def fit(self) -> dict:
         """Train to ``config.steps`` (or early stop); returns the summary dict."""

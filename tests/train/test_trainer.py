@@ -88,3 +88,10 @@ def test_bad_config_raises():
         TrainConfig(lr=-1.0)
     with pytest.raises(ValueError, match="steps"):
         TrainConfig(steps=0)
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager_losses():
+    eager = [h["loss"] for h in run(steps=3)[1].history if "loss" in h]
+    compiled = [h["loss"] for h in run(steps=3, compile=True)[1].history if "loss" in h]
+    assert compiled == pytest.approx(eager, rel=1e-4, abs=1e-5)
