@@ -46,20 +46,30 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _add_lm_parser(sub) -> None:
+    lm = sub.add_parser("lm", help="character-level language modelling on real text (bits per character)")
+    lm_sub = lm.add_subparsers(dest="lm_command", required=True)
+    _add_lm_train_arguments(lm_sub.add_parser("train", **_LM_TRAIN_HELP))
+    # `rnnzoo train` is the same command at the top level (the issue's `torchrun -m rnnzoo train ...`)
+    _add_lm_train_arguments(sub.add_parser("train", **_LM_TRAIN_HELP))
+
+
+_LM_TRAIN_HELP = dict(
+    help="train a character LM and report test bits per character",
+    formatter_class=argparse.RawDescriptionHelpFormatter,
+    description="Default corpus: the Python standard library's .py sources, split by file "
+                "(see rnnzoo.apps.lm). Writes checkpoints, metrics.jsonl and lm.json to --out. "
+                "`rnnzoo train` and `rnnzoo lm train` are the same command; from Python: "
+                "rnnzoo.apps.lm.train_lm(LMTrainConfig(...)), one field per flag.",
+    epilog="examples:\n  rnnzoo lm train --mixer lstm --layers 2 --d-model 128 --steps 2000 --out runs/lm\n"
+           "  rnnzoo lm train --out runs/lm --resume          # continue an interrupted run exactly\n"
+           "  rnnzoo lm train --corpus book.txt --mixer attention --out runs/book\n"
+           "  torchrun --nproc-per-node 2 -m rnnzoo train --out runs/ddp   # data parallel")
+
+
+def _add_lm_train_arguments(p: argparse.ArgumentParser) -> None:
     from rnnzoo.apps.lm import LMTrainConfig
 
     d = LMTrainConfig()
-    lm = sub.add_parser("lm", help="character-level language modelling on real text (bits per character)")
-    lm_sub = lm.add_subparsers(dest="lm_command", required=True)
-    p = lm_sub.add_parser(
-        "train", help="train a character LM and report test bits per character",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Default corpus: the Python standard library's .py sources, split by file "
-                    "(see rnnzoo.apps.lm). Writes checkpoints, metrics.jsonl and lm.json to --out.",
-        epilog="examples:\n  rnnzoo lm train --mixer lstm --layers 2 --d-model 128 --steps 2000 --out runs/lm\n"
-               "  rnnzoo lm train --out runs/lm --resume          # continue an interrupted run exactly\n"
-               "  rnnzoo lm train --corpus book.txt --mixer attention --out runs/book\n"
-               "  torchrun --nproc-per-node 2 -m rnnzoo lm train --out runs/ddp   # data parallel")
     p.add_argument("--mixer", default=d.mixer, help="registry name (see `rnnzoo list`)")
     p.add_argument("--mixer-options", default="{}", help='JSON config overrides, e.g. \'{"window": 32}\'')
     p.add_argument("--layers", type=int, default=d.n_layers)
@@ -214,7 +224,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rnnzoo", description="Recurrent sequence models side by side.")
+    parser = argparse.ArgumentParser(
+        prog="rnnzoo", description="Recurrent sequence models side by side.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  rnnzoo list\n  rnnzoo bench --suite quick\n"
+               "  rnnzoo train --mixer mamba --layers 2 --d-model 128 --steps 2000 --out runs/lm\n"
+               "  rnnzoo generate --checkpoint runs/lm --prompt 'def ' --strategy beam --beams 4\n"
+               "  rnnzoo rec --model sasrec\n"
+               "`rnnzoo <command> --help` shows each command's options and examples.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list", help="list every registered mixer with its paper and state size")
     p.set_defaults(func=_cmd_list)
