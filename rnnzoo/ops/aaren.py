@@ -55,8 +55,8 @@ def _merge(m, u, w, m2, u2, w2):
 def _recurrent(s, v, state):
     m, u, w = state
     outs = []
-    for t in range(s.shape[1]):
-        m, u, w = _merge(m, u, w, s[:, t], torch.ones_like(u), v[:, t])
+    for s_t, v_t in zip(s.unbind(1), v.unbind(1)):  # unbind: indexing per step makes backward quadratic in T
+        m, u, w = _merge(m, u, w, s_t, torch.ones_like(u), v_t)
         outs.append(w / u.unsqueeze(-1))
     return torch.stack(outs, 1), (m, u, w)
 

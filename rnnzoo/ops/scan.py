@@ -128,10 +128,12 @@ def _check(x, decay, h0, name: str, mode: str) -> None:
 
 
 def _recurrent(x, a, h0):
+    """The loop h_t = a_t h_{t-1} + x_t (steps by unbind: indexing [:, t] would make the backward pass add a
+    zero-filled full-length gradient per step, quadratic in T)."""
     h = torch.zeros_like(x[:, 0]) if h0 is None else h0
     hs = []
-    for t in range(x.shape[1]):
-        h = a[:, t] * h + x[:, t]
+    for a_t, x_t in zip(a.unbind(1), x.unbind(1)):
+        h = a_t * h + x_t
         hs.append(h)
     return torch.stack(hs, 1)
 

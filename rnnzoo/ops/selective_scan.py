@@ -12,8 +12,18 @@ Returns ``out [B, D, L]`` or, with ``return_last_state=True``, ``(out, last_stat
 mamba_ssm. One extension: ``initial_state: [B, D, N]`` (mamba_ssm always starts from zero), which a mixer
 needs to continue a sequence across calls.
 
-Modes: ``"recurrent"`` is mamba_ssm's reference loop over L; ``"chunk"`` (default) runs the chunked
-diagonal scan of ``rnnzoo.ops.scan`` on ``[B, L, D, N]``, no loop over tokens.
+``signed_selective_scan`` is the same op with the transition ``2 exp(delta A) - 1`` in (-1, 1] (Grazzi et al.
+2025, negative eigenvalues), for Mamba's ``allow_neg_eigval``.
+
+Modes: ``"recurrent"`` is mamba_ssm's reference loop over L; ``"chunk"`` (default) is one fused autograd
+function (``_SelectiveScanFn``) blocked over time so that every ``[B, block, N, D]`` tensor stays in cache:
+per block the transitions and inputs are built in one pass each, the state advances by one fused
+multiply-add per token on the whole ``[B, N, D]`` state, and y is contracted per block; the backward pass
+recomputes each block from its stored start state. Mamba-1's decay differs per (channel, state), so there is
+no matmul (SSD) form; a log-depth scan (mamba.py's Blelloch pscan, timed in benchmarks/cases_ssm.py)
+does 2 log2(L) strided passes over the whole [B, L, D, N] tensors and is slower on CPU than the
+cache-blocked sequential update. Only products of transitions appear (no exp(-cumsum)), so any decay,
+underflow and the signed transition are exact.
 """
 
 from __future__ import annotations
