@@ -3,6 +3,11 @@
 Shapes from issue 5: B=batch, d_inner 512, d_state 16. SSD and Aaren split d_inner into 8 heads of 64;
 S4D runs 512 channels with 8 complex modes (d_state 16). Decays as Mamba's init gives them:
 delta = softplus(N(-3, 1)), A = -(1..16).
+
+``selective_scan`` also has a ``pscan`` mode: what a CPU user of mamba.py (alxndrTL/mamba.py) runs, i.e.
+the [B, L, D, N] tensors exp(delta A) and delta B u materialised, Blelloch's in-place up-sweep /
+down-sweep scan over them (mamba.py's ``pscan``, padded to a power of two, reverse scan in backward), then
+y = h C + D u. Written here from the algorithm, for timing only.
 """
 
 from __future__ import annotations
@@ -21,6 +26,65 @@ from rnnzoo.ops.ssd import ssd
 D_INNER, D_STATE, HEADS = 512, 16, 8
 
 
+def _blelloch(a, x, reverse=False):
+    """In place over dim 2 of [B, D, L, N], L a power of two: x_t <- h_t, h_t = a_t h_{t-1} + x_t
+    (reverse: h_t = a_t h_{t+1} + x_t). Up-sweep then down-sweep, 2 log2(L) strided steps."""
+    L = x.shape[2]
+
+    def combine(dst, src):
+        x[:, :, dst] += a[:, :, dst] * x[:, :, src]
+        a[:, :, dst] *= a[:, :, src]
+
+    s = 1
+    while s < L:  # node p (segment of length 2s ending at p) absorbs the segment of length s before it
+        combine(slice(0, L, 2 * s), slice(s, L, 2 * s)) if reverse else combine(slice(2 * s - 1, L, 2 * s),
+                                                                                  slice(s - 1, L, 2 * s))
+        s *= 2
+    s = L // 4
+    while s >= 1:  # complete prefix at p - s (p + s if reverse) finishes the segment of length s at p
+        if reverse:
+            combine(slice(s, L - 2 * s + 1, 2 * s), slice(2 * s, L - s + 1, 2 * s))
+        else:
+            combine(slice(3 * s - 1, L, 2 * s), slice(2 * s - 1, L - s, 2 * s))
+        s //= 2
+
+
+class _PScan(torch.autograd.Function):
+    """h = scan(a, x) over dim 1 of [B, L, D, N] by _blelloch on [B, D, L', N] copies (L' a power of two)."""
+
+    @staticmethod
+    def forward(ctx, a, x):
+        L = x.shape[1]
+        pad = (1 << (L - 1).bit_length()) - L
+        aa = F.pad(a, (0, 0, 0, 0, 0, pad)).transpose(1, 2).contiguous()
+        h = F.pad(x, (0, 0, 0, 0, 0, pad)).transpose(1, 2).contiguous()
+        _blelloch(aa, h)
+        ctx.save_for_backward(a, h)
+        return h.transpose(1, 2)[:, :L]
+
+    @staticmethod
+    def backward(ctx, dh):
+        a, h = ctx.saved_tensors
+        L = a.shape[1]
+        pad = h.shape[2] - L
+        a_next = F.pad(a[:, 1:], (0, 0, 0, 0, 0, pad + 1)).transpose(1, 2).contiguous()
+        lam = F.pad(dh, (0, 0, 0, 0, 0, pad)).transpose(1, 2).contiguous()
+        _blelloch(a_next, lam, reverse=True)
+        da = torch.zeros_like(h)
+        da[:, :, 1:] = h[:, :, :-1] * lam[:, :, 1:]
+        return da.transpose(1, 2)[:, :L], lam.transpose(1, 2)[:, :L]
+
+
+def _mambapy_selective_scan(u, delta, A, B, C, D):
+    """mamba.py's selective_scan on our [B, D, L] inputs (delta already softplus'd)."""
+    u, delta, B, C = u.transpose(1, 2), delta.transpose(1, 2), B.transpose(1, 2), C.transpose(1, 2)
+    dA = torch.exp(delta.unsqueeze(-1) * A)  # [B, L, D, N]
+    BX = (delta.unsqueeze(-1) * B.unsqueeze(2)) * u.unsqueeze(-1)
+    h = _PScan.apply(dA, BX)
+    y = (h @ C.unsqueeze(-1)).squeeze(3) + D * u
+    return y.transpose(1, 2)
+
+
 def _gen():
     return torch.Generator().manual_seed(0)
 
@@ -34,6 +98,8 @@ def cases(batch: int, seqlen: int) -> dict[str, dict[str, Callable[[], torch.Ten
             A = (-torch.arange(1, D_STATE + 1.0).repeat(D_INNER, 1)).requires_grad_()
             B, C = (torch.randn(batch, D_STATE, seqlen, generator=g).requires_grad_() for _ in range(2))
             D = torch.ones(D_INNER, requires_grad=True)
+            if mode == "pscan":
+                return _mambapy_selective_scan(u, F.softplus(delta), A, B, C, D)
             return selective_scan(u, delta, A, B, C, D, delta_softplus=True, mode=mode)
         return fn
 
@@ -73,7 +139,7 @@ def cases(batch: int, seqlen: int) -> dict[str, dict[str, Callable[[], torch.Ten
         return fn
 
     return {
-        "selective_scan": {"recurrent": sscan("recurrent"), "chunk": sscan("chunk")},
+        "selective_scan": {"recurrent": sscan("recurrent"), "chunk": sscan("chunk"), "pscan": sscan("pscan")},
         "signed_diagonal_scan": {"recurrent": signed("recurrent"), "chunk": signed("chunk")},
         "ssd": {"recurrent": ssd_("recurrent"), "chunk": ssd_("chunk")},
         "aaren": {"recurrent": aaren_("recurrent"), "chunk": aaren_("chunk")},

@@ -2,6 +2,7 @@
 
     python benchmarks/ops_speed.py --T 256,1024,4096 --batch 8 --threads 2
     python benchmarks/ops_speed.py --ops gla,simple_gla --T 4096 --repeats 3
+    python benchmarks/ops_speed.py --ops selective_scan --T 4096 --max-seconds 20   # slow references: timed once
 
 Cases come from benchmarks/cases_<family>.py modules (``cases(batch, seqlen) -> {op: {mode: fn}}``,
 first mode = reference); a missing family module is skipped. Writes JSON to --out.
@@ -38,8 +39,9 @@ def load_cases(batch: int, seqlen: int) -> dict:
     return found
 
 
-def timed(fn, backward: bool, repeats: int) -> float:
-    """Median seconds over ``repeats`` runs after one warm-up."""
+def timed(fn, backward: bool, repeats: int, max_seconds: float = float("inf")) -> tuple[float, int]:
+    """(median seconds over ``repeats`` runs after one warm-up, number of timed runs). A warm-up slower than
+    ``max_seconds`` is taken as the measurement itself (0 further runs), so slow references finish."""
     def once():
         start = time.perf_counter()
         out = fn()
@@ -47,8 +49,10 @@ def timed(fn, backward: bool, repeats: int) -> float:
             out.sum().backward()
         return time.perf_counter() - start
 
-    once()
-    return statistics.median(once() for _ in range(repeats))
+    first = once()
+    if first > max_seconds:
+        return first, 0
+    return statistics.median(once() for _ in range(repeats)), repeats
 
 
 def write_json(path: Path, payload) -> None:
@@ -66,6 +70,8 @@ def main(argv=None) -> None:
     parser.add_argument("--ops", default="", help="comma-separated op names (default: all)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--max-seconds", type=float, default=float("inf"),
+                        help="per case: if the warm-up run takes longer, report it and skip the repeats")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/ops_speed.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -83,14 +89,15 @@ def main(argv=None) -> None:
                 continue
             base = None
             for mode, fn in modes.items():
-                fwd = timed(lambda: _no_grad(fn), False, args.repeats)
-                both = timed(fn, True, args.repeats)
+                fwd, fwd_runs = timed(lambda: _no_grad(fn), False, args.repeats, args.max_seconds)
+                both, both_runs = timed(fn, True, args.repeats, args.max_seconds)
                 base = base or (fwd, both)
                 tokens = args.batch * seqlen
                 row = dict(op=op, mode=mode, T=seqlen, batch=args.batch, threads=args.threads,
                            fwd_s=fwd, fwd_bwd_s=both, fwd_tokens_per_s=tokens / fwd,
                            fwd_bwd_tokens_per_s=tokens / both, fwd_speedup=base[0] / fwd,
-                           fwd_bwd_speedup=base[1] / both, reference=next(iter(modes)))
+                           fwd_bwd_speedup=base[1] / both, reference=next(iter(modes)),
+                           fwd_runs=fwd_runs, fwd_bwd_runs=both_runs, load=os.getloadavg()[0])
                 rows.append(row)
                 print(f"{op:<20}{mode:<12}{seqlen:>6}{fwd * 1e3:>10.1f}{tokens / fwd:>12.0f}"
                       f"{row['fwd_speedup']:>7.1f}{both * 1e3:>12.1f}{tokens / both:>12.0f}"

@@ -9,8 +9,8 @@ Defaults are Mamba-1's: d_state 16, expand 2, d_conv 4, dt_rank ceil(d_model / 1
 softplus(bias) is log-uniform in [1e-3, 1e-1] (floor 1e-4), A_log = log(1..d_state) (S4D-real), D = 1.
 
 ``allow_neg_eigval=True`` (Grazzi et al. 2025, Unlocking State-Tracking in Linear RNNs Through Negative
-Eigenvalues) maps the transition exp(delta A) in (0, 1] to 2 exp(delta A) - 1 in (-1, 1], run by the
-signed diagonal scan.
+Eigenvalues) maps the transition exp(delta A) in (0, 1] to 2 exp(delta A) - 1 in (-1, 1]
+(``signed_selective_scan``, same fast path).
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ from rnnzoo.mixers.base import Mixer, MixerConfig, State
 from rnnzoo.mixers.registry import register
 from rnnzoo.mixers.short_conv import ShortConvolution
 from rnnzoo.mixers.ssm_init import dt_bias_init, no_weight_decay
-from rnnzoo.ops.scan import signed_diagonal_scan
-from rnnzoo.ops.selective_scan import selective_scan
+from rnnzoo.ops.selective_scan import selective_scan, signed_selective_scan
 
 
 @dataclass
@@ -56,7 +55,7 @@ class Mamba(Mixer):
     config_class = MambaConfig
     paper = "Gu & Dao 2023, Mamba: Linear-Time Sequence Modeling with Selective State Spaces"
     state_formula = "expand*d_model*(d_state + d_conv - 1)"
-    fast_path = "chunked diagonal scan (rnnzoo.ops.selective_scan mode='chunk')"
+    fast_path = "time-blocked fused selective scan (rnnzoo.ops.selective_scan mode='chunk')"
 
     def __init__(self, config: MambaConfig):
         super().__init__(config)
@@ -87,23 +86,12 @@ class Mamba(Mixer):
         dt, B, C = self.x_proj(xi).split([self.dt_rank, self.config.d_state, self.config.d_state], dim=-1)
         dt = F.linear(dt, self.dt_proj.weight)  # bias goes in as delta_bias, as in mamba_ssm
         A = -torch.exp(self.A_log.float())
-        if self.config.allow_neg_eigval:
-            y, h = self._signed_scan(xi, dt, A, B, C, z, h, mode)
-        else:
-            y, h = selective_scan(xi.transpose(1, 2), dt.transpose(1, 2), A, B.transpose(1, 2), C.transpose(1, 2),
-                                  D=self.D.float(), z=z.transpose(1, 2), delta_bias=self.dt_proj.bias.float(),
-                                  delta_softplus=True, return_last_state=True, initial_state=h, mode=mode)
-            y = y.transpose(1, 2)
-        return self.out_proj(y), (conv_state, h.to(x.dtype))
-
-    def _signed_scan(self, u, dt, A, B, C, z, h, mode):
-        """h_t = (2 exp(delta_t A) - 1) h_{t-1} + delta_t B_t u_t; y_t = C_t h_t + D u_t, gated by silu(z)."""
-        delta = F.softplus(dt + self.dt_proj.bias)  # [B, T, d_inner]
-        a = 2 * torch.exp(delta.unsqueeze(-1) * A) - 1  # [B, T, d_inner, N]
-        xs = (delta * u).unsqueeze(-1) * B.unsqueeze(2)
-        hs, last = signed_diagonal_scan(xs, a, h, output_final_state=True, mode=mode)
-        y = torch.einsum("btdn,btn->btd", hs, C) + u * self.D
-        return y * F.silu(z), last
+        # allow_neg_eigval: the transition exp(delta A) in (0, 1] becomes 2 exp(delta A) - 1 in (-1, 1]
+        scan = signed_selective_scan if self.config.allow_neg_eigval else selective_scan
+        y, h = scan(xi.transpose(1, 2), dt.transpose(1, 2), A, B.transpose(1, 2), C.transpose(1, 2),
+                    D=self.D.float(), z=z.transpose(1, 2), delta_bias=self.dt_proj.bias.float(),
+                    delta_softplus=True, return_last_state=True, initial_state=h, mode=mode)
+        return self.out_proj(y.transpose(1, 2)), (conv_state, h.to(x.dtype))
 
     def _step(self, x_t, state):
         y, state = self._forward(x_t.unsqueeze(1), state, mode="recurrent")

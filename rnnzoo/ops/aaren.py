@@ -55,8 +55,8 @@ def _merge(m, u, w, m2, u2, w2):
 def _recurrent(s, v, state):
     m, u, w = state
     outs = []
-    for t in range(s.shape[1]):
-        m, u, w = _merge(m, u, w, s[:, t], torch.ones_like(u), v[:, t])
+    for s_t, v_t in zip(s.unbind(1), v.unbind(1)):  # unbind: indexing per step makes backward quadratic in T
+        m, u, w = _merge(m, u, w, s_t, torch.ones_like(u), v_t)
         outs.append(w / u.unsqueeze(-1))
     return torch.stack(outs, 1), (m, u, w)
 
@@ -77,9 +77,12 @@ def _chunked(s, v, state, chunk_size):
     # tuples entering each chunk: the associative combine over whole chunks, one chunk at a time
     m, u, w = state
     ms, us, ws = [], [], []
-    for c in range(nc):
+    # chunk totals sliced once and unbound: indexing [:, c] inside the loop would make the backward pass
+    # add a zero-filled full-size gradient per chunk (quadratic in T)
+    ends = zip(run_max[..., -1].unbind(1), u_loc[..., -1].unbind(1), w_loc[..., -1, :].unbind(1))
+    for m_c, u_c, w_c in ends:
         ms.append(m), us.append(u), ws.append(w)
-        m, u, w = _merge(m, u, w, run_max[:, c, :, -1], u_loc[:, c, :, -1], w_loc[:, c, :, -1])
+        m, u, w = _merge(m, u, w, m_c, u_c, w_c)
     m_in, u_in, w_in = (torch.stack(t, 1).unsqueeze(3) for t in (ms, us, ws))  # [B, nc, H, 1, ...]
     _, u_all, w_all = _merge(m_in, u_in, w_in, run_max, u_loc, w_loc)
     o = (w_all / u_all.unsqueeze(-1)).transpose(2, 3).reshape(Bt, nc * chunk_size, H, -1)

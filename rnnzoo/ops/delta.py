@@ -120,7 +120,7 @@ def _chunk(q, k, v, beta, g, scale, initial_state, chunk_size, rows_per_token=1)
     qk = q @ k.mT
     if g is None:
         p = qk.masked_fill(~lower[read], 0)
-        u_tilde, w = _solve_unit_lower(a, beta * v), _solve_unit_lower(a, k_beta)
+        rhs = torch.cat((beta * v, k_beta), -1)
         q_decay, k_to_end, chunk_decay = q, k, None
     else:
         # G_i within each chunk, summed in float64: G_i - G_j of two large float32 prefix sums would lose
@@ -131,22 +131,25 @@ def _chunk(q, k, v, beta, g, scale, initial_state, chunk_size, rows_per_token=1)
         to_end = (gc[..., -1:] - gc).to(k.dtype)
         gc = gc.to(k.dtype)
         p = qk * diff[..., read, :]
-        u_tilde = _solve_unit_lower(a * diff, beta * v)
-        w = _solve_unit_lower(a * diff, k_beta * gc.exp()[..., None])
+        a = a * diff
+        rhs = torch.cat((beta * v, k_beta * gc.exp()[..., None]), -1)
         q_decay = q * gc[..., read].exp()[..., None]
         k_to_end = k * to_end.exp()[..., None]
         chunk_decay = gc[..., -1].exp()[..., None, None]  # [N, B*H, 1, 1]
+    u_tilde, w = _solve_unit_lower(a, rhs).split((dv, dk), -1)  # one solve for both right-hand sides
     s = k.new_zeros(b * h, dk, dv) if initial_state is None else initial_state.reshape(b * h, dk, dv)
-    # unbind once: indexing chunk i inside the loop would make backward scatter into a full-size zero
-    # tensor per chunk (quadratic in T).
-    per_chunk = [x.unbind(0) for x in (u_tilde, w, q_decay, p, k_to_end.mT.contiguous())]
+    # Only the chain of states runs in the loop (two small matmuls per chunk); the outputs are one batched
+    # matmul over all chunks afterwards. unbind once: indexing chunk i inside the loop would make backward
+    # scatter into a full-size zero tensor per chunk (quadratic in T).
+    per_chunk = [x.unbind(0) for x in (u_tilde, w, k_to_end.mT.contiguous())]
     decays = [None] * k.shape[0] if chunk_decay is None else chunk_decay.unbind(0)
-    outs = []
-    for (u_t, w_i, q_i, p_i, k_i), decay in zip(zip(*per_chunk), decays):
-        u = torch.baddbmm(u_t, w_i, s, alpha=-1)  # U = U~ - W S_0
-        outs.append(torch.baddbmm(p_i @ u, q_i, s))
-        s = torch.baddbmm(s if decay is None else decay * s, k_i, u)
-    o = torch.stack(outs).view(-1, b, h, c // m, dv).permute(1, 0, 3, 2, 4).reshape(b, -1, h, dv)
+    states, us = [], []
+    for (u_t, w_i, k_i), decay in zip(zip(*per_chunk), decays):
+        states.append(s)
+        us.append(torch.baddbmm(u_t, w_i, s, alpha=-1))  # U = U~ - W S_0
+        s = torch.baddbmm(s if decay is None else decay * s, k_i, us[-1])
+    outs = torch.baddbmm((p @ torch.stack(us)).flatten(0, 1), q_decay.flatten(0, 1), torch.stack(states).flatten(0, 1))
+    o = outs.view(-1, b, h, c // m, dv).permute(1, 0, 3, 2, 4).reshape(b, -1, h, dv)
     return o[:, :rows // m], s.view(b, h, dk, dv)
 
 

@@ -48,7 +48,8 @@ def _discretize(log_dt, log_A_real, A_imag):
 def _powers(dtA, L: int, offset: int = 0):
     """dA^(l + offset) for l in 0..L-1: [H, N2, L]."""
     steps = torch.arange(offset, L + offset, device=dtA.device, dtype=dtA.real.dtype)
-    return torch.exp(dtA[..., None] * steps)
+    # as magnitude and angle: the complex exp is ~3x slower on CPU than a real exp plus polar
+    return torch.polar(torch.exp(dtA.real[..., None] * steps), dtA.imag[..., None] * steps)
 
 
 def s4d_kernel(log_dt, log_A_real, A_imag, C, L: int):
@@ -89,15 +90,18 @@ def s4d_conv(u, log_dt, log_A_real, A_imag, C, D=None, initial_state=None, outpu
         dA = torch.exp(dtA)
         h = torch.zeros(u.shape[0], *C.shape, dtype=C.dtype, device=u.device) if h0 is None else h0
         ys = []
-        for t in range(T):
-            h = dA * h + dB * u[:, t, :, None]
+        for u_t in u.unbind(1):  # unbind: indexing per step makes backward quadratic in T
+            h = dA * h + dB * u_t[:, :, None]
             ys.append(2 * (h * C).sum(-1).real)
         y = torch.stack(ys, 1)
     else:
         powers = _powers(dtA, T)  # [H, N2, T]
         k = 2 * torch.einsum("hn,hnl->hl", C * dB, powers).real
         n = 2 * T  # zero-padded so the circular convolution is the causal one
-        y = torch.fft.irfft(torch.fft.rfft(u, n=n, dim=1) * torch.fft.rfft(k.t(), n=n, dim=0), n=n, dim=1)[:, :T]
+        # in float64: a float32 FFT leaves ~1e-4 relative error in the parameter gradients (sums over B and T);
+        # time made the last, contiguous dim first (an FFT over a strided dim copies at every call)
+        u_f = torch.fft.rfft(u.transpose(1, 2).to(torch.float64, memory_format=torch.contiguous_format), n=n)
+        y = torch.fft.irfft(u_f * torch.fft.rfft(k.double(), n=n), n=n)[..., :T].transpose(1, 2).to(real)
         if h0 is not None:  # h0 decays into every output: y_t += 2 Re(C dA^(t+1) h0)
             y = y + 2 * torch.einsum("hn,hnl,bhn->blh", C, powers * torch.exp(dtA)[..., None], h0).real
         h = None

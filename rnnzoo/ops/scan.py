@@ -10,14 +10,12 @@ Two public ops share one fast core:
 Layout: time is dim 1, any trailing dims: ``x, g, a: [B, T, *R]``, state ``[B, *R]``. Both return
 ``(h [B, T, *R], final_state [B, *R] or None)``.
 
-Fast form (``mode="chunk"``): inside a chunk, with ``l_t`` the cumulative log-magnitude and ``s_t`` the
-cumulative sign from the chunk start, ``h_t = s_t e^{l_t} (h_0 + sum_{r<=t} s_r e^{-l_r} x_r)`` is two
-cumsums; chunk boundaries are joined by a loop over chunks. The chunk length is picked from the data so
-that ``|l_t| <= 20`` inside every chunk, which keeps ``e^{+-l}`` finite and accurate in float32; when single
-steps decay harder than that allows for chunks of 16, the factors are taken in float64 (``|l_t| <= 600``). The
-form is exact for any decay; it only slows down (float64, then shorter chunks) for extreme decays. The backward pass
-is itself a reverse diagonal scan (``lambda_t = dh_t + a_{t+1} lambda_{t+1}``), so autograd stores only
-``g`` and ``h``.
+Fast form (``mode="chunk"``): a chunked scan with about 2 sqrt(2T) vectorised steps instead of T
+(``_scan``): the recurrence runs inside all chunks at once, chunks are joined by a loop over chunks. It
+multiplies transitions only (no exp(-cumsum), no division), so it is exact for any decay and for signed
+transitions without a log/sign split, and never overflows; strong decays just underflow to 0 as in the
+recurrence. The backward pass is itself a reverse scan (``lambda_t = dh_t + a_{t+1} lambda_{t+1}``), so
+autograd stores only the transitions and ``h``.
 """
 
 from __future__ import annotations
@@ -27,90 +25,96 @@ import math
 import torch
 
 MODES = ("recurrent", "chunk")
-# e^{+-l} carries a relative error of ~|l| * eps, so the span inside a chunk is kept small; e^20 also stays
-# far from float32 overflow (e^88)
-_MAX_LOG_SPAN = 20.0
-_MAX_LOG_SPAN_F64 = 600.0  # e^600 is still finite in float64 (e^709), with |l| * eps ~ 1e-13
-_MIN_CHUNK = 16
-_MAX_CHUNK = 32
-_MIN_LOG = -60.0  # |a| below e^-60 ~ 1e-26 is treated as e^-60 in the chunked form (signed scan only)
+
+def _chunk_len(T: int) -> int:
+    """Chunk length c ~ sqrt(T / 2): the chunked scan takes about 2c + T/c vectorised steps."""
+    return max(1, int(math.sqrt(T / 2)))
 
 
-def _cumsum_chunks(t: torch.Tensor) -> torch.Tensor:
-    """Cumsum over dim 2 of [B, nc, chunk, *R] as a matmul with a triangle of ones (several times faster
-    than torch.cumsum over a non-last dim on CPU)."""
-    chunk = t.shape[2]
-    tril = torch.ones(chunk, chunk, dtype=t.dtype, device=t.device).tril_()
-    return torch.matmul(tril, t.reshape(-1, chunk, t[0, 0, 0].numel())).view(t.shape)
+def _scan(x: torch.Tensor, a: torch.Tensor, h0: torch.Tensor | None, out: torch.Tensor,
+          reverse: bool = False) -> torch.Tensor:
+    """h_t = a_t h_{t-1} + x_t over dim 1 of [B, T, R] (reverse: h_t = a_t h_{t+1} + x_t), written into out.
 
-
-def _pick_chunk(step: float, span: float, T: int) -> int:
-    chunk = 2 ** int(math.floor(math.log2(max(span / step, 1.0))))
-    return max(1, min(chunk, _MAX_CHUNK, 1 << (T - 1).bit_length()))
-
-
-def _chunk_scan(x: torch.Tensor, la: torch.Tensor, sign: torch.Tensor | None, h0: torch.Tensor | None):
-    """h_t = sign_t * exp(la_t) * h_{t-1} + x_t over dim 1, by chunked cumsums. No autograd inside."""
-    B, T = x.shape[:2]
-    step = max(-float(la.min()), 1e-6)
-    span = _MAX_LOG_SPAN if x.dtype != torch.float64 else _MAX_LOG_SPAN_F64
-    chunk = _pick_chunk(step, span, T)
-    if chunk < _MIN_CHUNK <= T and x.dtype != torch.float64:
-        # single steps decay hard (e^-1.3 or less): float64 factors keep the chunks long (and exact)
-        h = _chunk_scan(x.double(), la.double(), None if sign is None else sign.double(),
-                        None if h0 is None else h0.double())
-        return h.to(x.dtype)
-    nc = -(-T // chunk)
-    pad = nc * chunk - T
-    rest = x.shape[2:]
-    if pad:
-        padding = (0, 0) * len(rest) + (0, pad)
-        x, la = torch.nn.functional.pad(x, padding), torch.nn.functional.pad(la, padding)
-        if sign is not None:
-            sign = torch.nn.functional.pad(sign, padding, value=1.0)
-    x, la = x.reshape(B, nc, chunk, *rest), la.reshape(B, nc, chunk, *rest)
-    if chunk == 1:  # steps decaying by more than e^-300: no cumsum trick, a plain loop
-        decay, h = la.exp(), x.clone()
-        if sign is not None:
-            decay = decay * sign.reshape(decay.shape)
-    else:
-        l = _cumsum_chunks(la)
-        decay, inv = l.exp(), l.neg_().exp_()
-        if sign is not None:
-            s = sign.reshape(B, nc, chunk, *rest).cumprod(2)
-            decay, inv = decay * s, inv * s  # 1/s == s for s in {-1, +1}
-        h = _cumsum_chunks(inv * x).mul_(decay)  # chunk-local scan from a zero state
-    # join the chunks: the state entering chunk c, sequentially over chunks (not tokens)
-    carry = torch.zeros_like(h[:, 0, 0]) if h0 is None else h0.to(h.dtype)
-    starts = []
-    for c in range(nc):
-        starts.append(carry)
-        carry = decay[:, c, -1] * carry + h[:, c, -1]
-    h = h.add_(decay * torch.stack(starts, 1).unsqueeze(2))
-    return h.reshape(B, nc * chunk, *rest)[:, :T]
+    No autograd inside, no exponentials, no division: only products of transitions, so any a (signed, 0,
+    decays that underflow) is handled exactly like the recurrence does. Tokens are cut into nc chunks of c
+    (the ragged rest runs as plain steps after them). Pass 1 runs the recurrence inside all chunks at once
+    from a zero state (c steps on [B, nc, R]) to get each chunk's own end state; a loop over chunks turns
+    those and each chunk's product of transitions into the state entering every chunk; pass 2 reruns the
+    recurrence inside all chunks from those states and writes h.
+    """
+    B, T, R = x.shape
+    c = _chunk_len(T)
+    nc = T // c if c > 1 else 0
+    main = nc * c
+    region = slice(T - main, T) if reverse else slice(0, main)
+    rest = range(T - main - 1, -1, -1) if reverse else range(main, T)
+    carry = h0
+    if nc:
+        xc, ac, hc = (t[:, region].view(B, nc, c, R) for t in (x, a, out))
+        steps = range(c - 1, -1, -1) if reverse else range(c)
+        first, later = steps[0], steps[1:]
+        ends = xc[:, :, first].clone()
+        for i in later:
+            torch.addcmul(xc[:, :, i], ac[:, :, i], ends, out=ends)
+        total = ac.prod(2)  # [B, nc, R]: each chunk's product of transitions (underflow to 0 is exact enough)
+        starts = torch.empty_like(ends)
+        for k in (range(nc - 1, -1, -1) if reverse else range(nc)):
+            if carry is None:
+                starts[:, k].zero_()
+                carry = ends[:, k]
+            else:
+                starts[:, k] = carry
+                carry = torch.addcmul(ends[:, k], total[:, k], carry)
+        prev = starts
+        for i in steps:
+            torch.addcmul(xc[:, :, i], ac[:, :, i], prev, out=hc[:, :, i])
+            prev = hc[:, :, i]
+    for t in rest:
+        if carry is None:
+            out[:, t] = x[:, t]
+        else:
+            torch.addcmul(x[:, t], a[:, t], carry, out=out[:, t])
+        carry = out[:, t]
+    return out
 
 
 class _DiagScan(torch.autograd.Function):
+    """h = scan(x, a) with a = w (signed transitions) or a = exp(w) (log decays, ``log=True``), h0 optional.
+
+    Backward is the reverse scan lambda_t = dh_t + a_{t+1} lambda_{t+1}; then dx = lambda, da_t = lambda_t
+    h_{t-1}, dh0 = a_1 lambda_1 (and dw = da * a for log decays). Works on [B, T, R] (R flattened)."""
+
     @staticmethod
-    def forward(ctx, x, la, sign, h0):
+    def forward(ctx, x, w, h0, log):
+        shape = x.shape
+        x, w = x.reshape(shape[0], shape[1], -1).contiguous(), w.reshape(shape[0], shape[1], -1).contiguous()
+        h0 = None if h0 is None else h0.reshape(shape[0], -1)
         with torch.no_grad():
-            h = _chunk_scan(x, la, sign, h0)
-        ctx.save_for_backward(la, sign, h, h0)
-        return h
+            a = w.exp() if log else w
+            h = _scan(x, a, h0, torch.empty_like(x))
+        ctx.save_for_backward(a, h, h0)
+        ctx.log, ctx.shape = log, shape
+        return h.view(shape)
 
     @staticmethod
     def backward(ctx, dh):
-        la, sign, h, h0 = ctx.saved_tensors
-        # adjoint: lambda_t = dh_t + a_{t+1} lambda_{t+1}, a reverse scan with the decays shifted by one
-        # (the decay placed at t = T multiplies the zero adjoint from beyond the end, so 0 will do)
-        la_next = torch.cat((la[:, 1:], torch.zeros_like(la[:, :1])), 1).flip(1)
-        sign_next = None if sign is None else torch.cat((sign[:, 1:], torch.ones_like(sign[:, :1])), 1).flip(1)
-        lam = _chunk_scan(dh.flip(1), la_next, sign_next, None).flip(1)
-        a = la.exp() if sign is None else la.exp() * sign
-        h_prev = torch.cat((torch.zeros_like(h[:, :1]) if h0 is None else h0.unsqueeze(1), h[:, :-1]), 1)
-        dla = lam * a * h_prev  # d h_t / d la_t = a_t h_{t-1} (not h_t - x_t: that cancels in float32)
-        dh0 = None if h0 is None else a[:, 0] * lam[:, 0]
-        return lam, dla, None, dh0
+        a, h, h0 = ctx.saved_tensors
+        B, T, R = h.shape
+        dh = dh.reshape(B, T, R).contiguous()
+        lam = torch.empty_like(dh)
+        lam[:, -1] = dh[:, -1]
+        if T > 1:  # lambda_t = a_{t+1} lambda_{t+1} + dh_t over t < T-1, from lambda_{T-1} = dh_{T-1}
+            _scan(dh[:, :-1], a[:, 1:], lam[:, -1], lam[:, :-1], reverse=True)
+        da = torch.empty_like(lam)
+        torch.mul(lam[:, 1:], h[:, :-1], out=da[:, 1:])
+        if h0 is None:
+            da[:, 0].zero_()
+        else:
+            torch.mul(lam[:, 0], h0, out=da[:, 0])
+        if ctx.log:
+            da.mul_(a)
+        dh0 = None if h0 is None else (a[:, 0] * lam[:, 0]).view(ctx.shape[:1] + ctx.shape[2:])
+        return lam.view(ctx.shape), da.view(ctx.shape), dh0, None
 
 
 def _check(x, decay, h0, name: str, mode: str) -> None:
@@ -124,10 +128,12 @@ def _check(x, decay, h0, name: str, mode: str) -> None:
 
 
 def _recurrent(x, a, h0):
+    """The loop h_t = a_t h_{t-1} + x_t (steps by unbind: indexing [:, t] would make the backward pass add a
+    zero-filled full-length gradient per step, quadratic in T)."""
     h = torch.zeros_like(x[:, 0]) if h0 is None else h0
     hs = []
-    for t in range(x.shape[1]):
-        h = a[:, t] * h + x[:, t]
+    for a_t, x_t in zip(a.unbind(1), x.unbind(1)):
+        h = a_t * h + x_t
         hs.append(h)
     return torch.stack(hs, 1)
 
@@ -147,7 +153,7 @@ def diagonal_scan(x, g, initial_state=None, output_final_state=False, mode="chun
     if mode == "recurrent":
         h = _recurrent(x, g.exp(), h0)
     else:
-        h = _DiagScan.apply(x, g, None, h0)
+        h = _DiagScan.apply(x, g, h0, True)
     return h.to(dtype), (h[:, -1].to(dtype) if output_final_state else None)
 
 
@@ -163,7 +169,5 @@ def signed_diagonal_scan(x, a, initial_state=None, output_final_state=False, mod
     if mode == "recurrent":
         h = _recurrent(x, a, h0)
     else:
-        la = a.abs().clamp_min(math.exp(_MIN_LOG)).log()
-        sign = (torch.sign(a) + (a == 0)).detach()  # a == 0 -> +1 (its magnitude is clamped anyway)
-        h = _DiagScan.apply(x, la, sign, h0)
+        h = _DiagScan.apply(x, a, h0, False)
     return h.to(dtype), (h[:, -1].to(dtype) if output_final_state else None)

@@ -4,13 +4,16 @@
     y_t = h_t^T c_t
 
 ``x: [B, T, H, P]``, ``a: [B, T, H]`` (log decay, <= 0), ``b, c: [B, T, H, N]``, state ``[B, H, N, P]``.
-This is ``simple_gla`` with ``q = c, k = b, v = x, g = a, scale = 1``; it should be folded onto that op once it
-lands (same chunked algebra). ``signed_ssd`` takes a signed transition ``a_t in [-1, 1]`` instead
-(Grazzi et al. 2025), with the chunk decays built from log|a| and a sign parity.
+This is scalar-decay linear attention (DESIGN.md, "structural dualities"), so the fast mode *is*
+``simple_gla`` with ``q = c, k = b, v = x, g = a, scale = 1`` (its chunkwise form: in-chunk masked matmuls
+with weights exp(segsum(a)) <= 1, states passed between chunks).
 
-Modes: ``"recurrent"`` (the loop above) and ``"chunk"``: inside a chunk the quadratic (attention-like) form
-with the decay matrix exp(segsum(a)), built by a masked cumsum so that no exp(+large) ever appears; chunk
-states are passed between chunks by the same segsum over chunk totals.
+``signed_ssd`` takes a signed transition ``a_t in [-1, 1]`` instead (Grazzi et al. 2025). With the sign
+parity sigma_t = sign(a_1 ... a_t), the state h'_t = sigma_t h_t obeys h'_t = |a_t| h'_{t-1} + (sigma_t b_t) x_t^T
+and y_t = h'_t^T (sigma_t c_t): the same ``simple_gla`` with g = log|a| and keys and queries multiplied by
+sigma (exactly +-1), the final state multiplied back by sigma_T. |a| below e^-60 counts as e^-60 there.
+
+Modes: ``"recurrent"`` (the loop above, the reference) and ``"chunk"`` (``simple_gla`` chunk mode).
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
+
+from rnnzoo.ops.simple_gla import simple_gla_core
 
 MODES = ("recurrent", "chunk")
 _MIN_LOG = -60.0  # |a| below e^-60 counts as e^-60 in signed_ssd's chunked form
@@ -39,58 +43,21 @@ def _check(x, a, b, c, initial_state, mode):
         raise ValueError(f"initial_state must be [B, H, N, P]={(Bt, H, b.shape[-1], P)}, got {tuple(initial_state.shape)}")
 
 
-def _segsum(la: torch.Tensor) -> torch.Tensor:
-    """[..., L] -> [..., L, L] with out[i, j] = la[j+1] + ... + la[i] for i >= j, -inf above the diagonal."""
-    L = la.shape[-1]
-    rep = la.unsqueeze(-1).expand(*la.shape, L)
-    strict = torch.ones(L, L, dtype=torch.bool, device=la.device).tril(-1)
-    out = rep.masked_fill(~strict, 0).cumsum(-2)  # a masked cumsum: no difference of large cumsums
-    return out.masked_fill(~torch.ones(L, L, dtype=torch.bool, device=la.device).tril(), -torch.inf)
-
-
-def _parity(neg: torch.Tensor) -> torch.Tensor:
-    """[..., L] 0/1 negatives -> [..., L, L] signs (-1)^(neg[j+1] + ... + neg[i]) below the diagonal."""
-    cnt = neg.cumsum(-1)
-    return 1 - 2 * torch.remainder(cnt.unsqueeze(-1) - cnt.unsqueeze(-2), 2)
-
-
-def _chunked(x, la, neg, b, c, chunk_size, h0):
-    Bt, T, H, P = x.shape
-    nc = -(-T // chunk_size)
-    pad = nc * chunk_size - T
-    if pad:  # padded steps at the end: zero input, zero log decay, so the state passes through unchanged
-        x, b, c = (F.pad(t, (0, 0, 0, 0, 0, pad)) for t in (x, b, c))
-        la = F.pad(la, (0, 0, 0, pad))
-        neg = None if neg is None else F.pad(neg, (0, 0, 0, pad))
-    x, b, c = (t.reshape(Bt, nc, chunk_size, H, -1) for t in (x, b, c))
-    la = la.reshape(Bt, nc, chunk_size, H).permute(0, 3, 1, 2)  # [B, H, nc, L]
-    cum = la.cumsum(-1)
-    decay = torch.exp(_segsum(la))  # [B, H, nc, L, L]
-    from_start = torch.exp(cum)
-    chunk_decay = torch.exp(_segsum(F.pad(cum[..., -1], (1, 0))))  # [B, H, nc+1, nc+1]
-    if neg is not None:
-        neg = neg.reshape(Bt, nc, chunk_size, H).permute(0, 3, 1, 2)
-        cnt = neg.cumsum(-1)
-        decay = decay * _parity(neg)
-        from_start = from_start * (1 - 2 * torch.remainder(cnt, 2))
-        chunk_decay = chunk_decay * _parity(F.pad(cnt[..., -1], (1, 0)))
-    to_end = decay[..., -1, :]  # from each step to the chunk end: a segment sum, not cum[-1] - cum[s]
-    y = torch.einsum("bclhn,bcshn,bhcls,bcshp->bclhp", c, b, decay, x)  # within chunks
-    states = torch.einsum("bclhn,bhcl,bclhp->bchnp", b, to_end, x)  # each chunk's own final state
-    init = torch.zeros_like(states[:, :1]) if h0 is None else h0.unsqueeze(1).to(states.dtype)
-    states = torch.einsum("bhzc,bchnp->bzhnp", chunk_decay, torch.cat((init, states), 1))
-    y = y + torch.einsum("bclhn,bchnp,bhcl->bclhp", c, states[:, :-1], from_start)  # state entering each chunk
-    return y.reshape(Bt, nc * chunk_size, H, P)[:, :T], states[:, -1]
-
-
 def _recurrent(x, decay, b, c, h0):
+    """The loop above, token by token (steps taken by unbind: indexing [:, t] would make the backward pass
+    add a zero-filled full-length gradient per step)."""
     Bt, T, H, P = x.shape
     h = x.new_zeros(Bt, H, b.shape[-1], P) if h0 is None else h0
     ys = []
-    for t in range(T):
-        h = decay[:, t, :, None, None] * h + b[:, t, :, :, None] * x[:, t, :, None, :]
-        ys.append(torch.einsum("bhnp,bhn->bhp", h, c[:, t]))
+    for a_t, b_t, c_t, x_t in zip(decay.unbind(1), b.unbind(1), c.unbind(1), x.unbind(1)):
+        h = a_t[:, :, None, None] * h + b_t[:, :, :, None] * x_t[:, :, None, :]
+        ys.append(torch.einsum("bhnp,bhn->bhp", h, c_t))
     return torch.stack(ys, 1), h
+
+
+def _chunked(x, la, b, c, chunk_size, h0):
+    """simple_gla's chunk form with q = c, k = b, v = x, g = la, scale = 1."""
+    return simple_gla_core(c, b, x, la, 1.0, h0, "chunk", chunk_size)
 
 
 def _prepare(tensors):
@@ -108,7 +75,7 @@ def ssd(x, a, b, c, chunk_size=64, initial_state=None, output_final_state=False,
     if mode == "recurrent":
         y, h = _recurrent(x, a.exp(), b, c, h0)
     else:
-        y, h = _chunked(x, a, None, b, c, chunk_size, h0)
+        y, h = _chunked(x, a, b, c, chunk_size, h0)
     return y.to(dtype), (h.to(dtype) if output_final_state else None)
 
 
@@ -124,5 +91,7 @@ def signed_ssd(x, a, b, c, chunk_size=64, initial_state=None, output_final_state
         y, h = _recurrent(x, a, b, c, h0)
     else:
         la = a.abs().clamp_min(math.exp(_MIN_LOG)).log()
-        y, h = _chunked(x, la, (a < 0).to(a.dtype).detach(), b, c, chunk_size, h0)
+        sigma = torch.where(a < 0, -1.0, 1.0).to(a.dtype).cumprod(1).detach()[..., None]  # exact +-1
+        y, h = _chunked(x, la, b * sigma, c * sigma, chunk_size, h0)
+        h = h * sigma[:, -1, :, :, None]
     return y.to(dtype), (h.to(dtype) if output_final_state else None)

@@ -1,12 +1,16 @@
 """Selective scan (Mamba S6): chunked form == mamba_ssm's reference loop, forward and backward."""
 
+from unittest import mock
+
 import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnzoo.ops.selective_scan import selective_scan
+from rnnzoo.ops import selective_scan as ss_module
+from tests.ops.modes import close
+from rnnzoo.ops.selective_scan import selective_scan, signed_selective_scan
 
 
 def _inputs(batch, dim, n, length, bc, dtype=torch.float32, seed=0):
@@ -19,9 +23,9 @@ def _inputs(batch, dim, n, length, bc, dtype=torch.float32, seed=0):
                 initial_state=r(batch, dim, n))
 
 
-def _run(inputs, mode, **kw):
+def _run(inputs, mode, fn=selective_scan, **kw):
     leaves = {k: v.clone().requires_grad_() for k, v in inputs.items()}
-    out, last = selective_scan(**leaves, return_last_state=True, mode=mode, **kw)
+    out, last = fn(**leaves, return_last_state=True, mode=mode, **kw)
     g = torch.Generator().manual_seed(1)
     loss = (out * torch.randn(out.shape, generator=g, dtype=out.dtype)).sum() + (last ** 2).sum()
     names = sorted(leaves)
@@ -29,29 +33,66 @@ def _run(inputs, mode, **kw):
     return {"out": out, "last": last, **{f"d{k}": gr for k, gr in zip(names, grads)}}
 
 
+def _block_tokens(tokens, batch, dim, n):
+    """Patch the fused scan's time block to ``tokens`` tokens (the default keeps small tests in one block)."""
+    return mock.patch.object(ss_module, "_BLOCK_ELEMS", tokens * batch * dim * n)
+
+
 @settings(max_examples=10, deadline=None)
 @given(batch=st.integers(1, 2), length=st.integers(1, 70), n=st.integers(1, 5),
        bc=st.sampled_from(["const", "shared", "grouped"]), softplus=st.booleans(),
-       drop=st.sets(st.sampled_from(["D", "z", "delta_bias", "initial_state"])))
-def test_chunk_matches_reference(batch, length, n, bc, softplus, drop):
+       drop=st.sets(st.sampled_from(["D", "z", "delta_bias", "initial_state"])),
+       block=st.sampled_from([1, 3, 8, 1000]), signed=st.booleans())
+def test_chunk_matches_reference(batch, length, n, bc, softplus, drop, block, signed):
     inputs = _inputs(batch, 4, n, length, bc)
     for k in drop:
         del inputs[k]
-    got = _run(inputs, "chunk", delta_softplus=softplus)
-    want = _run(inputs, "recurrent", delta_softplus=softplus)
+    fn = signed_selective_scan if signed else selective_scan
+    with _block_tokens(block, batch, 4, n):
+        got = _run(inputs, "chunk", fn, delta_softplus=softplus)
+    want = _run(inputs, "recurrent", fn, delta_softplus=softplus)
     assert got.keys() == want.keys()
+    for k in want:  # relative to scale: without softplus a negative delta grows the state over 70 steps
+        close(got[k], want[k], 1e-5)
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_strong_decays_underflow_exactly(signed):
+    # delta * A down to -1e4 per step: exp underflows to 0 (or the signed transition to -1), as in the loop
+    inputs = _inputs(2, 4, 3, 37, "shared")
+    inputs["delta"] = inputs["delta"] * 400
+    inputs["A"] = inputs["A"] * 10
+    fn = signed_selective_scan if signed else selective_scan
+    with _block_tokens(5, 2, 4, 3):
+        got = _run(inputs, "chunk", fn)
+    want = _run(inputs, "recurrent", fn)
     for k in want:
-        torch.testing.assert_close(got[k], want[k], rtol=1e-5, atol=1e-5, msg=k)
+        assert torch.isfinite(got[k]).all(), k
+        close(got[k], want[k], 1e-5)  # relative to each tensor's scale: delta up to 200 makes grads ~1e6
 
 
-def test_gradcheck_float64():
-    inputs = _inputs(1, 4, 2, 6, "grouped", torch.float64)
+def test_signed_transition_flips_the_state():
+    # 2 exp(delta A) - 1 with delta A = log(0.25): a = -0.5, so h = -0.5 h + delta B u
+    u, A, B, C = torch.ones(1, 1, 3), torch.tensor([[-1.0]]), torch.ones(1, 1), torch.ones(1, 1)
+    delta = torch.full((1, 1, 3), -torch.log(torch.tensor(0.25)).item())
+    for mode in ("recurrent", "chunk"):
+        y = signed_selective_scan(u, delta, A, B, C, mode=mode)
+        d = delta[0, 0, 0].item()
+        torch.testing.assert_close(y.flatten(), torch.tensor([d, 0.5 * d, 0.75 * d]))
+
+
+@pytest.mark.parametrize("signed", [False, True])
+@pytest.mark.parametrize("bc", ["const", "shared", "grouped"])
+def test_gradcheck_float64(signed, bc):
+    inputs = _inputs(1, 4, 2, 6, bc, torch.float64)
     names = sorted(inputs)
+    fn = signed_selective_scan if signed else selective_scan
 
     def f(*xs):
-        return selective_scan(**dict(zip(names, xs)), delta_softplus=True, return_last_state=True, mode="chunk")
+        return fn(**dict(zip(names, xs)), delta_softplus=True, return_last_state=True, mode="chunk")
 
-    assert torch.autograd.gradcheck(f, tuple(inputs[k].requires_grad_() for k in names))
+    with _block_tokens(4, 1, 4, 2):  # two blocks: 4 + 2 tokens
+        assert torch.autograd.gradcheck(f, tuple(inputs[k].requires_grad_() for k in names))
 
 
 def test_reference_matches_the_equations_by_hand():

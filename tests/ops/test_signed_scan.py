@@ -51,7 +51,7 @@ def test_gradcheck_float64(fn, signed):
 
 
 def test_strong_decays_and_sign_flips_stay_exact():
-    # single steps decaying by e^-200 force length-1 chunks; -1 transitions flip the state's sign
+    # steps decaying by e^-200 underflow to 0 inside chunks; -1 transitions flip the state's sign
     x, _, h0 = _inputs(40, torch.float64, False)
     g = torch.full_like(x, -200.0)
     g[:, ::3] = -0.01
@@ -60,6 +60,21 @@ def test_strong_decays_and_sign_flips_stay_exact():
     h, _ = signed_diagonal_scan(x, a, h0, mode="chunk")
     torch.testing.assert_close(h, signed_diagonal_scan(x, a, h0, mode="recurrent")[0])
     assert not torch.allclose(h, diagonal_scan(x, torch.zeros_like(x), h0)[0])  # the signs mattered
+
+
+@pytest.mark.parametrize("T", [1, 2, 17, 50, 131])
+def test_chunk_boundaries_zeros_and_underflow_forward_and_backward(T):
+    # chunk length ~ sqrt(T/2) with a ragged rest: every T here ends mid-chunk or exactly on a boundary;
+    # transitions exactly 0 (a reset), -1, and e^-200 (underflow) mixed with ordinary ones
+    x, a, h0 = _inputs(T, torch.float32, True, seed=T)
+    g = torch.Generator().manual_seed(T)
+    pick = torch.randint(0, 6, a.shape, generator=g)
+    a = torch.where(pick == 0, 0.0, torch.where(pick == 1, -1.0, torch.where(pick == 2, math.exp(-200), a)))
+    for got, want in zip(_run(signed_diagonal_scan, x, a, h0, "chunk"), _run(signed_diagonal_scan, x, a, h0, "recurrent")):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    g_log = torch.where(pick == 2, -200.0, -torch.rand(a.shape, generator=g) * 3)
+    for got, want in zip(_run(diagonal_scan, x, g_log, h0, "chunk"), _run(diagonal_scan, x, g_log, h0, "recurrent")):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_bad_shapes_raise():

@@ -66,3 +66,19 @@ def test_bad_shapes_raise():
         ssd(**{**inputs, "c": torch.zeros(2, 5, 2, 4)})
     with pytest.raises(ValueError, match="initial_state"):
         ssd(**{**inputs, "initial_state": torch.zeros(2, 2, 4, 3)})
+
+
+@pytest.mark.parametrize("chunk", [3, 8])
+def test_signed_ssd_sign_flips_zeros_and_strong_decay(chunk):
+    # transitions -1 (flip), 0 (reset; e^-60 in the chunk form), tiny magnitudes, across chunk boundaries
+    inputs = _inputs(2, 29, 2, 3, 4, True)
+    g = torch.Generator().manual_seed(3)
+    pick = torch.randint(0, 6, inputs["a"].shape, generator=g)
+    choices = torch.tensor([-1.0, 0.0, -1e-30, 0.9])
+    inputs["a"] = torch.where(pick < 4, choices[pick.clamp(max=3)], inputs["a"])
+    got = _run(signed_ssd, inputs, "chunk", chunk)
+    want = _run(signed_ssd, inputs, "recurrent", chunk)
+    for k, (a, b) in enumerate(zip(got, want)):
+        if k != 2 + sorted(inputs).index("a"):  # d/da at a = 0 differs only through the e^-60 floor
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(want[0], _run(ssd, {**inputs, "a": -inputs["a"].abs()}, "recurrent", chunk)[0])
