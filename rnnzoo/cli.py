@@ -201,7 +201,7 @@ def _add_bench_parser(sub) -> None:
                "--d-model 64,128 --steps 500\n"
                "specs: name[:key=value[:key=value...]]; values are Python literals. A killed run resumes "
                "with the same --out.")
-    p.add_argument("--suite", default="quick", help="predefined suite: quick (minutes) or standard (hours)")
+    p.add_argument("--suite", default="quick", help="predefined suite: quick (minutes), recall (state size and JRT on MQAR) or standard (hours)")
     p.add_argument("--mixers", help="comma-separated mixer specs, replacing the suite's (see `rnnzoo list`)")
     p.add_argument("--tasks", help="comma-separated task specs, replacing the suite's; one of: "
                                    "icll, induction_heads, modular_arithmetic, mqar, parity, passkey, "

@@ -1,7 +1,8 @@
 """Bench suites as plain data: which mixers, on which tasks (with their training budget), at which widths
 and seeds. Mixer and task entries are spec strings, ``name:key=value:...`` (see ``rnnzoo.bench.spec``).
 
-``quick`` is the README's first command; ``standard`` is every causal mixer on every task (hours on CPU).
+``quick`` is the README's first command; ``standard`` is every causal mixer on every task (hours on CPU);
+``recall`` checks how MQAR accuracy moves with state size and JRT prompting.
 """
 
 from __future__ import annotations
@@ -34,12 +35,14 @@ class Suite:
         return dataclasses.replace(self, **changes)
 
 
+_MQAR_SMALL = "mqar:vocab=16:seq_len=16:num_kv_pairs=2"
+
 QUICK = Suite(
     name="quick",
     mixers=("attention", "lstm", "gru", "mamba", "deltanet", "deltanet:allow_neg_eigval=True", "gated_deltanet"),
     tasks=(
         # 2 layers: attention needs two to form an induction circuit; in a 1000-step run it reached 0.97 by step 400.
-        TaskRun("mqar:vocab=16:seq_len=16:num_kv_pairs=2", steps=1000, lr=3e-3, weight_decay=0.0, n_layers=2),
+        TaskRun(_MQAR_SMALL, steps=1000, lr=3e-3, weight_decay=0.0, n_layers=2),
         # one layer suffices for parity (an LSTM generalises to 256 after 400 steps at lr 1e-2)
         TaskRun("parity:seq_len=40:test_lens=(40,128,256)", steps=400, lr=1e-2, n_layers=1),
     ),
@@ -67,7 +70,21 @@ STANDARD = Suite(
     seeds=(0,),
 )
 
-SUITES = {"quick": QUICK, "standard": STANDARD}
+# Two findings of the recall literature on the quick suite's MQAR: accuracy of linear-attention models grows
+# with their state (set here by d_model: the state is heads x d_k x d_v), and Just-read-twice prompting helps
+# them (Arora et al. 2024); attention is the fixed reference. 3 mixers x 3 widths x 2 prompts.
+RECALL = Suite(
+    name="recall",
+    mixers=("attention", "linear_attention", "gla"),
+    tasks=(
+        TaskRun(_MQAR_SMALL, steps=1000, lr=3e-3, weight_decay=0.0),
+        TaskRun(_MQAR_SMALL + ":jrt=True", steps=1000, lr=3e-3, weight_decay=0.0),
+    ),
+    d_models=(16, 32, 64),
+    seeds=(0,),
+)
+
+SUITES = {"quick": QUICK, "standard": STANDARD, "recall": RECALL}
 
 
 def get_suite(name: str) -> Suite:
