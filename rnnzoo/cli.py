@@ -165,6 +165,11 @@ def _cmd_rec(args: argparse.Namespace) -> int:
 
 
 def _add_rec_parser(sub) -> None:
+    import inspect
+
+    from rnnzoo.apps.rec.train import train_rec
+
+    d = {k: v.default for k, v in inspect.signature(train_rec).parameters.items()}  # one source of defaults
     p = sub.add_parser("rec", help="sequential recommendation on MovieLens / RecBole atomic files",
                        epilog="examples: rnnzoo rec --model sasrec --epochs 50 --out runs/sasrec\n"
                               "          rnnzoo rec --encoder lstm --objective next --seed 1\n"
@@ -176,11 +181,12 @@ def _add_rec_parser(sub) -> None:
                    help="for --encoder: SASRec-style next item (default) or BERT4Rec-style cloze")
     p.add_argument("--data", default=None, help=".inter, u.data, ratings.dat or ratings.csv "
                                                 "(default: ml-100k shipped in the recbole wheel)")
-    p.add_argument("--epochs", type=int, default=200, help="max epochs (early stopping on valid NDCG@10)")
+    p.add_argument("--epochs", type=int, default=d["epochs"], help="max epochs (early stopping on valid NDCG@10)")
     p.add_argument("--steps", type=int, default=None, help="optimiser steps instead of --epochs")
-    p.add_argument("--patience", type=int, default=10, help="epochs without valid NDCG@10 gain before stopping")
-    p.add_argument("--batch-size", type=int, default=64, help="training windows of max-len items per step")
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--patience", type=int, default=d["patience"],
+                   help="epochs without valid NDCG@10 gain before stopping")
+    p.add_argument("--batch-size", type=int, default=d["batch_size"], help="training windows of max-len items per step")
+    p.add_argument("--lr", type=float, default=d["lr"])
     p.add_argument("--d-model", type=int, default=64)
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--dropout", type=float, default=None, help="default: RecBole's for the model")

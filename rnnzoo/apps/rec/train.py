@@ -78,8 +78,8 @@ def evaluate(model: torch.nn.Module, batch: tuple[torch.Tensor, ...], chunk: int
 
 
 def train_rec(data: SequenceData, model: str = "sasrec", encoder: str | None = None, objective: str | None = None,
-              epochs: int = 200, steps: int | None = None, batch_size: int = 64, lr: float = 1e-3,
-              patience: int = 10, seed: int = 0, out_dir: str | None = None, progress: bool = True,
+              epochs: int = 40, steps: int | None = None, batch_size: int = 64, lr: float = 2e-3,
+              patience: int = 5, seed: int = 0, out_dir: str | None = None, progress: bool = True,
               **config_overrides) -> dict:
     """Train ``model`` (or ``encoder`` under ``objective``) and return the results dict (also written to
     ``out_dir/results.json``): valid metrics at the best epoch, test metrics, wall time, sizes."""
