@@ -241,6 +241,8 @@ def _add_seq2seq_parser(sub) -> None:
     p.add_argument("--beams", type=int, default=d.beams)
     p.add_argument("--eval-size", type=int, default=d.eval_size)
     p.add_argument("--beam-eval-size", type=int, default=d.beam_eval_size)
+    p.add_argument("--train-order", choices=ORDERS, default=d.train_order,
+                   help="input order of training instances (by first coordinate)")
     p.add_argument("--eval-orders", default="random", help=f"comma-separated input orders of {ORDERS}")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--out", default=None, help="directory for results.json, metrics.jsonl, model.pt")
@@ -256,8 +258,9 @@ def _cmd_seq2seq(args: argparse.Namespace) -> int:
         bidirectional=args.bidirectional, attention=args.attention, process_steps=args.process_steps,
         mask_pointed=not args.no_mask, d_model=args.d_model, n_layers=args.layers, steps=args.steps,
         batch_size=args.batch_size, lr=args.lr, beams=args.beams, eval_size=args.eval_size,
-        beam_eval_size=args.beam_eval_size, eval_orders=tuple(args.eval_orders.split(",")), seed=args.seed,
-        out_dir=args.out, progress=not args.no_progress))
+        beam_eval_size=args.beam_eval_size, train_order=args.train_order,
+        eval_orders=tuple(args.eval_orders.split(",")), seed=args.seed, out_dir=args.out,
+        progress=not args.no_progress))
     print(f"{args.task}: {r['params']:,} params, train {r['train_seconds']:.0f}s, eval {r['eval_seconds']:.0f}s")
     for key, res in r["eval"].items():
         for how, m in res.items():

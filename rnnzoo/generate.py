@@ -95,11 +95,11 @@ class LMDecoder:
     def start(self) -> tuple[torch.Tensor, list]:
         self.model.eval()
         logits, state = self.model.forward_with_state(self.prompt, None)
-        return _log_softmax(logits[:, -1]), state
+        return log_probs(logits[:, -1]), state
 
     def step(self, tokens: torch.Tensor, state: list) -> tuple[torch.Tensor, list]:
         logits, state = self.model.step(tokens, state)
-        return _log_softmax(logits), state
+        return log_probs(logits), state
 
     def reorder(self, state: list, index: torch.Tensor) -> list:
         """Select batch rows ``index`` of every layer's state (each a tuple of batch-first tensors)."""
@@ -222,8 +222,8 @@ def decode(decoder: StepDecoder, max_new_tokens: int,
     return torch.stack(out, 1)
 
 
-def _log_softmax(logits: torch.Tensor) -> torch.Tensor:
-    """Normalised log-probabilities, at least float32 (float64 models keep float64)."""
+def log_probs(logits: torch.Tensor) -> torch.Tensor:
+    """logits [..., V] -> normalised log-probabilities, at least float32 (float64 models keep float64)."""
     return logits.to(torch.promote_types(logits.dtype, torch.float32)).log_softmax(-1)
 
 

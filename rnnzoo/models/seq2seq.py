@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from rnnzoo import mixers
+from rnnzoo.generate import log_probs
 from rnnzoo.mixers.bidirectional import Bidirectional
 from rnnzoo.models.block import MLP, Block
 
@@ -279,17 +280,13 @@ class Seq2SeqDecoder:
     def start(self) -> tuple[torch.Tensor, tuple]:
         self.model.eval()
         logits, state = self.model.init_decoder(self.model.encode(self.src))
-        return _log_softmax(logits), state
+        return log_probs(logits), state
 
     def step(self, tokens: torch.Tensor, state: tuple) -> tuple[torch.Tensor, tuple]:
         logits, state = self.model.step(tokens, state)
-        return _log_softmax(logits), state
+        return log_probs(logits), state
 
     def reorder(self, state: tuple, index: torch.Tensor) -> tuple:
         enc, mixer_states, chosen = state
         pick = lambda t: t.index_select(0, index)  # noqa: E731
         return (tuple(pick(t) for t in enc), [tuple(pick(t) for t in s) for s in mixer_states], pick(chosen))
-
-
-def _log_softmax(logits: torch.Tensor) -> torch.Tensor:
-    return logits.to(torch.promote_types(logits.dtype, torch.float32)).log_softmax(-1)

@@ -72,6 +72,7 @@ def test_predict_refuses_bad_input():
 def test_tiny_run_end_to_end_through_the_cli(tmp_path, capsys):
     out = tmp_path / "tsp"
     rc = main(["seq2seq", "--task", "tsp", "--n-min", "4", "--n", "5", "--steps", "3", "--batch-size", "8",
+               "--train-order", "descending",
                "--d-model", "16", "--eval-size", "6", "--beam-eval-size", "2", "--beams", "2",
                "--eval-orders", "random,ascending", "--out", str(out), "--no-progress"])
     assert rc == 0

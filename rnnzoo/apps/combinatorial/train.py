@@ -53,6 +53,7 @@ class Seq2SeqTrainConfig:
     beams: int = 4
     eval_size: int = 1000          # greedy-decoded instances per size
     beam_eval_size: int = 200      # of those, also beam-decoded
+    train_order: str = "random"    # input order of the training instances (set tasks), one of data.ORDERS
     eval_orders: tuple[str, ...] = ("random",)   # input orders evaluated (set tasks)
     seed: int = 0
     out_dir: str | None = None
@@ -68,10 +69,10 @@ class Seq2SeqTrainConfig:
             raise ValueError(f"convex_hull needs n >= 3 points, got n_min={self.n_min}")
         if self.beams < 1:
             raise ValueError(f"beams must be >= 1, got {self.beams}")
-        for order in self.eval_orders:
+        for order in (self.train_order, *self.eval_orders):
             if order not in data.ORDERS:
-                raise ValueError(f"eval order {order!r} is not one of {data.ORDERS}")
-        if self.task == "reverse" and tuple(self.eval_orders) != ("random",):
+                raise ValueError(f"input order {order!r} is not one of {data.ORDERS}")
+        if self.task == "reverse" and (self.train_order, *self.eval_orders) != ("random", "random"):
             raise ValueError("input orders apply to the set tasks (sort, convex_hull, tsp), not reverse")
 
 
@@ -185,10 +186,13 @@ def train_seq2seq(cfg: Seq2SeqTrainConfig) -> dict:
 
     def batch_fn(step: int):
         n = int(np.random.default_rng([cfg.seed, step, 7]).integers(cfg.n_min, cfg.n + 1))
-        return _tensors(cfg.task, *data.make_batch(cfg.task, [cfg.seed, step], cfg.batch_size, n))
+        src, targets = data.make_batch(cfg.task, [cfg.seed, step], cfg.batch_size, n)
+        if cfg.train_order != "random":
+            src, targets = data.reorder(cfg.task, src, targets, cfg.train_order)
+        return _tensors(cfg.task, src, targets)
 
     def eval_fn(m):
-        return {"exact_greedy": evaluate(m, _small(cfg), cfg.n)["greedy"]["exact"]}
+        return {"exact_greedy": evaluate(m, _small(cfg), cfg.n, cfg.train_order)["greedy"]["exact"]}
 
     trainer = Trainer(model, TrainConfig(steps=cfg.steps, lr=cfg.lr, weight_decay=0.0, betas=(0.9, 0.999),
                                          warmup_steps=min(100, cfg.steps // 10), eval_every=max(1, cfg.steps // 5),
