@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from rnnzoo.apps.combinatorial import (Seq2SeqTrainConfig, build_model, convex_hull, make_batch, predict, reorder,
-                                       tour_length, train_seq2seq)
+from rnnzoo.apps.combinatorial import (Seq2SeqTrainConfig, build_model, convex_hull, evaluate, load_model, make_batch,
+                                       predict, reorder, tour_length, train_seq2seq)
 from rnnzoo.apps.combinatorial.solvers import held_karp
 from rnnzoo.apps.combinatorial.train import score
 from rnnzoo.cli import main
@@ -82,6 +82,11 @@ def test_tiny_run_end_to_end_through_the_cli(tmp_path, capsys):
         assert res["best_of_beam"]["gap"] <= res["beam"]["gap"] + 1e-12  # best of the beam includes its top
         assert res["greedy"]["tour_length"] >= res["greedy"]["optimal_length"] - 1e-12
     assert "n=5" in capsys.readouterr().out
+    model, cfg = load_model(out)  # the saved model reproduces the reported numbers
+    assert cfg.train_order == "descending" and cfg.n_min == 4
+    assert evaluate(model, cfg, 5, "ascending", cfg.beams) == r["eval"]["5/ascending"]
+    with pytest.raises(FileNotFoundError, match="model.pt"):
+        load_model(tmp_path)
 
 
 def test_reverse_task_runs_with_token_head():

@@ -4,6 +4,8 @@
 r = train_seq2seq(Seq2SeqTrainConfig(task="convex_hull", n=10, encoder="lstm", decoder="lstm", beams=4,
                                      out_dir="runs/hull"))
 r["eval"]["10"]["beam"]["area_coverage"]
+model, cfg = load_model("runs/hull")
+evaluate(model, cfg, 10, order="ascending", beams=4)       # the same test instances, inputs sorted by x
 ```
 
 Training batches are a pure function of (seed, step) with the size n drawn per batch from [n_min, n];
@@ -16,6 +18,7 @@ predicted over mean optimal length, minus 1; ``best_of_beam`` picks the shortest
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -212,6 +215,19 @@ def train_seq2seq(cfg: Seq2SeqTrainConfig) -> dict:
         atomic_write_json(Path(cfg.out_dir) / "results.json", out)
         torch.save(model.state_dict(), Path(cfg.out_dir) / "model.pt")
     return out
+
+
+def load_model(out_dir: str | Path) -> tuple[Seq2Seq, Seq2SeqTrainConfig]:
+    """The trained model (eval mode) and config that ``train_seq2seq`` saved in ``out_dir``."""
+    path = Path(out_dir)
+    missing = [f for f in ("results.json", "model.pt") if not (path / f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{path} has no {' or '.join(missing)}; train with out_dir={str(path)!r} first")
+    config = json.loads((path / "results.json").read_text())["config"]
+    cfg = Seq2SeqTrainConfig(**{**config, "eval_orders": tuple(config["eval_orders"])})
+    model = build_model(cfg)
+    model.load_state_dict(torch.load(path / "model.pt", weights_only=True))
+    return model.eval(), cfg
 
 
 def _small(cfg: Seq2SeqTrainConfig) -> Seq2SeqTrainConfig:
