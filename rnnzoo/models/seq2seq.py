@@ -31,6 +31,7 @@ decoder pass and step decoding reproduces it exactly.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -86,6 +87,16 @@ class Seq2SeqConfig:
     @property
     def pointer(self) -> bool:
         return self.tgt_vocab is None
+
+
+class Encoding(NamedTuple):
+    """A source read once by ``Seq2Seq.encode``; every field is batch-first (beam search reorders rows)."""
+
+    memory: torch.Tensor         # [B, M, d]; M = S + 1 for the pointer head (slot 0 = end)
+    glimpse_keys: torch.Tensor   # [B, M, d]
+    pointer_keys: torch.Tensor   # [B, M, d] (pointer head) or [B, 0]
+    bias: torch.Tensor           # [B, d] summary of the source, added to every decoder input
+    inputs: torch.Tensor         # [B, M, d] input embeddings: the decoder's input after pointing at one
 
 
 class ContentAttention(nn.Module):
@@ -163,9 +174,8 @@ class Seq2Seq(nn.Module):
             self.head = nn.Linear(d, c.tgt_vocab)
 
     # -- encoder ------------------------------------------------------------------------------
-    def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """src: [B, S] ids or [B, S, in_features] -> (memory [B, M, d], glimpse keys, pointer keys or empty,
-        decoder input bias [B, d], input embeddings [B, M, d]); M = S + 1 for the pointer head (slot 0 = end)."""
+    def encode(self, src: torch.Tensor) -> Encoding:
+        """src: [B, S] ids or [B, S, in_features] -> ``Encoding``."""
         self._check_source(src)
         x = self.src_embed(src)
         if self.config.encoder == "set":
@@ -182,7 +192,7 @@ class Seq2Seq(nn.Module):
             pkeys = self.point.keys(memory)
         else:
             pkeys = memory.new_zeros(memory.shape[0], 0)
-        return memory, self.glimpse.keys(memory), pkeys, self.bridge(summary), x
+        return Encoding(memory, self.glimpse.keys(memory), pkeys, self.bridge(summary), x)
 
     # -- decoder ------------------------------------------------------------------------------
     def forward(self, src: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -197,7 +207,7 @@ class Seq2Seq(nn.Module):
             raise ValueError(f"target ids must be in [0, {v}) or -100, got range "
                              f"[{int(targets[valid].min())}, {int(targets[valid].max())}]")
         prev = targets.clamp(min=0)[:, :-1]
-        x = torch.cat((self.start.expand(src.shape[0], 1, -1), self._embed_out(prev, enc)), 1) + enc[3][:, None]
+        x = torch.cat((self.start.expand(src.shape[0], 1, -1), self._embed_out(prev, enc)), 1) + enc.bias[:, None]
         for block in self.decoder:
             x, _ = block(x)
         logits = self._logits(self.dec_norm(x), enc)
@@ -206,10 +216,10 @@ class Seq2Seq(nn.Module):
         chosen = torch.cat((torch.zeros_like(chosen[:, :1]), chosen), 1).bool()
         return logits.masked_fill(~self._allowed(chosen), float("-inf"))
 
-    def init_decoder(self, enc: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, tuple]:
+    def init_decoder(self, enc: Encoding) -> tuple[torch.Tensor, tuple]:
         """First step from an encoding: (masked logits [B, V], state)."""
-        b = enc[0].shape[0]
-        chosen = torch.zeros(b, self._out_size(enc), dtype=torch.bool, device=enc[0].device)
+        b = enc.memory.shape[0]
+        chosen = torch.zeros(b, self._out_size(enc), dtype=torch.bool, device=enc.memory.device)
         x = self.start.expand(b, -1)
         return self._step_from(x, enc, [None] * len(self.decoder), chosen)
 
@@ -220,7 +230,7 @@ class Seq2Seq(nn.Module):
         return self._step_from(self._embed_out(tokens[:, None], enc)[:, 0], enc, mixer_states, chosen)
 
     def _step_from(self, x, enc, mixer_states, chosen):
-        x = x + enc[3]
+        x = x + enc.bias
         new = []
         for block, s in zip(self.decoder, mixer_states):
             x, s = block.step(x, s)
@@ -231,15 +241,13 @@ class Seq2Seq(nn.Module):
     def _embed_out(self, prev: torch.Tensor, enc) -> torch.Tensor:
         """prev [B, T] output ids -> decoder inputs [B, T, d]: pointed input embeddings or token embeddings."""
         if self.config.pointer:
-            x = enc[4]
-            return x.gather(1, prev[..., None].expand(-1, -1, x.shape[-1]))
+            return enc.inputs.gather(1, prev[..., None].expand(-1, -1, enc.inputs.shape[-1]))
         return self.tgt_embed(prev)
 
     def _logits(self, h: torch.Tensor, enc) -> torch.Tensor:
-        memory, gkeys, pkeys = enc[:3]
-        context = self.glimpse.scores(h, gkeys).softmax(-1) @ memory
+        context = self.glimpse.scores(h, enc.glimpse_keys).softmax(-1) @ enc.memory
         o = torch.tanh(self.combine(torch.cat((h, context), -1)))
-        return self.point.scores(o, pkeys) if self.config.pointer else self.head(o)
+        return self.point.scores(o, enc.pointer_keys) if self.config.pointer else self.head(o)
 
     def _allowed(self, chosen: torch.Tensor) -> torch.Tensor:
         """chosen [..., V] bool (outputs emitted so far) -> allowed next outputs [..., V] bool."""
@@ -255,7 +263,7 @@ class Seq2Seq(nn.Module):
         return torch.where(ended, only_end, allowed)
 
     def _out_size(self, enc) -> int:
-        return enc[0].shape[1] if self.config.pointer else self.config.tgt_vocab
+        return enc.memory.shape[1] if self.config.pointer else self.config.tgt_vocab
 
     def _check_source(self, src: torch.Tensor) -> None:
         c = self.config
@@ -289,4 +297,4 @@ class Seq2SeqDecoder:
     def reorder(self, state: tuple, index: torch.Tensor) -> tuple:
         enc, mixer_states, chosen = state
         pick = lambda t: t.index_select(0, index)  # noqa: E731
-        return (tuple(pick(t) for t in enc), [tuple(pick(t) for t in s) for s in mixer_states], pick(chosen))
+        return (Encoding(*map(pick, enc)), [tuple(map(pick, s)) for s in mixer_states], pick(chosen))
