@@ -64,6 +64,10 @@ class Seq2SeqTrainConfig:
 
     def __post_init__(self) -> None:
         data.check_task(self.task)
+        if self.n < 1:
+            raise ValueError(f"n must be >= 1, got n={self.n}")
+        if self.task == "tsp" and self.n > 12:
+            raise ValueError(f"tsp targets are exact (Held-Karp) only up to n=12, got n={self.n}")
         if self.n_min is None:
             self.n_min = self.n
         if not 1 <= self.n_min <= self.n:
