@@ -229,6 +229,62 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                            progress=not args.no_progress)
 
 
+def _add_seq2seq_parser(sub) -> None:
+    from rnnzoo.apps.combinatorial import ORDERS, TASKS, Seq2SeqTrainConfig
+
+    d = Seq2SeqTrainConfig()
+    p = sub.add_parser(
+        "seq2seq", help="pointer networks / seq2seq with attention on sorting, convex hull, TSP, reversal",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  rnnzoo seq2seq --task convex_hull --n 10 --encoder lstm --decoder lstm --beams 4\n"
+               "  rnnzoo seq2seq --task tsp --n-min 5 --n 10 --beams 4 --out runs/tsp\n"
+               "  rnnzoo seq2seq --task sort --encoder set --process-steps 5 --eval-orders random,ascending\n"
+               "  rnnzoo seq2seq --task reverse --n 8 --encoder gru --bidirectional --attention luong")
+    p.add_argument("--task", choices=TASKS, default=d.task)
+    p.add_argument("--n", type=int, default=d.n, help="instance size (the largest trained and accepted)")
+    p.add_argument("--n-min", type=int, default=None, help="smallest training/eval size (default: --n)")
+    p.add_argument("--encoder", default=d.encoder, help="registry mixer (see `rnnzoo list`) or 'set' "
+                                                        "(Order Matters read-process-write)")
+    p.add_argument("--decoder", default=d.decoder, help="causal registry mixer")
+    p.add_argument("--bidirectional", action="store_true", help="bidirectional encoder")
+    p.add_argument("--attention", choices=("bahdanau", "luong"), default=d.attention)
+    p.add_argument("--process-steps", type=int, default=d.process_steps, help="set encoder: process steps")
+    p.add_argument("--no-mask", action="store_true", help="pointer: allow pointing at an input twice")
+    p.add_argument("--d-model", type=int, default=d.d_model)
+    p.add_argument("--layers", type=int, default=d.n_layers)
+    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--beams", type=int, default=d.beams)
+    p.add_argument("--eval-size", type=int, default=d.eval_size)
+    p.add_argument("--beam-eval-size", type=int, default=d.beam_eval_size)
+    p.add_argument("--train-order", choices=ORDERS, default=d.train_order,
+                   help="input order of training instances (by first coordinate)")
+    p.add_argument("--eval-orders", default="random", help=f"comma-separated input orders of {ORDERS}")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--out", default=None, help="directory for results.json, metrics.jsonl, model.pt")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_seq2seq)
+
+
+def _cmd_seq2seq(args: argparse.Namespace) -> int:
+    from rnnzoo.apps.combinatorial import Seq2SeqTrainConfig, train_seq2seq
+
+    r = train_seq2seq(Seq2SeqTrainConfig(
+        task=args.task, n=args.n, n_min=args.n_min, encoder=args.encoder, decoder=args.decoder,
+        bidirectional=args.bidirectional, attention=args.attention, process_steps=args.process_steps,
+        mask_pointed=not args.no_mask, d_model=args.d_model, n_layers=args.layers, steps=args.steps,
+        batch_size=args.batch_size, lr=args.lr, beams=args.beams, eval_size=args.eval_size,
+        beam_eval_size=args.beam_eval_size, train_order=args.train_order,
+        eval_orders=tuple(args.eval_orders.split(",")), seed=args.seed, out_dir=args.out,
+        progress=not args.no_progress))
+    print(f"{args.task}: {r['params']:,} params, train {r['train_seconds']:.0f}s, eval {r['eval_seconds']:.0f}s")
+    for key, res in r["eval"].items():
+        for how, m in res.items():
+            print(f"  n={key:<14} {how:<22} " + "  ".join(f"{k}={v:.4f}" for k, v in m.items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rnnzoo", description="Recurrent sequence models side by side.",
@@ -256,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate_parser(sub)
     _add_rec_parser(sub)
     _add_bench_parser(sub)
+    _add_seq2seq_parser(sub)
     return parser
 
 

@@ -1,17 +1,22 @@
-"""Decoding from a ``LanguageModel``: greedy, temperature / top-k / top-p sampling, beam search and diverse
-beam search. Every strategy reads the prompt once with ``forward_with_state`` and then feeds one token at a
-time through ``model.step``: recurrent mixers carry a fixed-size state (O(1) memory and time per token),
-attention carries its KV cache through the same call.
+"""Decoding: greedy, temperature / top-k / top-p sampling, beam search and diverse beam search.
+
+The strategies drive a ``StepDecoder`` (``start`` / ``step`` / ``reorder``), so one beam search serves the
+language model (``LMDecoder``: reads the prompt once with ``forward_with_state``, then one token at a time
+through ``model.step``; recurrent mixers carry a fixed-size state, attention its KV cache) and the
+sequence-to-sequence and pointer models (``rnnzoo.models.seq2seq.Seq2SeqDecoder``, which masks forbidden
+outputs with log-probability -inf).
 
 ```python
 new = generate(model, prompt, GenerationConfig(strategy="top_p", top_p=0.9, max_new_tokens=100))  # [B, 100]
 tokens, scores = beam_search(model, prompt[0], max_new_tokens=50, num_beams=4)                  # [4, 50], [4]
+tokens, scores = search_beams(LMDecoder(model, prompt[:1]), 50, num_beams=4, num_groups=2, diversity=0.5)
 ```
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable, Protocol
 
 import torch
 from torch import nn
@@ -61,10 +66,50 @@ def generate(model: nn.Module, prompt: torch.Tensor, config: GenerationConfig) -
     return diverse_beam_search(model, prompt[0], c.max_new_tokens, c.num_beams, groups, diversity)[0]
 
 
+class StepDecoder(Protocol):
+    """What every strategy drives: anything that scores the next token given the tokens chosen so far.
+
+    ``start()`` reads the conditioning input (an LM prompt, a seq2seq source) and returns the log-probabilities
+    of the first new token ``[B, V]`` and a state; ``step(tokens [B], state)`` feeds the chosen tokens and
+    returns the next ``[B, V]`` log-probabilities and state; ``reorder(state, index [N])`` selects batch rows
+    ``index`` of the state (beam search copies surviving beams with it). A decoder forbids a token by giving
+    it log-probability ``-inf`` (pointer networks mask already-chosen positions, finished hypotheses allow
+    only the end token); no strategy needs to know why.
+    """
+
+    def start(self) -> tuple[torch.Tensor, Any]: ...
+
+    def step(self, tokens: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]: ...
+
+    def reorder(self, state: Any, index: torch.Tensor) -> Any: ...
+
+
+class LMDecoder:
+    """``StepDecoder`` for a ``LanguageModel`` continuing ``prompt`` [B, T]."""
+
+    def __init__(self, model: nn.Module, prompt: torch.Tensor):
+        if prompt.dim() != 2:
+            raise ValueError(f"prompt must be [B, T] token ids, got shape {tuple(prompt.shape)}")
+        self.model, self.prompt = model, prompt
+
+    def start(self) -> tuple[torch.Tensor, list]:
+        self.model.eval()
+        logits, state = self.model.forward_with_state(self.prompt, None)
+        return log_probs(logits[:, -1]), state
+
+    def step(self, tokens: torch.Tensor, state: list) -> tuple[torch.Tensor, list]:
+        logits, state = self.model.step(tokens, state)
+        return log_probs(logits), state
+
+    def reorder(self, state: list, index: torch.Tensor) -> list:
+        """Select batch rows ``index`` of every layer's state (each a tuple of batch-first tensors)."""
+        return [tuple(t.index_select(0, index) for t in s) for s in state]
+
+
 @torch.no_grad()
 def greedy(model: nn.Module, prompt: torch.Tensor, max_new_tokens: int) -> torch.Tensor:
     """prompt: [B, T] -> [B, max_new_tokens], the argmax token at every step."""
-    return _decode(model, prompt, max_new_tokens, lambda logits: logits.argmax(-1))
+    return decode(LMDecoder(model, prompt), max_new_tokens, lambda logp: logp.argmax(-1))
 
 
 @torch.no_grad()
@@ -73,11 +118,11 @@ def sample(model: nn.Module, prompt: torch.Tensor, max_new_tokens: int, temperat
     """prompt: [B, T] -> [B, max_new_tokens] drawn from softmax(logits / temperature), restricted to the
     ``top_k`` most likely tokens and then to the nucleus of mass ``top_p`` (Holtzman et al. 2020)."""
 
-    def pick(logits):
-        probs = filter_logits(logits.float() / temperature, top_k, top_p).softmax(-1)
+    def pick(logp):
+        probs = filter_logits(logp.float() / temperature, top_k, top_p).softmax(-1)
         return torch.multinomial(probs, 1, generator=generator)[:, 0]
 
-    return _decode(model, prompt, max_new_tokens, pick)
+    return decode(LMDecoder(model, prompt), max_new_tokens, pick)
 
 
 def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
@@ -104,33 +149,45 @@ def beam_search(model: nn.Module, prompt: torch.Tensor, max_new_tokens: int,
 @torch.no_grad()
 def diverse_beam_search(model: nn.Module, prompt: torch.Tensor, max_new_tokens: int, num_beams: int,
                         num_groups: int, diversity: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Diverse beam search (Vijayakumar et al. 2018, Alg. 1, Hamming diversity).
-
-    The beams are split into ``num_groups`` groups of ``num_beams // num_groups``. At each step group g
-    extends its beams by ordinary beam search on ``log p(token) - diversity * count(token)``, where count is
-    how many beams of groups 0..g-1 chose that token at this step. Scores returned are the plain sums of
-    log-probabilities. prompt: [T] -> (tokens [num_beams, max_new_tokens], scores [num_beams]), grouped
-    (group 0's beams first), each group best first. ``num_groups=1`` is plain beam search.
-    """
-    _check_beams(num_beams, num_groups)
+    """``search_beams`` for a ``LanguageModel``: prompt [T] -> (tokens [num_beams, max_new_tokens], scores
+    [num_beams])."""
     if prompt.dim() != 1:
         raise ValueError(f"beam search decodes one prompt: need shape [T], got {tuple(prompt.shape)}")
-    vocab = model.config.vocab_size
-    if num_beams // num_groups > vocab:
-        raise ValueError(f"beams per group ({num_beams // num_groups}) cannot exceed vocab_size ({vocab})")
-    model.eval()
+    return search_beams(LMDecoder(model, prompt[None]), max_new_tokens, num_beams, num_groups, diversity)
+
+
+@torch.no_grad()
+def search_beams(decoder: StepDecoder, max_new_tokens: int, num_beams: int, num_groups: int = 1,
+                 diversity: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Diverse beam search (Vijayakumar et al. 2018, Alg. 1, Hamming diversity) over one input.
+
+    ``decoder.start()`` must describe a batch of one. The beams are split into ``num_groups`` groups of
+    ``num_beams // num_groups``. At each step group g extends its beams by ordinary beam search on
+    ``log p(token) - diversity * count(token)``, where count is how many beams of groups 0..g-1 chose that
+    token at this step. Scores returned are the plain sums of log-probabilities. Returns (tokens
+    [num_beams, max_new_tokens], scores [num_beams]), grouped (group 0's beams first), each group best first.
+    ``num_groups=1`` is plain beam search. Hypotheses that run out of allowed tokens score ``-inf``.
+    """
+    _check_beams(num_beams, num_groups)
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    logp, state = decoder.start()
+    if logp.dim() != 2 or logp.shape[0] != 1:
+        raise ValueError(f"beam search decodes one input: start() must give [1, V] log-probs, got {tuple(logp.shape)}")
+    vocab, device = logp.shape[-1], logp.device
     per_group = num_beams // num_groups
-    logits, state = model.forward_with_state(prompt[None], None)
-    logits = logits[:, -1].expand(num_beams, -1)
-    state = _reorder(state, torch.zeros(num_beams, dtype=torch.long, device=prompt.device))
+    if per_group > vocab:
+        raise ValueError(f"beams per group ({per_group}) cannot exceed vocab_size ({vocab})")
+    logp = logp.expand(num_beams, -1)
+    state = decoder.reorder(state, torch.zeros(num_beams, dtype=torch.long, device=device))
     # every beam of a group starts identical: only the first one may expand at step 0
-    scores = torch.full((num_groups, per_group), float("-inf"), device=prompt.device)
+    scores = torch.full((num_groups, per_group), float("-inf"), device=device)
     scores[:, 0] = 0.0
     scores = scores.flatten()
-    tokens = torch.empty(num_beams, 0, dtype=torch.long, device=prompt.device)
+    tokens = torch.empty(num_beams, 0, dtype=torch.long, device=device)
     for i in range(max_new_tokens):
-        logp = logits.float().log_softmax(-1)
-        counts = torch.zeros(vocab, device=prompt.device)
+        logp = logp.float()
+        counts = torch.zeros(vocab, device=device)
         parents, chosen, new_scores = [], [], []
         for g in range(num_groups):
             rows = slice(g * per_group, (g + 1) * per_group)
@@ -144,30 +201,30 @@ def diverse_beam_search(model: nn.Module, prompt: torch.Tensor, max_new_tokens: 
         parent, token, scores = torch.cat(parents), torch.cat(chosen), torch.cat(new_scores)
         tokens = torch.cat((tokens[parent], token[:, None]), 1)
         if i + 1 < max_new_tokens:
-            logits, state = model.step(token, _reorder(state, parent))
+            logp, state = decoder.step(token, decoder.reorder(state, parent))
     return tokens, scores
 
 
-def _decode(model, prompt, max_new_tokens, pick) -> torch.Tensor:
-    if prompt.dim() != 2:
-        raise ValueError(f"prompt must be [B, T] token ids, got shape {tuple(prompt.shape)}")
+@torch.no_grad()
+def decode(decoder: StepDecoder, max_new_tokens: int,
+           pick: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """Token-by-token decoding with ``pick(log_probs [B, V]) -> tokens [B]``; returns [B, max_new_tokens].
+    ``pick = lambda logp: logp.argmax(-1)`` is greedy decoding."""
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-    model.eval()
-    logits, state = model.forward_with_state(prompt, None)
-    logits = logits[:, -1]
+    logp, state = decoder.start()
     out = []
     for i in range(max_new_tokens):
-        token = pick(logits)
+        token = pick(logp)
         out.append(token)
         if i + 1 < max_new_tokens:
-            logits, state = model.step(token, state)
+            logp, state = decoder.step(token, state)
     return torch.stack(out, 1)
 
 
-def _reorder(state: list, index: torch.Tensor) -> list:
-    """Select batch rows ``index`` of every layer's state (each a tuple of batch-first tensors)."""
-    return [tuple(t.index_select(0, index) for t in s) for s in state]
+def log_probs(logits: torch.Tensor) -> torch.Tensor:
+    """logits [..., V] -> normalised log-probabilities, at least float32 (float64 models keep float64)."""
+    return logits.to(torch.promote_types(logits.dtype, torch.float32)).log_softmax(-1)
 
 
 def _check_beams(num_beams: int, num_groups: int) -> None:
