@@ -262,7 +262,7 @@ def _add_seq2seq_parser(sub) -> None:
                    help="input order of training instances (by first coordinate)")
     p.add_argument("--eval-orders", default="random", help=f"comma-separated input orders of {ORDERS}")
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--out", default=None, help="directory for results.json, metrics.jsonl, model.pt")
+    p.add_argument("--out", default=None, help="directory for results.json, metrics.jsonl, model.safetensors")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_seq2seq)
 

@@ -85,8 +85,12 @@ def test_tiny_run_end_to_end_through_the_cli(tmp_path, capsys):
     model, cfg = load_model(out)  # the saved model reproduces the reported numbers
     assert cfg.train_order == "descending" and cfg.n_min == 4
     assert evaluate(model, cfg, 5, "ascending", cfg.beams) == r["eval"]["5/ascending"]
-    with pytest.raises(FileNotFoundError, match="model.pt"):
+    with pytest.raises(FileNotFoundError, match="model.safetensors"):
         load_model(tmp_path)
+    weights = out / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])  # truncated
+    with pytest.raises(ValueError, match="cannot load"):
+        load_model(out)
 
 
 def test_reverse_task_runs_with_token_head():

@@ -19,11 +19,13 @@ predicted over mean optimal length, minus 1; ``best_of_beam`` picks the shortest
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import safetensors.torch
 import torch
 from torch import nn
 
@@ -217,21 +219,34 @@ def train_seq2seq(cfg: Seq2SeqTrainConfig) -> dict:
            "final_loss": summary["final_loss"], "eval": results}
     if cfg.out_dir:
         atomic_write_json(Path(cfg.out_dir) / "results.json", out)
-        torch.save(model.state_dict(), Path(cfg.out_dir) / "model.pt")
+        _save_weights(model, Path(cfg.out_dir) / WEIGHTS)
     return out
 
 
 def load_model(out_dir: str | Path) -> tuple[Seq2Seq, Seq2SeqTrainConfig]:
     """The trained model (eval mode) and config that ``train_seq2seq`` saved in ``out_dir``."""
     path = Path(out_dir)
-    missing = [f for f in ("results.json", "model.pt") if not (path / f).is_file()]
+    missing = [f for f in ("results.json", WEIGHTS) if not (path / f).is_file()]
     if missing:
         raise FileNotFoundError(f"{path} has no {' or '.join(missing)}; train with out_dir={str(path)!r} first")
     config = json.loads((path / "results.json").read_text())["config"]
     cfg = Seq2SeqTrainConfig(**{**config, "eval_orders": tuple(config["eval_orders"])})
     model = build_model(cfg)
-    model.load_state_dict(torch.load(path / "model.pt", weights_only=True))
+    try:
+        safetensors.torch.load_model(model, path / WEIGHTS)
+    except Exception as e:  # truncated/corrupt file or weights of another configuration
+        raise ValueError(f"cannot load {path / WEIGHTS}: {e}") from e
     return model.eval(), cfg
+
+
+WEIGHTS = "model.safetensors"
+
+
+def _save_weights(model: nn.Module, path: Path) -> None:
+    """safetensors weights (shared/tied tensors stored once), written to a temp file and renamed into place."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    safetensors.torch.save_model(model, str(tmp))
+    os.replace(tmp, path)
 
 
 def _small(cfg: Seq2SeqTrainConfig) -> Seq2SeqTrainConfig:
