@@ -1,10 +1,18 @@
 """Every mixer learns a real task (slow; `pytest -m slow tests/mixers/test_training.py`).
 
-Causal mixers: a 2-layer LanguageModel on a small MQAR (associative recall, Zoology) through the same
-``train_and_eval`` the bench uses; chance is 1/(vocab/2) = 0.125, the bar is 0.5. Non-causal mixers (hydra):
-a 2-block encoder where position t must output token t+3 (the input read backwards in time, which a causal
-model cannot see: it stays at chance 1/16); bar 0.9.
+Causal mixers: a 2-layer LanguageModel (d_model 64) trained on the quick suite's MQAR (2 key-value pairs,
+T=16, vocab 16, 1000 steps) through the bench's own ``train_and_eval``. Chance is 1/8 (the 8 possible values).
+Copying *a* value from the context without binding it to its key gives 0.5 (one of the two values), a
+plateau many models sit on for a while. Two bars: every mixer must beat chance clearly (> 0.3); every mixer
+that can bind content must get past the copy plateau (> 0.75). Mixers whose state cannot depend on which
+key came with which value are exempt from the second: s4d (linear time-invariant: the same kernel for every
+input) and aaren (its attention query is a learned constant, not a function of the input).
+
+Non-causal mixers (hydra): a 2-block encoder where position t must output token t+3 (the input read
+backwards in time, which a causal model cannot see: it stays at chance 1/16); bar 0.9.
 """
+
+import functools
 
 import pytest
 import torch
@@ -12,22 +20,35 @@ from torch import nn
 
 from rnnzoo import mixers
 from rnnzoo.bench.runner import train_and_eval
-from rnnzoo.bench.suites import TaskRun
+from rnnzoo.bench.suites import QUICK
 from rnnzoo.models import Block
 from rnnzoo.train import Trainer, TrainConfig
 
 CAUSAL = [n for n in mixers.names() if mixers.get(n).causal]
 NONCAUSAL = [n for n in mixers.names() if not mixers.get(n).causal]
+NO_CONTENT_RECALL = {"s4d", "aaren"}
+RECALL = next(run for run in QUICK.tasks if run.spec.startswith("mqar"))
 LOOKAHEAD = 3
-RECALL = TaskRun("mqar:vocab=16:seq_len=16:num_kv_pairs=2", steps=400, lr=3e-3, weight_decay=0.0)
+
+
+@functools.lru_cache(maxsize=None)
+def recall_accuracy(name: str) -> tuple[float, float]:
+    record = train_and_eval(name, RECALL, d_model=64, seed=0, n_layers=2, test_n=256)
+    return record["accuracy"][str(16)], record["final_loss"]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", CAUSAL)
-def test_two_layer_lm_learns_associative_recall(name):
-    record = train_and_eval(name, RECALL, d_model=32, seed=0, n_layers=2, test_n=256)
-    accuracy = record["accuracy"]["16"]
-    assert accuracy > 0.5, f"{name}: MQAR accuracy {accuracy:.3f} (chance 0.125), final loss {record['final_loss']:.3f}"
+def test_two_layer_lm_beats_chance_on_associative_recall(name):
+    accuracy, loss = recall_accuracy(name)
+    assert accuracy > 0.3, f"{name}: MQAR accuracy {accuracy:.3f} (chance 0.125), final loss {loss:.3f}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in CAUSAL if n not in NO_CONTENT_RECALL])
+def test_two_layer_lm_binds_keys_to_values(name):
+    accuracy, loss = recall_accuracy(name)
+    assert accuracy > 0.75, f"{name}: MQAR accuracy {accuracy:.3f} (copy plateau 0.5), final loss {loss:.3f}"
 
 
 class Encoder(nn.Module):
