@@ -47,7 +47,7 @@ from rnnzoo.ops.rotary import apply_rotary
 class MemoryMixerConfig(MixerConfig):
     num_heads: int = 4
     head_dim: int | None = None  # K = V; None: d_model // num_heads
-    memory: str = "mlp"  # "linear" (matrix) or "mlp" (x + GELU(x W1) W2)
+    memory: str = "mlp"  # "linear" (matrix) or "mlp" (x + LN(GELU(x W1) W2))
     expansion: int = 2  # hidden width of the mlp memory = expansion * head_dim
     attentional_bias: str = "l2"  # "l2", "lp", "huber"
     p: float = 3.0  # lp exponent
@@ -56,7 +56,7 @@ class MemoryMixerConfig(MixerConfig):
     omega_window: int = 1  # ATLAS context c: each update sums the losses of the last c tokens
     poly_degree: int = 0  # ATLAS feature map phi(x) = sum_{i=1..p} a_i x^i on q, k (0: none)
     momentum: bool = True
-    max_lr: float = 1.0  # theta_t = max_lr * sigmoid(.)
+    max_lr: float = 0.1  # theta_t = max_lr * sigmoid(.); a chunk sums chunk_size gradients taken at one point
     num_persistent: int = 4
     conv_size: int = 4
     chunk_size: int = 16
@@ -244,7 +244,7 @@ class _MemoryMixer(Mixer):
         return y[:, 0], state
 
 
-_STATE = ("P * (2 + momentum) + (conv_size - 1) * 3 * H * K [+ (c - 1) * H * (2K + 2) for the Omega window], "
+_STATE = ("P * (2 + momentum) + (conv_size - 1) * 3 * H * K [+ (c - 1) * H * (2K + 1 (+1 huber)) for the Omega window], "
           "P = H * K * K (linear) or 2 * H * K * expansion * K (mlp)")
 
 

@@ -10,8 +10,9 @@ with ``A`` the memory's raw parameters and ``W = R(A)`` the parameters the memor
     A_t = a_t A_{t-1} + S_t                      (a_t = exp(log_decay_t) = 1 - alpha_t, the forget gate)
     o_t = M(R(A_t); q_t)
 
-- memory ``M``: "linear": M(x) = x W (W: [K, V]); "mlp": M(x) = x + GELU(x W1) W2 (W1: [K, E], W2: [E, V],
-  the residual of Titans' deep memory; needs K == V).
+- memory ``M``: "linear": M(x) = x W (W: [K, V]); "mlp": M(x) = x + LN(GELU(x W1) W2) (W1: [K, E], W2:
+  [E, V]; the residual of Titans' deep memory and the output LayerNorm (no affine) of Miras Sec. 5.4 and
+  TTT-MLP, which makes the update shrink as W2 grows, so the memory does not diverge; needs K == V).
 - attentional bias ``l(W; k, v)`` on r = M(k) - v: "l2" ½||r||²; "lp" (1/p) sum_j (r_j² + eps)^{p/2}
   (Moneta; eps smooths |r| at 0 as Miras' approximation does); "huber" ½||r||² if ||r|| <= delta else
   delta sqrt(||r||² + eps) (Yaad; the l1 branch on the residual norm).
@@ -118,7 +119,11 @@ def predict(rule: MemoryRule, ws, x: torch.Tensor) -> torch.Tensor:
     """M(W; x): x [..., N, K] with weights [..., K, V] (or W1 [..., K, E], W2 [..., E, V]) -> [..., N, V]."""
     if rule.memory == "linear":
         return x @ ws[0]
-    return x + F.gelu(x @ ws[0]) @ ws[1]
+    return x + _layer_norm(F.gelu(x @ ws[0]) @ ws[1])
+
+
+def _layer_norm(y: torch.Tensor) -> torch.Tensor:
+    return F.layer_norm(y, y.shape[-1:], eps=_EPS)
 
 
 def bias_loss(rule: MemoryRule, r: torch.Tensor, delta: torch.Tensor | None) -> torch.Tensor:
@@ -154,9 +159,13 @@ def grad_factors(rule: MemoryRule, ws, k, v, delta):
         return [(k, e)]
     z = k @ ws[0]
     h = F.gelu(z)
-    e = bias_grad(rule, k + h @ ws[1] - v, delta)
-    dz = (e @ ws[1].transpose(-1, -2)) * _gelu_grad(z)
-    return [(k, dz), (h, e)]
+    y = h @ ws[1]
+    mu, rstd = y.mean(-1, keepdim=True), (y.var(-1, unbiased=False, keepdim=True) + _EPS).rsqrt()
+    y_hat = (y - mu) * rstd
+    e = bias_grad(rule, k + y_hat - v, delta)
+    dy = rstd * (e - e.mean(-1, keepdim=True) - y_hat * (e * y_hat).mean(-1, keepdim=True))  # LayerNorm backward
+    dz = (dy @ ws[1].transpose(-1, -2)) * _gelu_grad(z)
+    return [(k, dz), (h, dy)]
 
 
 # -- public op -----------------------------------------------------------------------------------
@@ -313,7 +322,7 @@ def _chunk(rule, q, k, v, weight, lr, log_decay, log_momentum, delta, st):
     if rule.memory == "linear":
         o = layer(q, 0)
     else:
-        o = q + layer(F.gelu(layer(q, 0)), 1)
+        o = q + _layer_norm(layer(F.gelu(layer(q, 0)), 1))
     last = slice(n - 1, n)
     params = []
     for j, (left, right) in enumerate(factors):
