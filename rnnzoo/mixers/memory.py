@@ -173,7 +173,8 @@ class _MemoryMixer(Mixer):
     def _raw_state(self, batch_size, device, dtype) -> State:
         params = tuple(p.to(device=device, dtype=dtype).expand(batch_size, *p.shape) for p in self.memory_init)
         mem = init_memory_state(params, self.rule, self.config.momentum, self.config.attentional_bias == "huber")
-        convs = tuple(c.init_state(batch_size, device=device, dtype=dtype) for c in (self.q_conv, self.k_conv, self.v_conv))
+        convs = tuple(c.init_state(batch_size, device=device, dtype=dtype)
+                      for c in (self.q_conv, self.k_conv, self.v_conv))
         return (*mem.params, *mem.anchor, *mem.momentum, *mem.window, mem.pos, *convs)
 
     def init_state(self, batch_size, device=None, dtype=None) -> State:
@@ -244,7 +245,8 @@ class _MemoryMixer(Mixer):
         return y[:, 0], state
 
 
-_STATE = ("P * (2 + momentum) + (conv_size - 1) * 3 * H * K [+ (c - 1) * H * (2K + 1 (+1 huber)) for the Omega window], "
+_STATE = ("P * (2 + momentum) + (conv_size - 1) * 3 * H * K "
+          "[+ (c - 1) * H * (2K + 1 (+1 huber)) for the Omega window], "
           "P = H * K * K (linear) or 2 * H * K * expansion * K (mlp)")
 
 
@@ -307,7 +309,7 @@ class Memora(_MemoryMixer):
 class TitansMAC(_MemoryMixer):
     """Titans memory as context (MAC), per token: the memory's retrieval for token t becomes an extra
     key/value next to token t, and a sliding-window attention over [persistent k/v, (memory_i, x_i) for the
-    last ``window`` tokens] gives the output (Behrouz et al. 2025, Titans, Sec. 4.1, eqs. 21-25, with the
+    last ``window`` tokens] gives the output (Behrouz et al. 2025, Titans, Sec. 4.1, with the
     segment attention replaced by a sliding window so the mixer is a bounded recurrence)."""
 
     config_class = TitansMACConfig

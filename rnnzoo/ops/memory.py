@@ -101,7 +101,8 @@ def init_memory_state(params: tuple, rule: MemoryRule, momentum: bool, huber_del
         win = (z(b, rule.window - 1, h, dk), z(b, rule.window - 1, h, dv), z(b, rule.window - 1, h))
         win = win + ((z(b, rule.window - 1, h),) if huber_delta else ())
     mom = tuple(torch.zeros_like(a) for a in params) if momentum else ()
-    return MemoryState(tuple(params), tuple(params), mom, win, torch.zeros(b, dtype=torch.long, device=params[0].device))
+    pos = torch.zeros(b, dtype=torch.long, device=params[0].device)
+    return MemoryState(tuple(params), tuple(params), mom, win, pos)
 
 
 # -- the memory, its loss and its gradient -------------------------------------------------------

@@ -31,7 +31,8 @@ def test_titans_mac_bad_window_raises():
 
 def test_registry_defaults_follow_the_papers():
     cfg = {n: mixers.make_config(n, 16) for n in NAMES}
-    assert (cfg["moneta"].attentional_bias, cfg["moneta"].retention, cfg["moneta"].p, cfg["moneta"].q) == ("lp", "lq", 3.0, 4.0)
+    moneta = cfg["moneta"]
+    assert (moneta.attentional_bias, moneta.retention, moneta.p, moneta.q) == ("lp", "lq", 3.0, 4.0)
     assert (cfg["yaad"].attentional_bias, cfg["yaad"].retention) == ("huber", "l2")
     assert (cfg["memora"].attentional_bias, cfg["memora"].retention) == ("l2", "kl")
     assert cfg["atlas"].omega_window > 1 and cfg["atlas"].poly_degree > 0

@@ -11,7 +11,6 @@
 - ``rnnzoo.ops.delta.delta_rule``: the per-token linear memory without decay or momentum is DeltaNet.
 """
 
-import itertools
 
 import pytest
 import torch
@@ -190,10 +189,11 @@ def test_per_token_linear_memory_is_the_delta_rule():
     assert_close(s.params[0], s_ref, 1e-12, "state")
 
 
-@pytest.mark.parametrize("rule,momentum", [(MemoryRule(window=2), True), (MemoryRule(memory="mlp", bias="huber"), False),
-                                           (MemoryRule(memory="mlp", bias="lp", retention="lq"), False),
-                                           (MemoryRule(retention="kl"), True)], ids=["linear-omega", "mlp-huber",
-                                                                                     "mlp-lp-lq", "linear-kl"])
+GRADCHECK = [(MemoryRule(window=2), True), (MemoryRule(memory="mlp", bias="huber"), False),
+             (MemoryRule(memory="mlp", bias="lp", retention="lq"), False), (MemoryRule(retention="kl"), True)]
+
+
+@pytest.mark.parametrize("rule,momentum", GRADCHECK, ids=["linear-omega", "mlp-huber", "mlp-lp-lq", "linear-kl"])
 def test_gradcheck_chunk_float64(rule, momentum):
     x, st0, leaves = make(rule, b=1, t=5, h=1, dk=2, e=3, momentum=momentum)
     names = [n for n, z in x.items() if z is not None]
