@@ -245,9 +245,8 @@ class _MemoryMixer(Mixer):
         return y[:, 0], state
 
 
-_STATE = ("P * (2 + momentum) + (conv_size - 1) * 3 * H * K "
-          "[+ (c - 1) * H * (2K + 1 (+1 huber)) for the Omega window], "
-          "P = H * K * K (linear) or 2 * H * K * expansion * K (mlp)")
+_STATE = "P*(2+momentum) + 3*(conv_size-1)*H*K; P = H*K*K (linear) or 2*H*K*E (mlp, E = expansion*K)"
+_STATE_MIRAS = "2*P + 3*(conv_size-1)*H*K; P = 2*H*K*E (E = expansion*K)"
 
 
 @register("titans")
@@ -268,7 +267,7 @@ class Atlas(_MemoryMixer):
 
     config_class = AtlasConfig
     paper = "Behrouz et al. 2025, ATLAS: Learning to Optimally Memorize the Context at Test Time"
-    state_formula = _STATE
+    state_formula = "P*(2+momentum) + 3*(conv_size-1)*H*K + (c-1)*H*(2K+1); P = H*K*K or 2*H*K*E"
     fast_path = "chunkwise mini-batch GD with banded Omega window (ops.memory.memory_update, mode='chunk')"
 
 
@@ -279,7 +278,7 @@ class Moneta(_MemoryMixer):
 
     config_class = MonetaConfig
     paper = "Behrouz et al. 2025, It's All Connected: A Journey Through Test-Time Memorization (Moneta)"
-    state_formula = _STATE
+    state_formula = _STATE_MIRAS
     fast_path = "chunkwise mini-batch GD, per-token weights formed for the lq normalisation"
 
 
@@ -290,7 +289,7 @@ class Yaad(_MemoryMixer):
 
     config_class = YaadConfig
     paper = "Behrouz et al. 2025, It's All Connected: A Journey Through Test-Time Memorization (Yaad)"
-    state_formula = _STATE
+    state_formula = _STATE_MIRAS
     fast_path = "chunkwise mini-batch GD, dual form (ops.memory.memory_update, mode='chunk')"
 
 
@@ -301,7 +300,7 @@ class Memora(_MemoryMixer):
 
     config_class = MemoraConfig
     paper = "Behrouz et al. 2025, It's All Connected: A Journey Through Test-Time Memorization (Memora)"
-    state_formula = _STATE
+    state_formula = _STATE_MIRAS
     fast_path = "chunkwise mini-batch GD, per-token weights formed for the softmax"
 
 
@@ -314,7 +313,7 @@ class TitansMAC(_MemoryMixer):
 
     config_class = TitansMACConfig
     paper = "Behrouz, Zhong, Mirrokni 2025, Titans: Learning to Memorize at Test Time (MAC variant)"
-    state_formula = _STATE + " + 2 * 2 * (window - 1) * d_model (interleaved KV cache)"
+    state_formula = "P*(2+momentum) + 3*(conv_size-1)*H*K + 4*(window-1)*d_model; P = H*K*K or 2*H*K*E"
     fast_path = "chunkwise memory + SDPA sliding-window attention (ops.attention.softmax_attention)"
     persistent_prefix = False
 
