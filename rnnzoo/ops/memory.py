@@ -246,6 +246,9 @@ def _check(q, k, v, lr, log_decay, log_momentum, gamma, delta, rule, st, chunk_s
 # -- reference -----------------------------------------------------------------------------------
 def _gradient(rule, w0, k, v, weight, delta):
     """sum_i weight_i grad_W l(M(W; k_i), v_i) at W = w0, by autograd on the loss. k: [B, H, N, K]."""
+    if torch.is_inference_mode_enabled():  # inference tensors cannot enter autograd: the closed form (tested equal)
+        return [(left * weight[..., None]).transpose(-1, -2) @ right
+                for left, right in grad_factors(rule, w0, k, v, delta)]
     outer = torch.is_grad_enabled()
     with torch.enable_grad():
         ws = [w if w.requires_grad else w.detach().requires_grad_() for w in w0]

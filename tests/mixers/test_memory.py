@@ -99,3 +99,16 @@ def test_state_size_formula(name, memory):
     p = h * k * k if memory == "linear" else 2 * h * k * c.expansion * k
     window = (c.omega_window - 1) * h * (2 * k + 1 + (c.attentional_bias == "huber"))
     assert m.state_size == p * (2 + c.momentum) + (c.conv_size - 1) * 3 * h * k + window
+
+
+@pytest.mark.parametrize("name", ["titans", "atlas", "yaad"])
+def test_step_under_inference_mode_equals_step(name):
+    torch.manual_seed(0)
+    m = mixers.build(name, 16, **SMALL)
+    x = torch.randn(2, 6, 16)
+    with torch.no_grad():
+        y, state = m(x)
+        y_ref, _ = m.step(x[:, 0], state)
+    with torch.inference_mode():
+        y_inf, _ = m.step(x[:, 0], m(x)[1])
+    torch.testing.assert_close(y_inf, y_ref)
