@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-FAMILIES = ("cases_linear", "cases_delta", "cases_ssm")
+FAMILIES = ("cases_linear", "cases_delta", "cases_ssm", "cases_memory")
 
 
 def load_cases(batch: int, seqlen: int) -> dict:

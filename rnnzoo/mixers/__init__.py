@@ -6,7 +6,7 @@ from rnnzoo.mixers.registry import build, config_fields, get, make_config, names
 # Importing a family module registers its mixers.
 from rnnzoo.mixers import attention, rnn, slstm  # noqa: E402,F401  (registration side effect)
 from rnnzoo.mixers import based, gla, hgrn, lightning, lightnet, linear_attention, mlstm, retnet  # noqa: E402,F401
-from rnnzoo.mixers import deltanet, mom  # noqa: E402,F401
+from rnnzoo.mixers import deltanet, memory, mom  # noqa: E402,F401
 from rnnzoo.mixers import aaren, hydra, mamba, mamba2, s4d  # noqa: E402,F401
 from rnnzoo.mixers.bidirectional import Bidirectional  # noqa: E402
 

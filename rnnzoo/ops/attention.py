@@ -2,7 +2,8 @@
 
 Layout ``[B, T, H, D]``. The queries are the last ``Tq`` positions of the ``Tk`` keys: query i sits at
 key index ``Tk - Tq + i`` and sees keys ``j <= Tk - Tq + i``; with ``window=w`` only the last w of them
-(itself included). ``k_valid`` marks cache slots that hold a real token (a sliding cache that is not
+(itself included). The first ``sinks`` keys are seen by every query whatever the window (persistent
+memory / attention-sink tokens, which sit before the cache). ``k_valid`` marks cache slots that hold a real token (a sliding cache that is not
 yet full). ``mode="reference"`` is the explicit masked softmax; ``mode="sdpa"`` is PyTorch's
 ``scaled_dot_product_attention`` (flash/memory-efficient kernels where available).
 """
@@ -16,19 +17,21 @@ MODES = ("reference", "sdpa")
 
 
 def attention_mask(tq: int, tk: int, window: int | None, k_valid: torch.Tensor | None,
-                   device) -> torch.Tensor:
+                   device, sinks: int = 0) -> torch.Tensor:
     """Boolean mask, True = may attend. [Tq, Tk], or [B, 1, Tq, Tk] when k_valid [B, Tk] is given."""
     q_idx = torch.arange(tk - tq, tk, device=device)[:, None]
     k_idx = torch.arange(tk, device=device)[None, :]
     mask = k_idx <= q_idx
     if window is not None:
         mask = mask & (k_idx > q_idx - window)
+    if sinks:
+        mask = mask | (k_idx < sinks)
     if k_valid is not None:
         mask = mask[None, None] & k_valid[:, None, None, :]
     return mask
 
 
-def softmax_attention(q, k, v, scale=None, window=None, k_valid=None, mode="sdpa"):
+def softmax_attention(q, k, v, scale=None, window=None, k_valid=None, mode="sdpa", sinks=0):
     """q: [B, Tq, H, D]; k, v: [B, Tk, H, D] with Tk >= Tq; k_valid: [B, Tk] bool or None.
 
     Returns o: [B, Tq, H, D] (attention keeps no recurrent state; the mixer owns the cache).
@@ -46,12 +49,12 @@ def softmax_attention(q, k, v, scale=None, window=None, k_valid=None, mode="sdpa
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # [B, H, T, D]
     if mode == "sdpa":
-        if window is None and k_valid is None and tq == tk:
+        if window is None and k_valid is None and tq == tk and not sinks:
             o = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)
         else:
-            o = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask(tq, tk, window, k_valid, q.device),
+            o = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask(tq, tk, window, k_valid, q.device, sinks),
                                                scale=scale)
         return o.transpose(1, 2)
     scores = (q @ k.transpose(-1, -2)) * scale
-    scores = scores.masked_fill(~attention_mask(tq, tk, window, k_valid, q.device), float("-inf"))
+    scores = scores.masked_fill(~attention_mask(tq, tk, window, k_valid, q.device, sinks), float("-inf"))
     return (scores.softmax(-1) @ v).transpose(1, 2)

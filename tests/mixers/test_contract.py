@@ -29,6 +29,12 @@ TEST_OPTIONS = {
     "s4d": {"d_state": 4, "dt_min": 0.05, "dt_max": 0.5},
     "aaren": {"num_heads": 2, "chunk_size": 4},
     "mamba2": {"d_state": 4, "headdim": 4, "ngroups": 2, "chunk_size": 4},
+    "titans": {"num_heads": 2, "chunk_size": 4, "num_persistent": 2},
+    "titans_mac": {"num_heads": 2, "chunk_size": 4, "window": 4, "num_persistent": 2},
+    "atlas": {"num_heads": 2, "chunk_size": 4, "omega_window": 3},
+    "moneta": {"num_heads": 2, "chunk_size": 4, "expansion": 2},
+    "yaad": {"num_heads": 2, "chunk_size": 4, "expansion": 2},
+    "memora": {"num_heads": 2, "chunk_size": 4, "expansion": 2},
 }
 D_MODEL = 16
 CAUSAL = [n for n in mixers.names() if mixers.get(n).causal]

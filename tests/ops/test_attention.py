@@ -50,3 +50,17 @@ def test_rotary_scores_depend_only_on_relative_position():
 
     torch.testing.assert_close(score(5, 2), score(105, 102))
     assert not torch.allclose(score(5, 2), score(5, 4))
+
+
+def test_sinks_are_seen_by_every_query_whatever_the_window():
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, 8, 2, 4, generator=g, dtype=torch.float64) for _ in range(3))
+    o_sdpa = softmax_attention(q, k, v, window=2, sinks=1)
+    o_ref = softmax_attention(q, k, v, window=2, sinks=1, mode="reference")
+    torch.testing.assert_close(o_sdpa, o_ref)
+    v2 = v.clone()
+    v2[:, 0] += 1.0  # the sink
+    v3 = v.clone()
+    v3[:, 1] += 1.0  # an ordinary key outside the last query's window
+    assert (softmax_attention(q, k, v2, window=2, sinks=1)[:, -1] - o_sdpa[:, -1]).abs().max() > 1e-3
+    torch.testing.assert_close(softmax_attention(q, k, v3, window=2, sinks=1)[:, -1], o_sdpa[:, -1])
