@@ -58,15 +58,16 @@ def mlstm(q, k, v, i, f, scale=None, initial_state=None, output_final_state=Fals
 
 
 def _recurrent(q, k, v, i, f, c, n, m, chunk_size, eps):
+    # steps by unbind: indexing [:, t] would make backward add a full-size zero gradient per step (O(T^2))
     out = []
-    for t in range(q.shape[1]):
-        m_new = torch.maximum(f[:, t] + m, i[:, t])
-        fw, iw = (f[:, t] + m - m_new).exp(), (i[:, t] - m_new).exp()
-        c = fw[..., None, None] * c + iw[..., None, None] * k[:, t, :, :, None] * v[:, t, :, None, :]
-        n = fw[..., None] * n + iw[..., None] * k[:, t]
+    for q_t, k_t, v_t, i_t, f_t in zip(q.unbind(1), k.unbind(1), v.unbind(1), i.unbind(1), f.unbind(1)):
+        m_new = torch.maximum(f_t + m, i_t)
+        fw, iw = (f_t + m - m_new).exp(), (i_t - m_new).exp()
+        c = fw[..., None, None] * c + iw[..., None, None] * k_t[:, :, :, None] * v_t[:, :, None, :]
+        n = fw[..., None] * n + iw[..., None] * k_t
         m = m_new
-        num = torch.einsum("bhk,bhkv->bhv", q[:, t], c)
-        den = torch.einsum("bhk,bhk->bh", q[:, t], n)
+        num = torch.einsum("bhk,bhkv->bhv", q_t, c)
+        den = torch.einsum("bhk,bhk->bh", q_t, n)
         out.append(num / (torch.maximum(den.abs(), (-m).exp()) + eps)[..., None])
     return torch.stack(out, 1), (c, n, m)
 

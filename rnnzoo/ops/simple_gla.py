@@ -51,10 +51,11 @@ def simple_gla_core(q, k, v, g, scale, initial_state, mode, chunk_size):
 
 
 def _recurrent(q, k, v, g, s, chunk_size):
+    # steps by unbind: indexing [:, t] would make backward add a full-size zero gradient per step (O(T^2))
     out = []
-    for t in range(q.shape[1]):
-        s = g[:, t, :, None, None].exp() * s + k[:, t, :, :, None] * v[:, t, :, None, :]
-        out.append(torch.einsum("bhk,bhkv->bhv", q[:, t], s))
+    for q_t, k_t, v_t, g_t in zip(q.unbind(1), k.unbind(1), v.unbind(1), g.unbind(1)):
+        s = g_t[:, :, None, None].exp() * s + k_t[:, :, :, None] * v_t[:, :, None, :]
+        out.append(torch.einsum("bhk,bhkv->bhv", q_t, s))
     return torch.stack(out, 1), s
 
 
