@@ -69,8 +69,8 @@ def elman(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, initial_state=Non
     act = torch.tanh if nonlinearity == "tanh" else torch.relu
     gx = F.linear(x, weight_ih, bias_ih)
     ys = []
-    for t in range(x.shape[1]):
-        h = act(gx[:, t] + F.linear(h, weight_hh, bias_hh))
+    for gx_t in gx.unbind(1):  # unbind, not gx[:, t]: per-step indexing makes the backward pass O(T^2)
+        h = act(gx_t + F.linear(h, weight_hh, bias_hh))
         ys.append(h)
     return torch.stack(ys, 1), ((h,) if output_final_state else None)
 
@@ -92,8 +92,8 @@ def lstm(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, initial_state=None
         return y, (final if output_final_state else None)
     gx = F.linear(x, weight_ih, bias_ih)
     ys = []
-    for t in range(x.shape[1]):
-        i, f, g, o = (gx[:, t] + F.linear(h, weight_hh, bias_hh)).chunk(4, dim=-1)
+    for gx_t in gx.unbind(1):
+        i, f, g, o = (gx_t + F.linear(h, weight_hh, bias_hh)).chunk(4, dim=-1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
         ys.append(h)
@@ -117,8 +117,8 @@ def gru(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, initial_state=None,
         return y, (final if output_final_state else None)
     gx = F.linear(x, weight_ih, bias_ih)
     ys = []
-    for t in range(x.shape[1]):
-        xr, xz, xn = gx[:, t].chunk(3, dim=-1)
+    for gx_t in gx.unbind(1):
+        xr, xz, xn = gx_t.chunk(3, dim=-1)
         hr, hz, hn = F.linear(h, weight_hh, bias_hh).chunk(3, dim=-1)
         r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
         n = torch.tanh(xn + r * hn)

@@ -43,8 +43,8 @@ def slstm(gx: torch.Tensor, r: torch.Tensor, initial_state=None, output_final_st
         initial_state = (zeros, zeros, zeros, zeros)
     h, c, n, m = initial_state
     ys = []
-    for t in range(t_len):
-        a = gx[:, t] + torch.einsum("bhd,hgde->bhge", h, r)
+    for gx_t in gx.unbind(1):  # unbind, not gx[:, t]: per-step indexing makes the backward pass O(T^2)
+        a = gx_t + torch.einsum("bhd,hgde->bhge", h, r)
         i_pre, f_pre, z_pre, o_pre = a.unbind(dim=2)
         log_f_plus_m = F.logsigmoid(f_pre) + m
         m = torch.maximum(log_f_plus_m, i_pre)
