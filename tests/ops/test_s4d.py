@@ -37,6 +37,7 @@ def test_fft_matches_recurrent(batch, T, N2, init, with_state):
     for got, want in zip(_run(inputs, "fft"), _run(inputs, "recurrent")):
         # norm-wise relative error: a per-channel parameter gradient sums B*T terms with cancellation, so one
         # element can be 1e-4 of the tensor's scale while the two float32 summation orders agree to ~1e-6
+        got, want = got.detach(), want.detach()
         assert float((got - want).norm()) <= 1e-5 * float(want.norm()) + 1e-6, (got, want)
 
 
