@@ -205,6 +205,7 @@ def _add_bench_parser(sub) -> None:
                "  rnnzoo bench --suite quick --mixers lstm,deltanet:allow_neg_eigval=True --seeds 0,1\n"
                "  rnnzoo bench --mixers attention,gru --tasks mqar:num_kv_pairs=8:vocab=256,parity "
                "--d-model 64,128 --steps 500\n"
+               "  rnnzoo bench --suite standard --shard 0/2 & rnnzoo bench --suite standard --shard 1/2\n"
                "specs: name[:key=value[:key=value...]]; values are Python literals. A killed run resumes "
                "with the same --out.")
     p.add_argument("--suite", default="quick", help="predefined suite: quick (minutes), recall (state size and JRT on MQAR) or standard (hours)")
@@ -217,6 +218,8 @@ def _add_bench_parser(sub) -> None:
     p.add_argument("--steps", type=int, help="training steps for every task (default: per task in the suite)")
     p.add_argument("--layers", type=int, help="blocks per model (default: the suite's)")
     p.add_argument("--out", help="output directory (default: bench_results/<suite>)")
+    p.add_argument("--shard", help="i/n: run every n-th job starting at i; start n processes with the same "
+                                   "--out and shards 0/n..n-1/n to use n cores")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_bench)
 
@@ -226,7 +229,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     return bench_from_args(args.suite, mixers=args.mixers, tasks=args.tasks, d_models=args.d_model,
                            seeds=args.seeds, steps=args.steps, n_layers=args.layers, out=args.out,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, shard=args.shard)
 
 
 def _add_seq2seq_parser(sub) -> None:

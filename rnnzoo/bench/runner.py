@@ -115,17 +115,25 @@ def train_and_eval(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_lay
 
 
 def run_suite(suite: Suite, out_dir: str | os.PathLike, strict: bool = False, progress: bool = True,
-              log: Callable[[str], None] = print) -> list[dict]:
+              log: Callable[[str], None] = print, shard: tuple[int, int] = (0, 1)) -> list[dict]:
     """Run every missing record of ``suite`` into ``out_dir``; then write leaderboard.md and plots.
-    Returns the records of this suite (old and new)."""
+    Returns the records of this suite (old and new).
+
+    ``shard=(i, n)`` runs only jobs i, i+n, i+2n, ... of the suite's job list, so n processes started
+    with the same ``out_dir`` and shards 0..n-1 split a suite between cores (each record is one
+    ``O_APPEND`` write, so their lines never interleave); the report covers every record present."""
+    index, count = shard
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"shard must be i/n with 0 <= i < n, got {index}/{count}")
     suite = validate(suite, strict, log)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     done = {r["key"] for r in load_records(out)}
     jobs = [(m, run, d, s) for run in suite.tasks for m in suite.mixers for d in suite.d_models for s in suite.seeds]
-    todo = [j for j in jobs if run_key(j[0], j[1].spec, j[2], j[3]) not in done]
-    if len(todo) < len(jobs):
-        log(f"resuming: {len(jobs) - len(todo)} of {len(jobs)} runs already in {out / RESULTS}")
+    mine = jobs[index::count]
+    todo = [j for j in mine if run_key(j[0], j[1].spec, j[2], j[3]) not in done]
+    if len(todo) < len(mine):
+        log(f"resuming: {len(mine) - len(todo)} of {len(mine)} runs already in {out / RESULTS}")
     bar = tqdm(todo, desc=f"bench {suite.name}", disable=not progress, dynamic_ncols=True, unit="run")
     for mixer_spec, run, d_model, seed in bar:
         bar.set_postfix_str(f"{mixer_spec} on {run.spec.split(':')[0]} d={d_model} seed={seed}")
@@ -176,12 +184,27 @@ def suite_from_args(suite: str = "quick", mixers: str | None = None, tasks: str 
     return base.replace(**changes), bool(mixers)
 
 
-def bench_from_args(suite: str = "quick", out: str | None = None, progress: bool = True, **overrides) -> int:
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """"i/n" -> (i, n); None -> (0, 1), the whole suite."""
+    if text is None:
+        return 0, 1
+    try:
+        index, count = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must look like i/n, e.g. 0/2, got {text!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"--shard must be i/n with 0 <= i < n, got {text!r}")
+    return index, count
+
+
+def bench_from_args(suite: str = "quick", out: str | None = None, progress: bool = True, shard: str | None = None,
+                    **overrides) -> int:
     """What ``rnnzoo bench`` does: run, print the leaderboard and where the files are."""
     chosen, strict = suite_from_args(suite, **overrides)
+    part = parse_shard(shard)
     out_dir = Path(out or Path("bench_results") / chosen.name.replace("+", "_"))
     start = time.perf_counter()
-    records = run_suite(chosen, out_dir, strict=strict, progress=progress)
+    records = run_suite(chosen, out_dir, strict=strict, progress=progress, shard=part)
     print()
     print((out_dir / "leaderboard.md").read_text())
     print(f"{len(records)} runs in {out_dir / RESULTS}  ({time.perf_counter() - start:.0f} s this session)")

@@ -50,6 +50,23 @@ def test_resume_skips_finished_runs_and_drops_a_partial_line(tmp_path, monkeypat
     assert calls == []
 
 
+def test_shards_split_the_jobs_and_together_cover_the_suite(tmp_path, monkeypatch):
+    suite = TINY.replace(seeds=(0, 1, 2))
+    calls = []
+    real = runner.train_and_eval
+    monkeypatch.setattr(runner, "train_and_eval", lambda *a: calls.append(a) or real(*a))
+    run_suite(suite, tmp_path, progress=False, shard=(1, 2))
+    assert [c[3] for c in calls] == [1]
+    records = run_suite(suite, tmp_path, progress=False, shard=(0, 2), log=lambda msg: None)
+    assert [c[3] for c in calls] == [1, 0, 2] and sorted(r["seed"] for r in records) == [0, 1, 2]
+    assert runner.parse_shard("1/3") == (1, 3) and runner.parse_shard(None) == (0, 1)
+    for bad in ("2/2", "a/b", "1"):
+        with pytest.raises(ValueError, match="shard"):
+            runner.parse_shard(bad)
+    with pytest.raises(ValueError, match="shard"):
+        run_suite(suite, tmp_path, progress=False, shard=(0, 0))
+
+
 def test_unknown_names_raise_listing_valid_ones(tmp_path):
     with pytest.raises(ValueError, match="valid names:.*lstm"):
         run_suite(TINY.replace(mixers=("lstmm",)), tmp_path, strict=True, progress=False)
