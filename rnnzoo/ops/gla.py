@@ -13,6 +13,9 @@ chunking of GLA sec. 4.2, taken recursively): at every level, query block R and 
 before R) are both rescaled to the boundary between them, ref = b at L's last token, giving
 q_R exp(b_R - ref) · k_L exp(ref - b_L) with both exponents <= 0, and one [s, K] x [K, s] matmul per
 block pair. log2(C) levels cover every pair i > j exactly once; the diagonal i = j has weight 1.
+When no chunk decays by more than ``DIRECT_MAX_SPAN`` nats in any channel (the common case: GLA's gates
+are logsigmoid / 16), one masked matmul around the chunk's middle token replaces the halving.
+The gradient of gk comes from the identity of ``_chunk.detach_decay``.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from rnnzoo.ops._chunk import check_qkv, compute_dtype, from_chunks, pass_states, to_chunks
+from rnnzoo.ops._chunk import (check_qkv, compute_dtype, detach_decay, final_state_decay_grad, from_chunks,
+                               pass_states, to_chunks)
 
 MODES = ("recurrent", "chunk")
+DIRECT_MAX_SPAN = 20.0  # nats of decay across one chunk up to which the one-matmul intra-chunk form is used
 
 
 def gla(q, k, v, gk, scale=None, initial_state=None, output_final_state=False, mode="chunk", chunk_size=64):
@@ -57,15 +62,28 @@ def _recurrent(q, k, v, gk, s, chunk_size):
     return torch.stack(out, 1), s
 
 
-def _chunk(q, k, v, gk, s, chunk_size):
+def _chunk(q, k, v, gk_in, s, chunk_size):
+    q, k, gk = detach_decay(q, k, gk_in)  # dgk by identity, not through the decay factors
     t = q.shape[1]
     c = min(chunk_size, 1 << (t - 1).bit_length())  # a power of two, no bigger than needed
     q, k, v, g = (to_chunks(x, c) for x in (q, k, v, gk))  # [B, H, N, C, D]
-    o = _intra(q, k, v, g)
     b = g.cumsum(-2)  # log decay from the chunk start to token i, inclusive
+    if -b[..., -1, :].min() <= DIRECT_MAX_SPAN:
+        o = _intra_direct(q, k, v, b)
+    else:
+        o = _intra(q, k, v, g)
     states, s = pass_states(k * _suffix(g).exp(), v, b[..., -1, :], s)
     o = o + (q * b.exp()) @ states
-    return from_chunks(o, t), s
+    return from_chunks(o, t), final_state_decay_grad(s, gk_in)
+
+
+def _intra_direct(q, k, v, b):
+    """The intra-chunk part in one masked matmul, for chunks whose total decay is at most DIRECT_MAX_SPAN:
+    weights q_i exp(b_i - b_m) . k_j exp(b_m - b_j) around the chunk's middle token m, every factor within
+    exp(+-span) of 1, so nothing overflows and the cumsum differences lose under span * 1e-7."""
+    ref = b[..., b.shape[-2] // 2, None, :]
+    a = (q * (b - ref).exp()) @ (k * (ref - b).exp()).transpose(-1, -2)  # [B, H, N, C, C]
+    return a.tril() @ v
 
 
 def _suffix(g):

@@ -12,7 +12,7 @@ its preactivation). C and n are stored divided by exp(m). The zero state has m =
 ``"chunk"``: unrolling the max gives m_t = max(max_{j<=t}(F_t - F_j + i_j), F_t + m_0) with F the
 cumulative log forget gate, so within a chunk the weights exp(segsum(f)_ij + i_j - m_i) are all <= 1
 and the state enters with exp(b_i + m_in - m_i) <= 1. A loop over chunks carries the scalar m; (C, n)
-are then passed in parallel over chunks (``pass_states``); n rides
+are then passed chunk to chunk (``pass_states``); n rides
 along C as one extra value column of ones.
 """
 
@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from rnnzoo.ops._chunk import compute_dtype, from_chunks, pass_states, to_chunks
-from rnnzoo.ops.simple_gla import segsum
+from rnnzoo.ops._chunk import compute_dtype, from_chunks, pass_states, segsum, to_chunks
 
 MODES = ("recurrent", "chunk")
 

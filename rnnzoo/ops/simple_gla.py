@@ -9,15 +9,16 @@ g = 0 it is plain linear attention (Katharopoulos et al. 2020).
 
 Modes: ``"recurrent"`` is the loop above. ``"chunk"`` is the chunkwise form (Yang et al. 2024, GLA,
 sec. 3.3 / Dao & Gu 2024, sec. 6): for tokens i >= j of one chunk with in-chunk cumulative log decays
-b, the weight is exp(b_i - b_j) <= 1; the states entering the chunks are computed in parallel
-(``pass_states``, Mamba-2's state passing).
+b, the weight is exp(b_i - b_j) <= 1; the states entering the chunks are passed by a loop over chunks
+(``pass_states``).
 """
 
 from __future__ import annotations
 
 import torch
 
-from rnnzoo.ops._chunk import check_qkv, compute_dtype, from_chunks, pass_states, to_chunks
+from rnnzoo.ops._chunk import (check_qkv, compute_dtype, detach_decay, final_state_decay_grad, from_chunks,
+                               pass_states, segsum, to_chunks)
 
 MODES = ("recurrent", "chunk")
 
@@ -40,17 +41,22 @@ def simple_gla(q, k, v, g, scale=None, initial_state=None, output_final_state=Fa
     return o.to(q.dtype), (s if output_final_state else None)
 
 
-def simple_gla_core(q, k, v, g, scale, initial_state, mode, chunk_size):
-    """Unchecked body shared with linear_attention; returns float (o, S_T)."""
+def simple_gla_core(q, k, v, g, scale, initial_state, mode, chunk_size, decay_grad_identity=True):
+    """Unchecked body shared with linear_attention and ssd; returns float (o, S_T).
+
+    ``decay_grad_identity=False`` takes dg by autograd through the decay masks instead of the identity of
+    ``detach_decay``: exact zeros stay zeros, which matters when g is itself a log of a transition that may
+    be tiny (signed_ssd), since d log|a| / da = 1/a would amplify the identity's rounding."""
     dtype = compute_dtype(q, k, v, g, initial_state)
     q, k, v, g = (t.to(dtype) for t in (q, k, v, g))
     b, t, h, dk = q.shape
     s = initial_state.to(dtype) if initial_state is not None else q.new_zeros(b, h, dk, v.shape[-1])
-    fn = _recurrent if mode == "recurrent" else _chunk
-    return fn(q * scale, k, v, g, s, chunk_size)
+    if mode == "recurrent":
+        return _recurrent(q * scale, k, v, g, s)
+    return _chunk(q * scale, k, v, g, s, chunk_size, decay_grad_identity)
 
 
-def _recurrent(q, k, v, g, s, chunk_size):
+def _recurrent(q, k, v, g, s):
     # steps by unbind: indexing [:, t] would make backward add a full-size zero gradient per step (O(T^2))
     out = []
     for q_t, k_t, v_t, g_t in zip(q.unbind(1), k.unbind(1), v.unbind(1), g.unbind(1)):
@@ -59,7 +65,8 @@ def _recurrent(q, k, v, g, s, chunk_size):
     return torch.stack(out, 1), s
 
 
-def _chunk(q, k, v, g, s, chunk_size):
+def _chunk(q, k, v, g_in, s, chunk_size, decay_grad_identity=True):
+    q, k, g = detach_decay(q, k, g_in) if decay_grad_identity else (q, k, g_in)  # dg by identity
     t, c = q.shape[1], min(chunk_size, q.shape[1])
     q, k, v = (to_chunks(x, c) for x in (q, k, v))  # [B, H, N, C, D]
     g = to_chunks(g, c)  # [B, H, N, C]
@@ -68,16 +75,5 @@ def _chunk(q, k, v, g, s, chunk_size):
     b = g.cumsum(-1)  # log decay from the chunk start to token i, inclusive
     states, s = pass_states(k * seg[..., -1, :, None].exp(), v, b[..., -1:], s)
     o = o + (q * b[..., None].exp()) @ states
-    return from_chunks(o, t), s
+    return from_chunks(o, t), (final_state_decay_grad(s, g_in) if decay_grad_identity else s)
 
-
-def segsum(g: torch.Tensor) -> torch.Tensor:
-    """[..., C] -> [..., C, C]: entry (i, j) = sum of g over (j, i] for j <= i, -inf above the diagonal.
-
-    Summed directly rather than as cumsum_i - cumsum_j: the difference of two large cumulative sums
-    loses the small segment sums that matter under strong decay (Mamba-2's segsum).
-    """
-    c = g.shape[-1]
-    strict = torch.ones(c, c, dtype=torch.bool, device=g.device).tril(-1)
-    seg = g[..., :, None].masked_fill(~strict, 0.0).cumsum(-2)
-    return seg.masked_fill(~strict.logical_or(torch.eye(c, dtype=torch.bool, device=g.device)), float("-inf"))

@@ -55,9 +55,9 @@ def _recurrent(x, decay, b, c, h0):
     return torch.stack(ys, 1), h
 
 
-def _chunked(x, la, b, c, chunk_size, h0):
+def _chunked(x, la, b, c, chunk_size, h0, decay_grad_identity=True):
     """simple_gla's chunk form with q = c, k = b, v = x, g = la, scale = 1."""
-    return simple_gla_core(c, b, x, la, 1.0, h0, "chunk", chunk_size)
+    return simple_gla_core(c, b, x, la, 1.0, h0, "chunk", chunk_size, decay_grad_identity)
 
 
 def _prepare(tensors):
@@ -92,6 +92,7 @@ def signed_ssd(x, a, b, c, chunk_size=64, initial_state=None, output_final_state
     else:
         la = a.abs().clamp_min(math.exp(_MIN_LOG)).log()
         sigma = torch.where(a < 0, -1.0, 1.0).to(a.dtype).cumprod(1).detach()[..., None]  # exact +-1
-        y, h = _chunked(x, la, b * sigma, c * sigma, chunk_size, h0)
+        # la = log|a|: the decay-gradient identity's rounding would be amplified by 1/|a| near a = 0
+        y, h = _chunked(x, la, b * sigma, c * sigma, chunk_size, h0, decay_grad_identity=False)
         h = h * sigma[:, -1, :, :, None]
     return y.to(dtype), (h.to(dtype) if output_final_state else None)

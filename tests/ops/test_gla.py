@@ -4,6 +4,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rnnzoo.ops import gla as gla_module
+from rnnzoo.ops._chunk import to_chunks
 from rnnzoo.ops.gla import gla
 from tests.ops.modes import assert_modes_agree
 
@@ -65,6 +67,20 @@ def test_strong_decay_is_finite_and_exact():
     torch.testing.assert_close(s, s_ref, atol=1e-5, rtol=1e-5)
     grads = torch.autograd.grad(gla(**{n: v.requires_grad_() for n, v in x.items()})[0].sum(), list(x.values()))
     assert all(torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize("strength", [0.1, 1.0, 30.0])
+def test_direct_and_halving_intra_chunk_forms_agree(strength):
+    x = make(2, 64, 2, 8, 4, dtype=torch.float64, strength=strength)
+    q, k, v, g = (to_chunks(x[n], 16) for n in ("q", "k", "v", "gk"))
+    b = g.cumsum(-2)
+    halving = gla_module._intra(q, k, v, g)
+    if -b[..., -1, :].min() <= gla_module.DIRECT_MAX_SPAN:
+        torch.testing.assert_close(gla_module._intra_direct(q, k, v, b), halving, atol=1e-12, rtol=1e-12)
+    else:
+        assert strength == 30.0  # only the strong decay leaves the direct form's range
+    o, _ = gla(**x, chunk_size=16)
+    torch.testing.assert_close(o, quadratic(**x), atol=1e-10, rtol=1e-10)
 
 
 @pytest.mark.parametrize("mode", ["recurrent", "chunk"])
