@@ -135,6 +135,29 @@ class Mixer(nn.Module):
                 )
 
 
+class NonCausalMixer(Mixer):
+    """A mixer whose every output may read the whole sequence (bidirectional): no ``step``, no state to carry,
+    ``state_size`` None. Subclasses implement ``_forward`` only; it returns ``(y, ())``."""
+
+    causal = False
+
+    def init_state(self, batch_size, device=None, dtype=None) -> State:
+        return ()
+
+    @property
+    def state_size(self) -> int | None:
+        return None
+
+    def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        if state:
+            raise ValueError(f"{type(self).__name__} is not causal: it cannot continue from a state")
+        return super().forward(x, None)
+
+
+def reverse_time(x: torch.Tensor) -> torch.Tensor:
+    """x: [B, T, ...] reversed along T: what a right-to-left pass reads, and how its output is put back in order."""
+    return x.flip(1)
+
 def _fixed_dims(t: torch.Tensor, like: torch.Tensor | None = None) -> tuple[int, ...]:
     """Shape without the batch dim, with zero-size dims (growing caches) compared loosely."""
     shape = tuple(t.shape[1:])

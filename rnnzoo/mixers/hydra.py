@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnzoo.mixers.base import Mixer, State
+from rnnzoo.mixers.base import NonCausalMixer, reverse_time
 from rnnzoo.mixers.norms import GatedRMSNorm
 from rnnzoo.mixers.registry import register
 from rnnzoo.mixers.ssm_init import A_from_log, SSDConfig, split_ssd_heads, ssd_head_params
@@ -39,11 +39,10 @@ class HydraConfig(SSDConfig):
 
 
 @register("hydra")
-class Hydra(Mixer):
+class Hydra(NonCausalMixer):
     """Hydra: bidirectional quasiseparable mixer from two shifted SSD passes and a diagonal term (non-causal)."""
 
     config_class = HydraConfig
-    causal = False
     paper = "Hwang et al. 2024, Hydra: Bidirectional State Space Models Through Generalized Matrix Mixers"
     state_formula = "none (non-causal)"
     fast_path = "two chunked SSD passes batched together (rnnzoo.ops.ssd mode='chunk')"
@@ -61,21 +60,8 @@ class Hydra(Mixer):
         self.norm = GatedRMSNorm(self.d_inner, group_size=self.d_inner // c.ngroups, eps=1e-5)
         self.out_proj = nn.Linear(self.d_inner, c.d_model, bias=False)
 
-    def init_state(self, batch_size, device=None, dtype=None) -> State:
-        return ()
-
-    @property
-    def state_size(self) -> int | None:
-        return None
-
-    def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
-        if state:
-            raise ValueError("Hydra is not causal: it cannot continue from a state")
-        return super().forward(x, None)
-
     def project(self, u):
         """u: [B, T, d_model] -> z [B,T,d_inner], x [B,T,H,P], B, C [B,T,H,N], dt_fw, dt_bw [B,T,H] (softplus'd)."""
-        c = self.config
         Bt, T, _ = u.shape
         z, xBC, dt = self.in_proj(u).split([self.d_inner, self.conv_dim, 2 * self.nheads], dim=-1)
         xBC = F.silu(self.conv1d(xBC.transpose(1, 2)).transpose(1, 2))
@@ -94,8 +80,8 @@ class Hydra(Mixer):
         A = A_from_log(self.A_log)
         Bt = u.shape[0]
         # both directions in one batched SSD call: the backward pass runs over the reversed sequence
-        xs = torch.cat((x * dt_f.unsqueeze(-1), (x * dt_b.unsqueeze(-1)).flip(1)))
-        y, _ = ssd(xs, torch.cat((dt_f, dt_b.flip(1))) * A, torch.cat((B, B.flip(1))), torch.cat((C, C.flip(1))),
-                   self.config.chunk_size)
+        xs = torch.cat((x * dt_f.unsqueeze(-1), reverse_time(x * dt_b.unsqueeze(-1))))
+        y, _ = ssd(xs, torch.cat((dt_f, reverse_time(dt_b))) * A, torch.cat((B, reverse_time(B))),
+                   torch.cat((C, reverse_time(C))), self.config.chunk_size)
         y = F.pad(y[:, :-1], (0, 0, 0, 0, 1, 0))  # shift by one token: the diagonal is the separate term
-        return self.output(y[:Bt] + y[Bt:].flip(1), x, z), ()
+        return self.output(y[:Bt] + reverse_time(y[Bt:]), x, z), ()
