@@ -12,7 +12,8 @@ recurrent memory and are what ``state_size`` counts; integer tensors (e.g. the p
 of an attention cache) are bookkeeping and are not counted.
 
 Subclasses implement ``_forward``, ``_step`` and ``init_state``; the public ``forward`` and
-``step`` check inputs once, at this boundary, so the ops below never have to.
+``step`` check inputs once, at this boundary, so the ops below never have to. A ``_forward`` that takes
+``mode="recurrent"`` (its op's step-by-step form) gets ``_step`` for free: that mode on a one-token sequence.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ class Mixer(nn.Module):
         raise NotImplementedError
 
     def _step(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        raise NotImplementedError
+        y, state = self._forward(x_t.unsqueeze(1), state, mode="recurrent")
+        return y[:, 0], state
 
     # -- checks -------------------------------------------------------------------------------
     def _param_dtype(self) -> torch.dtype:

@@ -92,7 +92,3 @@ class Mamba(Mixer):
                     D=self.D.float(), z=z.transpose(1, 2), delta_bias=self.dt_proj.bias.float(),
                     delta_softplus=True, return_last_state=True, initial_state=h, mode=mode)
         return self.out_proj(y.transpose(1, 2)), (conv_state, h.to(x.dtype))
-
-    def _step(self, x_t, state):
-        y, state = self._forward(x_t.unsqueeze(1), state, mode="recurrent")
-        return y[:, 0], state

@@ -75,7 +75,3 @@ class Mamba2(Mixer):
             y, h = ssd(x * delta.unsqueeze(-1), log_decay, B, C, c.chunk_size, h, output_final_state=True, mode=mode)
         y = (y + x * self.D[:, None]).reshape(Bt, T, self.d_inner)
         return self.out_proj(self.norm(y * F.silu(z))), (conv_state, h)
-
-    def _step(self, x_t, state):
-        y, state = self._forward(x_t.unsqueeze(1), state, mode="recurrent")
-        return y[:, 0], state
