@@ -53,7 +53,3 @@ class Aaren(Mixer):
         o, state = aaren(self.query, k, v, initial_state=state, output_final_state=True, mode=mode,
                          chunk_size=self.config.chunk_size)
         return self.out_proj(o.reshape(Bt, T, -1)), state
-
-    def _step(self, x_t, state):
-        y, state = self._forward(x_t.unsqueeze(1), state, mode="recurrent")
-        return y[:, 0], state

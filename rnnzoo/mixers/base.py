@@ -12,7 +12,8 @@ recurrent memory and are what ``state_size`` counts; integer tensors (e.g. the p
 of an attention cache) are bookkeeping and are not counted.
 
 Subclasses implement ``_forward``, ``_step`` and ``init_state``; the public ``forward`` and
-``step`` check inputs once, at this boundary, so the ops below never have to.
+``step`` check inputs once, at this boundary, so the ops below never have to. A ``_forward`` that takes
+``mode="recurrent"`` (its op's step-by-step form) gets ``_step`` for free: that mode on a one-token sequence.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ class Mixer(nn.Module):
         raise NotImplementedError
 
     def _step(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        raise NotImplementedError
+        y, state = self._forward(x_t.unsqueeze(1), state, mode="recurrent")
+        return y[:, 0], state
 
     # -- checks -------------------------------------------------------------------------------
     def _param_dtype(self) -> torch.dtype:
@@ -134,6 +136,29 @@ class Mixer(nn.Module):
                     f"{name}: state[{i}] has shape {tuple(got.shape)}, expected {(batch_size, *ref.shape[1:])}"
                 )
 
+
+class NonCausalMixer(Mixer):
+    """A mixer whose every output may read the whole sequence (bidirectional): no ``step``, no state to carry,
+    ``state_size`` None. Subclasses implement ``_forward`` only; it returns ``(y, ())``."""
+
+    causal = False
+
+    def init_state(self, batch_size, device=None, dtype=None) -> State:
+        return ()
+
+    @property
+    def state_size(self) -> int | None:
+        return None
+
+    def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        if state:
+            raise ValueError(f"{type(self).__name__} is not causal: it cannot continue from a state")
+        return super().forward(x, None)
+
+
+def reverse_time(x: torch.Tensor) -> torch.Tensor:
+    """x: [B, T, ...] reversed along T: what a right-to-left pass reads, and how its output is put back in order."""
+    return x.flip(1)
 
 def _fixed_dims(t: torch.Tensor, like: torch.Tensor | None = None) -> tuple[int, ...]:
     """Shape without the batch dim, with zero-size dims (growing caches) compared loosely."""

@@ -10,18 +10,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rnnzoo.mixers.base import Mixer, MixerConfig, State
+from rnnzoo.mixers.base import MixerConfig, NonCausalMixer, reverse_time
 from rnnzoo.mixers.registry import build, get
 
 
-class Bidirectional(Mixer):
+class Bidirectional(NonCausalMixer):
     """Bidirectional(name, d_model, **overrides): forward and backward copies of a causal mixer.
 
-    x: [B, T, d_model] -> y: [B, T, d_model]. The returned state is (forward-direction final state...)
-    for inspection only; a non-causal mixer cannot continue a sequence.
+    x: [B, T, d_model] -> y: [B, T, d_model]; the returned state is (): a non-causal mixer cannot continue a sequence.
     """
-
-    causal = False
 
     def __init__(self, name: str, d_model: int, **overrides):
         if not get(name).causal:
@@ -32,19 +29,12 @@ class Bidirectional(Mixer):
         self.merge = nn.Linear(2 * d_model, d_model)
         self.paper = f"Schuster & Paliwal 1997 (BRNN) around {name}"
 
-    def init_state(self, batch_size, device=None, dtype=None) -> State:
-        return ()
-
-    @property
-    def state_size(self) -> int | None:
-        return None
-
-    def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
-        if state:
-            raise ValueError("Bidirectional is not causal: it cannot continue from a state")
-        return super().forward(x, None)
-
     def _forward(self, x, state):
+        return self.both_directions(x, reverse_time), ()
+
+    def both_directions(self, x: torch.Tensor, reverse) -> torch.Tensor:
+        """x: [B, T, d_model] -> [B, T, d_model]. ``reverse`` puts a sequence in the order the backward copy
+        reads it and, being its own inverse, puts that copy's outputs back in input order."""
         y_f, _ = self.fwd(x)
-        y_b, _ = self.bwd(x.flip(1))
-        return self.merge(torch.cat((y_f, y_b.flip(1)), -1)), ()
+        y_b, _ = self.bwd(reverse(x))
+        return self.merge(torch.cat((y_f, reverse(y_b)), -1))

@@ -21,41 +21,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnzoo.mixers.base import Mixer, MixerConfig, State
-from rnnzoo.mixers.ssm_init import dt_bias_init, no_weight_decay
+from rnnzoo.mixers.base import NonCausalMixer, reverse_time
 from rnnzoo.mixers.norms import GatedRMSNorm
 from rnnzoo.mixers.registry import register
+from rnnzoo.mixers.ssm_init import A_from_log, SSDConfig, split_ssd_heads, ssd_head_params
 from rnnzoo.ops.ssd import ssd
 
 
 @dataclass
-class HydraConfig(MixerConfig):
-    d_state: int = 64
-    expand: int = 2
-    headdim: int = 64
-    ngroups: int = 1
+class HydraConfig(SSDConfig):
     d_conv: int = 7
-    chunk_size: int = 64
-    dt_min: float = 1e-3
-    dt_max: float = 1e-1
-    dt_init_floor: float = 1e-4
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        d_inner = self.expand * self.d_model
-        if d_inner % self.headdim or (d_inner // self.headdim) % self.ngroups:
-            raise ValueError(f"expand*d_model={d_inner} must split into heads of headdim={self.headdim} "
-                             f"divisible by ngroups={self.ngroups}")
         if self.d_conv < 1 or self.d_conv % 2 == 0:
             raise ValueError(f"d_conv must be odd (a centred conv), got {self.d_conv}")
 
 
 @register("hydra")
-class Hydra(Mixer):
+class Hydra(NonCausalMixer):
     """Hydra: bidirectional quasiseparable mixer from two shifted SSD passes and a diagonal term (non-causal)."""
 
     config_class = HydraConfig
-    causal = False
     paper = "Hwang et al. 2024, Hydra: Bidirectional State Space Models Through Generalized Matrix Mixers"
     state_formula = "none (non-causal)"
     fast_path = "two chunked SSD passes batched together (rnnzoo.ops.ssd mode='chunk')"
@@ -68,38 +55,19 @@ class Hydra(Mixer):
         self.conv_dim = self.d_inner + 2 * c.ngroups * c.d_state
         self.in_proj = nn.Linear(c.d_model, self.d_inner + self.conv_dim + 2 * self.nheads, bias=False)
         self.conv1d = nn.Conv1d(self.conv_dim, self.conv_dim, c.d_conv, groups=self.conv_dim, padding=c.d_conv // 2)
-        self.dt_bias = nn.Parameter(dt_bias_init(self.nheads, c.dt_min, c.dt_max, c.dt_init_floor))
-        self.A_log = nn.Parameter(torch.log(torch.empty(self.nheads).uniform_(1, 16)))
-        self.D = nn.Parameter(torch.ones(self.nheads))
+        self.dt_bias, self.A_log, self.D = ssd_head_params(self.nheads, c)
         self.fc_D = nn.Linear(self.d_inner, self.nheads, bias=False)
-        no_weight_decay(self.dt_bias, self.A_log, self.D)
         self.norm = GatedRMSNorm(self.d_inner, group_size=self.d_inner // c.ngroups, eps=1e-5)
         self.out_proj = nn.Linear(self.d_inner, c.d_model, bias=False)
 
-    def init_state(self, batch_size, device=None, dtype=None) -> State:
-        return ()
-
-    @property
-    def state_size(self) -> int | None:
-        return None
-
-    def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
-        if state:
-            raise ValueError("Hydra is not causal: it cannot continue from a state")
-        return super().forward(x, None)
-
     def project(self, u):
         """u: [B, T, d_model] -> z [B,T,d_inner], x [B,T,H,P], B, C [B,T,H,N], dt_fw, dt_bw [B,T,H] (softplus'd)."""
-        c = self.config
         Bt, T, _ = u.shape
         z, xBC, dt = self.in_proj(u).split([self.d_inner, self.conv_dim, 2 * self.nheads], dim=-1)
         xBC = F.silu(self.conv1d(xBC.transpose(1, 2)).transpose(1, 2))
-        x, B, C = xBC.split([self.d_inner, c.ngroups * c.d_state, c.ngroups * c.d_state], dim=-1)
-        rep = self.nheads // c.ngroups
-        B = B.reshape(Bt, T, c.ngroups, c.d_state).repeat_interleave(rep, dim=2)
-        C = C.reshape(Bt, T, c.ngroups, c.d_state).repeat_interleave(rep, dim=2)
+        x, B, C = split_ssd_heads(xBC, self.config)
         dt = F.softplus(dt.view(Bt, T, 2, self.nheads) + self.dt_bias)
-        return z, x.reshape(Bt, T, self.nheads, c.headdim), B, C, dt[:, :, 0], dt[:, :, 1]
+        return z, x, B, C, dt[:, :, 0], dt[:, :, 1]
 
     def output(self, y, x, z):
         """y: the mixed sequence [B, T, H, P] -> out [B, T, d_model] (diagonal term, gated norm, out_proj)."""
@@ -109,11 +77,11 @@ class Hydra(Mixer):
 
     def _forward(self, u, state):
         z, x, B, C, dt_f, dt_b = self.project(u)
-        A = -torch.exp(self.A_log.float())
+        A = A_from_log(self.A_log)
         Bt = u.shape[0]
         # both directions in one batched SSD call: the backward pass runs over the reversed sequence
-        xs = torch.cat((x * dt_f.unsqueeze(-1), (x * dt_b.unsqueeze(-1)).flip(1)))
-        y, _ = ssd(xs, torch.cat((dt_f, dt_b.flip(1))) * A, torch.cat((B, B.flip(1))), torch.cat((C, C.flip(1))),
-                   self.config.chunk_size)
+        xs = torch.cat((x * dt_f.unsqueeze(-1), reverse_time(x * dt_b.unsqueeze(-1))))
+        y, _ = ssd(xs, torch.cat((dt_f, reverse_time(dt_b))) * A, torch.cat((B, reverse_time(B))),
+                   torch.cat((C, reverse_time(C))), self.config.chunk_size)
         y = F.pad(y[:, :-1], (0, 0, 0, 0, 1, 0))  # shift by one token: the diagonal is the separate term
-        return self.output(y[:Bt] + y[Bt:].flip(1), x, z), ()
+        return self.output(y[:Bt] + reverse_time(y[Bt:]), x, z), ()

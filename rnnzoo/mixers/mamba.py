@@ -25,7 +25,7 @@ from torch import nn
 from rnnzoo.mixers.base import Mixer, MixerConfig, State
 from rnnzoo.mixers.registry import register
 from rnnzoo.mixers.short_conv import ShortConvolution
-from rnnzoo.mixers.ssm_init import dt_bias_init, no_weight_decay
+from rnnzoo.mixers.ssm_init import A_from_log, a_log_s4d_real, dt_bias_init, no_weight_decay
 from rnnzoo.ops.selective_scan import selective_scan, signed_selective_scan
 
 
@@ -69,7 +69,7 @@ class Mamba(Mixer):
         nn.init.uniform_(self.dt_proj.weight, -self.dt_rank ** -0.5, self.dt_rank ** -0.5)
         with torch.no_grad():
             self.dt_proj.bias.copy_(dt_bias_init(self.d_inner, c.dt_min, c.dt_max, c.dt_init_floor))
-        self.A_log = nn.Parameter(torch.log(torch.arange(1, c.d_state + 1, dtype=torch.float32)).repeat(self.d_inner, 1))
+        self.A_log = nn.Parameter(a_log_s4d_real(self.d_inner, c.d_state))
         self.D = nn.Parameter(torch.ones(self.d_inner))
         no_weight_decay(self.A_log, self.D, self.dt_proj.bias)
         self.out_proj = nn.Linear(self.d_inner, c.d_model, bias=False)
@@ -85,14 +85,10 @@ class Mamba(Mixer):
         xi, conv_state = self.conv(xi, conv_state)
         dt, B, C = self.x_proj(xi).split([self.dt_rank, self.config.d_state, self.config.d_state], dim=-1)
         dt = F.linear(dt, self.dt_proj.weight)  # bias goes in as delta_bias, as in mamba_ssm
-        A = -torch.exp(self.A_log.float())
+        A = A_from_log(self.A_log)
         # allow_neg_eigval: the transition exp(delta A) in (0, 1] becomes 2 exp(delta A) - 1 in (-1, 1]
         scan = signed_selective_scan if self.config.allow_neg_eigval else selective_scan
         y, h = scan(xi.transpose(1, 2), dt.transpose(1, 2), A, B.transpose(1, 2), C.transpose(1, 2),
                     D=self.D.float(), z=z.transpose(1, 2), delta_bias=self.dt_proj.bias.float(),
                     delta_softplus=True, return_last_state=True, initial_state=h, mode=mode)
         return self.out_proj(y.transpose(1, 2)), (conv_state, h.to(x.dtype))
-
-    def _step(self, x_t, state):
-        y, state = self._forward(x_t.unsqueeze(1), state, mode="recurrent")
-        return y[:, 0], state

@@ -13,41 +13,23 @@ transition 2 exp(delta A) - 1 in (-1, 1] through ``signed_ssd``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnzoo.mixers.base import Mixer, MixerConfig, State
-from rnnzoo.mixers.ssm_init import dt_bias_init, no_weight_decay
+from rnnzoo.mixers.base import Mixer, State
 from rnnzoo.mixers.norms import GatedRMSNorm
 from rnnzoo.mixers.registry import register
 from rnnzoo.mixers.short_conv import ShortConvolution
+from rnnzoo.mixers.ssm_init import A_from_log, SSDConfig, split_ssd_heads, ssd_head_params
 from rnnzoo.ops.ssd import signed_ssd, ssd
 
 
 @dataclass
-class Mamba2Config(MixerConfig):
-    d_state: int = 64
-    expand: int = 2
-    headdim: int = 64
-    ngroups: int = 1
-    d_conv: int = 4
-    chunk_size: int = 64
-    dt_min: float = 1e-3
-    dt_max: float = 1e-1
-    dt_init_floor: float = 1e-4
+class Mamba2Config(SSDConfig):
     allow_neg_eigval: bool = False
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        d_inner = self.expand * self.d_model
-        if d_inner % self.headdim:
-            raise ValueError(f"expand*d_model={d_inner} must be divisible by headdim={self.headdim}")
-        if (d_inner // self.headdim) % self.ngroups:
-            raise ValueError(f"nheads={d_inner // self.headdim} must be divisible by ngroups={self.ngroups}")
 
 
 @register("mamba2")
@@ -67,10 +49,7 @@ class Mamba2(Mixer):
         self.conv_dim = self.d_inner + 2 * c.ngroups * c.d_state
         self.in_proj = nn.Linear(c.d_model, self.d_inner + self.conv_dim + self.nheads, bias=False)
         self.conv = ShortConvolution(self.conv_dim, c.d_conv, bias=True, activation="silu")
-        self.dt_bias = nn.Parameter(dt_bias_init(self.nheads, c.dt_min, c.dt_max, c.dt_init_floor))
-        self.A_log = nn.Parameter(torch.log(torch.empty(self.nheads).uniform_(1, 16)))
-        self.D = nn.Parameter(torch.ones(self.nheads))
-        no_weight_decay(self.dt_bias, self.A_log, self.D)
+        self.dt_bias, self.A_log, self.D = ssd_head_params(self.nheads, c)
         self.norm = GatedRMSNorm(self.d_inner, group_size=self.d_inner // c.ngroups, eps=1e-5)
         self.out_proj = nn.Linear(self.d_inner, c.d_model, bias=False)
 
@@ -86,13 +65,9 @@ class Mamba2(Mixer):
         Bt, T, _ = u.shape
         z, xBC, dt = self.in_proj(u).split([self.d_inner, self.conv_dim, self.nheads], dim=-1)
         xBC, conv_state = self.conv(xBC, conv_state)
-        x, B, C = xBC.split([self.d_inner, c.ngroups * c.d_state, c.ngroups * c.d_state], dim=-1)
-        x = x.reshape(Bt, T, self.nheads, c.headdim)
-        rep = self.nheads // c.ngroups  # head i reads group i // rep
-        B = B.reshape(Bt, T, c.ngroups, c.d_state).repeat_interleave(rep, dim=2)
-        C = C.reshape(Bt, T, c.ngroups, c.d_state).repeat_interleave(rep, dim=2)
+        x, B, C = split_ssd_heads(xBC, c)
         delta = F.softplus(dt + self.dt_bias)  # [B, T, H]
-        log_decay = -torch.exp(self.A_log.float()) * delta
+        log_decay = A_from_log(self.A_log) * delta
         if c.allow_neg_eigval:
             y, h = signed_ssd(x * delta.unsqueeze(-1), 2 * torch.exp(log_decay) - 1, B, C, c.chunk_size, h,
                               output_final_state=True, mode=mode)
@@ -100,7 +75,3 @@ class Mamba2(Mixer):
             y, h = ssd(x * delta.unsqueeze(-1), log_decay, B, C, c.chunk_size, h, output_final_state=True, mode=mode)
         y = (y + x * self.D[:, None]).reshape(Bt, T, self.d_inner)
         return self.out_proj(self.norm(y * F.silu(z))), (conv_state, h)
-
-    def _step(self, x_t, state):
-        y, state = self._forward(x_t.unsqueeze(1), state, mode="recurrent")
-        return y[:, 0], state

@@ -183,7 +183,7 @@ class _MemoryMixer(Mixer):
         if not (self.persistent_prefix and self.config.num_persistent) or torch.device(device or "cpu").type == "meta":
             return state
         prefix = self.persistent.to(device=device, dtype=dtype).expand(batch_size, *self.persistent.shape)
-        return self._run(prefix, state, "chunk")[1]
+        return self._forward(prefix, state)[1]
 
     def _unpack(self, state: State) -> tuple[MemoryState, tuple]:
         n = self._n_memory()
@@ -230,19 +230,12 @@ class _MemoryMixer(Mixer):
         mem = MemoryState(*(tuple(a.to(dtype) for a in part) for part in mem[:4]), mem.pos)
         return o.to(x.dtype), mem, (cq, ck, cv)
 
-    def _run(self, x, state, mode):
+    def _forward(self, x, state, mode="chunk"):
         if state is None:
             state = self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
         o, mem, convs = self._memory(x, state, mode)
         z = self.g_proj(x).view_as(o)
         return self.o_proj(self.o_norm(o, z).flatten(2)), self._pack(mem, convs)
-
-    def _forward(self, x, state):
-        return self._run(x, state, "chunk")
-
-    def _step(self, x_t, state):
-        y, state = self._run(x_t.unsqueeze(1), state, "recurrent")
-        return y[:, 0], state
 
 
 _STATE = "P*(2+momentum) + 3*(conv_size-1)*H*K; P = H*K*K (linear) or 2*H*K*E (mlp, E = expansion*K)"
@@ -337,7 +330,7 @@ class TitansMAC(_MemoryMixer):
         cache = torch.zeros(batch_size, self._cache_len(), self.attn_heads, self.attn_dim, device=device, dtype=dtype)
         return (*super().init_state(batch_size, device, dtype), cache, cache.clone())
 
-    def _run(self, x, state, mode):
+    def _forward(self, x, state, mode="chunk"):
         b, t, _ = x.shape
         if state is None:
             state = self.init_state(b, device=x.device, dtype=x.dtype)

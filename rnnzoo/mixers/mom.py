@@ -103,7 +103,7 @@ class MoM(Mixer):
         selected = torch.zeros_like(probs, dtype=torch.bool).scatter(-1, idx, True)
         return weights.to(x.dtype), selected
 
-    def _run(self, x, state, mode):
+    def _forward(self, x, state, mode="chunk"):
         b, t, _ = x.shape
         mem, h, dk, dv = self.n_mem, self.num_heads, self.head_dim, self.head_v_dim
         if state is None:
@@ -125,10 +125,3 @@ class MoM(Mixer):
         o = (o.view(b, t, mem, h, dv) * mix[..., None, None]).sum(2).to(x.dtype)
         y = self.o_proj(self.o_norm(o, self.g_proj(x).view_as(o)).flatten(2))
         return y, (s.view_as(state[0]).to(state[0].dtype), cq, ck, cv)
-
-    def _forward(self, x, state):
-        return self._run(x, state, "chunk")
-
-    def _step(self, x_t, state):
-        y, state = self._run(x_t.unsqueeze(1), state, "recurrent")
-        return y[:, 0], state

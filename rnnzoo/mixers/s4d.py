@@ -66,7 +66,3 @@ class S4D(Mixer):
         y, h = s4d_conv(x, self.log_dt, self.log_A_real, self.A_imag, C, self.D, h0, output_final_state=True, mode=mode)
         y = F.glu(self.out_proj(F.gelu(y)), dim=-1)
         return y, (torch.view_as_real(h).to(x.dtype),)
-
-    def _step(self, x_t, state):
-        y, state = self._forward(x_t.unsqueeze(1), state, mode="recurrent")
-        return y[:, 0], state

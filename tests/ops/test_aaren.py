@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnzoo.ops.aaren import aaren
+from tests.ops.modes import gradcheck, outputs_and_grads
 
 
 def _inputs(batch, T, H, K, V, dtype=torch.float32, seed=0, with_state=True):
@@ -18,13 +19,14 @@ def _inputs(batch, T, H, K, V, dtype=torch.float32, seed=0, with_state=True):
 
 
 def _run(inputs, mode, chunk_size):
-    leaves = {k: (tuple(t.clone().requires_grad_() for t in v) if isinstance(v, tuple) else v.clone().requires_grad_())
-              for k, v in inputs.items()}
-    o, (m, u, w) = aaren(**leaves, output_final_state=True, mode=mode, chunk_size=chunk_size)
-    g = torch.Generator().manual_seed(1)
-    loss = (o * torch.randn(o.shape, generator=g, dtype=o.dtype)).sum() + (w / u.unsqueeze(-1)).sum() + m.sum()
-    flat = [t for v in leaves.values() for t in (v if isinstance(v, tuple) else (v,))]
-    return (o, m, u, w, *torch.autograd.grad(loss, flat))
+    def loss(out):
+        o, (m, u, w) = out
+        g = torch.Generator().manual_seed(1)
+        return (o * torch.randn(o.shape, generator=g, dtype=o.dtype)).sum() + (w / u.unsqueeze(-1)).sum() + m.sum()
+
+    (o, (m, u, w)), grads = outputs_and_grads(aaren, inputs, loss, output_final_state=True, mode=mode,
+                                              chunk_size=chunk_size)
+    return (o, m, u, w, *grads)
 
 
 @settings(max_examples=10, deadline=None)
@@ -46,10 +48,7 @@ def test_equals_explicit_prefix_softmax():
 
 
 def test_gradcheck_float64():
-    inputs = _inputs(1, 7, 2, 2, 3, torch.float64)
-    f = lambda q, k, v, m, u, w: aaren(q, k, v, initial_state=(m, u, w), chunk_size=3)[0]  # noqa: E731
-    args = (inputs["q"], inputs["k"], inputs["v"], *inputs["initial_state"])
-    assert torch.autograd.gradcheck(f, tuple(t.requires_grad_() for t in args))
+    assert gradcheck(aaren, _inputs(1, 7, 2, 2, 3, torch.float64), chunk_size=3)
 
 
 def test_large_scores_stay_finite():

@@ -1,21 +1,16 @@
 import pytest
 import torch
-import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnzoo.ops import gla as gla_module
 from rnnzoo.ops._chunk import to_chunks
 from rnnzoo.ops.gla import gla
-from tests.ops.modes import assert_modes_agree
+from tests.ops.modes import CHUNKED_SHAPES, assert_modes_agree, gated_qkv, gradcheck
 
 
 def make(b, t, h, dk, dv, seed=0, dtype=torch.float32, strength=1.0, state=True):
-    g = torch.Generator().manual_seed(seed)
-    q, k = (torch.randn(b, t, h, dk, generator=g, dtype=dtype) for _ in range(2))
-    v = torch.randn(b, t, h, dv, generator=g, dtype=dtype)
-    gk = F.logsigmoid(torch.randn(b, t, h, dk, generator=g, dtype=dtype) + 2) * strength
-    s0 = torch.randn(b, h, dk, dv, generator=g, dtype=dtype) if state else None
+    q, k, v, gk, s0 = gated_qkv(b, t, h, dk, dv, (dk,), seed, dtype, strength, state)
     return dict(q=q, k=k, v=v, gk=gk, initial_state=s0)
 
 
@@ -33,9 +28,7 @@ def quadratic(q, k, v, gk, initial_state=None):
 
 
 @settings(max_examples=10, deadline=None)
-@given(b=st.integers(1, 3), t=st.integers(1, 300), h=st.integers(1, 4), dk=st.sampled_from([4, 8, 64]),
-       dv=st.sampled_from([4, 16]), chunk=st.sampled_from([16, 32, 64]), state=st.booleans(),
-       seed=st.integers(0, 99))
+@given(**CHUNKED_SHAPES, dk=st.sampled_from([4, 8, 64]), dv=st.sampled_from([4, 16]))
 def test_chunk_matches_recurrent_float32(b, t, h, dk, dv, chunk, state, seed):
     assert_modes_agree(gla, make(b, t, h, dk, dv, seed, state=state), 1e-5, chunk_size=chunk)
 
@@ -85,13 +78,7 @@ def test_direct_and_halving_intra_chunk_forms_agree(strength):
 
 @pytest.mark.parametrize("mode", ["recurrent", "chunk"])
 def test_gradcheck_float64(mode):
-    x = make(1, 6, 2, 2, 2, dtype=torch.float64)
-    names = list(x)
-
-    def fn(*args):
-        return gla(**dict(zip(names, args)), mode=mode, output_final_state=True, chunk_size=4)
-
-    assert torch.autograd.gradcheck(fn, tuple(v.requires_grad_() for v in x.values()))
+    assert gradcheck(gla, make(1, 6, 2, 2, 2, dtype=torch.float64), mode=mode, output_final_state=True, chunk_size=4)
 
 
 def test_bad_arguments_raise():

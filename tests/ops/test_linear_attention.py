@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnzoo.ops.linear_attention import linear_attention
-from tests.ops.modes import assert_modes_agree
+from tests.ops.modes import CHUNKED_SHAPES, assert_modes_agree, gradcheck
 
 
 def make(b, t, h, dk, dv, seed=0, dtype=torch.float64, state=True, normalize=False):
@@ -49,8 +49,7 @@ def test_both_modes_match_the_papers_formula(t, state, normalize):
 
 
 @settings(max_examples=8, deadline=None)
-@given(b=st.integers(1, 3), t=st.integers(1, 300), h=st.integers(1, 4), dk=st.sampled_from([4, 16, 64]),
-       chunk=st.sampled_from([16, 32, 64]), state=st.booleans(), normalize=st.booleans(), seed=st.integers(0, 99))
+@given(**CHUNKED_SHAPES, dk=st.sampled_from([4, 16, 64]), normalize=st.booleans())
 def test_chunk_matches_recurrent_float32(b, t, h, dk, chunk, state, normalize, seed):
     x = make(b, t, h, dk, 8, seed, torch.float32, state, normalize)
     if x["initial_state"] is not None and not normalize:
@@ -71,14 +70,7 @@ def test_normalized_state_is_the_pair_s_z_and_continues():
 @pytest.mark.parametrize("normalize", [False, True])
 def test_gradcheck_float64(normalize):
     x = make(1, 5, 1, 3, 2, normalize=normalize)
-    flat = [x["q"], x["k"], x["v"], *(x["initial_state"] if normalize else (x["initial_state"],))]
-
-    def fn(q, k, v, *s):
-        o, state = linear_attention(q, k, v, initial_state=s if normalize else s[0], normalize=normalize,
-                                    output_final_state=True, chunk_size=2)
-        return (o, *state) if normalize else (o, state)
-
-    assert torch.autograd.gradcheck(fn, tuple(t.requires_grad_() for t in flat))
+    assert gradcheck(linear_attention, x, normalize=normalize, output_final_state=True, chunk_size=2)
 
 
 def test_state_form_is_checked():

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnzoo.ops.mlstm import mlstm
-from tests.ops.modes import assert_modes_agree
+from tests.ops.modes import CHUNKED_SHAPES, assert_modes_agree, gradcheck
 
 
 def make(b, t, h, d, seed=0, dtype=torch.float32, gate_scale=3.0, state=True):
@@ -41,8 +41,7 @@ def test_stabilised_equals_unstabilised_equations():
 
 
 @settings(max_examples=6, deadline=None)
-@given(b=st.integers(1, 3), t=st.integers(1, 300), h=st.integers(1, 4), d=st.sampled_from([4, 8, 32]),
-       chunk=st.sampled_from([16, 32, 64]), state=st.booleans(), seed=st.integers(0, 99))
+@given(**CHUNKED_SHAPES, d=st.sampled_from([4, 8, 32]))
 def test_chunk_matches_recurrent_float64(b, t, h, d, chunk, state, seed):
     # float64: the max(|n·q|, exp(-m)) normaliser can sit near zero, which float32 amplifies in both modes.
     assert_modes_agree(mlstm, make(b, t, h, d, seed, torch.float64, state=state), 1e-9, chunk_size=chunk)
@@ -68,13 +67,7 @@ def test_chunk_float32_large_gates_is_finite_and_matches_float64(t):
 @pytest.mark.parametrize("mode", ["recurrent", "chunk"])
 def test_gradcheck_float64(mode):
     x = make(1, 4, 1, 2, dtype=torch.float64, gate_scale=1.0)
-    flat = [x["q"], x["k"], x["v"], x["i"], x["f"], *x["initial_state"]]
-
-    def fn(q, k, v, i, f, c, n, m):
-        o, s = mlstm(q, k, v, i, f, initial_state=(c, n, m), output_final_state=True, mode=mode, chunk_size=2)
-        return (o, *s)
-
-    assert torch.autograd.gradcheck(fn, tuple(t.requires_grad_() for t in flat))
+    assert gradcheck(mlstm, x, output_final_state=True, mode=mode, chunk_size=2)
 
 
 def test_bad_shapes_raise():

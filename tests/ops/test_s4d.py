@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnzoo.ops.s4d import s4d_conv, s4d_init, s4d_kernel
+from tests.ops.modes import gradcheck, outputs_and_grads
 
 
 def _inputs(batch, T, H, N2, init="lin", dtype=torch.float32, seed=0):
@@ -19,12 +20,13 @@ def _inputs(batch, T, H, N2, init="lin", dtype=torch.float32, seed=0):
 
 
 def _run(inputs, mode):
-    leaves = {k: v.clone().requires_grad_() for k, v in inputs.items()}
-    y, h = s4d_conv(**leaves, output_final_state=True, mode=mode)
-    g = torch.Generator().manual_seed(1)
-    loss = (y * torch.randn(y.shape, generator=g, dtype=y.dtype)).sum() + torch.view_as_real(h).sum()
-    names = sorted(leaves)
-    return (y, h, *torch.autograd.grad(loss, [leaves[k] for k in names]))
+    def loss(out):
+        y, h = out
+        g = torch.Generator().manual_seed(1)
+        return (y * torch.randn(y.shape, generator=g, dtype=y.dtype)).sum() + torch.view_as_real(h).sum()
+
+    (y, h), grads = outputs_and_grads(s4d_conv, inputs, loss, output_final_state=True, mode=mode)
+    return (y, h, *grads)
 
 
 @settings(max_examples=10, deadline=None)
@@ -45,9 +47,7 @@ def test_float64_exact_and_gradcheck():
     inputs = _inputs(1, 6, 2, 2, dtype=torch.float64)
     for got, want in zip(_run(inputs, "fft"), _run(inputs, "recurrent")):
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
-    names = sorted(inputs)
-    f = lambda *xs: s4d_conv(**dict(zip(names, xs)), output_final_state=True)  # noqa: E731
-    assert torch.autograd.gradcheck(f, tuple(inputs[k].requires_grad_() for k in names))
+    assert gradcheck(s4d_conv, inputs, output_final_state=True)
 
 
 def test_kernel_is_the_impulse_response():

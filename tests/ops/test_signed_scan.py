@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnzoo.ops.scan import diagonal_scan, signed_diagonal_scan
+from tests.ops.modes import outputs_and_grads
 
 
 def _inputs(T, dtype, signed, seed=0, batch=2):
@@ -22,11 +23,12 @@ def _inputs(T, dtype, signed, seed=0, batch=2):
 
 
 def _run(fn, x, a, h0, mode):
-    x, a = x.clone().requires_grad_(), a.clone().requires_grad_()
-    h0 = None if h0 is None else h0.clone().requires_grad_()
-    h, final = fn(x, a, h0, output_final_state=True, mode=mode)
-    loss = (h * torch.cos(h)).sum() + (final ** 2).sum()
-    grads = torch.autograd.grad(loss, [t for t in (x, a, h0) if t is not None])
+    def loss(out):
+        h, final = out
+        return (h * torch.cos(h)).sum() + (final ** 2).sum()
+
+    scan = lambda x, a, h0=None: fn(x, a, h0, output_final_state=True, mode=mode)  # noqa: E731
+    (h, final), grads = outputs_and_grads(scan, dict(x=x, a=a, h0=h0), loss)
     return (h, final, *grads)
 
 

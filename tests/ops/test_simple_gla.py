@@ -1,19 +1,14 @@
 import pytest
 import torch
-import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnzoo.ops.simple_gla import simple_gla
-from tests.ops.modes import assert_modes_agree
+from tests.ops.modes import CHUNKED_SHAPES, assert_modes_agree, gated_qkv, gradcheck
 
 
 def make(b, t, h, dk, dv, seed=0, dtype=torch.float32, strength=1.0, state=True):
-    g = torch.Generator().manual_seed(seed)
-    q, k = (torch.randn(b, t, h, dk, generator=g, dtype=dtype) for _ in range(2))
-    v = torch.randn(b, t, h, dv, generator=g, dtype=dtype)
-    decay = F.logsigmoid(torch.randn(b, t, h, generator=g, dtype=dtype) + 2) * strength
-    s0 = torch.randn(b, h, dk, dv, generator=g, dtype=dtype) if state else None
+    q, k, v, decay, s0 = gated_qkv(b, t, h, dk, dv, (), seed, dtype, strength, state)
     return dict(q=q, k=k, v=v, g=decay, initial_state=s0)
 
 
@@ -31,9 +26,7 @@ def quadratic(q, k, v, g, initial_state=None, scale=None):
 
 
 @settings(max_examples=10, deadline=None)
-@given(b=st.integers(1, 3), t=st.integers(1, 300), h=st.integers(1, 4), dk=st.sampled_from([4, 8, 64]),
-       dv=st.sampled_from([4, 16]), chunk=st.sampled_from([16, 32, 64]), state=st.booleans(),
-       seed=st.integers(0, 99))
+@given(**CHUNKED_SHAPES, dk=st.sampled_from([4, 8, 64]), dv=st.sampled_from([4, 16]))
 def test_chunk_matches_recurrent_float32(b, t, h, dk, dv, chunk, state, seed):
     assert_modes_agree(simple_gla, make(b, t, h, dk, dv, seed, state=state), 1e-5, chunk_size=chunk)
 
@@ -69,14 +62,7 @@ def test_final_state_continues_the_sequence():
 @pytest.mark.parametrize("mode", ["recurrent", "chunk"])
 def test_gradcheck_float64(mode):
     x = make(1, 5, 2, 3, 2, dtype=torch.float64)
-    names = list(x)
-
-    def fn(*args):
-        o, s = simple_gla(**dict(zip(names, args)), mode=mode, output_final_state=True, chunk_size=2)
-        return o, s
-
-    args = tuple(v.requires_grad_() for v in x.values())
-    assert torch.autograd.gradcheck(fn, args)
+    assert gradcheck(simple_gla, x, mode=mode, output_final_state=True, chunk_size=2)
 
 
 def test_bf16_inputs_return_bf16_and_match_float32():

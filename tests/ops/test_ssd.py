@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnzoo.ops.ssd import signed_ssd, ssd
+from tests.ops.modes import gradcheck, outputs_and_grads
 
 
 def _inputs(batch, T, H, N, P, signed, dtype=torch.float32, seed=0):
@@ -18,12 +19,13 @@ def _inputs(batch, T, H, N, P, signed, dtype=torch.float32, seed=0):
 
 
 def _run(fn, inputs, mode, chunk_size):
-    leaves = {k: v.clone().requires_grad_() for k, v in inputs.items()}
-    y, h = fn(**leaves, chunk_size=chunk_size, output_final_state=True, mode=mode)
-    g = torch.Generator().manual_seed(1)
-    loss = (y * torch.randn(y.shape, generator=g, dtype=y.dtype)).sum() + (h * torch.randn(h.shape, generator=g, dtype=h.dtype)).sum()
-    names = sorted(leaves)
-    return (y, h, *torch.autograd.grad(loss, [leaves[k] for k in names]))
+    """-> (y, h, grads of every input in inputs' order)."""
+    def loss(out):
+        g = torch.Generator().manual_seed(1)
+        return sum((t * torch.randn(t.shape, generator=g, dtype=t.dtype)).sum() for t in out)
+
+    (y, h), grads = outputs_and_grads(fn, inputs, loss, chunk_size=chunk_size, output_final_state=True, mode=mode)
+    return (y, h, *grads)
 
 
 FNS = [(ssd, False), (signed_ssd, True)]
@@ -43,10 +45,7 @@ def test_chunk_matches_recurrent(fn, signed, batch, T, chunk, H, use_h0):
 
 @pytest.mark.parametrize("fn,signed", FNS, ids=["ssd", "signed_ssd"])
 def test_gradcheck_float64(fn, signed):
-    inputs = _inputs(1, 7, 2, 2, 3, signed, torch.float64)
-    names = sorted(inputs)
-    f = lambda *xs: fn(**dict(zip(names, xs)), chunk_size=3, output_final_state=True)  # noqa: E731
-    assert torch.autograd.gradcheck(f, tuple(inputs[k].requires_grad_() for k in names))
+    assert gradcheck(fn, _inputs(1, 7, 2, 2, 3, signed, torch.float64), chunk_size=3, output_final_state=True)
 
 
 def test_strong_decay_is_stable():
@@ -79,6 +78,6 @@ def test_signed_ssd_sign_flips_zeros_and_strong_decay(chunk):
     got = _run(signed_ssd, inputs, "chunk", chunk)
     want = _run(signed_ssd, inputs, "recurrent", chunk)
     for k, (a, b) in enumerate(zip(got, want)):
-        if k != 2 + sorted(inputs).index("a"):  # d/da at a = 0 differs only through the e^-60 floor
+        if k != 2 + list(inputs).index("a"):  # d/da at a = 0 differs only through the e^-60 floor
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
     assert not torch.allclose(want[0], _run(ssd, {**inputs, "a": -inputs["a"].abs()}, "recurrent", chunk)[0])

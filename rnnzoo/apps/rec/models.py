@@ -201,9 +201,7 @@ class PaddedBidirectional(Bidirectional):
 
     def forward_padded(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """x: [B, T, d_model], lengths: [B] -> [B, T, d_model]; outputs at padded positions are junk."""
-        y_f, _ = self.fwd(x)
-        y_b, _ = self.bwd(reverse_padded(x, lengths))
-        return self.merge(torch.cat((y_f, reverse_padded(y_b, lengths)), -1))
+        return self.both_directions(x, lambda t: reverse_padded(t, lengths))
 
 
 def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
