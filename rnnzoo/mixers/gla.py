@@ -6,6 +6,9 @@ Hardware-Efficient Training, eq. 3-4 and sec. 4.4), parameterised as flash-linea
     alpha_t = logsigmoid(W_a2 W_a1 x_t + b) / 16   (low-rank gate, rank 16; /16 keeps decays near 1)
     S_t = diag(exp(alpha_t)) S_{t-1} + k_t v_tᵀ;   o_t = S_tᵀ q_t / sqrt(d_k)
     y = W_o (RMSNorm_head(o) * swish(W_r x))
+
+``use_short_conv`` passes W_q x, W_k x, W_v x through fla's causal conv + SiLU (the gate does not) and
+appends the three conv windows to the state.
 """
 
 from __future__ import annotations
@@ -17,14 +20,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnzoo.mixers.base import State
-from rnnzoo.mixers.linear_attention import HeadsConfig, LinearMixer
+from rnnzoo.mixers.linear_attention import LinearMixer, ShortConvConfig
 from rnnzoo.mixers.norms import GatedRMSNorm
 from rnnzoo.mixers.registry import register
 from rnnzoo.ops.gla import gla
 
 
 @dataclass
-class GLAConfig(HeadsConfig):
+class GLAConfig(ShortConvConfig):
     expand_k: float = 0.5
     expand_v: float = 1.0
     gate_low_rank_dim: int = 16
@@ -44,7 +47,8 @@ class GLA(LinearMixer):
 
     config_class = GLAConfig
     paper = "Yang et al. 2024, Gated Linear Attention Transformers with Hardware-Efficient Training"
-    state_formula = "expand_k * expand_v * d_model^2 / num_heads"
+    state_formula = ("expand_k * expand_v * d_model^2 / num_heads "
+                     "(+ (conv_size - 1) * (2 * expand_k + expand_v) * d_model with use_short_conv)")
     fast_path = "chunkwise GLA (gla op, recursive secondary chunking)"
 
     def __init__(self, config: GLAConfig):
@@ -58,13 +62,17 @@ class GLA(LinearMixer):
                                      nn.Linear(config.gate_low_rank_dim, self.key_dim, bias=True))
         self.norm = GatedRMSNorm(self.value_dim, group_size=self.head_v, eps=1e-5)
         self.o_proj = nn.Linear(self.value_dim, d, bias=False)
+        self._init_short_conv(self.key_dim, self.key_dim, self.value_dim)
 
     def init_state(self, batch_size, device=None, dtype=None) -> State:
         dtype = dtype or self._param_dtype()
-        return (torch.zeros(batch_size, self.num_heads, self.head_k, self.head_v, device=device, dtype=dtype),)
+        s = torch.zeros(batch_size, self.num_heads, self.head_k, self.head_v, device=device, dtype=dtype)
+        return (s, *self._conv_state(batch_size, device=device, dtype=dtype))
 
     def _mix(self, x, state, mode):
-        q, k, v = self._heads(self.q_proj(x)), self._heads(self.k_proj(x)), self._heads(self.v_proj(x))
+        (s,), windows = self._split_conv_state(state)
+        q, k, v, windows = self._short_conv(self.q_proj(x), self.k_proj(x), self.v_proj(x), windows)
         gk = self._heads(F.logsigmoid(self.gk_proj(x)) / self.config.gate_logit_normalizer)
-        o, s = gla(q, k, v, gk, initial_state=state[0], output_final_state=True, mode=mode)
-        return self.o_proj(self.norm(o.reshape(*x.shape[:2], -1), self.g_proj(x))), (s.to(x.dtype),)
+        o, s = gla(self._heads(q), self._heads(k), self._heads(v), gk, initial_state=s, output_final_state=True,
+                   mode=mode)
+        return self.o_proj(self.norm(o.reshape(*x.shape[:2], -1), self.g_proj(x))), (s.to(x.dtype), *windows)

@@ -8,7 +8,8 @@ i.e. the ``gla`` op with k = 1 - f and log decay log f (computed as logaddexp(lo
 logsigmoid) for precision), as in flash-linear-attention's ``HGRN2Attention``. HGRN makes the lower
 bound grow with depth (a learned cumulative softmax over layers, 0 for the first layer); here it is the
 per-layer config value ``lower_bound`` (0 = no bound). Head forget dim = expand_ratio (default
-d_model / num_heads).
+d_model / num_heads). ``use_short_conv``: fla's causal conv, without activation as in fla's layer (f feeds
+a sigmoid), on W_q x, W_f x, W_i x; its three windows are appended to the state.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnzoo.mixers.base import State
-from rnnzoo.mixers.linear_attention import HeadsConfig, LinearMixer
+from rnnzoo.mixers.linear_attention import LinearMixer, ShortConvConfig
 from rnnzoo.mixers.norms import GatedRMSNorm
 from rnnzoo.mixers.registry import register
 from rnnzoo.ops.gla import gla
 
 
 @dataclass
-class HGRNConfig(HeadsConfig):
+class HGRNConfig(ShortConvConfig):
     expand_ratio: int | None = None  # forget dim per head; None: d_model / num_heads
     lower_bound: float = 0.0
 
@@ -46,7 +47,8 @@ class HGRN(LinearMixer):
 
     config_class = HGRNConfig
     paper = "Qin et al. 2024, HGRN2: Gated Linear RNNs with State Expansion"
-    state_formula = "num_heads * expand_ratio * d_model / num_heads"
+    state_formula = ("num_heads * expand_ratio * d_model / num_heads "
+                     "(+ (conv_size - 1) * (2 * num_heads * expand_ratio + d_model) with use_short_conv)")
     fast_path = "chunkwise GLA (gla op)"
 
     def __init__(self, config: HGRNConfig):
@@ -58,17 +60,21 @@ class HGRN(LinearMixer):
         self.q_proj, self.f_proj = nn.Linear(d, forget_dim, bias=False), nn.Linear(d, forget_dim, bias=False)
         self.i_proj, self.o_proj = nn.Linear(d, d, bias=False), nn.Linear(d, d, bias=False)
         self.norm = GatedRMSNorm(d, eps=1e-5)
+        self._init_short_conv(forget_dim, forget_dim, d, activation=None)
 
     def init_state(self, batch_size, device=None, dtype=None) -> State:
         dtype = dtype or self._param_dtype()
-        return (torch.zeros(batch_size, self.num_heads, self.head_f, self.head_i, device=device, dtype=dtype),)
+        s = torch.zeros(batch_size, self.num_heads, self.head_f, self.head_i, device=device, dtype=dtype)
+        return (s, *self._conv_state(batch_size, device=device, dtype=dtype))
 
     def _mix(self, x, state, mode):
-        g = F.logsigmoid(self.f_proj(x))
+        (s,), windows = self._split_conv_state(state)
+        q, f, i, windows = self._short_conv(self.q_proj(x), self.f_proj(x), self.i_proj(x), windows)
+        g = F.logsigmoid(f)
         lb = self.config.lower_bound
         if lb > 0:
             g = torch.logaddexp(torch.full_like(g, math.log(lb)), math.log1p(-lb) + g)
         k = -torch.expm1(g)  # 1 - f
-        q, k, g = (self._heads(t) for t in (F.silu(self.q_proj(x)), k, g))
-        o, s = gla(q, k, self._heads(self.i_proj(x)), g, initial_state=state[0], output_final_state=True, mode=mode)
-        return self.o_proj(self.norm(o.reshape(x.shape))), (s.to(x.dtype),)
+        q, k, g = (self._heads(t) for t in (F.silu(q), k, g))
+        o, s = gla(q, k, self._heads(i), g, initial_state=s, output_final_state=True, mode=mode)
+        return self.o_proj(self.norm(o.reshape(x.shape))), (s.to(x.dtype), *windows)

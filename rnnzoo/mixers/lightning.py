@@ -1,7 +1,7 @@
 """``lightning``: decayed linear attention of TransNormerLLM / Lightning Attention-2 (Qin et al. 2024,
 Lightning Attention-2, eq. 1-3; TransNormerLLM, sec. 3.1 "LRPE-d" decay and "NormAttention").
 
-    q, k = silu(W_q x), silu(W_k x);  v = W_v x;  u = W_u x
+    q, k = silu(W_q x), silu(W_k x);  v = W_v x;  u = W_u x   (use_short_conv: conv on W_q x, W_k x, W_v x)
     S_t = lambda_h S_{t-1} + k_t v_tᵀ;  o_t = S_tᵀ q_t                      (no 1/sqrt(d) scaling)
     y = W_o (RMSNorm_head(o) * swish(u))
 
@@ -20,14 +20,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnzoo.mixers.base import State
-from rnnzoo.mixers.linear_attention import HeadsConfig, LinearMixer
+from rnnzoo.mixers.linear_attention import ShortConvConfig, SquareHeadsMixer
 from rnnzoo.mixers.norms import GatedRMSNorm
 from rnnzoo.mixers.registry import register
 from rnnzoo.ops.simple_gla import simple_gla
 
 
 @dataclass
-class LightningConfig(HeadsConfig):
+class LightningConfig(ShortConvConfig):
     layer_idx: int = 0
     num_layers: int = 2
 
@@ -38,33 +38,34 @@ class LightningConfig(HeadsConfig):
 
 
 @register("lightning")
-class Lightning(LinearMixer):
+class Lightning(SquareHeadsMixer):
     """TransNormerLLM-style decayed linear attention with fixed per-head decays."""
 
     config_class = LightningConfig
     paper = "Qin et al. 2024, Lightning Attention-2 / TransNormerLLM"
-    state_formula = "d_model * d_model / num_heads"
+    state_formula = "d_model * d_model / num_heads (+ 3 * (conv_size - 1) * d_model with use_short_conv)"
     fast_path = "chunkwise decayed linear attention (simple_gla with fixed g)"
 
     def __init__(self, config: LightningConfig):
         super().__init__(config)
         d, h = config.d_model, config.num_heads
-        self.num_heads, self.head_dim = h, d // h
-        self.qkvu = nn.Linear(d, 4 * d, bias=False)
+        self.u_proj = nn.Linear(d, d, bias=False)
         self.o_proj = nn.Linear(d, d, bias=False)
         self.norm = GatedRMSNorm(d, group_size=self.head_dim, eps=1e-5)
         slopes = 2.0 ** (-8.0 * torch.arange(1, h + 1, dtype=torch.float64) / h)
         depth = 1 - config.layer_idx / max(config.num_layers - 1, 1) + 1e-5
         self.register_buffer("log_decay", -slopes * depth)
+        # No activation in the conv: silu follows on q and k (as fla's LightNet / HGRN2 layers do).
+        self._init_short_conv(d, d, d, activation=None)
 
     def init_state(self, batch_size, device=None, dtype=None) -> State:
-        dtype = dtype or self._param_dtype()
-        return (torch.zeros(batch_size, self.num_heads, self.head_dim, self.head_dim, device=device, dtype=dtype),)
+        s = self._zero_memory(batch_size, device=device, dtype=dtype)
+        return (s, *self._conv_state(batch_size, device=device, dtype=s.dtype))
 
     def _mix(self, x, state, mode):
         b, t, _ = x.shape
-        q, k, v, u = self.qkvu(x).chunk(4, -1)
-        q, k, v = self._heads(F.silu(q)), self._heads(F.silu(k)), self._heads(v)
+        (s,), windows = self._split_conv_state(state)
+        q, k, v, windows = self._qkv(x, windows)
         g = self.log_decay.to(x.dtype).expand(b, t, -1)
-        o, s = simple_gla(q, k, v, g, scale=1.0, initial_state=state[0], output_final_state=True, mode=mode)
-        return self.o_proj(self.norm(o.reshape(b, t, -1), u)), (s.to(x.dtype),)
+        o, s = simple_gla(F.silu(q), F.silu(k), v, g, scale=1.0, initial_state=s, output_final_state=True, mode=mode)
+        return self.o_proj(self.norm(o.reshape(b, t, -1), self.u_proj(x))), (s.to(x.dtype), *windows)

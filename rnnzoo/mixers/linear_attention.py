@@ -7,7 +7,10 @@
 phi = elu+1 by default (the paper's choice and fla's default); ``normalize=True`` divides by the
 running normaliser q_tᵀ z_t (eq. 6; fla leaves it off and relies on the output RMSNorm instead).
 Also defines ``LinearMixer``, the shared body of every mixer here whose memory is one of the
-``linear_attention`` / ``simple_gla`` / ``gla`` ops: chunk form for sequences, recurrent form for ``step``.
+``linear_attention`` / ``simple_gla`` / ``gla`` ops: chunk form for sequences, recurrent form for ``step``;
+``ShortConvConfig``, the ``use_short_conv`` / ``conv_size`` option (fla's layers: a causal short conv on
+each of the q, k, v projections, windows appended to the state); and ``SquareHeadsMixer``, the q, k, v
+projection setup shared with ``lightning`` and ``lightnet``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from torch import nn
 from rnnzoo.mixers.base import Mixer, MixerConfig, State
 from rnnzoo.mixers.norms import GatedRMSNorm
 from rnnzoo.mixers.registry import register
+from rnnzoo.mixers.short_conv import QKVShortConv
 from rnnzoo.ops.linear_attention import linear_attention
 
 FEATURE_MAPS = {"elu": lambda x: F.elu(x) + 1, "relu": F.relu, "identity": lambda x: x}
@@ -36,8 +40,40 @@ class HeadsConfig(MixerConfig):
             raise ValueError(f"d_model={self.d_model} must be divisible by num_heads={self.num_heads}")
 
 
+@dataclass
+class ShortConvConfig(HeadsConfig):
+    use_short_conv: bool = False  # causal conv (window conv_size) on the q, k, v projections, as in fla's layers
+    conv_size: int = 4
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.conv_size < 1:
+            raise ValueError(f"conv_size must be >= 1, got {self.conv_size}")
+
+
 class LinearMixer(Mixer):
-    """Shared body: ``_mix(x, state, mode)`` runs the whole layer with the op in ``mode``."""
+    """Shared body: ``_mix(x, state, mode)`` runs the whole layer with the op in ``mode``.
+
+    Mixers with a ``ShortConvConfig`` call ``_init_short_conv`` last in ``__init__`` (so the other weights
+    are drawn exactly as without the conv), append ``_conv_state`` to ``init_state`` and, in ``_mix``,
+    split the state with ``_split_conv_state`` and pass q, k, v through ``_short_conv``.
+    """
+
+    def _init_short_conv(self, q_dim: int, k_dim: int, v_dim: int, activation: str | None = "silu") -> None:
+        c = self.config
+        self.short_conv = QKVShortConv(q_dim, k_dim, v_dim, c.conv_size, activation) if c.use_short_conv else None
+
+    def _conv_state(self, batch_size, device=None, dtype=None) -> State:
+        return () if self.short_conv is None else self.short_conv.init_state(batch_size, device=device, dtype=dtype)
+
+    def _split_conv_state(self, state: State) -> tuple[State, State]:
+        """state -> (the memory's own tensors, the three conv windows or ()); the windows come last."""
+        n = len(state) - (0 if self.short_conv is None else 3)
+        return state[:n], state[n:]
+
+    def _short_conv(self, q, k, v, windows: State):
+        """Projections q, k, v [B, T, *] -> (q, k, v, new windows), unchanged (and no windows) without the conv."""
+        return (q, k, v, ()) if self.short_conv is None else self.short_conv(q, k, v, windows)
 
     def _mix(self, x: torch.Tensor, state: State, mode: str) -> tuple[torch.Tensor, State]:
         raise NotImplementedError
@@ -56,8 +92,29 @@ class LinearMixer(Mixer):
         return x.view(*x.shape[:2], n or self.num_heads, -1)
 
 
+class SquareHeadsMixer(LinearMixer):
+    """Setup shared by ``linear_attention``, ``lightning`` and ``lightnet``: q, k, v projections
+    d_model -> d_model in H heads of D = d_model / H (subclasses add their gate / output projections and
+    then call ``_init_short_conv(d, d, d)``); the memory S is [B, H, D, D]."""
+
+    def __init__(self, config: ShortConvConfig):
+        super().__init__(config)
+        d, h = config.d_model, config.num_heads
+        self.num_heads, self.head_dim = h, d // h
+        self.q_proj, self.k_proj, self.v_proj = (nn.Linear(d, d, bias=False) for _ in range(3))
+
+    def _zero_memory(self, batch_size, device=None, dtype=None) -> torch.Tensor:
+        dtype = dtype or self._param_dtype()
+        return torch.zeros(batch_size, self.num_heads, self.head_dim, self.head_dim, device=device, dtype=dtype)
+
+    def _qkv(self, x: torch.Tensor, windows: State):
+        """x [B, T, d_model] -> q, k, v [B, T, H, D] (through the short conv if on) and the new windows."""
+        q, k, v, windows = self._short_conv(self.q_proj(x), self.k_proj(x), self.v_proj(x), windows)
+        return self._heads(q), self._heads(k), self._heads(v), windows
+
+
 @dataclass
-class LinearAttentionConfig(HeadsConfig):
+class LinearAttentionConfig(ShortConvConfig):
     feature_map: str = "elu"
     normalize: bool = False
 
@@ -68,32 +125,34 @@ class LinearAttentionConfig(HeadsConfig):
 
 
 @register("linear_attention")
-class LinearAttention(LinearMixer):
-    """Linear attention (elu+1 features); state S [B, H, D, D] (plus z [B, H, D] when normalize)."""
+class LinearAttention(SquareHeadsMixer):
+    """Linear attention (elu+1 features); state S [B, H, D, D] (plus z [B, H, D] when normalize, plus the
+    q, k, v conv windows with use_short_conv)."""
 
     config_class = LinearAttentionConfig
     paper = "Katharopoulos et al. 2020, Transformers are RNNs: Fast Autoregressive Transformers with Linear Attention"
-    state_formula = "d_model * d_model / num_heads (+ d_model with normalize)"
+    state_formula = ("d_model * d_model / num_heads (+ d_model with normalize) "
+                     "(+ 3 * (conv_size - 1) * d_model with use_short_conv)")
     fast_path = "chunkwise linear attention (simple_gla with g=0)"
 
     def __init__(self, config: LinearAttentionConfig):
         super().__init__(config)
         d = config.d_model
-        self.num_heads, self.head_dim = config.num_heads, d // config.num_heads
-        self.q_proj, self.k_proj, self.v_proj, self.o_proj = (nn.Linear(d, d, bias=False) for _ in range(4))
+        self.o_proj = nn.Linear(d, d, bias=False)
         self.norm = GatedRMSNorm(d, group_size=self.head_dim, eps=1e-5)
         self.phi = FEATURE_MAPS[config.feature_map]
+        self._init_short_conv(d, d, d)
 
     def init_state(self, batch_size, device=None, dtype=None) -> State:
-        dtype = dtype or self._param_dtype()
-        s = torch.zeros(batch_size, self.num_heads, self.head_dim, self.head_dim, device=device, dtype=dtype)
-        return (s, s[..., 0].clone()) if self.config.normalize else (s,)
+        s = self._zero_memory(batch_size, device=device, dtype=dtype)
+        memory = (s, s[..., 0].clone()) if self.config.normalize else (s,)
+        return memory + self._conv_state(batch_size, device=device, dtype=s.dtype)
 
     def _mix(self, x, state, mode):
-        q, k = (self._heads(self.phi(p(x))) for p in (self.q_proj, self.k_proj))
-        v = self._heads(self.v_proj(x))
+        state, windows = self._split_conv_state(state)
+        q, k, v, windows = self._qkv(x, windows)
         normalize = self.config.normalize
-        o, s = linear_attention(q, k, v, initial_state=state if normalize else state[0], output_final_state=True,
-                                normalize=normalize, mode=mode)
+        o, s = linear_attention(self.phi(q), self.phi(k), v, initial_state=state if normalize else state[0],
+                                output_final_state=True, normalize=normalize, mode=mode)
         y = self.o_proj(self.norm(o.reshape(x.shape)))
-        return y, tuple(t.to(x.dtype) for t in (s if normalize else (s,)))
+        return y, tuple(t.to(x.dtype) for t in (s if normalize else (s,))) + windows

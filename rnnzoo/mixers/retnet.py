@@ -7,7 +7,8 @@
 The decays are fixed, one per head: gamma_h = 1 - 2^(-5-h) (eq. 8), buffers not parameters. As in
 flash-linear-attention's ``MultiScaleRetention``: rotary (not the full xPos decay) on q and k, an
 RMS group norm per head fused with the swish gate, expand_v = 2. State: S [B, H, d_k, d_v] and the
-token position (rotary phases continue across calls).
+token position (rotary phases continue across calls). ``use_short_conv``: fla's causal conv + SiLU on
+W_q x, W_k x, W_v x before the rotary, its three windows appended to the state.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 
 from rnnzoo.mixers.base import State
-from rnnzoo.mixers.linear_attention import HeadsConfig, LinearMixer
+from rnnzoo.mixers.linear_attention import LinearMixer, ShortConvConfig
 from rnnzoo.mixers.norms import GatedRMSNorm
 from rnnzoo.mixers.registry import register
 from rnnzoo.ops.rotary import apply_rotary
@@ -26,7 +27,7 @@ from rnnzoo.ops.simple_gla import simple_gla
 
 
 @dataclass
-class RetNetConfig(HeadsConfig):
+class RetNetConfig(ShortConvConfig):
     expand_v: int = 2
     rotary_base: float = 10000.0
 
@@ -42,7 +43,8 @@ class RetNet(LinearMixer):
 
     config_class = RetNetConfig
     paper = "Sun et al. 2023, Retentive Network: A Successor to Transformer for Large Language Models"
-    state_formula = "expand_v * d_model * d_model / num_heads"
+    state_formula = ("expand_v * d_model * d_model / num_heads "
+                     "(+ (conv_size - 1) * (2 + expand_v) * d_model with use_short_conv)")
     fast_path = "chunkwise retention (simple_gla with fixed g)"
 
     def __init__(self, config: RetNetConfig):
@@ -54,18 +56,21 @@ class RetNet(LinearMixer):
         self.o_proj = nn.Linear(config.expand_v * d, d, bias=False)
         self.norm = GatedRMSNorm(config.expand_v * d, group_size=self.head_v, eps=1e-5)
         self.register_buffer("log_gamma", torch.log1p(-(2.0 ** (-5.0 - torch.arange(h, dtype=torch.float64)))))
+        self._init_short_conv(d, d, config.expand_v * d)
 
     def init_state(self, batch_size, device=None, dtype=None) -> State:
         dtype = dtype or self._param_dtype()
         s = torch.zeros(batch_size, self.num_heads, self.head_k, self.head_v, device=device, dtype=dtype)
-        return s, torch.zeros(batch_size, dtype=torch.long, device=device)
+        pos = torch.zeros(batch_size, dtype=torch.long, device=device)
+        return (s, pos, *self._conv_state(batch_size, device=device, dtype=dtype))
 
     def _mix(self, x, state, mode):
-        s, pos = state
+        (s, pos), windows = self._split_conv_state(state)
         b, t, _ = x.shape
         positions = pos[:, None] + torch.arange(t, device=x.device)
-        q, k = (apply_rotary(self._heads(p(x)), positions, self.config.rotary_base) for p in (self.q_proj, self.k_proj))
+        q, k, v, windows = self._short_conv(self.q_proj(x), self.k_proj(x), self.v_proj(x), windows)
+        q, k = (apply_rotary(self._heads(p), positions, self.config.rotary_base) for p in (q, k))
         g = self.log_gamma.to(x.dtype).expand(b, t, -1)
-        o, s = simple_gla(q, k, self._heads(self.v_proj(x)), g, initial_state=s, output_final_state=True, mode=mode)
+        o, s = simple_gla(q, k, self._heads(v), g, initial_state=s, output_final_state=True, mode=mode)
         y = self.o_proj(self.norm(o.reshape(b, t, -1), self.g_proj(x)))
-        return y, (s.to(x.dtype), pos + t)
+        return y, (s.to(x.dtype), pos + t, *windows)

@@ -2,7 +2,8 @@
 
 Used before the recurrence by Mamba (d_conv=4), DeltaNet / Gated DeltaNet / DeltaProduct (short conv on
 q, k, v), Based and H3-style mixers. State: the last K-1 inputs, ``[B, D, K-1]``, so a sequence split
-across calls or fed token by token gives the same outputs as one call.
+across calls or fed token by token gives the same outputs as one call. ``QKVShortConv`` bundles the q, k, v
+trio behind the ``use_short_conv`` option of the linear-attention mixers.
 """
 
 from __future__ import annotations
@@ -45,3 +46,26 @@ class ShortConvolution(nn.Module):
         if self.activation == "silu":
             y = F.silu(y)
         return y, window[..., window.shape[-1] - (self.kernel_size - 1):]
+
+
+class QKVShortConv(nn.Module):
+    """A causal ShortConvolution (no bias) on each of the q, k and v projections: flash-linear-attention's
+    ``use_short_conv`` for linear-attention layers. It lets a key mix in the few tokens before it, which is
+    what associative recall needs (Arora et al. 2023, Zoology: Measuring and Improving Recall in Efficient
+    Language Models). Windows: ([B, Dq, K-1], [B, Dk, K-1], [B, Dv, K-1]), carried in the mixer's state.
+    """
+
+    def __init__(self, q_dim: int, k_dim: int, v_dim: int, kernel_size: int = 4, activation: str | None = "silu"):
+        super().__init__()
+        self.q_conv, self.k_conv, self.v_conv = (ShortConvolution(dim, kernel_size, bias=False, activation=activation)
+                                                 for dim in (q_dim, k_dim, v_dim))
+
+    def init_state(self, batch_size: int, device=None, dtype=None) -> tuple[torch.Tensor, ...]:
+        """The three zero windows."""
+        return tuple(c.init_state(batch_size, device=device, dtype=dtype) for c in (self.q_conv, self.k_conv, self.v_conv))
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, windows: tuple[torch.Tensor, ...]):
+        """q [B, T, Dq], k [B, T, Dk], v [B, T, Dv], windows -> (q, k, v convolved, same shapes; new windows)."""
+        (q, wq), (k, wk), (v, wv) = (conv(x, w) for conv, x, w in
+                                     zip((self.q_conv, self.k_conv, self.v_conv), (q, k, v), windows))
+        return q, k, v, (wq, wk, wv)

@@ -1,7 +1,9 @@
 """The mixer contract, checked for every registered mixer.
 
 A new mixer is covered by registering it; give it small test-time options in TEST_OPTIONS if its
-defaults are too large for a quick test (e.g. a window that a short sequence would never fill).
+defaults are too large for a quick test (e.g. a window that a short sequence would never fill). Options that
+change what a mixer carries or computes (e.g. ``use_short_conv``) are listed in VARIANTS, named as the
+bench's run specs ("name:key=value"), and go through the causal contract checks like mixers of their own.
 """
 
 import pytest
@@ -36,13 +38,18 @@ TEST_OPTIONS = {
     "yaad": {"num_heads": 2, "chunk_size": 4, "expansion": 2},
     "memora": {"num_heads": 2, "chunk_size": 4, "expansion": 2},
 }
+SHORT_CONV_MIXERS = ["based", "gla", "hgrn", "lightning", "lightnet", "linear_attention", "retnet"]
+VARIANTS = {f"{n}:use_short_conv=True": (n, {"use_short_conv": True}) for n in SHORT_CONV_MIXERS}
 D_MODEL = 16
 CAUSAL = [n for n in mixers.names() if mixers.get(n).causal]
+CAUSAL_AND_VARIANTS = CAUSAL + list(VARIANTS)
 
 
-def make(name, dtype=torch.float32, seed=0):
+def make(name, dtype=torch.float32, seed=0, **options):
+    """Registered mixer ``name`` (or a VARIANTS key) at D_MODEL with its TEST_OPTIONS and ``options``."""
+    name, variant = VARIANTS.get(name, (name, {}))
     torch.manual_seed(seed)
-    return mixers.build(name, D_MODEL, **TEST_OPTIONS.get(name, {})).to(dtype)
+    return mixers.build(name, D_MODEL, **{**TEST_OPTIONS.get(name, {}), **variant, **options}).to(dtype)
 
 
 def run_split(mixer, x, sizes):
@@ -65,7 +72,7 @@ def run_steps(mixer, x):
 
 
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float64, 1e-10)])
-@pytest.mark.parametrize("name", CAUSAL)
+@pytest.mark.parametrize("name", CAUSAL_AND_VARIANTS)
 def test_forward_equals_split_equals_step(name, dtype, tol):
     mixer = make(name, dtype)
     x = torch.randn(2, 11, D_MODEL, dtype=dtype, generator=torch.Generator().manual_seed(1))
@@ -82,7 +89,7 @@ def test_forward_equals_split_equals_step(name, dtype, tol):
 
 @settings(max_examples=8, deadline=None)
 @given(sizes=st.lists(st.integers(1, 6), min_size=1, max_size=4), batch=st.integers(1, 3))
-@pytest.mark.parametrize("name", CAUSAL)
+@pytest.mark.parametrize("name", CAUSAL_AND_VARIANTS)
 def test_any_split_matches_full_forward(name, sizes, batch):
     mixer = make(name, torch.float64)
     x = torch.randn(batch, sum(sizes), D_MODEL, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
@@ -91,7 +98,7 @@ def test_any_split_matches_full_forward(name, sizes, batch):
     torch.testing.assert_close(y_split, y_full, atol=1e-10, rtol=1e-10)
 
 
-@pytest.mark.parametrize("name", mixers.names())
+@pytest.mark.parametrize("name", mixers.names() + list(VARIANTS))
 def test_gradients_flow_and_are_finite(name):
     mixer = make(name)
     x = torch.randn(2, 9, D_MODEL, requires_grad=True)
@@ -103,7 +110,7 @@ def test_gradients_flow_and_are_finite(name):
         assert torch.isfinite(p.grad).all(), f"{name}.{pname} has a non-finite gradient"
 
 
-@pytest.mark.parametrize("name", CAUSAL)
+@pytest.mark.parametrize("name", CAUSAL_AND_VARIANTS)
 def test_state_size_counts_the_floats_carried(name):
     mixer = make(name)
     _, state = mixer(torch.randn(3, 20, D_MODEL))
@@ -116,7 +123,7 @@ def test_state_size_counts_the_floats_carried(name):
         assert all(t.shape[0] == 3 for t in state)
 
 
-@pytest.mark.parametrize("name", CAUSAL)
+@pytest.mark.parametrize("name", CAUSAL_AND_VARIANTS)
 def test_step_without_state_starts_from_zero_state(name):
     mixer = make(name)
     x = torch.randn(2, D_MODEL)
@@ -141,7 +148,7 @@ def test_bad_input_raises_value_error_naming_the_problem(name, case, make_x, mes
         make(name)(make_x())
 
 
-@pytest.mark.parametrize("name", CAUSAL)
+@pytest.mark.parametrize("name", CAUSAL_AND_VARIANTS)
 def test_state_batch_mismatch_raises(name):
     mixer = make(name)
     _, state = mixer(torch.randn(2, 4, D_MODEL))

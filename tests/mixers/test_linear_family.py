@@ -2,9 +2,11 @@
 
 import pytest
 import torch
+from torch import nn
 
 from rnnzoo import mixers
 from rnnzoo.mixers.based import taylor_features
+from tests.mixers.test_contract import D_MODEL, SHORT_CONV_MIXERS, make
 
 
 def test_retnet_decays_are_the_fixed_papers_values():
@@ -76,3 +78,53 @@ def test_lightnet_first_chunk_weights_are_a_prefix_softmax():
     _, (s, z) = m(torch.randn(1, 9, 16, dtype=torch.float64))
     assert torch.isfinite(z).all() and torch.isfinite(s).all()
     assert torch.isinf(m.init_state(1)[1]).all()  # no keys yet
+
+
+# (parameters, state_size) at D_MODEL with TEST_OPTIONS, as before use_short_conv existed.
+DEFAULT_SIZES = {"based": (1792, 474), "gla": (1432, 64), "hgrn": (1040, 128), "lightning": (1296, 128),
+                 "lightnet": (1296, 144), "linear_attention": (1040, 128), "retnet": (2080, 256)}
+# The projections each mixer feeds to its q, k, v short convs (HGRN2's are q, forget gate f, input i).
+CONV_INPUTS = {"hgrn": ("q_proj", "f_proj", "i_proj")}
+# fla's choice: SiLU in the conv, except where the layer itself activates q / gates right after it.
+CONV_ACTIVATION = {"hgrn": None, "lightnet": None, "lightning": None}
+
+
+def n_params(m):
+    return sum(p.numel() for p in m.parameters())
+
+
+@pytest.mark.parametrize("name", SHORT_CONV_MIXERS)
+def test_short_conv_is_off_by_default_and_only_adds_its_weights_and_windows(name):
+    off, on = make(name), make(name, use_short_conv=True, conv_size=3)
+    assert (n_params(off), off.state_size) == DEFAULT_SIZES[name]
+    assert off.short_conv is None and not any("conv" in k for k in off.state_dict())
+    convs = (on.short_conv.q_conv, on.short_conv.k_conv, on.short_conv.v_conv)
+    assert all(c.activation == CONV_ACTIVATION.get(name, "silu") and c.kernel_size == 3 for c in convs)
+    dims = sum(c.dim for c in convs)
+    assert n_params(on) == n_params(off) + 3 * dims  # one depthwise kernel of 3 taps per channel, no bias
+    assert on.state_size == off.state_size + 2 * dims
+    # Built last, so every other weight is drawn exactly as without the conv (same seed, same model).
+    on_weights = on.state_dict()
+    for key, value in off.state_dict().items():
+        torch.testing.assert_close(on_weights[key], value, rtol=0, atol=0)
+    x = torch.randn(2, 9, D_MODEL)
+    assert (on(x)[0] - off(x)[0]).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("name", SHORT_CONV_MIXERS)
+def test_identity_short_conv_equals_the_plain_mixer_on_activated_projections(name):
+    """With each conv kernel reduced to its current-token tap, the conv is just its activation, so the
+    mixer must equal the conv-free one whose q, k, v projections end in that activation: this pins where
+    the conv sits (on the raw projections, before feature maps, rotary and gates) and that nothing else moved."""
+    on, off = make(name, torch.float64, use_short_conv=True), make(name, torch.float64)
+    act = nn.SiLU() if on.short_conv.q_conv.activation == "silu" else nn.Identity()
+    with torch.no_grad():
+        for conv in (on.short_conv.q_conv, on.short_conv.k_conv, on.short_conv.v_conv):
+            conv.weight.zero_()[..., -1] = 1.0
+    for proj in CONV_INPUTS.get(name, ("q_proj", "k_proj", "v_proj")):
+        setattr(off, proj, nn.Sequential(getattr(off, proj), act))
+    x = torch.randn(2, 9, D_MODEL, dtype=torch.float64)
+    torch.testing.assert_close(on(x)[0], off(x)[0], rtol=1e-12, atol=1e-12)
+    with torch.no_grad():  # the previous-token tap matters: the conv is what binds a key to the token before it
+        on.short_conv.k_conv.weight[..., -2] = 1.0
+    assert (on(x)[0] - off(x)[0])[:, 1:].abs().min() > 0 and torch.equal(on(x)[0][:, 0], off(x)[0][:, 0])

@@ -2,7 +2,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnzoo.mixers.norms import GatedRMSNorm
-from rnnzoo.mixers.short_conv import ShortConvolution
+from rnnzoo.mixers.short_conv import QKVShortConv, ShortConvolution
 
 
 def test_short_conv_matches_padded_conv1d_and_carries_state():
@@ -16,6 +16,23 @@ def test_short_conv_matches_padded_conv1d_and_carries_state():
     y2, s = conv(x[:, 2:3], s)
     y3, _ = conv(x[:, 3:], s)
     torch.testing.assert_close(torch.cat((y1, y2, y3), 1), ref)
+
+
+def test_qkv_short_conv_is_three_independent_convs_with_carried_windows():
+    torch.manual_seed(0)
+    qkv = QKVShortConv(4, 6, 8, kernel_size=3).double()
+    q, k, v = (torch.randn(2, 7, d, dtype=torch.float64) for d in (4, 6, 8))
+    windows = qkv.init_state(2)
+    assert [w.shape for w in windows] == [(2, 4, 2), (2, 6, 2), (2, 8, 2)]
+    full = qkv(q, k, v, windows)
+    for out, conv, x in zip(full, (qkv.q_conv, qkv.k_conv, qkv.v_conv), (q, k, v)):
+        torch.testing.assert_close(out, conv(x)[0])
+    head = qkv(q[:, :3], k[:, :3], v[:, :3], windows)
+    tail = qkv(q[:, 3:], k[:, 3:], v[:, 3:], head[3])
+    for i in range(3):
+        torch.testing.assert_close(torch.cat((head[i], tail[i]), 1), full[i])
+        torch.testing.assert_close(tail[3][i], full[3][i])
+    assert all(c.bias is None for c in (qkv.q_conv, qkv.k_conv, qkv.v_conv))
 
 
 def test_gated_rmsnorm_groups_normalise_independently():
