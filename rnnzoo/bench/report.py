@@ -29,9 +29,33 @@ def _acc(rs: list[dict], length: str) -> float:
     return mean(r["accuracy"][length] for r in rs if length in r["accuracy"])
 
 
+def summary(records: list[dict]) -> list[str]:
+    """Markdown lines of a mixer x task matrix: accuracy (mean over seeds) at each task's longest test length,
+    rows sorted by their mean over the tasks. One row per (mixer, d_model)."""
+    groups = _group(records)
+    names = [task.split(":")[0] for task in groups]
+    headers = [n if names.count(n) == 1 else task for n, task in zip(names, groups)]
+    cells: dict[tuple[str, int], dict[str, float]] = defaultdict(dict)
+    for task, rows in groups.items():
+        longest = _lengths(rows)[-1]
+        for key, rs in rows.items():
+            cells[key][task] = _acc(rs, longest)
+    order = sorted(cells.items(), key=lambda kv: (-mean(kv[1].values()), kv[0]))
+    lines = ["## Summary: accuracy at each task's longest test length", "",
+             "| mixer | d_model | " + " | ".join(headers) + " | mean |",
+             "|---|---:|" + "---:|" * (len(headers) + 1)]
+    for (mixer, d_model), accs in order:
+        row = [f"{accs[t]:.3f}" if t in accs else "" for t in groups]
+        lines.append(f"| {mixer} | {d_model} | " + " | ".join(row) + f" | {mean(accs.values()):.3f} |")
+    return lines + [""]
+
+
 def leaderboard(records: list[dict]) -> str:
-    """One markdown table per task: accuracy (mean over seeds) at each test length, best first."""
+    """One markdown table per task: accuracy (mean over seeds) at each test length, best first; with two
+    or more tasks, a mixer x task summary first."""
     lines = ["# rnnzoo bench leaderboard", ""]
+    if len(_group(records)) > 1:
+        lines += summary(records)
     for task, rows in _group(records).items():
         lengths = _lengths(rows)
         lines += [f"## {task}", "",
@@ -98,7 +122,7 @@ def plot_all(records: list[dict], out_dir: str | Path) -> list[Path]:
                 ax.plot([int(L) for L in lengths], [_acc(rs, L) for L in lengths], marker="osv^Dpx*"[i % 8],
                         linestyle=("-", "--", ":", "-.")[i % 4], label=f"{mixer} d={d_model}")
             ax.set(xlabel="test length", ylabel="accuracy", title=task, ylim=(-0.02, 1.02))
-            ax.legend(fontsize=7)
+            ax.legend(fontsize=6 if len(rows) > 10 else 7, ncol=2 if len(rows) > 10 else 1)
             paths.append(_save(fig, plot_dir / f"{_slug(task)}_acc_vs_length.png"))
     return paths
 

@@ -6,6 +6,7 @@ import pytest
 
 from rnnzoo.bench import Suite, TaskRun, load_records, parse_spec, run_suite, split_list, suite_from_args
 from rnnzoo.bench import runner
+from rnnzoo.bench.report import summary
 
 TINY = Suite(name="tiny", mixers=("gru",), tasks=(TaskRun("parity:seq_len=6:test_lens=(6,12)", steps=2, batch_size=4),),
              d_models=(8,), seeds=(0,), n_layers=1, test_n=8)
@@ -65,6 +66,17 @@ def test_shards_split_the_jobs_and_together_cover_the_suite(tmp_path, monkeypatc
             runner.parse_shard(bad)
     with pytest.raises(ValueError, match="shard"):
         run_suite(suite, tmp_path, progress=False, shard=(0, 0))
+
+
+def test_summary_matrix_has_a_row_per_mixer_and_a_column_per_task():
+    def rec(mixer, task, accs):
+        return {"mixer": mixer, "d_model": 8, "task": task, "accuracy": accs}
+    records = [rec("gru", "parity:seq_len=6", {"6": 1.0, "12": 0.5}), rec("lstm", "parity:seq_len=6", {"6": 1.0, "12": 1.0}),
+               rec("gru", "mqar:jrt=True", {"8": 0.25}), rec("gru", "mqar", {"8": 0.75})]
+    lines = summary(records)
+    assert lines[2] == "| mixer | d_model | parity | mqar:jrt=True | mqar | mean |"  # full spec where names repeat
+    assert lines[4] == "| lstm | 8 | 1.000 |  |  | 1.000 |"  # best mean first; missing cells blank
+    assert lines[5] == "| gru | 8 | 0.500 | 0.250 | 0.750 | 0.500 |"  # the longest length counts
 
 
 def test_unknown_names_raise_listing_valid_ones(tmp_path):
