@@ -127,4 +127,6 @@ def test_identity_short_conv_equals_the_plain_mixer_on_activated_projections(nam
     torch.testing.assert_close(on(x)[0], off(x)[0], rtol=1e-12, atol=1e-12)
     with torch.no_grad():  # the previous-token tap matters: the conv is what binds a key to the token before it
         on.short_conv.k_conv.weight[..., -2] = 1.0
-    assert (on(x)[0] - off(x)[0])[:, 1:].abs().min() > 0 and torch.equal(on(x)[0][:, 0], off(x)[0][:, 0])
+    assert (on(x)[0] - off(x)[0])[:, 1:].abs().min() > 1e-8
+    # t = 0 is unaffected up to rounding (gla's chunk form rescales around a token later in the chunk)
+    torch.testing.assert_close(on(x)[0][:, 0], off(x)[0][:, 0], rtol=1e-12, atol=1e-12)
