@@ -65,6 +65,9 @@ def leaderboard(records: list[dict]) -> str:
         order = sorted(rows.items(), key=lambda kv: (-_acc(kv[1], lengths[-1]), kv[0][1]))
         for (mixer, d_model), rs in order:
             state = rs[0]["state_size"]
+            failed = sum(1 for r in rs if r.get("diverged"))
+            if failed:
+                mixer = f"{mixer} (diverged in {failed} of {len(rs)} seeds: scored 0)"
             cells = [mixer, str(d_model), "grows" if state is None else f"{state:,}", f"{rs[0]['params']:,}"]
             cells += [f"{_acc(rs, L):.3f}" for L in lengths]
             cells += [str(len(rs)), f"{mean(r['train_seconds'] for r in rs):.0f}"]

@@ -94,11 +94,23 @@ def train_and_eval(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_lay
                          warmup_steps=max(1, run.steps // 10), progress=False, log_every=max(1, run.steps // 10))
     trainer = Trainer(model, config, loss_fn=lm_loss,
                       batch_fn=lambda step: task.make("train", run.batch_size, seed * 1_000_003 + step))
-    summary = trainer.fit()
+    diverged = None
+    start = time.perf_counter()
+    try:
+        summary = trainer.fit()
+    except (FloatingPointError, ValueError) as err:
+        # a non-finite loss, or NaN/Inf reaching a mixer's input check: the run diverged. It is recorded with
+        # accuracy 0 at every length (a NaN model predicts nothing) and the reason, not allowed to stop the suite.
+        if not isinstance(err, FloatingPointError) and "NaN or Inf" not in str(err):
+            raise
+        diverged = f"step {trainer.step}: {err}"
+        summary = {"steps": trainer.step, "final_loss": float("nan"), "train_seconds": time.perf_counter() - start}
     start = time.perf_counter()
     model.eval()
-    acc = task.evaluate(model, test_n, seed)
+    acc = ({length: 0.0 for length in task.test_lengths()} if diverged
+           else task.evaluate(model, test_n, seed))
     return {
+        "diverged": diverged,
         "key": run_key(mixer_spec, run.spec, d_model, seed),
         "mixer": mixer_spec, "mixer_name": mixer, "mixer_options": mixer_options,
         "task": run.spec, "task_name": task_name, "task_kind": task.kind, "task_config": _jsonable(task),

@@ -79,6 +79,22 @@ def test_summary_matrix_has_a_row_per_mixer_and_a_column_per_task():
     assert lines[5] == "| gru | 8 | 0.500 | 0.250 | 0.750 | 0.500 |"  # the longest length counts
 
 
+def test_a_diverged_run_is_recorded_with_zero_accuracy_and_the_suite_goes_on(tmp_path, monkeypatch):
+    def blow_up(self):
+        self.step = 3
+        raise FloatingPointError("loss became nan at step 3")
+
+    monkeypatch.setattr(runner.Trainer, "fit", blow_up)
+    records = run_suite(TINY.replace(seeds=(0, 1)), tmp_path, progress=False)
+    assert len(records) == 2
+    assert all(r["diverged"] == "step 3: loss became nan at step 3" for r in records)
+    assert all(r["accuracy"] == {"6": 0.0, "12": 0.0} and r["steps"] == 3 for r in records)
+    assert "gru (diverged in 2 of 2 seeds: scored 0)" in (tmp_path / "leaderboard.md").read_text()
+    monkeypatch.setattr(runner.Trainer, "fit", lambda self: (_ for _ in ()).throw(ValueError("lr must be positive")))
+    with pytest.raises(ValueError, match="lr must be"):  # other errors still stop the suite
+        run_suite(TINY.replace(seeds=(2,)), tmp_path, progress=False, log=lambda msg: None)
+
+
 def test_unknown_names_raise_listing_valid_ones(tmp_path):
     with pytest.raises(ValueError, match="valid names:.*lstm"):
         run_suite(TINY.replace(mixers=("lstmm",)), tmp_path, strict=True, progress=False)
