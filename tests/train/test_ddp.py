@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -29,14 +30,18 @@ def run(tmp_path, name, launcher):
     # One retry on a timeout only: under heavy load a rendezvous has hung once in many runs (a hang, not a
     # slow run: alone the test takes about 10 s); a wrong result or a crash still fails at once.
     for attempt in (1, 2):
+        # own process group, so a timeout kills torchrun's workers too (not only torchrun)
+        proc = subprocess.Popen([sys.executable, *launcher, str(WORKER), str(out)], env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         try:
-            proc = subprocess.run([sys.executable, *launcher, str(WORKER), str(out)], env=env, capture_output=True,
-                                  text=True, timeout=180)
+            _, stderr = proc.communicate(timeout=180)
             break
         except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
             if attempt == 2:
                 raise
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, stderr[-3000:]
     return json.loads(out.read_text())
 
 
