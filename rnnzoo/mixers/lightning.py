@@ -58,6 +58,14 @@ class Lightning(SquareHeadsMixer):
         # No activation in the conv: silu follows on q and k (as fla's LightNet / HGRN2 layers do).
         self._init_short_conv(d, d, d, activation=None)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Checkpoints from before the q/k/v/u split hold one fused ``qkvu`` [4d, d] weight (rows q, k, v, u).
+        fused = state_dict.pop(prefix + "qkvu.weight", None)
+        if fused is not None:
+            for name, rows in zip(("q_proj", "k_proj", "v_proj", "u_proj"), fused.chunk(4, 0)):
+                state_dict[f"{prefix}{name}.weight"] = rows
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def init_state(self, batch_size, device=None, dtype=None) -> State:
         s = self._zero_memory(batch_size, device=device, dtype=dtype)
         return (s, *self._conv_state(batch_size, device=device, dtype=s.dtype))
