@@ -21,27 +21,40 @@ def run_single(tmp_path):
     return json.loads((tmp_path / "single.json").read_text())
 
 
+def _descendants(pid: int) -> list[int]:
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [p for c in map(int, children) for p in (c, *_descendants(c))]
+
+
 def run(tmp_path, name, launcher):
     out = tmp_path / f"{name}.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     env = {k: v for k, v in env.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
     if Path("/sys/class/net/lo").exists():  # gloo on the loopback device: not whatever the hostname resolves to
         env.setdefault("GLOO_SOCKET_IFNAME", "lo")
-    # One retry on a timeout only: under heavy load a rendezvous has hung once in many runs (a hang, not a
+    # One retry on a timeout only: in some fresh-clone runs torchrun started one worker and hung (a hang, not a
     # slow run: alone the test takes about 10 s); a wrong result or a crash still fails at once.
+    log = tmp_path / f"{name}.log"
     for attempt in (1, 2):
-        # own process group, so a timeout kills torchrun's workers too (not only torchrun)
-        proc = subprocess.Popen([sys.executable, *launcher, str(WORKER), str(out)], env=env, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-        try:
-            _, stderr = proc.communicate(timeout=180)
-            break
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            if attempt == 2:
-                raise
-    assert proc.returncode == 0, stderr[-3000:]
+        with open(log, "w") as sink:  # a file, not a pipe: a stray worker holding a pipe open would block us
+            proc = subprocess.Popen([sys.executable, *launcher, str(WORKER), str(out)], env=env, text=True,
+                                    stdout=sink, stderr=subprocess.STDOUT)
+            try:
+                proc.wait(timeout=180)
+                break
+            except subprocess.TimeoutExpired:
+                for pid in [proc.pid, *_descendants(proc.pid)]:  # torchrun starts its workers in new sessions
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                proc.wait()
+                if attempt == 2:
+                    raise
+    assert proc.returncode == 0, log.read_text()[-3000:]
     return json.loads(out.read_text())
 
 
