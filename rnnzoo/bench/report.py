@@ -54,9 +54,10 @@ def leaderboard(records: list[dict]) -> str:
     """One markdown table per task: accuracy (mean over seeds) at each test length, best first; with two
     or more tasks, a mixer x task summary first."""
     lines = ["# rnnzoo bench leaderboard", ""]
-    if len(_group(records)) > 1:
+    groups = _group(records)
+    if len(groups) > 1:
         lines += summary(records)
-    for task, rows in _group(records).items():
+    for task, rows in groups.items():
         lengths = _lengths(rows)
         lines += [f"## {task}", "",
                   "| mixer | d_model | state (floats) | params | " + " | ".join(f"acc@{L}" for L in lengths)
