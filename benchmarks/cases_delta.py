@@ -1,4 +1,5 @@
-"""Benchmark cases for the delta-rule family: {op: {mode: fn}}, the reference mode first.
+"""Benchmark cases for the delta-rule family: {op: {mode: make}}, the reference mode first.
+``make()`` draws the inputs (untimed) and returns ``run``, the timed call.
 
 Shapes from issue 4: B=batch, H=4, K=V=64. Keys are unit vectors and beta in (0, 1) as DeltaNet's mixer
 makes them; decays are Gated DeltaNet-like logsigmoid(N(0, 1) + 3); DeltaProduct uses 2 Householder steps.
@@ -26,23 +27,23 @@ def _inputs(batch, seqlen, rows=1):
     return tuple(x.requires_grad_() for x in (q, k, v, beta, decay))
 
 
-def cases(batch: int, seqlen: int) -> dict[str, dict[str, Callable[[], torch.Tensor]]]:
+def cases(batch: int, seqlen: int) -> dict[str, dict[str, Callable[[], Callable[[], torch.Tensor]]]]:
     def dr(mode):
         def fn():
             q, k, v, beta, _ = _inputs(batch, seqlen)
-            return delta_rule(q, k, v, beta, mode=mode)[0]
+            return lambda: delta_rule(q, k, v, beta, mode=mode)[0]
         return fn
 
     def gdr(mode):
         def fn():
             q, k, v, beta, g = _inputs(batch, seqlen)
-            return gated_delta_rule(q, k, v, g, beta, mode=mode)[0]
+            return lambda: gated_delta_rule(q, k, v, g, beta, mode=mode)[0]
         return fn
 
     def dp(mode):
         def fn():
             q, k, v, beta, g = _inputs(batch, seqlen, HOUSEHOLDER)
-            return delta_product(q, k, v, beta, g, num_householder=HOUSEHOLDER, mode=mode)[0]
+            return lambda: delta_product(q, k, v, beta, g, num_householder=HOUSEHOLDER, mode=mode)[0]
         return fn
 
     return {

@@ -1,4 +1,5 @@
-"""Benchmark cases for the linear-attention family: {op: {mode: fn}}, the reference mode first.
+"""Benchmark cases for the linear-attention family: {op: {mode: make}}, the reference mode first.
+``make()`` draws the inputs (untimed) and returns ``run``, the timed call.
 
 Shapes from issue 4: B=batch, H=4, K=V=64; decays drawn as logsigmoid of N(0, 1) (moderate memory).
 """
@@ -25,30 +26,30 @@ def _inputs(batch, seqlen, gate_shape):
     return q, k, v, gate
 
 
-def cases(batch: int, seqlen: int) -> dict[str, dict[str, Callable[[], torch.Tensor]]]:
+def cases(batch: int, seqlen: int) -> dict[str, dict[str, Callable[[], Callable[[], torch.Tensor]]]]:
     def la(mode):
         def fn():
             q, k, v, _ = _inputs(batch, seqlen, (1,))
-            return linear_attention(q, k, v, mode=mode)[0]
+            return lambda: linear_attention(q, k, v, mode=mode)[0]
         return fn
 
     def sgla(mode):
         def fn():
             q, k, v, g = _inputs(batch, seqlen, (batch, seqlen, HEADS))
-            return simple_gla(q, k, v, g, mode=mode)[0]
+            return lambda: simple_gla(q, k, v, g, mode=mode)[0]
         return fn
 
     def gla_(mode):
         def fn():
             q, k, v, gk = _inputs(batch, seqlen, (batch, seqlen, HEADS, DIM))
-            return gla(q, k, v, gk, mode=mode)[0]
+            return lambda: gla(q, k, v, gk, mode=mode)[0]
         return fn
 
     def mlstm_(mode):
         def fn():
             q, k, v, f = _inputs(batch, seqlen, (batch, seqlen, HEADS))
             i = torch.randn(batch, seqlen, HEADS, generator=torch.Generator().manual_seed(1)).requires_grad_()
-            return mlstm(q, k, v, i, f, mode=mode)[0]
+            return lambda: mlstm(q, k, v, i, f, mode=mode)[0]
         return fn
 
     return {

@@ -1,4 +1,5 @@
-"""Benchmark cases for the test-time-memory op: {op: {mode: fn}}, the reference mode first.
+"""Benchmark cases for the test-time-memory op: {op: {mode: make}}, the reference mode first.
+``make()`` draws the inputs (untimed) and returns ``run``, the timed call.
 
 H=4, K=V=64, chunk_size=16, unit keys, Titans-like gates (theta <= 0.1, forget logsigmoid(N(0,1) - 4),
 momentum logsigmoid(N(0,1))). ``memory_linear``: matrix memory with momentum; ``memory_mlp``: the 2-layer
@@ -32,11 +33,11 @@ def _inputs(batch, seqlen, rule):
     return leaves, init_memory_state(params, rule, momentum=True)
 
 
-def cases(batch: int, seqlen: int) -> dict[str, dict[str, Callable[[], torch.Tensor]]]:
+def cases(batch: int, seqlen: int) -> dict[str, dict[str, Callable[[], Callable[[], torch.Tensor]]]]:
     def make(rule, mode):
         def fn():
             (q, k, v, lr, ld, lm), st = _inputs(batch, seqlen, rule)
-            return memory_update(q, k, v, lr, ld, lm, rule=rule, initial_state=st, chunk_size=CHUNK, mode=mode)[0]
+            return lambda: memory_update(q, k, v, lr, ld, lm, rule=rule, initial_state=st, chunk_size=CHUNK, mode=mode)[0]
         return fn
 
     rules = {"memory_linear": MemoryRule(), "memory_mlp": MemoryRule(memory="mlp")}

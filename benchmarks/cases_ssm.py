@@ -1,4 +1,5 @@
-"""Benchmark cases for the state-space family: {op: {mode: fn}}, the reference mode first.
+"""Benchmark cases for the state-space family: {op: {mode: make}}, the reference mode first.
+``make()`` draws the inputs (untimed) and returns ``run``, the timed call.
 
 Shapes from issue 5: B=batch, d_inner 512, d_state 16. SSD and Aaren split d_inner into 8 heads of 64;
 S4D runs 512 channels with 8 complex modes (d_state 16). Decays as Mamba's init gives them:
@@ -89,7 +90,7 @@ def _gen():
     return torch.Generator().manual_seed(0)
 
 
-def cases(batch: int, seqlen: int) -> dict[str, dict[str, Callable[[], torch.Tensor]]]:
+def cases(batch: int, seqlen: int) -> dict[str, dict[str, Callable[[], Callable[[], torch.Tensor]]]]:
     def sscan(mode):
         def fn():
             g = _gen()
@@ -99,8 +100,8 @@ def cases(batch: int, seqlen: int) -> dict[str, dict[str, Callable[[], torch.Ten
             B, C = (torch.randn(batch, D_STATE, seqlen, generator=g).requires_grad_() for _ in range(2))
             D = torch.ones(D_INNER, requires_grad=True)
             if mode == "pscan":
-                return _mambapy_selective_scan(u, F.softplus(delta), A, B, C, D)
-            return selective_scan(u, delta, A, B, C, D, delta_softplus=True, mode=mode)
+                return lambda: _mambapy_selective_scan(u, F.softplus(delta), A, B, C, D)
+            return lambda: selective_scan(u, delta, A, B, C, D, delta_softplus=True, mode=mode)
         return fn
 
     def signed(mode):
@@ -108,7 +109,7 @@ def cases(batch: int, seqlen: int) -> dict[str, dict[str, Callable[[], torch.Ten
             g = _gen()
             x = torch.randn(batch, seqlen, D_INNER, D_STATE, generator=g).requires_grad_()
             a = (2 * torch.rand(batch, seqlen, D_INNER, D_STATE, generator=g) - 1).requires_grad_()
-            return signed_diagonal_scan(x, a, mode=mode)[0]
+            return lambda: signed_diagonal_scan(x, a, mode=mode)[0]
         return fn
 
     def ssd_(mode):
@@ -118,7 +119,7 @@ def cases(batch: int, seqlen: int) -> dict[str, dict[str, Callable[[], torch.Ten
             x = torch.randn(batch, seqlen, HEADS, P, generator=g).requires_grad_()
             a = (-F.softplus(torch.randn(batch, seqlen, HEADS, generator=g) - 3)).requires_grad_()
             b, c = (torch.randn(batch, seqlen, HEADS, D_STATE, generator=g).requires_grad_() for _ in range(2))
-            return ssd(x, a, b, c, mode=mode)[0]
+            return lambda: ssd(x, a, b, c, mode=mode)[0]
         return fn
 
     def aaren_(mode):
@@ -127,7 +128,7 @@ def cases(batch: int, seqlen: int) -> dict[str, dict[str, Callable[[], torch.Ten
             P = D_INNER // HEADS
             q = torch.randn(HEADS, P, generator=g).requires_grad_()
             k, v = (torch.randn(batch, seqlen, HEADS, P, generator=g).requires_grad_() for _ in range(2))
-            return aaren(q, k, v, mode=mode)[0]
+            return lambda: aaren(q, k, v, mode=mode)[0]
         return fn
 
     def s4d_(mode):
@@ -135,7 +136,7 @@ def cases(batch: int, seqlen: int) -> dict[str, dict[str, Callable[[], torch.Ten
             g = _gen()
             params = [p.requires_grad_() for p in s4d_init(D_INNER, D_STATE // 2, generator=g)]
             u = torch.randn(batch, seqlen, D_INNER, generator=g).requires_grad_()
-            return s4d_conv(u, *params, mode=mode)[0]
+            return lambda: s4d_conv(u, *params, mode=mode)[0]
         return fn
 
     return {

@@ -4,8 +4,8 @@
     python benchmarks/ops_speed.py --ops gla,simple_gla --T 4096 --repeats 3
     python benchmarks/ops_speed.py --ops selective_scan --T 4096 --max-seconds 20   # slow references: timed once
 
-Cases come from benchmarks/cases_<family>.py modules (``cases(batch, seqlen) -> {op: {mode: fn}}``,
-first mode = reference); a missing family module is skipped. Writes JSON to --out.
+Cases come from benchmarks/cases_<family>.py modules (``cases(batch, seqlen) -> {op: {mode: make}}``,
+``make()`` draws inputs and returns the timed call; first mode = reference); a missing family module is skipped. Writes JSON to --out.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from rnnzoo.runtime import keep_freed_memory
 
 FAMILIES = ("cases_linear", "cases_delta", "cases_ssm", "cases_memory")
 
@@ -39,15 +41,18 @@ def load_cases(batch: int, seqlen: int) -> dict:
     return found
 
 
-def timed(fn, backward: bool, repeats: int, max_seconds: float = float("inf")) -> tuple[float, int]:
-    """(median seconds over ``repeats`` runs after one warm-up, number of timed runs). A warm-up slower than
-    ``max_seconds`` is taken as the measurement itself (0 further runs), so slow references finish."""
+def timed(make, backward: bool, repeats: int, max_seconds: float = float("inf")) -> tuple[float, int]:
+    """(median seconds over ``repeats`` runs after one warm-up, number of timed runs). ``make()`` draws fresh
+    inputs outside the timer and returns the timed call. A warm-up slower than ``max_seconds`` is taken as the
+    measurement itself (0 further runs), so slow references finish."""
     def once():
-        start = time.perf_counter()
-        out = fn()
-        if backward:
-            out.sum().backward()
-        return time.perf_counter() - start
+        run = make()
+        with torch.enable_grad() if backward else torch.no_grad():
+            start = time.perf_counter()
+            out = run()
+            if backward:
+                out.sum().backward()
+            return time.perf_counter() - start
 
     first = once()
     if first > max_seconds:
@@ -72,9 +77,13 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-seconds", type=float, default=float("inf"),
                         help="per case: if the warm-up run takes longer, report it and skip the repeats")
+    parser.add_argument("--glibc-malloc", action="store_true",
+                        help="keep glibc's default malloc, which returns large freed blocks to the kernel "
+                             "(default: rnnzoo.runtime.keep_freed_memory())")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/ops_speed.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    kept = not args.glibc_malloc and keep_freed_memory()
     wanted = [o for o in args.ops.split(",") if o]
     rows = []
     print(f"{'op':<20}{'mode':<12}{'T':>6}{'fwd ms':>10}{'fwd tok/s':>12}{'x':>7}"
@@ -88,26 +97,22 @@ def main(argv=None) -> None:
             if wanted and op not in wanted:
                 continue
             base = None
-            for mode, fn in modes.items():
-                fwd, fwd_runs = timed(lambda: _no_grad(fn), False, args.repeats, args.max_seconds)
-                both, both_runs = timed(fn, True, args.repeats, args.max_seconds)
+            for mode, make in modes.items():
+                fwd, fwd_runs = timed(make, False, args.repeats, args.max_seconds)
+                both, both_runs = timed(make, True, args.repeats, args.max_seconds)
                 base = base or (fwd, both)
                 tokens = args.batch * seqlen
                 row = dict(op=op, mode=mode, T=seqlen, batch=args.batch, threads=args.threads,
                            fwd_s=fwd, fwd_bwd_s=both, fwd_tokens_per_s=tokens / fwd,
                            fwd_bwd_tokens_per_s=tokens / both, fwd_speedup=base[0] / fwd,
                            fwd_bwd_speedup=base[1] / both, reference=next(iter(modes)),
-                           fwd_runs=fwd_runs, fwd_bwd_runs=both_runs, load=os.getloadavg()[0])
+                           fwd_runs=fwd_runs, fwd_bwd_runs=both_runs, load=os.getloadavg()[0],
+                           keep_freed_memory=kept)
                 rows.append(row)
                 print(f"{op:<20}{mode:<12}{seqlen:>6}{fwd * 1e3:>10.1f}{tokens / fwd:>12.0f}"
                       f"{row['fwd_speedup']:>7.1f}{both * 1e3:>12.1f}{tokens / both:>12.0f}"
                       f"{row['fwd_bwd_speedup']:>7.1f}", flush=True)
                 write_json(args.out, {"torch": torch.__version__, "rows": rows})
-
-
-def _no_grad(fn):
-    with torch.no_grad():
-        return fn()
 
 
 if __name__ == "__main__":

@@ -83,20 +83,24 @@ def _selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_
     dtype_in = u.dtype
     up = (lambda t: t if t.dtype == torch.float64 else t.float())
     u, delta, A, B, C = up(u), up(delta), up(A), up(B), up(C)
-    if delta_bias is not None:
-        delta = delta + up(delta_bias)[..., None]
-    if delta_softplus:
-        delta = F.softplus(delta)
     h0 = None if initial_state is None else up(initial_state)
+    D, z, delta_bias = (None if t is None else up(t) for t in (D, z, delta_bias))
     if mode == "recurrent":
-        y, last = _reference(u, delta, A, B, C, h0, signed)
-    else:
-        y, last = _chunked(u, delta, A, B, C, h0, signed)
-    out = y if D is None else y + u * up(D)[:, None]
-    if z is not None:
-        out = out * F.silu(up(z))
+        out, last = _reference_with_extras(u, delta, A, B, C, D, z, delta_bias, delta_softplus, h0, signed)
+    else:  # bias, softplus, D skip and z gate fused into the blocked scan (as mamba_ssm's kernel does)
+        out, last = _SelectiveScanFn.apply(u, delta, A, B, C, D, z, delta_bias, h0, delta_softplus, signed)
     out = out.to(dtype_in)
     return (out, last) if return_last_state else out
+
+
+def _reference_with_extras(u, delta, A, B, C, D, z, delta_bias, delta_softplus, h0, signed):
+    if delta_bias is not None:
+        delta = delta + delta_bias[..., None]
+    if delta_softplus:
+        delta = F.softplus(delta)
+    y, last = _reference(u, delta, A, B, C, h0, signed)
+    out = y if D is None else y + u * D[:, None]
+    return (out if z is None else out * F.silu(z)), last
 
 
 def _reference(u, delta, A, B, C, h0, signed=False):
@@ -132,6 +136,7 @@ def _reference(u, delta, A, B, C, h0, signed=False):
 # time block of the fused scan: about this many elements of [B, block, N, D], so that a block's tensors stay in
 # cache (the whole [B, L, D, N] tensors would go to memory at every elementwise pass)
 _BLOCK_ELEMS = 2 ** 18
+_TILE_BLOCKS = 16  # time blocks per tile of transposed inputs and outputs
 
 
 class _BC:
@@ -174,13 +179,13 @@ class _BC:
         G = m.shape[-1]
         return (f.view(b, l, n, G, d // G) * m.unsqueeze(-1)).sum(2).view(b, l, d)
 
-    def accumulate_grad(self, f, v, t0, t1):
-        """Adds dL/dM for out = outer(v) with dL/dout = f."""
-        # products then sums over contiguous rows: batched matrix-vector products are several times slower here
+    def accumulate_grad(self, f, v, t0, t1, tmp):
+        """Adds dL/dM for out = outer(v) with dL/dout = f (f, tmp: [b, l, N, D] with tmp scratch; v: [b, l, D]).
+        Products then sums over contiguous rows: batched matrix-vector products are several times slower."""
         if self.kind == 2:
-            self.grad += (f * v.unsqueeze(2)).sum((0, 1)).t()
+            self.grad += torch.mul(f, v.unsqueeze(2), out=tmp).sum((0, 1)).t()
         elif self.kind == 3:
-            self.grad[:, :, t0:t1] = (f * v.unsqueeze(2)).sum(-1).transpose(1, 2)
+            self.grad[:, :, t0:t1] = torch.mul(f, v.unsqueeze(2), out=tmp).sum(-1).transpose(1, 2)
         else:
             b, l, n, d = f.shape
             G = self.m.shape[1]
@@ -188,85 +193,177 @@ class _BC:
             self.grad[..., t0:t1] = g.permute(0, 3, 2, 1)
 
 
-def _blocks(shape, n, length):
-    b, _, d = shape
-    step = max(1, min(length, _BLOCK_ELEMS // max(1, b * d * n)))
-    return [(t0, min(t0 + step, length)) for t0 in range(0, length, step)]
+def _tiles(batch, dim, n, length):
+    """[(s0, s1, [(t0, t1), ...])]: tiles of the [B, D, L] inputs, each cut into time blocks of about
+    _BLOCK_ELEMS elements of [b, block, N, D]. A tile's inputs are transposed to time-major [b, tile, D] once,
+    so the [B, D, L] layout is never copied whole."""
+    step = max(1, min(length, _BLOCK_ELEMS // max(1, batch * dim * n)))
+    span = step * _TILE_BLOCKS
+    return [(s0, min(s0 + span, length), [(t0, min(t0 + step, s0 + span, length)) for t0 in range(s0, min(s0 + span, length), step)])
+            for s0 in range(0, length, span)]
 
 
-def _transition(delta, At, signed):
-    """[b, l, D] x [N, D] -> a = exp(delta A) (or 2 exp(delta A) - 1) as [b, l, N, D], and da/d(delta A)."""
-    e = torch.mul(delta.unsqueeze(2), At).exp_()
+def _transition(delta, At2, signed, out, e_out):
+    """a = exp(delta A) (or 2 exp(delta A) - 1) into ``out`` [b, l, N, D] from delta [b, l, D] and
+    At2 = A^T log2(e) [N, D]; returns (a, da/d(delta A)), the latter in ``e_out`` when signed. exp2 runs
+    about 3x faster than exp on CPU (same accuracy, one rounding more in the exponent)."""
     if not signed:
-        return e, e
-    return 2 * e - 1, e.mul_(2)
+        torch.mul(delta.unsqueeze(2), At2, out=out).exp2_()
+        return out, out
+    e = torch.mul(delta.unsqueeze(2), At2, out=e_out).exp2_()
+    torch.mul(e, 2, out=out).sub_(1)
+    return out, e.mul_(2)
+
+
+class _Workspace:
+    """Buffers for one time block, [b, step, N, D] each, reused by every block: a fresh tensor per block
+    would land on cold memory each time, and writing it costs several times the arithmetic."""
+
+    def __init__(self, like, b, step, n, d, count):
+        self.bufs = like.new_empty(count, b, step, n, d).unbind(0)
+
+    def take(self, length):
+        return [buf[:, :length] for buf in self.bufs]
+
+
+def _tile_inputs(u, delta, delta_bias, softplus, s0, s1):
+    """Time-major [b, tile, D] copies of a tile: (delta after bias and softplus, delta before softplus, u)."""
+    dt = delta.new_empty(delta.shape[0], s1 - s0, delta.shape[1])  # a fresh time-major copy (never a view)
+    if delta_bias is None:
+        dt.copy_(delta[:, :, s0:s1].transpose(1, 2))
+    else:
+        torch.add(delta[:, :, s0:s1].transpose(1, 2), delta_bias, out=dt)
+    raw = dt
+    if softplus:
+        dt = F.softplus(raw)
+    return dt, raw, u[:, :, s0:s1].transpose(1, 2).contiguous()
+
+
+def _silu_grad(z):
+    s = torch.sigmoid(z)
+    return s * (1 + z * (1 - s))
 
 
 class _SelectiveScanFn(torch.autograd.Function):
-    """h_t = a_t h_{t-1} + du_t B_t, y_t = C_t . h_t with a_t = exp(delta_t A) (or 2 exp(delta_t A) - 1),
-    h as [b, l, N, D]. Fused and blocked over time: a Python loop over blocks of a few tokens keeps every
-    [b, block, N, D] tensor in cache, and inside a block the recurrence runs token by token on whole
-    [b, N, D] states (one fused multiply-add each). Only the state entering each block is stored; the
-    backward pass recomputes a block's states from it and runs the adjoint recurrence
-    lambda_t = dh_t + a_{t+1} lambda_{t+1} backwards through the blocks."""
+    """out = (y + D u) * silu(z), with h_t = a_t h_{t-1} + delta_t u_t B_t, y_t = C_t . h_t, a_t = exp(delta_t A)
+    (or 2 exp(delta_t A) - 1) and delta = softplus(delta + delta_bias); h as [b, l, N, D].
+
+    Fused and blocked over time. A tile's inputs are transposed to time-major once; inside it, a Python
+    loop over blocks of a few tokens keeps every [b, block, N, D] tensor in cache (in buffers reused across
+    blocks), and inside a block the recurrence runs token by token on whole [b, N, D] states (one fused
+    multiply-add each). Only the state entering each block is stored; the backward pass recomputes a
+    block's states from it and runs the adjoint recurrence lambda_t = dh_t + a_{t+1} lambda_{t+1} backwards
+    through the blocks. Bias, softplus, D skip and z gate run per tile, on data already in cache."""
 
     @staticmethod
-    def forward(ctx, delta, du, A, B, C, h0, signed):
-        # delta, du: [b, L, D] (time-major); A: [D, N]; B, C: mamba_ssm layouts; h0: [b, D, N] or None
-        b, length, d = delta.shape
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, h0, softplus, signed):
+        # u, delta, z: [b, D, L]; A: [D, N]; B, C: mamba_ssm layouts; D, delta_bias: [D]; h0: [b, D, N] or None
+        batch, dim, length = u.shape
         n = A.shape[1]
-        At = A.t()
+        At2 = (A.t() * _LOG2E).contiguous()  # [N, D] row-major: a transposed operand vectorizes badly
         Bs, Cs = _BC(B), _BC(C)
-        h = delta.new_zeros(b, n, d) if h0 is None else h0.transpose(1, 2).contiguous()
-        starts, ys = [], []
+        tiles = _tiles(batch, dim, n, length)
+        ws = _Workspace(u, batch, tiles[0][2][0][1], n, dim, 3 if signed else 2)
+        h = u.new_zeros(batch, n, dim) if h0 is None else h0.transpose(1, 2).contiguous()
+        out = u.new_empty(batch, dim, length)
+        starts = []
         with torch.no_grad():
-            for t0, t1 in _blocks(delta.shape, A.shape[1], length):
-                starts.append(h)
-                a, _ = _transition(delta[:, t0:t1], At, signed)
-                hb = Bs.outer(du[:, t0:t1], t0, t1, torch.empty_like(a))
-                for i in range(t1 - t0):
-                    h = torch.addcmul(hb[:, i], a[:, i], h, out=hb[:, i])
-                ys.append(Cs.contract_n(hb, t0, t1))
-        ctx.save_for_backward(delta, du, A, B, C, h0, *starts)
-        ctx.signed = signed
-        return torch.cat(ys, 1), h.transpose(1, 2).clone()
+            for s0, s1, blocks in tiles:
+                dt, _, ub = _tile_inputs(u, delta, delta_bias, softplus, s0, s1)
+                du = dt * ub
+                y = torch.empty_like(dt)
+                for t0, t1 in blocks:
+                    i0, i1 = t0 - s0, t1 - s0
+                    starts.append(h)
+                    a_buf, h_buf, *e_buf = ws.take(t1 - t0)
+                    a, _ = _transition(dt[:, i0:i1], At2, signed, a_buf, e_buf[0] if e_buf else None)
+                    hb = Bs.outer(du[:, i0:i1], t0, t1, h_buf)
+                    for a_i, h_i in zip(a.unbind(1), hb.unbind(1)):
+                        h = torch.addcmul(h_i, a_i, h, out=h_i)
+                    y[:, i0:i1] = Cs.contract_n(hb, t0, t1)
+                    h = h.clone()  # the buffer is overwritten by the next block
+                if D is not None:
+                    y.addcmul_(ub, D)
+                if z is not None:
+                    y *= F.silu(z[:, :, s0:s1].transpose(1, 2))
+                out[:, :, s0:s1] = y.transpose(1, 2)
+        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, h0, *starts)
+        ctx.flags = softplus, signed
+        return out, h.transpose(1, 2).clone()
 
     @staticmethod
-    def backward(ctx, dy, dlast):
-        delta, du, A, B, C, h0, *starts = ctx.saved_tensors
-        b, length, d = delta.shape
-        At = A.t()
+    def backward(ctx, dout, dlast):
+        u, delta, A, B, C, D, z, delta_bias, h0, *starts = ctx.saved_tensors
+        softplus, signed = ctx.flags
+        batch, dim, length = u.shape
+        n = A.shape[1]
+        At = A.t().contiguous()
+        At2 = At * _LOG2E
         Bs, Cs = _BC(B), _BC(C)
-        ddelta, ddu = torch.empty_like(delta), torch.empty_like(du)
+        tiles = _tiles(batch, dim, n, length)
+        ws = _Workspace(u, batch, tiles[0][2][0][1], n, dim, 5 if signed else 4)
+        du_grad, ddelta = torch.empty_like(u), torch.empty_like(delta)
+        dz = None if z is None else torch.empty_like(z)
+        dD = None if D is None else torch.zeros_like(D)
+        dbias = None if delta_bias is None else torch.zeros_like(delta_bias)
         dAt = torch.zeros_like(At)
         carry = dlast.transpose(1, 2)  # dL/dh at the end of the current block from later tokens
-        for (t0, t1), start in reversed(list(zip(_blocks(delta.shape, A.shape[1], length), starts))):
-            a, dadla = _transition(delta[:, t0:t1], At, ctx.signed)
-            hb = Bs.outer(du[:, t0:t1], t0, t1, torch.empty_like(a))
-            prev = start
-            for i in range(t1 - t0):  # recompute the block's states
-                prev = torch.addcmul(hb[:, i], a[:, i], prev, out=hb[:, i])
-            dyb = dy[:, t0:t1]
-            lam = Cs.outer(dyb, t0, t1, torch.empty_like(a))
-            Cs.accumulate_grad(hb, dyb, t0, t1)
-            lam[:, -1] += carry
-            for i in range(t1 - t0 - 2, -1, -1):
-                lam[:, i].addcmul_(a[:, i + 1], lam[:, i + 1])
-            carry = a[:, 0] * lam[:, 0]
-            ddu[:, t0:t1] = Bs.contract_n(lam, t0, t1)
-            Bs.accumulate_grad(lam, du[:, t0:t1], t0, t1)
-            # d/d(delta A) of a_t h_{t-1}: lambda_t h_{t-1} da_t/d(delta A)
-            lam[:, 1:] *= hb[:, :-1]
-            lam[:, 0] *= start
-            lam *= dadla
-            dAt += torch.mul(lam, delta[:, t0:t1].unsqueeze(2), out=hb).sum((0, 1))
-            ddelta[:, t0:t1] = lam.mul_(At).sum(2)
+        k = len(starts)
+        for s0, s1, blocks in reversed(tiles):
+            dt, raw, ub = _tile_inputs(u, delta, delta_bias, softplus, s0, s1)
+            du = dt * ub
+            dob = dout[:, :, s0:s1].transpose(1, 2)
+            if z is None:
+                dy = dob.contiguous()
+            else:
+                zb = z[:, :, s0:s1].transpose(1, 2).contiguous()
+                dy = dob * F.silu(zb)
+                y = torch.empty_like(dt)  # the scan's output, for dz
+            dub = torch.zeros_like(ub) if D is None else dy * D
+            if D is not None:
+                dD += (dy * ub).sum((0, 1))
+            ddt, ddu = torch.empty_like(dt), torch.empty_like(dt)
+            for t0, t1 in reversed(blocks):
+                i0, i1 = t0 - s0, t1 - s0
+                k -= 1
+                start, dy_b = starts[k], dy[:, i0:i1]
+                a_buf, h_buf, lam_buf, tmp, *e_buf = ws.take(t1 - t0)
+                a, dadla = _transition(dt[:, i0:i1], At2, signed, a_buf, e_buf[0] if e_buf else None)
+                hb = Bs.outer(du[:, i0:i1], t0, t1, h_buf)
+                prev = start
+                for a_i, h_i in zip(a.unbind(1), hb.unbind(1)):  # recompute the block's states
+                    prev = torch.addcmul(h_i, a_i, prev, out=h_i)
+                if z is not None:
+                    y[:, i0:i1] = Cs.contract_n(hb, t0, t1)
+                Cs.accumulate_grad(hb, dy_b, t0, t1, tmp)
+                lam = Cs.outer(dy_b, t0, t1, lam_buf)
+                lam[:, -1] += carry
+                lams, As = lam.unbind(1), a.unbind(1)
+                for i in range(t1 - t0 - 2, -1, -1):
+                    lams[i].addcmul_(As[i + 1], lams[i + 1])
+                carry = As[0] * lams[0]
+                ddu[:, i0:i1] = Bs.contract_n(lam, t0, t1)
+                Bs.accumulate_grad(lam, du[:, i0:i1], t0, t1, tmp)
+                # G = dL/d(delta A) = lambda_t h_{t-1} da_t/d(delta A)
+                lam[:, 1:] *= hb[:, :-1]
+                lam[:, 0] *= start
+                lam *= dadla
+                ddt[:, i0:i1] = torch.mul(lam, At, out=tmp).sum(2)
+                dAt += lam.mul_(dt[:, i0:i1].unsqueeze(2)).sum((0, 1))
+            ddt.addcmul_(ddu, ub)  # du = delta u
+            dub.addcmul_(ddu, dt)
+            if z is not None:
+                if D is not None:
+                    y.addcmul_(ub, D)
+                dz[:, :, s0:s1] = (dob * y * _silu_grad(zb)).transpose(1, 2)
+            if softplus:
+                ddt *= torch.sigmoid(raw)
+            if delta_bias is not None:
+                dbias += ddt.sum((0, 1))
+            ddelta[:, :, s0:s1] = ddt.transpose(1, 2)
+            du_grad[:, :, s0:s1] = dub.transpose(1, 2)
         dh0 = None if h0 is None else carry.transpose(1, 2)
-        return ddelta, ddu, dAt.t(), Bs.grad, Cs.grad, dh0, None
+        return du_grad, ddelta, dAt.t(), Bs.grad, Cs.grad, dD, dz, dbias, dh0, None, None
 
 
-def _chunked(u, delta, A, B, C, h0, signed=False):
-    dt = delta.transpose(1, 2).contiguous()
-    du = (delta * u).transpose(1, 2).contiguous()
-    y, last = _SelectiveScanFn.apply(dt, du, A, B, C, h0, signed)
-    return y.transpose(1, 2), last
+_LOG2E = 1.4426950408889634

@@ -1,5 +1,6 @@
 """Selective scan (Mamba S6): chunked form == mamba_ssm's reference loop, forward and backward."""
 
+import contextlib
 from unittest import mock
 
 import pytest
@@ -33,9 +34,13 @@ def _run(inputs, mode, fn=selective_scan, **kw):
     return {"out": out, "last": last, **{f"d{k}": gr for k, gr in zip(inputs, grads)}}
 
 
+@contextlib.contextmanager
 def _block_tokens(tokens, batch, dim, n):
-    """Patch the fused scan's time block to ``tokens`` tokens (the default keeps small tests in one block)."""
-    return mock.patch.object(ss_module, "_BLOCK_ELEMS", tokens * batch * dim * n)
+    """Patch the fused scan's time block to ``tokens`` tokens and its tiles to two blocks (the defaults keep
+    small tests in one block)."""
+    with mock.patch.object(ss_module, "_BLOCK_ELEMS", tokens * batch * dim * n), \
+            mock.patch.object(ss_module, "_TILE_BLOCKS", 2):
+        yield
 
 
 @settings(max_examples=10, deadline=None)
