@@ -232,17 +232,27 @@ class _Workspace:
         return [buf[:, :length] for buf in self.bufs]
 
 
+def _tile_in(x, s0, s1):
+    """x[:, :, s0:s1] of a [b, D, L] tensor as a time-major [b, tile, D] tensor (a view of x when the
+    layouts agree, e.g. L = 1: treat it as read-only). In two copies: the
+    slice's rows are contiguous, and the transpose then runs in cache (a direct strided copy is 3x slower)."""
+    return x[:, :, s0:s1].contiguous().transpose(1, 2).contiguous()
+
+
+def _tile_out(y, out, s0, s1):
+    """out[:, :, s0:s1] = y for time-major y [b, tile, D] (transposed in cache first, as in ``_tile_in``)."""
+    out[:, :, s0:s1] = y.transpose(1, 2).contiguous()
+
+
 def _tile_inputs(u, delta, delta_bias, softplus, s0, s1):
     """Time-major [b, tile, D] copies of a tile: (delta after bias and softplus, delta before softplus, u)."""
-    dt = delta.new_empty(delta.shape[0], s1 - s0, delta.shape[1])  # a fresh time-major copy (never a view)
-    if delta_bias is None:
-        dt.copy_(delta[:, :, s0:s1].transpose(1, 2))
-    else:
-        torch.add(delta[:, :, s0:s1].transpose(1, 2), delta_bias, out=dt)
-    raw = dt
+    raw = _tile_in(delta, s0, s1)  # may share memory with delta: never modified in place
+    if delta_bias is not None:
+        raw = raw + delta_bias
+    dt = raw
     if softplus:
         dt = F.softplus(raw)
-    return dt, raw, u[:, :, s0:s1].transpose(1, 2).contiguous()
+    return dt, raw, _tile_in(u, s0, s1)
 
 
 def _silu_grad(z):
@@ -291,8 +301,8 @@ class _SelectiveScanFn(torch.autograd.Function):
                 if D is not None:
                     y.addcmul_(ub, D)
                 if z is not None:
-                    y *= F.silu(z[:, :, s0:s1].transpose(1, 2))
-                out[:, :, s0:s1] = y.transpose(1, 2)
+                    y *= F.silu(_tile_in(z, s0, s1))
+                _tile_out(y, out, s0, s1)
         ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, h0, *starts)
         ctx.flags = softplus, signed
         return out, h.transpose(1, 2).clone()
@@ -318,11 +328,11 @@ class _SelectiveScanFn(torch.autograd.Function):
         for s0, s1, blocks in reversed(tiles):
             dt, raw, ub = _tile_inputs(u, delta, delta_bias, softplus, s0, s1)
             du = dt * ub
-            dob = dout[:, :, s0:s1].transpose(1, 2)
+            dob = _tile_in(dout, s0, s1)
             if z is None:
-                dy = dob.contiguous()
+                dy = dob
             else:
-                zb = z[:, :, s0:s1].transpose(1, 2).contiguous()
+                zb = _tile_in(z, s0, s1)
                 dy = dob * F.silu(zb)
                 y = torch.empty_like(dt)  # the scan's output, for dz
             dub = torch.zeros_like(ub) if D is None else dy * D
@@ -361,13 +371,13 @@ class _SelectiveScanFn(torch.autograd.Function):
             if z is not None:
                 if D is not None:
                     y.addcmul_(ub, D)
-                dz[:, :, s0:s1] = (dob * y * _silu_grad(zb)).transpose(1, 2)
+                _tile_out(dob * y * _silu_grad(zb), dz, s0, s1)
             if softplus:
                 ddt *= torch.sigmoid(raw)
             if delta_bias is not None:
                 dbias += ddt.sum((0, 1))
-            ddelta[:, :, s0:s1] = ddt.transpose(1, 2)
-            du_grad[:, :, s0:s1] = dub.transpose(1, 2)
+            _tile_out(ddt, ddelta, s0, s1)
+            _tile_out(dub, du_grad, s0, s1)
         dh0 = None if h0 is None else carry.transpose(1, 2)
         return du_grad, ddelta, dAt.t(), Bs.grad, Cs.grad, dD, dz, dbias, dh0, None, None
 
