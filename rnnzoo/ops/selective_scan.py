@@ -135,8 +135,8 @@ def _reference(u, delta, A, B, C, h0, signed=False):
 
 # time block of the fused scan: about this many elements of [B, block, N, D], so that a block's tensors stay in
 # cache (the whole [B, L, D, N] tensors would go to memory at every elementwise pass)
-_BLOCK_ELEMS = 2 ** 18
-_TILE_BLOCKS = 16  # time blocks per tile of transposed inputs and outputs
+_BLOCK_ELEMS = 2 ** 19
+_TILE_BLOCKS = 4  # time blocks per tile of transposed inputs and outputs
 
 
 class _BC:
