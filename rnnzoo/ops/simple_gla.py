@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 
+from rnnzoo.ops._scalar_chunk import direct_ok, scalar_decay_chunk
 from rnnzoo.ops._chunk import (check_qkv, compute_dtype, detach_decay, final_state_decay_grad, from_chunks,
                                pass_states, segsum, to_chunks)
 
@@ -66,6 +67,16 @@ def _recurrent(q, k, v, g, s):
 
 
 def _chunk(q, k, v, g_in, s, chunk_size, decay_grad_identity=True):
+    if decay_grad_identity and direct_ok(g_in, min(chunk_size, q.shape[1])):
+        q, k, g = detach_decay(q, k, g_in)  # dg by identity; q, k, v, s0 by the hand-written backward
+        o, s = scalar_decay_chunk(q, k, v, g, s, chunk_size)
+        return o, final_state_decay_grad(s, g_in)
+    return _autograd_chunk(q, k, v, g_in, s, chunk_size, decay_grad_identity)
+
+
+def _autograd_chunk(q, k, v, g_in, s, chunk_size, decay_grad_identity=True):
+    """The same chunk form by autograd through exp(segsum) decay masks: any decay span, and dg without
+    the identity (``decay_grad_identity=False``)."""
     q, k, g = detach_decay(q, k, g_in) if decay_grad_identity else (q, k, g_in)  # dg by identity
     t, c = q.shape[1], min(chunk_size, q.shape[1])
     q, k, v = (to_chunks(x, c) for x in (q, k, v))  # [B, H, N, C, D]

@@ -1,10 +1,14 @@
+from unittest import mock
+
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rnnzoo.ops import simple_gla as sg
+from rnnzoo.ops._scalar_chunk import direct_ok
 from rnnzoo.ops.simple_gla import simple_gla
-from tests.ops.modes import CHUNKED_SHAPES, assert_modes_agree, gated_qkv, gradcheck
+from tests.ops.modes import CHUNKED_SHAPES, assert_modes_agree, gated_qkv, gradcheck, run
 
 
 def make(b, t, h, dk, dv, seed=0, dtype=torch.float32, strength=1.0, state=True):
@@ -83,3 +87,27 @@ def test_bad_shapes_raise():
         simple_gla(**{**x, "v": x["v"][:, :2]})
     with pytest.raises(ValueError, match="mode"):
         simple_gla(**x, mode="parallel")
+
+
+def _core(form):
+    """simple_gla's chunk form through ``form`` (the dispatching ``_chunk`` or the autograd one)."""
+    def op(q, k, v, g, initial_state, mode, output_final_state):
+        return form(q * 8 ** -0.5, k, v, g, initial_state, 16)
+    return op
+
+
+@pytest.mark.parametrize("strength", [0.1, 1.0, 8.0])
+def test_hand_written_backward_matches_the_autograd_form(strength):
+    x = make(2, 45, 2, 8, 5, dtype=torch.float64, strength=strength, seed=3)
+    assert direct_ok(x["g"], 16)  # spans up to DIRECT_MAX_SPAN: the factored form runs
+    o, s, grads = run(_core(sg._chunk), x, "chunk")
+    o_ref, s_ref, grads_ref = run(_core(sg._autograd_chunk), x, "chunk")
+    for a, b in zip((o, *s, *grads), (o_ref, *s_ref, *grads_ref)):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10)
+
+
+def test_chunks_decaying_beyond_the_direct_span_use_the_autograd_form():
+    x = make(1, 40, 1, 4, 3, strength=40.0)  # logsigmoid(N(2,1)) * 40: several nats a step, > 60 per chunk
+    assert not direct_ok(x["g"], 16)
+    with mock.patch.object(sg, "scalar_decay_chunk", side_effect=AssertionError("factored form used")):
+        assert_modes_agree(simple_gla, x, 1e-5, chunk_size=16)
