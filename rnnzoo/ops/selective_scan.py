@@ -244,15 +244,15 @@ def _tile_out(y, out, s0, s1):
     out[:, :, s0:s1] = y.transpose(1, 2).contiguous()
 
 
-def _tile_inputs(u, delta, delta_bias, softplus, s0, s1):
-    """Time-major [b, tile, D] copies of a tile: (delta after bias and softplus, delta before softplus, u)."""
+def _tile_inputs(u, delta, delta_bias, softplus, s0, s1, dt_out, u_out):
+    """Writes a tile's time-major inputs into dt_out, u_out [b, tile, D] (slices of [b, L, D] tensors kept
+    for the backward pass): delta after bias and softplus, and u."""
     raw = _tile_in(delta, s0, s1)  # may share memory with delta: never modified in place
     if delta_bias is not None:
         raw = raw + delta_bias
-    dt = raw
-    if softplus:
-        dt = F.softplus(raw)
-    return dt, raw, _tile_in(u, s0, s1)
+    dt_out.copy_(F.softplus(raw) if softplus else raw)
+    u_out.copy_(_tile_in(u, s0, s1))
+    return dt_out, u_out
 
 
 def _silu_grad(z):
@@ -282,10 +282,11 @@ class _SelectiveScanFn(torch.autograd.Function):
         ws = _Workspace(u, batch, tiles[0][2][0][1], n, dim, 3 if signed else 2)
         h = u.new_zeros(batch, n, dim) if h0 is None else h0.transpose(1, 2).contiguous()
         out = u.new_empty(batch, dim, length)
+        dt_all, u_all = u.new_empty(2, batch, length, dim)  # time-major, kept: the backward reads them as is
         starts = []
         with torch.no_grad():
             for s0, s1, blocks in tiles:
-                dt, _, ub = _tile_inputs(u, delta, delta_bias, softplus, s0, s1)
+                dt, ub = _tile_inputs(u, delta, delta_bias, softplus, s0, s1, dt_all[:, s0:s1], u_all[:, s0:s1])
                 du = dt * ub
                 y = torch.empty_like(dt)
                 for t0, t1 in blocks:
@@ -303,22 +304,22 @@ class _SelectiveScanFn(torch.autograd.Function):
                 if z is not None:
                     y *= F.silu(_tile_in(z, s0, s1))
                 _tile_out(y, out, s0, s1)
-        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, h0, *starts)
+        ctx.save_for_backward(dt_all, u_all, A, B, C, D, z, delta_bias, h0, *starts)
         ctx.flags = softplus, signed
         return out, h.transpose(1, 2).clone()
 
     @staticmethod
     def backward(ctx, dout, dlast):
-        u, delta, A, B, C, D, z, delta_bias, h0, *starts = ctx.saved_tensors
+        dt_all, u_all, A, B, C, D, z, delta_bias, h0, *starts = ctx.saved_tensors
         softplus, signed = ctx.flags
-        batch, dim, length = u.shape
+        batch, length, dim = u_all.shape
         n = A.shape[1]
         At = A.t().contiguous()
         At2 = _exp_scale(At)
         Bs, Cs = _BC(B), _BC(C)
         tiles = _tiles(batch, dim, n, length)
-        ws = _Workspace(u, batch, tiles[0][2][0][1], n, dim, 5 if signed else 4)
-        du_grad, ddelta = torch.empty_like(u), torch.empty_like(delta)
+        ws = _Workspace(u_all, batch, tiles[0][2][0][1], n, dim, 5 if signed else 4)
+        du_grad, ddelta = dout.new_empty(2, batch, dim, length)
         dz = None if z is None else torch.empty_like(z)
         dD = None if D is None else torch.zeros_like(D)
         dbias = None if delta_bias is None else torch.zeros_like(delta_bias)
@@ -326,7 +327,7 @@ class _SelectiveScanFn(torch.autograd.Function):
         carry = dlast.transpose(1, 2)  # dL/dh at the end of the current block from later tokens
         k = len(starts)
         for s0, s1, blocks in reversed(tiles):
-            dt, raw, ub = _tile_inputs(u, delta, delta_bias, softplus, s0, s1)
+            dt, ub = dt_all[:, s0:s1], u_all[:, s0:s1]
             du = dt * ub
             dob = _tile_in(dout, s0, s1)
             if z is None:
@@ -372,8 +373,8 @@ class _SelectiveScanFn(torch.autograd.Function):
                 if D is not None:
                     y.addcmul_(ub, D)
                 _tile_out(dob * y * _silu_grad(zb), dz, s0, s1)
-            if softplus:
-                ddt *= torch.sigmoid(raw)
+            if softplus:  # d softplus(x)/dx = sigmoid(x) = 1 - exp(-softplus(x))
+                ddt *= torch.expm1(-dt).neg_()
             if delta_bias is not None:
                 dbias += ddt.sum((0, 1))
             _tile_out(ddt, ddelta, s0, s1)
