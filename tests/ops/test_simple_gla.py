@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnzoo.ops import simple_gla as sg
+from rnnzoo.ops import _scalar_chunk as scalar_chunk
 from rnnzoo.ops._scalar_chunk import direct_ok
 from rnnzoo.ops.simple_gla import simple_gla
 from tests.ops.modes import CHUNKED_SHAPES, assert_modes_agree, gated_qkv, gradcheck, run
@@ -96,11 +97,12 @@ def _core(form):
     return op
 
 
-@pytest.mark.parametrize("strength", [0.1, 1.0, 8.0])
-def test_hand_written_backward_matches_the_autograd_form(strength):
+@pytest.mark.parametrize("strength,group_elems", [(0.1, 2 ** 20), (1.0, 1), (8.0, 2 * 3 * 16 * 16)])
+def test_hand_written_backward_matches_the_autograd_form(strength, group_elems):
     x = make(2, 45, 2, 8, 5, dtype=torch.float64, strength=strength, seed=3)
     assert direct_ok(x["g"], 16)  # spans up to DIRECT_MAX_SPAN: the factored form runs
-    o, s, grads = run(_core(sg._chunk), x, "chunk")
+    with mock.patch.object(scalar_chunk, "_GROUP_ELEMS", group_elems):  # rows per group: all 4, 1, 2
+        o, s, grads = run(_core(sg._chunk), x, "chunk")
     o_ref, s_ref, grads_ref = run(_core(sg._autograd_chunk), x, "chunk")
     for a, b in zip((o, *s, *grads), (o_ref, *s_ref, *grads_ref)):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10)
