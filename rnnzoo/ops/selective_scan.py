@@ -232,16 +232,34 @@ class _Workspace:
         return [buf[:, :length] for buf in self.bufs]
 
 
+def _time_major(x):
+    """Whether a [b, D, L] tensor is laid out time-major in memory (D contiguous), as the transposed views
+    of [b, L, D] activations that the mamba mixer passes are."""
+    return x.stride(1) == 1 and x.shape[1] > 1 and x.shape[2] > 1
+
+
+def _new_like(ref):
+    """An empty [b, D, L] tensor in ref's layout (time-major or contiguous), as elementwise ops would make."""
+    if _time_major(ref):
+        return ref.new_empty(ref.shape[0], ref.shape[2], ref.shape[1]).transpose(1, 2)
+    return ref.new_empty(ref.shape)
+
+
 def _tile_in(x, s0, s1):
-    """x[:, :, s0:s1] of a [b, D, L] tensor as a time-major [b, tile, D] tensor (a view of x when the
-    layouts agree, e.g. L = 1: treat it as read-only). In two copies: the
-    slice's rows are contiguous, and the transpose then runs in cache (a direct strided copy is 3x slower)."""
+    """x[:, :, s0:s1] of a [b, D, L] tensor as a time-major [b, tile, D] tensor, read-only (a view when x is
+    time-major already). Else in two copies: the slice's rows are contiguous, and the transpose then runs
+    in cache (a direct strided copy is 3x slower)."""
+    if _time_major(x):
+        return x.transpose(1, 2)[:, s0:s1]
     return x[:, :, s0:s1].contiguous().transpose(1, 2).contiguous()
 
 
 def _tile_out(y, out, s0, s1):
     """out[:, :, s0:s1] = y for time-major y [b, tile, D] (transposed in cache first, as in ``_tile_in``)."""
-    out[:, :, s0:s1] = y.transpose(1, 2).contiguous()
+    if _time_major(out):
+        out.transpose(1, 2)[:, s0:s1] = y
+    else:
+        out[:, :, s0:s1] = y.transpose(1, 2).contiguous()
 
 
 def _tile_inputs(u, delta, delta_bias, softplus, s0, s1, dt_out, u_out):
@@ -281,7 +299,7 @@ class _SelectiveScanFn(torch.autograd.Function):
         tiles = _tiles(batch, dim, n, length)
         ws = _Workspace(u, batch, tiles[0][2][0][1], n, dim, 3 if signed else 2)
         h = u.new_zeros(batch, n, dim) if h0 is None else h0.transpose(1, 2).contiguous()
-        out = u.new_empty(batch, dim, length)
+        out = _new_like(u)
         dt_all, u_all = u.new_empty(2, batch, length, dim)  # time-major, kept: the backward reads them as is
         starts = []
         with torch.no_grad():
@@ -306,6 +324,7 @@ class _SelectiveScanFn(torch.autograd.Function):
                 _tile_out(y, out, s0, s1)
         ctx.save_for_backward(dt_all, u_all, A, B, C, D, z, delta_bias, h0, *starts)
         ctx.flags = softplus, signed
+        ctx.layouts = tuple(x is not None and _time_major(x) for x in (u, delta, z))
         return out, h.transpose(1, 2).clone()
 
     @staticmethod
@@ -319,8 +338,10 @@ class _SelectiveScanFn(torch.autograd.Function):
         Bs, Cs = _BC(B), _BC(C)
         tiles = _tiles(batch, dim, n, length)
         ws = _Workspace(u_all, batch, tiles[0][2][0][1], n, dim, 5 if signed else 4)
-        du_grad, ddelta = dout.new_empty(2, batch, dim, length)
-        dz = None if z is None else torch.empty_like(z)
+        # gradients in their inputs' layouts (time-major for the mixer's transposed activations)
+        du_grad, ddelta, dz = (dout.new_empty(batch, length, dim).transpose(1, 2) if time_major
+                               else dout.new_empty(batch, dim, length) for time_major in ctx.layouts)
+        dz = None if z is None else dz
         dD = None if D is None else torch.zeros_like(D)
         dbias = None if delta_bias is None else torch.zeros_like(delta_bias)
         dAt = torch.zeros_like(At)

@@ -137,3 +137,22 @@ def test_bad_shapes_raise(change, match):
     inputs = {k: v for k, v in _inputs(2, 4, 3, 9, "shared").items() if k in ("u", "delta", "A", "B", "C")}
     with pytest.raises(ValueError, match=match):
         selective_scan(**{**inputs, **change})
+
+
+def test_time_major_inputs_give_the_same_results_in_their_layout():
+    # the mamba mixer passes transposed views of [B, L, D] activations; z as a strided half of a projection
+    inputs = _inputs(2, 6, 3, 21, "shared")
+    time_major = dict(inputs)
+    for k in ("u", "delta"):
+        time_major[k] = inputs[k].transpose(1, 2).contiguous().transpose(1, 2)
+    time_major["z"] = torch.cat((inputs["z"].transpose(1, 2), torch.zeros(2, 21, 6)), -1)[..., :6].transpose(1, 2)
+    leaves = {k: v.detach().clone().requires_grad_() for k, v in time_major.items()}
+    out, last = selective_scan(**leaves, delta_softplus=True, return_last_state=True)
+    assert out.transpose(1, 2).is_contiguous()
+    (out * torch.randn(out.shape, generator=torch.Generator().manual_seed(1))).sum().backward()
+    assert leaves["u"].grad.transpose(1, 2).is_contiguous()
+    want = _run(inputs, "chunk", delta_softplus=True)
+    with _block_tokens(4, 2, 6, 3):
+        got = _run(time_major, "chunk", delta_softplus=True)
+    for k in want:
+        close(got[k], want[k], 1e-5)
