@@ -7,6 +7,7 @@ import os
 import sys
 
 from rnnzoo import mixers
+from rnnzoo.runtime import keep_freed_memory
 
 
 def mixer_table() -> str:
@@ -322,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    keep_freed_memory()  # training re-allocates the same big tensors every step (rnnzoo/runtime.py)
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError) as e:  # bad input: one clear line, not a traceback
