@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnzoo.ops.scan import diagonal_scan, signed_diagonal_scan
-from tests.ops.modes import outputs_and_grads
+from tests.ops.modes import close, outputs_and_grads
 
 
 def _inputs(T, dtype, signed, seed=0, batch=2):
@@ -42,7 +42,7 @@ def test_chunk_matches_recurrent_forward_and_backward(fn, signed, T, use_h0, see
     x, a, h0 = _inputs(T, torch.float32, signed, seed)
     h0 = h0 if use_h0 else None
     for got, want in zip(_run(fn, x, a, h0, "chunk"), _run(fn, x, a, h0, "recurrent")):
-        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+        close(got, want, 1e-5)  # relative to scale: da reaches ~30, where float32 rounding is ~1e-5
 
 
 @pytest.mark.parametrize("fn,signed", FNS, ids=["log_decay", "signed"])
