@@ -16,14 +16,18 @@ needs to continue a sequence across calls.
 2025, negative eigenvalues), for Mamba's ``allow_neg_eigval``.
 
 Modes: ``"recurrent"`` is mamba_ssm's reference loop over L; ``"chunk"`` (default) is one fused autograd
-function (``_SelectiveScanFn``) blocked over time so that every ``[B, block, N, D]`` tensor stays in cache:
-per block the transitions and inputs are built in one pass each, the state advances by one fused
+function (``_SelectiveScanFn``), like mamba_ssm's kernel taking bias, softplus, the D skip and the z gate
+inside. Time is cut into blocks of about 2^19 ``[B, block, N, D]`` elements (8 tokens at B=8, D=512, N=16),
+so that every such tensor stays in cache, in buffers reused by every block, and blocks are grouped into
+tiles of 4 whose inputs are transposed to time-major once: per
+block the transitions and inputs are built in one pass each, the state advances by one fused
 multiply-add per token on the whole ``[B, N, D]`` state, and y is contracted per block; the backward pass
-recomputes each block from its stored start state. Mamba-1's decay differs per (channel, state), so there is
-no matmul (SSD) form; a log-depth scan (mamba.py's Blelloch pscan, timed in benchmarks/cases_ssm.py)
-does 2 log2(L) strided passes over the whole [B, L, D, N] tensors and is slower on CPU than the
-cache-blocked sequential update. Only products of transitions appear (no exp(-cumsum)), so any decay,
-underflow and the signed transition are exact.
+recomputes each block from its stored start state. Time-major inputs (the mixer's transposed views of
+``[B, L, D]`` activations) are read in place, and outputs and gradients come back in their inputs' layouts.
+Mamba-1's decay differs per (channel, state), so there is no matmul (SSD) form; a log-depth scan (mamba.py's
+Blelloch pscan, timed in benchmarks/cases_ssm.py) does 2 log2(L) strided passes over the whole
+[B, L, D, N] tensors and is slower on CPU than the cache-blocked sequential update. Only products of
+transitions appear (no exp(-cumsum)), so any decay, underflow and the signed transition are exact.
 """
 
 from __future__ import annotations
