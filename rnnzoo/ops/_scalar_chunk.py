@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from rnnzoo.ops._chunk import from_chunks, to_chunks
+from rnnzoo.ops._chunk import from_chunks, pass_states, to_chunks
 
 DIRECT_MAX_SPAN = 60.0  # nats: factors up to e^30 each side, far from float32 overflow (e^88)
 
@@ -56,24 +56,13 @@ def _groups(rows, chunks, c):
 
 
 def _factors(g, c):
-    """Log decays [B, T, H] -> (e^{b-m}, e^{m-b}, e^b, e^{b_C-b}) as [B*H, N, C, 1] and e^{b_C} [B*H, N, 1, 1]."""
+    """Log decays [B, T, H] -> (e^{b-m}, e^{m-b}, e^b, e^{b_C-b}) as [B*H, N, C, 1], e^{b_C} [B*H, N, 1, 1]
+    and the chunk's log decay b_C [B*H, N, 1]."""
     b = to_chunks(g, c).flatten(0, 1).cumsum(-1)  # [R, N, C]
     last = b[..., -1:]
     mid = 0.5 * (b[..., :1] + last)
     col = (lambda x: x.exp().unsqueeze(-1))  # noqa: E731
-    return col(b - mid), col(mid - b), col(b), col(last - b), col(last)
-
-
-def _states(kd, v, decay, s0):
-    """States entering each chunk [R, N, K, V] and the final one [R, K, V], by the chunk-level recurrence
-    S_{n+1} = e^{b_C} S_n + kd_n^T v_n (a loop over the T/C chunks)."""
-    writes = kd.transpose(-1, -2) @ v
-    states = torch.empty_like(writes)
-    s = s0
-    for n in range(writes.shape[1]):
-        states[:, n] = s
-        s = torch.addcmul(writes[:, n], decay[:, n], s)
-    return states, s
+    return col(b - mid), col(mid - b), col(b), col(last - b), col(last), last
 
 
 def _bmm(x):
@@ -86,8 +75,10 @@ class _ScalarDecayChunk(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, g, s0, c):
         qc, kc, vc = (_rows(x, c) for x in (q, k, v))  # [R, N, C, D]
-        eq, ek, eb, eld, elast = _factors(g, c)
-        states, s = _states(kc * eld, vc, elast, s0.flatten(0, 1))
+        eq, ek, eb, eld, _, last = _factors(g, c)
+        # the chunk-level recurrence S_{n+1} = e^{b_C} S_n + kd_n^T v_n, on rows as a batch of one
+        states, s = pass_states((kc * eld)[None], vc[None], last[None], s0.flatten(0, 1)[None])
+        states, s = states[0], s[0]  # [R, N, K, V], [R, K, V]
         o = vc.new_empty(vc.shape)
         for r in _groups(*qc.shape[:2], c):
             scores = ((qc[r] * eq[r]) @ (kc[r] * ek[r]).transpose(-1, -2)).tril_()
@@ -101,7 +92,7 @@ class _ScalarDecayChunk(torch.autograd.Function):
     def backward(ctx, do, ds):
         qc, kc, vc, g, states = ctx.saved_tensors
         c = ctx.c
-        eq, ek, eb, eld, elast = _factors(g, c)
+        eq, ek, eb, eld, elast, _ = _factors(g, c)
         do = do.contiguous()
         # dL/dS_{n+1} for every chunk n: the reverse chunk recurrence dS_n = qe_n^T do_n + e^{b_C} dS_{n+1}
         reads = (qc * eb).transpose(-1, -2) @ do  # [R, N, K, V]
