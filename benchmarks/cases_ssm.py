@@ -9,6 +9,11 @@ delta = softplus(N(-3, 1)), A = -(1..16).
 the [B, L, D, N] tensors exp(delta A) and delta B u materialised, Blelloch's in-place up-sweep /
 down-sweep scan over them (mamba.py's ``pscan``, padded to a power of two, reverse scan in backward), then
 y = h C + D u. Written here from the algorithm, for timing only.
+
+``ssd`` also has a ``minimal`` mode: what a CPU user of mamba_ssm runs, since its Triton kernels need a GPU,
+i.e. the paper's ``ssd_minimal_discrete`` (Dao & Gu 2024, Listing 1: exp(segsum) decay masks, einsum
+contractions, the chunk-level recurrence as one [N+1, N+1] decay matrix), differentiated by autograd.
+Written here from the listing, for timing only.
 """
 
 from __future__ import annotations
@@ -86,6 +91,31 @@ def _mambapy_selective_scan(u, delta, A, B, C, D):
     return y.transpose(1, 2)
 
 
+def _segsum(x):
+    """[..., T] -> [..., T, T]: sum of x over (j, i] below the diagonal, -inf above (Listing 1's segsum)."""
+    cs = x.cumsum(-1)
+    seg = cs[..., :, None] - cs[..., None, :]
+    mask = torch.ones(x.shape[-1], x.shape[-1], dtype=torch.bool, device=x.device).tril()
+    return seg.masked_fill(~mask, float("-inf"))
+
+
+def _ssd_minimal(x, a, b, c, block_len=64):
+    """Listing 1 of Dao & Gu (2024) on x [B, T, H, P], a [B, T, H], b, c [B, T, H, N] (T divisible by
+    block_len). Returns y [B, T, H, P]."""
+    bsz, t, h, p = x.shape
+    x, b, c = (z.reshape(bsz, t // block_len, block_len, h, z.shape[-1]) for z in (x, b, c))
+    a = a.reshape(bsz, t // block_len, block_len, h).permute(0, 3, 1, 2)  # [B, H, chunks, l]
+    a_cumsum = a.cumsum(-1)
+    y_diag = torch.einsum("bclhn,bcshn,bhcls,bcshp->bclhp", c, b, _segsum(a).exp(), x)
+    decay_states = (a_cumsum[..., -1:] - a_cumsum).exp()
+    states = torch.einsum("bclhn,bhcl,bclhp->bchpn", b, decay_states, x)
+    states = torch.cat([torch.zeros_like(states[:, :1]), states], 1)
+    decay_chunk = _segsum(F.pad(a_cumsum[..., -1], (1, 0))).exp()
+    states = torch.einsum("bhzc,bchpn->bzhpn", decay_chunk, states)[:, :-1]
+    y_off = torch.einsum("bclhn,bchpn,bhcl->bclhp", c, states, a_cumsum.exp())
+    return (y_diag + y_off).reshape(bsz, t, h, p)
+
+
 def _gen():
     return torch.Generator().manual_seed(0)
 
@@ -119,6 +149,8 @@ def cases(batch: int, seqlen: int) -> dict[str, dict[str, Callable[[], Callable[
             x = torch.randn(batch, seqlen, HEADS, P, generator=g).requires_grad_()
             a = (-F.softplus(torch.randn(batch, seqlen, HEADS, generator=g) - 3)).requires_grad_()
             b, c = (torch.randn(batch, seqlen, HEADS, D_STATE, generator=g).requires_grad_() for _ in range(2))
+            if mode == "minimal":
+                return lambda: _ssd_minimal(x, a, b, c)
             return lambda: ssd(x, a, b, c, mode=mode)[0]
         return fn
 
@@ -142,7 +174,7 @@ def cases(batch: int, seqlen: int) -> dict[str, dict[str, Callable[[], Callable[
     return {
         "selective_scan": {"recurrent": sscan("recurrent"), "chunk": sscan("chunk"), "pscan": sscan("pscan")},
         "signed_diagonal_scan": {"recurrent": signed("recurrent"), "chunk": signed("chunk")},
-        "ssd": {"recurrent": ssd_("recurrent"), "chunk": ssd_("chunk")},
+        "ssd": {"recurrent": ssd_("recurrent"), "chunk": ssd_("chunk"), "minimal": ssd_("minimal")},
         "aaren": {"recurrent": aaren_("recurrent"), "chunk": aaren_("chunk")},
         "s4d_conv": {"recurrent": s4d_("recurrent"), "fft": s4d_("fft")},
     }
