@@ -3,6 +3,7 @@
     python benchmarks/ops_speed.py --T 256,1024,4096 --batch 8 --threads 2
     python benchmarks/ops_speed.py --ops gla,simple_gla --T 4096 --repeats 3
     python benchmarks/ops_speed.py --ops selective_scan --T 4096 --max-seconds 20   # slow references: timed once
+    python benchmarks/ops_speed.py --ops ssd,selective_scan --T 4096 --paired 5   # modes in turn, paired ratios
 
 Cases come from benchmarks/cases_<family>.py modules (``cases(batch, seqlen) -> {op: {mode: make}}``,
 ``make()`` draws inputs and returns the timed call; first mode = reference); a missing family module is skipped. Writes JSON to --out.
@@ -41,23 +42,56 @@ def load_cases(batch: int, seqlen: int) -> dict:
     return found
 
 
-def timed(make, backward: bool, repeats: int, max_seconds: float = float("inf")) -> tuple[float, int]:
-    """(median seconds over ``repeats`` runs after one warm-up, number of timed runs). ``make()`` draws fresh
-    inputs outside the timer and returns the timed call. A warm-up slower than ``max_seconds`` is taken as the
-    measurement itself (0 further runs), so slow references finish."""
-    def once():
-        run = make()
-        with torch.enable_grad() if backward else torch.no_grad():
-            start = time.perf_counter()
-            out = run()
-            if backward:
-                out.sum().backward()
-            return time.perf_counter() - start
+def run_once(make, backward: bool) -> float:
+    """Seconds of one timed call; ``make()`` draws fresh inputs outside the timer and returns the call."""
+    run = make()
+    with torch.enable_grad() if backward else torch.no_grad():
+        start = time.perf_counter()
+        out = run()
+        if backward:
+            out.sum().backward()
+        return time.perf_counter() - start
 
-    first = once()
+
+def timed(make, backward: bool, repeats: int, max_seconds: float = float("inf")) -> tuple[float, int]:
+    """(median seconds over ``repeats`` runs after one warm-up, number of timed runs). A warm-up slower than
+    ``max_seconds`` is taken as the measurement itself (0 further runs), so slow references finish."""
+    first = run_once(make, backward)
     if first > max_seconds:
         return first, 0
-    return statistics.median(once() for _ in range(repeats)), repeats
+    return statistics.median(run_once(make, backward) for _ in range(repeats)), repeats
+
+
+def paired(modes: dict, rounds: int) -> dict[str, list[float]]:
+    """Forward + backward seconds of every mode, timed in turn round by round (reference, fast, reference,
+    fast, ...) after one warm-up each, so that each round's ratio compares runs taken moments apart on a
+    machine whose speed drifts. Returns {mode: [seconds per round]}."""
+    for make in modes.values():
+        run_once(make, True)
+    times = {mode: [] for mode in modes}
+    for _ in range(rounds):
+        for mode, make in modes.items():
+            times[mode].append(run_once(make, True))
+    return times
+
+
+def run_paired(all_cases: dict, wanted: list[str], rounds: int, seqlen: int, batch: int, threads: int,
+               out: Path, rows: list) -> None:
+    print(f"{'op':<20}{'mode':<12}{'T':>6}{'f+b ms':>10}{'paired x (median)':>19}{'min-max x':>16}")
+    for op, modes in all_cases.items():
+        if wanted and op not in wanted:
+            continue
+        times = paired(modes, rounds)
+        ref = next(iter(modes))
+        for mode, ts in times.items():
+            ratios = [r / t for r, t in zip(times[ref], ts)]
+            row = dict(op=op, mode=mode, T=seqlen, batch=batch, threads=threads, paired_rounds=rounds,
+                       fwd_bwd_s=statistics.median(ts), fwd_bwd_s_each=ts, paired_speedup=statistics.median(ratios),
+                       paired_speedup_each=ratios, reference=ref, load=os.getloadavg()[0])
+            rows.append(row)
+            print(f"{op:<20}{mode:<12}{seqlen:>6}{row['fwd_bwd_s'] * 1e3:>10.1f}{row['paired_speedup']:>19.1f}"
+                  f"{min(ratios):>9.1f}-{max(ratios):<6.1f}", flush=True)
+            write_json(out, {"torch": torch.__version__, "rows": rows})
 
 
 def write_json(path: Path, payload) -> None:
@@ -66,6 +100,12 @@ def write_json(path: Path, payload) -> None:
     with os.fdopen(fd, "w") as f:
         json.dump(payload, f, indent=2)
     os.replace(tmp, path)
+
+
+def _check_ops(parser, wanted: list[str], all_cases: dict) -> None:
+    unknown = set(wanted) - set(all_cases)
+    if unknown:
+        parser.error(f"unknown ops {sorted(unknown)}; available: {', '.join(sorted(all_cases))}")
 
 
 def main(argv=None) -> None:
@@ -80,19 +120,26 @@ def main(argv=None) -> None:
     parser.add_argument("--glibc-malloc", action="store_true",
                         help="keep glibc's default malloc, which returns large freed blocks to the kernel "
                              "(default: rnnzoo.runtime.keep_freed_memory())")
+    parser.add_argument("--paired", type=int, default=0, metavar="ROUNDS",
+                        help="forward + backward only, every mode timed in turn for ROUNDS rounds; reports "
+                             "the median of the per-round speed-ups (steadier on a noisy machine)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/ops_speed.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     kept = not args.glibc_malloc and keep_freed_memory()
     wanted = [o for o in args.ops.split(",") if o]
     rows = []
+    if args.paired:
+        for seqlen in (int(t) for t in args.T.split(",")):
+            all_cases = load_cases(args.batch, seqlen)
+            _check_ops(parser, wanted, all_cases)
+            run_paired(all_cases, wanted, args.paired, seqlen, args.batch, args.threads, args.out, rows)
+        return
     print(f"{'op':<20}{'mode':<12}{'T':>6}{'fwd ms':>10}{'fwd tok/s':>12}{'x':>7}"
           f"{'fwd+bwd ms':>12}{'f+b tok/s':>12}{'x':>7}")
     for seqlen in (int(t) for t in args.T.split(",")):
         all_cases = load_cases(args.batch, seqlen)
-        unknown = set(wanted) - set(all_cases)
-        if unknown:
-            parser.error(f"unknown ops {sorted(unknown)}; available: {', '.join(sorted(all_cases))}")
+        _check_ops(parser, wanted, all_cases)
         for op, modes in all_cases.items():
             if wanted and op not in wanted:
                 continue
