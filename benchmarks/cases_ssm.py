@@ -103,6 +103,9 @@ def _ssd_minimal(x, a, b, c, block_len=64):
     """Listing 1 of Dao & Gu (2024) on x [B, T, H, P], a [B, T, H], b, c [B, T, H, N] (T divisible by
     block_len). Returns y [B, T, H, P]."""
     bsz, t, h, p = x.shape
+    block_len = min(block_len, t)
+    if t % block_len:
+        raise ValueError(f"ssd_minimal needs T divisible by block_len={block_len}, got T={t}")
     x, b, c = (z.reshape(bsz, t // block_len, block_len, h, z.shape[-1]) for z in (x, b, c))
     a = a.reshape(bsz, t // block_len, block_len, h).permute(0, 3, 1, 2)  # [B, H, chunks, l]
     a_cumsum = a.cumsum(-1)

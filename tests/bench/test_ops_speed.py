@@ -1,0 +1,29 @@
+"""benchmarks/ops_speed.py runs end to end on tiny shapes and writes its JSON rows."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+import ops_speed  # noqa: E402
+
+
+@pytest.mark.parametrize("extra", [[], ["--paired", "2"]])
+def test_ops_speed_writes_rows_for_every_mode(tmp_path, extra):
+    out = tmp_path / "speed.json"
+    ops_speed.main(["--ops", "ssd", "--T", "32", "--batch", "1", "--repeats", "1", "--threads", "1",
+                    "--out", str(out), *extra])
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["mode"] for r in rows] == ["recurrent", "chunk", "minimal"]
+    key = "paired_speedup" if extra else "fwd_bwd_speedup"
+    assert rows[0][key] == 1.0 and all(r[key] > 0 for r in rows)
+    if extra:
+        assert all(len(r["paired_speedup_each"]) == 2 for r in rows)
+
+
+def test_unknown_op_is_an_error(tmp_path):
+    with pytest.raises(SystemExit):
+        ops_speed.main(["--ops", "no_such_op", "--T", "16", "--out", str(tmp_path / "x.json"), "--paired", "1"])
