@@ -6,12 +6,15 @@ Copying *a* value from the context without binding it to its key gives 0.5 (one 
 plateau many models sit on for a while. Two bars: every mixer must beat chance clearly (> 0.3); every mixer
 that can bind content must get past the copy plateau (> 0.75). Mixers whose state cannot depend on which
 key came with which value are exempt from the second: s4d (linear time-invariant: the same kernel for every
-input) and aaren (its attention query is a learned constant, not a function of the input).
+input) and aaren (its attention query is a learned constant, not a function of the input). Classic RNNs
+whose whole state passes through a nonlinearity at every step learn the binding more slowly and get a
+longer budget for the second bar (``SLOW_BINDERS``).
 
 Non-causal mixers (hydra): a 2-block encoder where position t must output token t+3 (the input read
 backwards in time, which a causal model cannot see: it stays at chance 1/16); bar 0.9.
 """
 
+import dataclasses
 import functools
 
 import pytest
@@ -33,12 +36,17 @@ NO_CONTENT_RECALL = {"s4d", "aaren"}
 # on the plain mixer
 NEEDS_SHORT_CONV = {"linear_attention", "lightning", "gla", "lightnet", "based"}
 RECALL = next(run for run in QUICK.tasks if run.spec.startswith("mqar"))
+# steps for the binding bar where 1000 leave these on the copy plateau (measured 2026-11-25, seeds 0/1/2: at 1000
+# steps elman 0.504 / 0.521 / 0.557, slstm 0.748 / 0.787 / 0.824; at 3000, elman 0.902 / 0.840 / 0.795,
+# slstm (seeds 1/2) 0.982 / 1.0; slstm at 2000 was 0.971 / 0.729, still on the edge)
+SLOW_BINDERS = {"elman": 3000, "slstm": 3000}
 LOOKAHEAD = 3
 
 
 @functools.lru_cache(maxsize=None)
-def recall_accuracy(spec: str) -> tuple[float, float]:
-    record = train_and_eval(spec, RECALL, d_model=64, seed=0, n_layers=2, test_n=256)
+def recall_accuracy(spec: str, steps: int = RECALL.steps) -> tuple[float, float]:
+    run = dataclasses.replace(RECALL, steps=steps)
+    record = train_and_eval(spec, run, d_model=64, seed=0, n_layers=2, test_n=256)
     return record["accuracy"][str(16)], record["final_loss"]
 
 
@@ -53,7 +61,7 @@ def test_two_layer_lm_beats_chance_on_associative_recall(name):
 @pytest.mark.parametrize("name", [n for n in CAUSAL if n not in NO_CONTENT_RECALL])
 def test_two_layer_lm_binds_keys_to_values(name):
     spec = f"{name}:use_short_conv=True" if name in NEEDS_SHORT_CONV else name
-    accuracy, loss = recall_accuracy(spec)
+    accuracy, loss = recall_accuracy(spec, SLOW_BINDERS.get(name, RECALL.steps))
     assert accuracy > 0.75, f"{name}: MQAR accuracy {accuracy:.3f} (copy plateau 0.5), final loss {loss:.3f}"
 
 
