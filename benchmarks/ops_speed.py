@@ -76,7 +76,7 @@ def paired(modes: dict, rounds: int) -> dict[str, list[float]]:
 
 
 def run_paired(all_cases: dict, wanted: list[str], rounds: int, seqlen: int, batch: int, threads: int,
-               out: Path, rows: list) -> None:
+               out: Path, rows: list, kept: bool) -> None:
     print(f"{'op':<20}{'mode':<12}{'T':>6}{'f+b ms':>10}{'paired x (median)':>19}{'min-max x':>16}")
     for op, modes in all_cases.items():
         if wanted and op not in wanted:
@@ -87,7 +87,8 @@ def run_paired(all_cases: dict, wanted: list[str], rounds: int, seqlen: int, bat
             ratios = [r / t for r, t in zip(times[ref], ts)]
             row = dict(op=op, mode=mode, T=seqlen, batch=batch, threads=threads, paired_rounds=rounds,
                        fwd_bwd_s=statistics.median(ts), fwd_bwd_s_each=ts, paired_speedup=statistics.median(ratios),
-                       paired_speedup_each=ratios, reference=ref, load=os.getloadavg()[0])
+                       paired_speedup_each=ratios, reference=ref, load=os.getloadavg()[0],
+                       keep_freed_memory=kept)
             rows.append(row)
             print(f"{op:<20}{mode:<12}{seqlen:>6}{row['fwd_bwd_s'] * 1e3:>10.1f}{row['paired_speedup']:>19.1f}"
                   f"{min(ratios):>9.1f}-{max(ratios):<6.1f}", flush=True)
@@ -125,6 +126,8 @@ def main(argv=None) -> None:
                              "the median of the per-round speed-ups (steadier on a noisy machine)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/ops_speed.json"))
     args = parser.parse_args(argv)
+    if args.paired < 0 or args.repeats < 1:
+        parser.error(f"--paired must be >= 0 and --repeats >= 1, got {args.paired} and {args.repeats}")
     torch.set_num_threads(args.threads)
     kept = not args.glibc_malloc and keep_freed_memory()
     wanted = [o for o in args.ops.split(",") if o]
@@ -133,7 +136,7 @@ def main(argv=None) -> None:
         for seqlen in (int(t) for t in args.T.split(",")):
             all_cases = load_cases(args.batch, seqlen)
             _check_ops(parser, wanted, all_cases)
-            run_paired(all_cases, wanted, args.paired, seqlen, args.batch, args.threads, args.out, rows)
+            run_paired(all_cases, wanted, args.paired, seqlen, args.batch, args.threads, args.out, rows, kept)
         return
     print(f"{'op':<20}{'mode':<12}{'T':>6}{'fwd ms':>10}{'fwd tok/s':>12}{'x':>7}"
           f"{'fwd+bwd ms':>12}{'f+b tok/s':>12}{'x':>7}")

@@ -27,3 +27,9 @@ def test_ops_speed_writes_rows_for_every_mode(tmp_path, extra):
 def test_unknown_op_is_an_error(tmp_path):
     with pytest.raises(SystemExit):
         ops_speed.main(["--ops", "no_such_op", "--T", "16", "--out", str(tmp_path / "x.json"), "--paired", "1"])
+
+
+@pytest.mark.parametrize("flags", [["--paired", "-1"], ["--repeats", "0"]])
+def test_bad_counts_are_errors(tmp_path, flags):
+    with pytest.raises(SystemExit):
+        ops_speed.main(["--ops", "ssd", "--T", "16", "--out", str(tmp_path / "x.json"), *flags])
