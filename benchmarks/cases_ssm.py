@@ -13,7 +13,7 @@ y = h C + D u. Written here from the algorithm, for timing only.
 ``ssd`` also has a ``minimal`` mode: what a CPU user of mamba_ssm runs, since its Triton kernels need a GPU,
 i.e. the paper's ``ssd_minimal_discrete`` (Dao & Gu 2024, Listing 1: exp(segsum) decay masks, einsum
 contractions, the chunk-level recurrence as one [N+1, N+1] decay matrix), differentiated by autograd.
-Written here from the listing, for timing only.
+Written here from the listing, with our ``segsum`` (the listing's stable masked-cumsum one), for timing only.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from rnnzoo.ops._chunk import segsum
 from rnnzoo.ops.aaren import aaren
 from rnnzoo.ops.s4d import s4d_conv, s4d_init
 from rnnzoo.ops.scan import signed_diagonal_scan
@@ -91,14 +92,6 @@ def _mambapy_selective_scan(u, delta, A, B, C, D):
     return y.transpose(1, 2)
 
 
-def _segsum(x):
-    """[..., T] -> [..., T, T]: sum of x over (j, i] below the diagonal, -inf above (Listing 1's segsum)."""
-    cs = x.cumsum(-1)
-    seg = cs[..., :, None] - cs[..., None, :]
-    mask = torch.ones(x.shape[-1], x.shape[-1], dtype=torch.bool, device=x.device).tril()
-    return seg.masked_fill(~mask, float("-inf"))
-
-
 def _ssd_minimal(x, a, b, c, block_len=64):
     """Listing 1 of Dao & Gu (2024) on x [B, T, H, P], a [B, T, H], b, c [B, T, H, N] (T divisible by
     block_len). Returns y [B, T, H, P]."""
@@ -109,11 +102,11 @@ def _ssd_minimal(x, a, b, c, block_len=64):
     x, b, c = (z.reshape(bsz, t // block_len, block_len, h, z.shape[-1]) for z in (x, b, c))
     a = a.reshape(bsz, t // block_len, block_len, h).permute(0, 3, 1, 2)  # [B, H, chunks, l]
     a_cumsum = a.cumsum(-1)
-    y_diag = torch.einsum("bclhn,bcshn,bhcls,bcshp->bclhp", c, b, _segsum(a).exp(), x)
+    y_diag = torch.einsum("bclhn,bcshn,bhcls,bcshp->bclhp", c, b, segsum(a).exp(), x)
     decay_states = (a_cumsum[..., -1:] - a_cumsum).exp()
     states = torch.einsum("bclhn,bhcl,bclhp->bchpn", b, decay_states, x)
     states = torch.cat([torch.zeros_like(states[:, :1]), states], 1)
-    decay_chunk = _segsum(F.pad(a_cumsum[..., -1], (1, 0))).exp()
+    decay_chunk = segsum(F.pad(a_cumsum[..., -1], (1, 0))).exp()
     states = torch.einsum("bhzc,bchpn->bzhpn", decay_chunk, states)[:, :-1]
     y_off = torch.einsum("bclhn,bchpn,bhcl->bclhp", c, states, a_cumsum.exp())
     return (y_diag + y_off).reshape(bsz, t, h, p)

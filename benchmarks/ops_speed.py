@@ -75,12 +75,16 @@ def paired(modes: dict, rounds: int) -> dict[str, list[float]]:
     return times
 
 
-def run_paired(all_cases: dict, wanted: list[str], rounds: int, seqlen: int, batch: int, threads: int,
-               out: Path, rows: list, kept: bool) -> None:
-    print(f"{'op':<20}{'mode':<12}{'T':>6}{'f+b ms':>10}{'paired x (median)':>19}{'min-max x':>16}")
-    for op, modes in all_cases.items():
-        if wanted and op not in wanted:
-            continue
+PAIRED_HEADER = f"{'op':<20}{'mode':<12}{'T':>6}{'f+b ms':>10}{'paired x (median)':>19}{'min-max x':>16}"
+PLAIN_HEADER = (f"{'op':<20}{'mode':<12}{'T':>6}{'fwd ms':>10}{'fwd tok/s':>12}{'x':>7}"
+                f"{'fwd+bwd ms':>12}{'f+b tok/s':>12}{'x':>7}")
+
+
+def run_paired(cases: dict, args, seqlen: int, rows: list, kept: bool) -> None:
+    """Forward + backward of each op's modes in ``args.paired`` rounds (``paired``); ratios per round."""
+    print(PAIRED_HEADER)
+    batch, threads, rounds = args.batch, args.threads, args.paired
+    for op, modes in cases.items():
         times = paired(modes, rounds)
         ref = next(iter(modes))
         for mode, ts in times.items():
@@ -92,7 +96,7 @@ def run_paired(all_cases: dict, wanted: list[str], rounds: int, seqlen: int, bat
             rows.append(row)
             print(f"{op:<20}{mode:<12}{seqlen:>6}{row['fwd_bwd_s'] * 1e3:>10.1f}{row['paired_speedup']:>19.1f}"
                   f"{min(ratios):>9.1f}-{max(ratios):<6.1f}", flush=True)
-            write_json(out, {"torch": torch.__version__, "rows": rows})
+            write_json(args.out, {"torch": torch.__version__, "rows": rows})
 
 
 def write_json(path: Path, payload) -> None:
@@ -103,10 +107,26 @@ def write_json(path: Path, payload) -> None:
     os.replace(tmp, path)
 
 
-def _check_ops(parser, wanted: list[str], all_cases: dict) -> None:
-    unknown = set(wanted) - set(all_cases)
-    if unknown:
-        parser.error(f"unknown ops {sorted(unknown)}; available: {', '.join(sorted(all_cases))}")
+def run_plain(cases: dict, args, seqlen: int, rows: list, kept: bool) -> None:
+    """Forward, then forward + backward, of each mode: the median of ``args.repeats`` runs each."""
+    for op, modes in cases.items():
+        base = None
+        for mode, make in modes.items():
+            fwd, fwd_runs = timed(make, False, args.repeats, args.max_seconds)
+            both, both_runs = timed(make, True, args.repeats, args.max_seconds)
+            base = base or (fwd, both)
+            tokens = args.batch * seqlen
+            row = dict(op=op, mode=mode, T=seqlen, batch=args.batch, threads=args.threads,
+                       fwd_s=fwd, fwd_bwd_s=both, fwd_tokens_per_s=tokens / fwd,
+                       fwd_bwd_tokens_per_s=tokens / both, fwd_speedup=base[0] / fwd,
+                       fwd_bwd_speedup=base[1] / both, reference=next(iter(modes)),
+                       fwd_runs=fwd_runs, fwd_bwd_runs=both_runs, load=os.getloadavg()[0],
+                       keep_freed_memory=kept)
+            rows.append(row)
+            print(f"{op:<20}{mode:<12}{seqlen:>6}{fwd * 1e3:>10.1f}{tokens / fwd:>12.0f}"
+                  f"{row['fwd_speedup']:>7.1f}{both * 1e3:>12.1f}{tokens / both:>12.0f}"
+                  f"{row['fwd_bwd_speedup']:>7.1f}", flush=True)
+            write_json(args.out, {"torch": torch.__version__, "rows": rows})
 
 
 def main(argv=None) -> None:
@@ -132,37 +152,15 @@ def main(argv=None) -> None:
     kept = not args.glibc_malloc and keep_freed_memory()
     wanted = [o for o in args.ops.split(",") if o]
     rows = []
-    if args.paired:
-        for seqlen in (int(t) for t in args.T.split(",")):
-            all_cases = load_cases(args.batch, seqlen)
-            _check_ops(parser, wanted, all_cases)
-            run_paired(all_cases, wanted, args.paired, seqlen, args.batch, args.threads, args.out, rows, kept)
-        return
-    print(f"{'op':<20}{'mode':<12}{'T':>6}{'fwd ms':>10}{'fwd tok/s':>12}{'x':>7}"
-          f"{'fwd+bwd ms':>12}{'f+b tok/s':>12}{'x':>7}")
+    if not args.paired:
+        print(PLAIN_HEADER)
     for seqlen in (int(t) for t in args.T.split(",")):
         all_cases = load_cases(args.batch, seqlen)
-        _check_ops(parser, wanted, all_cases)
-        for op, modes in all_cases.items():
-            if wanted and op not in wanted:
-                continue
-            base = None
-            for mode, make in modes.items():
-                fwd, fwd_runs = timed(make, False, args.repeats, args.max_seconds)
-                both, both_runs = timed(make, True, args.repeats, args.max_seconds)
-                base = base or (fwd, both)
-                tokens = args.batch * seqlen
-                row = dict(op=op, mode=mode, T=seqlen, batch=args.batch, threads=args.threads,
-                           fwd_s=fwd, fwd_bwd_s=both, fwd_tokens_per_s=tokens / fwd,
-                           fwd_bwd_tokens_per_s=tokens / both, fwd_speedup=base[0] / fwd,
-                           fwd_bwd_speedup=base[1] / both, reference=next(iter(modes)),
-                           fwd_runs=fwd_runs, fwd_bwd_runs=both_runs, load=os.getloadavg()[0],
-                           keep_freed_memory=kept)
-                rows.append(row)
-                print(f"{op:<20}{mode:<12}{seqlen:>6}{fwd * 1e3:>10.1f}{tokens / fwd:>12.0f}"
-                      f"{row['fwd_speedup']:>7.1f}{both * 1e3:>12.1f}{tokens / both:>12.0f}"
-                      f"{row['fwd_bwd_speedup']:>7.1f}", flush=True)
-                write_json(args.out, {"torch": torch.__version__, "rows": rows})
+        unknown = set(wanted) - set(all_cases)
+        if unknown:
+            parser.error(f"unknown ops {sorted(unknown)}; available: {', '.join(sorted(all_cases))}")
+        cases = {op: modes for op, modes in all_cases.items() if not wanted or op in wanted}
+        (run_paired if args.paired else run_plain)(cases, args, seqlen, rows, kept)
 
 
 if __name__ == "__main__":

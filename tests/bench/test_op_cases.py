@@ -1,18 +1,13 @@
 """The comparators timed in benchmarks/cases_ssm.py compute the same thing as our ops: a speed-up against
 a wrong comparator would mean nothing."""
 
-import sys
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import cases_ssm
 
-import cases_ssm  # noqa: E402
-
-from rnnzoo.ops.selective_scan import selective_scan  # noqa: E402
-from rnnzoo.ops.ssd import ssd  # noqa: E402
+from rnnzoo.ops.selective_scan import selective_scan
+from rnnzoo.ops.ssd import ssd
 
 
 def _randn(*shape, g):

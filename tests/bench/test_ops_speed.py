@@ -1,14 +1,10 @@
 """benchmarks/ops_speed.py runs end to end on tiny shapes and writes its JSON rows."""
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-
-import ops_speed  # noqa: E402
+import ops_speed
 
 
 @pytest.mark.parametrize("extra", [[], ["--paired", "2"]])

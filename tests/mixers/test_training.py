@@ -31,9 +31,9 @@ CAUSAL = [n for n in mixers.names() if mixers.get(n).causal]
 NONCAUSAL = [n for n in mixers.names() if not mixers.get(n).causal]
 NO_CONTENT_RECALL = {"s4d", "aaren"}
 # linear attention without fla's short q/k/v convolution stays on the copy plateau at this budget (seed 0,
-# 2026-11-25: linear_attention 0.525, lightning 0.527, gla 0.537, lightnet 0.525, based 0.537; with the conv all
-# pass, gla 0.998, lightnet 1.0, based 0.996; Based and Zoology pair it with one): the binding bar is checked on their conv variant, the chance bar
-# on the plain mixer
+# 2026-11-25: linear_attention 0.525, lightning 0.527, gla 0.537, lightnet 0.525, based 0.537; with the conv
+# all pass, gla 0.998, lightnet 1.0, based 0.996; Based and Zoology pair it with one): the binding bar is
+# checked on their conv variant, the chance bar on the plain mixer
 NEEDS_SHORT_CONV = {"linear_attention", "lightning", "gla", "lightnet", "based"}
 RECALL = next(run for run in QUICK.tasks if run.spec.startswith("mqar"))
 # steps for the binding bar where 1000 leave these on the copy plateau (measured 2026-11-25, seeds 0/1/2: at 1000
