@@ -168,7 +168,8 @@ def cases(batch: int, seqlen: int) -> dict[str, dict[str, Callable[[], Callable[
         return fn
 
     return {
-        "selective_scan": {"recurrent": sscan("recurrent"), "chunk": sscan("chunk"), "pscan": sscan("pscan")},
+        "selective_scan": {"recurrent": sscan("recurrent"), "chunk": sscan("chunk"), "kernel": sscan("kernel"),
+                           "pscan": sscan("pscan")},
         "signed_diagonal_scan": {"recurrent": signed("recurrent"), "chunk": signed("chunk")},
         "ssd": {"recurrent": ssd_("recurrent"), "chunk": ssd_("chunk"), "minimal": ssd_("minimal")},
         "aaren": {"recurrent": aaren_("recurrent"), "chunk": aaren_("chunk")},

@@ -15,7 +15,10 @@ needs to continue a sequence across calls.
 ``signed_selective_scan`` is the same op with the transition ``2 exp(delta A) - 1`` in (-1, 1] (Grazzi et al.
 2025, negative eigenvalues), for Mamba's ``allow_neg_eigval``.
 
-Modes: ``"recurrent"`` is mamba_ssm's reference loop over L; ``"chunk"`` (default) is one fused autograd
+Modes: ``"recurrent"`` is mamba_ssm's reference loop over L. ``"kernel"`` is the same loop compiled for
+CPU (``csrc/selective_scan.c``, built on first use; ``_selective_scan_kernel.py``), with a hand-written
+backward, and ``"auto"`` (default) takes it for CPU tensors wherever a C compiler is present
+(``rnnzoo.ops._native``), else ``"chunk"``. ``"chunk"`` is pure PyTorch: one fused autograd
 function (``_SelectiveScanFn``), like mamba_ssm's kernel taking bias, softplus, the D skip and the z gate
 inside. Time is cut into blocks of about 2^19 ``[B, block, N, D]`` elements (8 tokens at B=8, D=512, N=16),
 so that every such tensor stays in cache, in buffers reused by every block, and blocks are grouped into
@@ -35,8 +38,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from rnnzoo.ops._selective_scan_kernel import available as kernel_available
+from rnnzoo.ops._selective_scan_kernel import kernel_scan
+from rnnzoo.ops._selective_scan_kernel import require as require_kernel
 
-MODES = ("recurrent", "chunk")
+
+MODES = ("recurrent", "chunk", "kernel", "auto")
 
 
 def _check(u, delta, A, B, C, D, z, delta_bias, initial_state, mode):
@@ -67,14 +74,14 @@ def _per_channel(t: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
-                   return_last_state=False, initial_state=None, mode="chunk"):
+                   return_last_state=False, initial_state=None, mode="auto"):
     """Selective scan, mamba_ssm semantics (see module docstring for shapes)."""
     return _selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state,
                            initial_state, mode, signed=False)
 
 
 def signed_selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
-                          return_last_state=False, initial_state=None, mode="chunk"):
+                          return_last_state=False, initial_state=None, mode="auto"):
     """``selective_scan`` with the signed transition ``2 exp(delta A) - 1`` in (-1, 1] instead of
     ``exp(delta A)`` (Grazzi et al. 2025, negative eigenvalues for state tracking). Same shapes."""
     return _selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state,
@@ -89,20 +96,27 @@ def _selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_
     dtype = torch.float64 if any(t.dtype == torch.float64 for t in given) else torch.float32
     u, delta, A, B, C, D, z, delta_bias, h0 = (None if t is None else t.to(dtype) for t in
                                                (u, delta, A, B, C, D, z, delta_bias, initial_state))
-    if mode == "recurrent":
-        out, last = _reference_with_extras(u, delta, A, B, C, D, z, delta_bias, delta_softplus, h0, signed)
+    if mode == "auto":
+        mode = "kernel" if kernel_available(u, A, B, C, D, z, delta_bias, h0) else "chunk"
+    elif mode == "kernel":
+        require_kernel(u, A, B, C, D, z, delta_bias, h0)
+    if mode in ("recurrent", "kernel"):
+        core = _reference if mode == "recurrent" else kernel_scan
+        out, last = _with_extras(core, u, delta, A, B, C, D, z, delta_bias, delta_softplus, h0, signed)
     else:  # bias, softplus, D skip and z gate fused into the blocked scan (as mamba_ssm's kernel does)
         out, last = _SelectiveScanFn.apply(u, delta, A, B, C, D, z, delta_bias, h0, delta_softplus, signed)
     out = out.to(dtype_in)
     return (out, last) if return_last_state else out
 
 
-def _reference_with_extras(u, delta, A, B, C, D, z, delta_bias, delta_softplus, h0, signed):
+def _with_extras(core, u, delta, A, B, C, D, z, delta_bias, delta_softplus, h0, signed):
+    """Bias, softplus, D skip and z gate in PyTorch around ``core`` (the reference loop or the compiled
+    kernel), as mamba_ssm's selective_scan_ref does."""
     if delta_bias is not None:
         delta = delta + delta_bias[..., None]
     if delta_softplus:
         delta = F.softplus(delta)
-    y, last = _reference(u, delta, A, B, C, h0, signed)
+    y, last = core(u, delta, A, B, C, h0, signed)
     out = y if D is None else y + u * D[:, None]
     return (out if z is None else out * F.silu(z)), last
 

@@ -9,6 +9,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rnnzoo.ops import _native as native
+from rnnzoo.ops import _selective_scan_kernel as kernel_module
 from rnnzoo.ops import selective_scan as ss_module
 from rnnzoo.ops.selective_scan import selective_scan, signed_selective_scan
 from tests.ops.modes import close, gradcheck, outputs_and_grads
@@ -156,3 +158,82 @@ def test_time_major_inputs_give_the_same_results_in_their_layout():
         got = _run(time_major, "chunk", delta_softplus=True)
     for k in want:
         close(got[k], want[k], 1e-5)
+
+
+# ---- the compiled CPU kernel (mode="kernel"; rnnzoo/ops/csrc/selective_scan.c) ----
+
+needs_kernel = pytest.mark.skipif(not kernel_module.available(torch.zeros(1)),
+                                  reason="no C compiler here: the compiled kernel is unavailable")
+
+
+def _time_major(inputs):
+    """The mixer's layout: u, delta, z as transposed views of [B, L, D] tensors."""
+    return {k: (v.transpose(1, 2).contiguous().transpose(1, 2) if k in ("u", "delta", "z") else v)
+            for k, v in inputs.items()}
+
+
+@needs_kernel
+@settings(max_examples=25, deadline=None)
+@given(batch=st.integers(1, 2), dim=st.sampled_from([4, 20]), length=st.integers(1, 70),
+       n=st.sampled_from([1, 3, 16, 32]), bc=st.sampled_from(["const", "shared", "grouped"]),
+       softplus=st.booleans(), drop=st.sets(st.sampled_from(["D", "z", "delta_bias", "initial_state"])),
+       segment=st.sampled_from([16, 32, 256]), signed=st.booleans(), time_major=st.booleans())
+def test_kernel_matches_reference(batch, dim, length, n, bc, softplus, drop, segment, signed, time_major):
+    # n = 16 and 32 run the vectorised float32 loops, n = 1, 3 the plain ones; dim 20 puts a bundle of 16
+    # channels across two batch rows; segments of 16 and 32 steps cut T = 70 into several cache blocks
+    inputs = _inputs(batch, dim, n, length, bc)
+    for k in drop:
+        del inputs[k]
+    fn = signed_selective_scan if signed else selective_scan
+    with mock.patch.object(kernel_module, "SEGMENT", segment):
+        got = _run(_time_major(inputs) if time_major else inputs, "kernel", fn, delta_softplus=softplus)
+    want = _run(inputs, "recurrent", fn, delta_softplus=softplus)
+    assert got.keys() == want.keys()
+    for k in want:
+        close(got[k], want[k], 1e-5)
+
+
+@needs_kernel
+@pytest.mark.parametrize("n", [2, 16])
+@pytest.mark.parametrize("signed", [False, True])
+def test_kernel_strong_decays_underflow(n, signed):
+    # delta * A down to -1e4: the float32 exp returns 0 below -87.3, as the loop's exp underflows
+    inputs = _inputs(2, 4, n, 37, "shared")
+    inputs["delta"] = inputs["delta"] * 400
+    inputs["A"] = inputs["A"] * 10
+    fn = signed_selective_scan if signed else selective_scan
+    got, want = _run(inputs, "kernel", fn), _run(inputs, "recurrent", fn)
+    for k in want:
+        assert torch.isfinite(got[k]).all(), k
+        close(got[k], want[k], 1e-5)
+
+
+@needs_kernel
+@pytest.mark.parametrize("signed", [False, True])
+@pytest.mark.parametrize("bc", ["const", "shared", "grouped"])
+def test_kernel_gradcheck_float64(signed, bc):
+    inputs = _inputs(1, 4, 2, 6, bc, torch.float64)
+    fn = signed_selective_scan if signed else selective_scan
+    assert gradcheck(fn, inputs, delta_softplus=True, return_last_state=True, mode="kernel")
+
+
+@needs_kernel
+def test_auto_takes_the_kernel_on_cpu_and_chunk_without_it():
+    inputs = {k: v for k, v in _inputs(2, 4, 3, 9, "shared").items() if k in ("u", "delta", "A", "B", "C")}
+    with mock.patch.object(ss_module, "kernel_scan", wraps=ss_module.kernel_scan) as kernel, \
+            mock.patch.object(ss_module._SelectiveScanFn, "apply", wraps=ss_module._SelectiveScanFn.apply) as chunk:
+        selective_scan(**inputs)
+        assert kernel.call_count == 1 and chunk.call_count == 0
+        with mock.patch.object(ss_module, "kernel_available", return_value=False):
+            selective_scan(**inputs)
+        assert kernel.call_count == 1 and chunk.call_count == 1
+
+
+def test_kernel_mode_names_why_it_cannot_run():
+    inputs = {k: v for k, v in _inputs(2, 4, 3, 9, "shared").items() if k in ("u", "delta", "A", "B", "C")}
+    with mock.patch.object(native, "_build", return_value=(None, "no C compiler found")):
+        with pytest.raises(RuntimeError, match="no C compiler found"):
+            selective_scan(**inputs, mode="kernel")
+    meta = {k: v.to("meta") for k, v in inputs.items()}
+    with pytest.raises(ValueError, match="CPU float32/float64"):
+        selective_scan(**meta, mode="kernel")

@@ -1,0 +1,111 @@
+"""Optional compiled CPU kernels (``rnnzoo/ops/csrc/*.c``), built on first use with the system C compiler and
+loaded by ctypes: no build step at install, no Python headers, no torch extension toolchain (a plain C file
+compiles in about a second).
+
+``load(name)`` returns the ctypes library, or None where no kernel can be had: no C compiler, a failed build,
+a non-x86/ARM platform where the flags differ, or ``RNNZOO_NATIVE=0`` in the environment. Callers then take
+the pure-PyTorch path (the reference is also the fallback). ``require(name)`` raises instead, naming why.
+
+Builds land in ``$RNNZOO_CACHE`` (default ``~/.cache/rnnzoo``) under a name that hashes the source and the
+flags, written to a temporary file and renamed into place, so concurrent first uses never load a
+half-written library. ``-march=native`` is safe because the library is built on the machine that runs it.
+
+``run_parallel(fn, total)`` splits channels [0, total) into one contiguous range per torch thread and runs
+``fn(c0, c1, i)`` on a thread pool; ctypes releases the GIL for the duration of each C call.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+_SRC = Path(__file__).parent / "csrc"
+_FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-fPIC", "-shared"]
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("RNNZOO_CACHE") or Path.home() / ".cache" / "rnnzoo") / "native"
+
+
+def _compiler() -> str | None:
+    return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+
+
+@lru_cache(maxsize=None)
+def _build(name: str) -> tuple[ctypes.CDLL | None, str]:
+    """-> (library or None, why not)."""
+    if os.environ.get("RNNZOO_NATIVE", "1") == "0":
+        return None, "RNNZOO_NATIVE=0 is set"
+    cc = _compiler()
+    if cc is None:
+        return None, "no C compiler found (set CC, or install gcc or clang)"
+    src = _SRC / f"{name}.c"
+    key = hashlib.sha256(src.read_bytes() + " ".join([cc, *_FLAGS]).encode()).hexdigest()[:16]
+    lib = _cache_dir() / f"{name}-{key}.so"
+    if not lib.exists():
+        lib.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=lib.parent)
+        os.close(fd)
+        try:
+            proc = subprocess.run([cc, *_FLAGS, str(src), "-o", tmp, "-lm"], capture_output=True, text=True)
+            if proc.returncode != 0:
+                return None, f"{cc} failed to build {src.name}: {proc.stderr.strip()[-500:]}"
+            os.replace(tmp, lib)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    try:
+        return ctypes.CDLL(str(lib)), ""
+    except OSError as e:
+        return None, f"could not load {lib}: {e}"
+
+
+def load(name: str) -> ctypes.CDLL | None:
+    """The compiled kernel library ``csrc/<name>.c``, or None where none can be had (see module docstring)."""
+    return _build(name)[0]
+
+
+def require(name: str) -> ctypes.CDLL:
+    lib, why = _build(name)
+    if lib is None:
+        raise RuntimeError(f"the compiled {name} kernel is unavailable: {why}; use the PyTorch modes instead")
+    return lib
+
+
+def ptr(t: torch.Tensor | None) -> ctypes.c_void_p:
+    """Data pointer of a CPU tensor (None -> NULL)."""
+    return ctypes.c_void_p(None if t is None else t.data_ptr())
+
+
+@lru_cache(maxsize=None)
+def _pool(workers: int, pid: int) -> ThreadPoolExecutor:
+    """One pool per process: a forked child (a DataLoader worker) inherits the parent's pool without its
+    threads, and work submitted there would never run."""
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rnnzoo-native")
+
+
+def run_parallel(fn, total: int) -> int:
+    """Runs fn(c0, c1, i) over contiguous ranges covering [0, total), one per worker i; returns the number
+    of workers used (callers size per-worker buffers with ``workers(total)`` first)."""
+    n = workers(total)
+    bounds = [total * i // n for i in range(n + 1)]
+    if n == 1:
+        fn(0, total, 0)
+        return 1
+    pool = _pool(n, os.getpid())
+    for f in [pool.submit(fn, bounds[i], bounds[i + 1], i) for i in range(n)]:
+        f.result()
+    return n
+
+
+def workers(total: int) -> int:
+    return max(1, min(torch.get_num_threads(), total))

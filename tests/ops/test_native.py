@@ -1,0 +1,51 @@
+"""The optional compiled kernels' build: cached by source hash, written atomically, and a missing compiler or
+RNNZOO_NATIVE=0 gives None with the reason instead of an error."""
+
+import os
+
+import pytest
+
+from rnnzoo.ops import _native as native
+
+
+@pytest.fixture
+def fresh_build(tmp_path, monkeypatch):
+    """Builds into an empty cache, with the lru_cache cleared before and after."""
+    monkeypatch.setenv("RNNZOO_CACHE", str(tmp_path))
+    native._build.cache_clear()
+    yield tmp_path
+    native._build.cache_clear()
+
+
+def test_builds_once_into_the_cache_with_no_temporary_left(fresh_build):
+    if native._compiler() is None:
+        pytest.skip("no C compiler on this machine")
+    lib = native.load("selective_scan")
+    assert lib is not None and hasattr(lib, "selective_scan_fwd_f32")
+    built = sorted(p.name for p in (fresh_build / "native").iterdir())
+    assert len(built) == 1 and built[0].startswith("selective_scan-") and built[0].endswith(".so")
+    mtime = os.path.getmtime(fresh_build / "native" / built[0])
+    native._build.cache_clear()
+    assert native.load("selective_scan") is not None
+    assert os.path.getmtime(fresh_build / "native" / built[0]) == mtime  # reused, not rebuilt
+
+
+def test_a_failing_compiler_gives_none_and_its_message(fresh_build, monkeypatch):
+    monkeypatch.setenv("CC", "false")
+    lib, why = native._build("selective_scan")
+    assert lib is None and "false failed to build selective_scan.c" in why
+    assert not list((fresh_build / "native").iterdir())  # the temporary file is removed
+    with pytest.raises(RuntimeError, match="unavailable: false failed"):
+        native.require("selective_scan")
+
+
+def test_switched_off_by_the_environment(fresh_build, monkeypatch):
+    monkeypatch.setenv("RNNZOO_NATIVE", "0")
+    assert native.load("selective_scan") is None
+    assert "RNNZOO_NATIVE=0" in native._build("selective_scan")[1]
+
+
+def test_run_parallel_covers_every_item_once():
+    seen = []
+    used = native.run_parallel(lambda c0, c1, i: seen.extend(range(c0, c1)), 37)
+    assert sorted(seen) == list(range(37)) and used == native.workers(37)
