@@ -11,6 +11,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from rnnzoo.ops._native import load
 from rnnzoo.ops.gla import gla
 from rnnzoo.ops.linear_attention import linear_attention
 from rnnzoo.ops.mlstm import mlstm
@@ -52,9 +53,10 @@ def cases(batch: int, seqlen: int) -> dict[str, dict[str, Callable[[], Callable[
             return lambda: mlstm(q, k, v, i, f, mode=mode)[0]
         return fn
 
+    modes = ("recurrent", "chunk", "kernel") if load("scalar_decay") else ("recurrent", "chunk")  # kernel: compiled
     return {
-        "linear_attention": {"recurrent": la("recurrent"), "chunk": la("chunk")},
-        "simple_gla": {"recurrent": sgla("recurrent"), "chunk": sgla("chunk")},
+        "linear_attention": {m: la(m) for m in modes},
+        "simple_gla": {m: sgla(m) for m in modes},
         "gla": {"recurrent": gla_("recurrent"), "chunk": gla_("chunk")},
         "mlstm": {"recurrent": mlstm_("recurrent"), "chunk": mlstm_("chunk")},
     }

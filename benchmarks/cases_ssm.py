@@ -10,6 +10,8 @@ the [B, L, D, N] tensors exp(delta A) and delta B u materialised, Blelloch's in-
 down-sweep scan over them (mamba.py's ``pscan``, padded to a power of two, reverse scan in backward), then
 y = h C + D u. Written here from the algorithm, for timing only.
 
+``kernel`` modes (the compiled CPU loops) are listed only where a C compiler could build them.
+
 ``ssd`` also has a ``minimal`` mode: what a CPU user of mamba_ssm runs, since its Triton kernels need a GPU,
 i.e. the paper's ``ssd_minimal_discrete`` (Dao & Gu 2024, Listing 1: exp(segsum) decay masks, einsum
 contractions, the chunk-level recurrence as one [N+1, N+1] decay matrix), differentiated by autograd.
@@ -24,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnzoo.ops._chunk import segsum
+from rnnzoo.ops._native import load
 from rnnzoo.ops.aaren import aaren
 from rnnzoo.ops.s4d import s4d_conv, s4d_init
 from rnnzoo.ops.scan import signed_diagonal_scan
@@ -167,11 +170,12 @@ def cases(batch: int, seqlen: int) -> dict[str, dict[str, Callable[[], Callable[
             return lambda: s4d_conv(u, *params, mode=mode)[0]
         return fn
 
+    sscan_modes = ("recurrent", "chunk", "kernel") if load("selective_scan") else ("recurrent", "chunk")
+    ssd_modes = ("recurrent", "chunk", "kernel") if load("scalar_decay") else ("recurrent", "chunk")
     return {
-        "selective_scan": {"recurrent": sscan("recurrent"), "chunk": sscan("chunk"), "kernel": sscan("kernel"),
-                           "pscan": sscan("pscan")},
+        "selective_scan": {**{m: sscan(m) for m in sscan_modes}, "pscan": sscan("pscan")},
         "signed_diagonal_scan": {"recurrent": signed("recurrent"), "chunk": signed("chunk")},
-        "ssd": {"recurrent": ssd_("recurrent"), "chunk": ssd_("chunk"), "minimal": ssd_("minimal")},
+        "ssd": {**{m: ssd_(m) for m in ssd_modes}, "minimal": ssd_("minimal")},
         "aaren": {"recurrent": aaren_("recurrent"), "chunk": aaren_("chunk")},
         "s4d_conv": {"recurrent": s4d_("recurrent"), "fft": s4d_("fft")},
     }

@@ -55,7 +55,8 @@ class Based(LinearMixer):
     paper = "Arora et al. 2024, Simple linear attention language models balance the recall-throughput tradeoff"
     state_formula = ("(1 + f + f^2) * (d_model + num_heads) + 2 * (window - 1) * d_model, f = feature_dim "
                      "(+ (conv_size - 1) * (2 * num_heads * f + d_model) with use_short_conv)")
-    fast_path = "chunkwise linear attention + SDPA sliding window"
+    fast_path = "compiled CPU loop or chunkwise linear attention (mode='auto') + SDPA sliding window"
+    fast_mode = "auto"
 
     def __init__(self, config: BasedConfig):
         super().__init__(config)

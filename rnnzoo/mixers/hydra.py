@@ -45,7 +45,7 @@ class Hydra(NonCausalMixer):
     config_class = HydraConfig
     paper = "Hwang et al. 2024, Hydra: Bidirectional State Space Models Through Generalized Matrix Mixers"
     state_formula = "none (non-causal)"
-    fast_path = "two chunked SSD passes batched together (rnnzoo.ops.ssd mode='chunk')"
+    fast_path = "two SSD passes batched together (rnnzoo.ops.ssd mode='auto': compiled CPU loop or chunked)"
 
     def __init__(self, config: HydraConfig):
         super().__init__(config)

@@ -44,7 +44,8 @@ class Lightning(SquareHeadsMixer):
     config_class = LightningConfig
     paper = "Qin et al. 2024, Lightning Attention-2 / TransNormerLLM"
     state_formula = "d_model * d_model / num_heads (+ 3 * (conv_size - 1) * d_model with use_short_conv)"
-    fast_path = "chunkwise decayed linear attention (simple_gla with fixed g)"
+    fast_path = "compiled CPU loop or chunkwise decayed linear attention (simple_gla with fixed g, mode='auto')"
+    fast_mode = "auto"
 
     def __init__(self, config: LightningConfig):
         super().__init__(config)

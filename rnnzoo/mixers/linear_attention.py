@@ -16,6 +16,7 @@ projection setup shared with ``lightning`` and ``lightnet``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -57,7 +58,12 @@ class LinearMixer(Mixer):
     Mixers with a ``ShortConvConfig`` call ``_init_short_conv`` last in ``__init__`` (so the other weights
     are drawn exactly as without the conv), append ``_conv_state`` to ``init_state`` and, in ``_mix``,
     split the state with ``_split_conv_state`` and pass q, k, v through ``_short_conv``.
+
+    ``fast_mode`` is the op mode of ``forward``: ``"auto"`` for the mixers on ``simple_gla`` and
+    ``linear_attention`` (the compiled CPU kernel where there is one), ``"chunk"`` for the others.
     """
+
+    fast_mode: ClassVar[str] = "chunk"
 
     def _init_short_conv(self, q_dim: int, k_dim: int, v_dim: int, activation: str | None = "silu") -> None:
         c = self.config
@@ -81,7 +87,7 @@ class LinearMixer(Mixer):
     def _forward(self, x, state):
         if state is None:
             state = self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
-        return self._mix(x, state, "chunk")
+        return self._mix(x, state, self.fast_mode)
 
     def _step(self, x_t, state):
         y, state = self._mix(x_t.unsqueeze(1), state, "recurrent")
@@ -133,7 +139,8 @@ class LinearAttention(SquareHeadsMixer):
     paper = "Katharopoulos et al. 2020, Transformers are RNNs: Fast Autoregressive Transformers with Linear Attention"
     state_formula = ("d_model * d_model / num_heads (+ d_model with normalize) "
                      "(+ 3 * (conv_size - 1) * d_model with use_short_conv)")
-    fast_path = "chunkwise linear attention (simple_gla with g=0)"
+    fast_path = "compiled CPU loop or chunkwise linear attention (simple_gla with g=0, mode='auto')"
+    fast_mode = "auto"
 
     def __init__(self, config: LinearAttentionConfig):
         super().__init__(config)

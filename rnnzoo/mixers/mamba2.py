@@ -39,7 +39,7 @@ class Mamba2(Mixer):
     config_class = Mamba2Config
     paper = "Dao & Gu 2024, Transformers are SSMs (Mamba-2)"
     state_formula = "expand*d_model*d_state + (expand*d_model + 2*ngroups*d_state)*(d_conv - 1)"
-    fast_path = "chunked SSD (rnnzoo.ops.ssd mode='chunk')"
+    fast_path = "compiled CPU SSD loop, else chunked SSD (rnnzoo.ops.ssd mode='auto')"
 
     def __init__(self, config: Mamba2Config):
         super().__init__(config)
@@ -59,7 +59,7 @@ class Mamba2(Mixer):
         return (self.conv.init_state(batch_size, device=device, dtype=dtype),
                 torch.zeros(batch_size, self.nheads, c.d_state, c.headdim, device=device, dtype=dtype))
 
-    def _forward(self, u, state, mode="chunk"):
+    def _forward(self, u, state, mode="auto"):
         c = self.config
         conv_state, h = state if state is not None else (None, None)
         Bt, T, _ = u.shape

@@ -45,7 +45,8 @@ class RetNet(LinearMixer):
     paper = "Sun et al. 2023, Retentive Network: A Successor to Transformer for Large Language Models"
     state_formula = ("expand_v * d_model * d_model / num_heads "
                      "(+ (conv_size - 1) * (2 + expand_v) * d_model with use_short_conv)")
-    fast_path = "chunkwise retention (simple_gla with fixed g)"
+    fast_path = "compiled CPU loop or chunkwise retention (simple_gla with fixed g, mode='auto')"
+    fast_mode = "auto"
 
     def __init__(self, config: RetNetConfig):
         super().__init__(config)

@@ -6,8 +6,8 @@ compiles in about a second).
 a non-x86/ARM platform where the flags differ, or ``RNNZOO_NATIVE=0`` in the environment. Callers then take
 the pure-PyTorch path (the reference is also the fallback). ``require(name)`` raises instead, naming why.
 
-Builds land in ``$RNNZOO_CACHE`` (default ``~/.cache/rnnzoo``) under a name that hashes the source and the
-flags, written to a temporary file and renamed into place, so concurrent first uses never load a
+Builds land in ``$RNNZOO_CACHE`` (default ``~/.cache/rnnzoo``) under a name that hashes the source, the
+shared headers and the flags, written to a temporary file and renamed into place, so concurrent first uses never load a
 half-written library. ``-march=native`` is safe because the library is built on the machine that runs it.
 
 ``run_parallel(fn, total)`` splits channels [0, total) into one contiguous range per torch thread and runs
@@ -49,7 +49,8 @@ def _build(name: str) -> tuple[ctypes.CDLL | None, str]:
     if cc is None:
         return None, "no C compiler found (set CC, or install gcc or clang)"
     src = _SRC / f"{name}.c"
-    key = hashlib.sha256(src.read_bytes() + " ".join([cc, *_FLAGS]).encode()).hexdigest()[:16]
+    headers = b"".join(h.read_bytes() for h in sorted(_SRC.glob("*.h")))
+    key = hashlib.sha256(src.read_bytes() + headers + " ".join([cc, *_FLAGS]).encode()).hexdigest()[:16]
     lib = _cache_dir() / f"{name}-{key}.so"
     if not lib.exists():
         lib.parent.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ EPS = 1e-10
 
 
 def linear_attention(q, k, v, scale=None, initial_state=None, output_final_state=False, normalize=False,
-                     mode="chunk", chunk_size=64):
+                     mode="auto", chunk_size=64):
     """q, k: [B, T, H, K]; v: [B, T, H, V]; initial_state: S [B, H, K, V], or (S, z [B, H, K]) when
     normalize=True. Returns (o [B, T, H, V] in q's dtype, final state of the same form or None)."""
     if mode not in MODES:

@@ -13,7 +13,9 @@ parity sigma_t = sign(a_1 ... a_t), the state h'_t = sigma_t h_t obeys h'_t = |a
 and y_t = h'_t^T (sigma_t c_t): the same ``simple_gla`` with g = log|a| and keys and queries multiplied by
 sigma (exactly +-1), the final state multiplied back by sigma_T. |a| below e^-60 counts as e^-60 there.
 
-Modes: ``"recurrent"`` (the loop above, the reference) and ``"chunk"`` (``simple_gla`` chunk mode).
+Modes: ``"recurrent"`` (the loop above, the reference), ``"chunk"`` (``simple_gla`` chunk mode), ``"kernel"``
+(``simple_gla``'s compiled CPU loop, which takes dg directly, so ``signed_ssd`` can use it too) and ``"auto"``
+(``simple_gla``'s choice between the last two).
 """
 
 from __future__ import annotations
@@ -22,9 +24,8 @@ import math
 
 import torch
 
-from rnnzoo.ops.simple_gla import simple_gla_core
+from rnnzoo.ops.simple_gla import MODES, simple_gla_core
 
-MODES = ("recurrent", "chunk")
 _MIN_LOG = -60.0  # |a| below e^-60 counts as e^-60 in signed_ssd's chunked form
 
 
@@ -55,16 +56,16 @@ def _recurrent(x, decay, b, c, h0):
     return torch.stack(ys, 1), h
 
 
-def _chunked(x, la, b, c, chunk_size, h0, decay_grad_identity=True):
-    """simple_gla's chunk form with q = c, k = b, v = x, g = la, scale = 1."""
-    return simple_gla_core(c, b, x, la, 1.0, h0, "chunk", chunk_size, decay_grad_identity)
+def _chunked(x, la, b, c, chunk_size, h0, mode="chunk", decay_grad_identity=True):
+    """simple_gla's fast modes with q = c, k = b, v = x, g = la, scale = 1."""
+    return simple_gla_core(c, b, x, la, 1.0, h0, mode, chunk_size, decay_grad_identity)
 
 
 def _prepare(tensors):
     return [None if t is None else (t if t.dtype == torch.float64 else t.float()) for t in tensors]
 
 
-def ssd(x, a, b, c, chunk_size=64, initial_state=None, output_final_state=False, mode="chunk"):
+def ssd(x, a, b, c, chunk_size=64, initial_state=None, output_final_state=False, mode="auto"):
     """Mamba-2 SSD with log decay a <= 0. x: [B,T,H,P], a: [B,T,H], b, c: [B,T,H,N], initial_state: [B,H,N,P].
 
     Returns (y [B, T, H, P], final_state [B, H, N, P] or None).
@@ -75,11 +76,11 @@ def ssd(x, a, b, c, chunk_size=64, initial_state=None, output_final_state=False,
     if mode == "recurrent":
         y, h = _recurrent(x, a.exp(), b, c, h0)
     else:
-        y, h = _chunked(x, a, b, c, chunk_size, h0)
+        y, h = _chunked(x, a, b, c, chunk_size, h0, mode)
     return y.to(dtype), (h.to(dtype) if output_final_state else None)
 
 
-def signed_ssd(x, a, b, c, chunk_size=64, initial_state=None, output_final_state=False, mode="chunk"):
+def signed_ssd(x, a, b, c, chunk_size=64, initial_state=None, output_final_state=False, mode="auto"):
     """SSD with a signed per-head transition a in [-1, 1]: h_t = a_t h_{t-1} + b_t x_t^T, y_t = h_t^T c_t.
 
     Shapes as ``ssd``. Returns (y [B, T, H, P], final_state [B, H, N, P] or None).
@@ -93,6 +94,6 @@ def signed_ssd(x, a, b, c, chunk_size=64, initial_state=None, output_final_state
         la = a.abs().clamp_min(math.exp(_MIN_LOG)).log()
         sigma = torch.where(a < 0, -1.0, 1.0).to(a.dtype).cumprod(1).detach()[..., None]  # exact +-1
         # la = log|a|: the decay-gradient identity's rounding would be amplified by 1/|a| near a = 0
-        y, h = _chunked(x, la, b * sigma, c * sigma, chunk_size, h0, decay_grad_identity=False)
+        y, h = _chunked(x, la, b * sigma, c * sigma, chunk_size, h0, mode, decay_grad_identity=False)
         h = h * sigma[:, -1, :, :, None]
     return y.to(dtype), (h.to(dtype) if output_final_state else None)

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnzoo.ops.linear_attention import linear_attention
-from tests.ops.modes import CHUNKED_SHAPES, assert_modes_agree, gradcheck
+from tests.ops.modes import CHUNKED_SHAPES, assert_modes_agree, gradcheck, kernel_missing
 
 
 def make(b, t, h, dk, dv, seed=0, dtype=torch.float64, state=True, normalize=False):
@@ -79,3 +79,14 @@ def test_state_form_is_checked():
         linear_attention(**{**x, "initial_state": x["initial_state"][0]}, normalize=True)
     with pytest.raises(ValueError, match="unless normalize"):
         linear_attention(**x)
+
+
+@pytest.mark.skipif(kernel_missing("scalar_decay"), reason="no C compiler: no compiled kernel")
+@pytest.mark.parametrize("normalize", [False, True])
+@pytest.mark.parametrize("dk", [4, 16])
+def test_kernel_matches_recurrent_float32(dk, normalize):
+    # normalize adds a column of ones to v (V = 17): the plain loops; dk 16 with V 16 the vectorised ones
+    x = make(2, 70, 2, dk, 16, 0, torch.float32, True, normalize)
+    if not normalize:
+        x["initial_state"] = x["initial_state"] * 0.1
+    assert_modes_agree(linear_attention, x, 1e-5, mode="kernel", normalize=normalize)

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnzoo.ops.ssd import signed_ssd, ssd
-from tests.ops.modes import gradcheck, outputs_and_grads
+from tests.ops.modes import gradcheck, kernel_missing, outputs_and_grads
 
 
 def _inputs(batch, T, H, N, P, signed, dtype=torch.float32, seed=0):
@@ -29,6 +29,7 @@ def _run(fn, inputs, mode, chunk_size):
 
 
 FNS = [(ssd, False), (signed_ssd, True)]
+needs_kernel = pytest.mark.skipif(kernel_missing("scalar_decay"), reason="no C compiler: no compiled kernel")
 
 
 @settings(max_examples=10, deadline=None)
@@ -81,3 +82,23 @@ def test_signed_ssd_sign_flips_zeros_and_strong_decay(chunk):
         if k != 2 + list(inputs).index("a"):  # d/da at a = 0 differs only through the e^-60 floor
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
     assert not torch.allclose(want[0], _run(ssd, {**inputs, "a": -inputs["a"].abs()}, "recurrent", chunk)[0])
+
+
+@needs_kernel
+@settings(max_examples=10, deadline=None)
+@given(batch=st.integers(1, 2), T=st.integers(1, 90), H=st.integers(1, 3), NP=st.sampled_from([(3, 5), (16, 64)]),
+       use_h0=st.booleans())
+@pytest.mark.parametrize("fn,signed", FNS, ids=["ssd", "signed_ssd"])
+def test_kernel_matches_recurrent(fn, signed, batch, T, H, NP, use_h0):
+    # N, P = 16, 64 (Mamba-2's d_state and head dim) run the vectorised loops, 3, 5 the plain ones
+    inputs = _inputs(batch, T, H, *NP, signed)
+    if not use_h0:
+        del inputs["initial_state"]
+    for got, want in zip(_run(fn, inputs, "kernel", 64), _run(fn, inputs, "recurrent", 64)):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+@needs_kernel
+@pytest.mark.parametrize("fn,signed", FNS, ids=["ssd", "signed_ssd"])
+def test_kernel_gradcheck_float64(fn, signed):
+    assert gradcheck(fn, _inputs(1, 7, 2, 2, 3, signed, torch.float64), mode="kernel", output_final_state=True)

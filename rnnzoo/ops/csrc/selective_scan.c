@@ -15,16 +15,13 @@
  *   G_t = lambda_t h_{t-1} da_t/d(delta_t A)  ->  d delta_t += G_t . A,  dA += G_t delta_t,   dh_0 = a_1 lambda_1.
  *
  * Two implementations of the same loops: float32 with N a multiple of 16 (Mamba's d_state) in explicit
- * 16-wide vectors (GNU C vector extensions: AVX-512, two AVX2 or four NEON registers each), and a plain
- * one for any N and for float64. gcc's auto-vectoriser is not used for the former: it turned the dot
- * products over N into serial scalar chains. float32 uses Cephes' expf polynomial (within 2 ulp; below
- * -87.3 it returns 0 where expf gives a subnormal); float64 uses libm's exp.
+ * 16-wide vectors (simd.h) with a vectorised exp, and a plain one with libm's exp for any N and for float64.
  */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
-#define INLINE static inline __attribute__((always_inline))
+#include "simd.h"
 
 /* ---- the arguments shared by every entry point ---- */
 #define FWD_ARGS(T) int64_t D, int64_t L, int64_t N, int signed_,                                                 \
@@ -55,7 +52,7 @@
 
 /* ---- plain loops: any N, float32 and float64 ---- */
 
-static inline float exp_f32(float x);
+static inline float exp_f32(float x) { return expf(x); }
 static inline double exp_f64(double x) { return exp(x); }
 
 #define DEFINE_PLAIN(T, SUFFIX, EXP)                                                                              \
@@ -127,77 +124,27 @@ DEFINE_PLAIN(double, f64, exp_f64)
 
 /* ---- float32, N a multiple of 16: 16-wide vectors ---- */
 
-typedef float v16 __attribute__((vector_size(64)));
-typedef int32_t v16i __attribute__((vector_size(64)));
-typedef float v8 __attribute__((vector_size(32)));
-typedef float v4 __attribute__((vector_size(16)));
 #define NV_MAX 16 /* d_state up to 256 */
 
-INLINE v16 ld(const float *p) { v16 v; memcpy(&v, p, sizeof v); return v; }
-INLINE void st(float *p, v16 v) { memcpy(p, &v, sizeof v); }
 INLINE v16 select(v16i mask, v16 a, v16 b) { return (v16)((mask & (v16i)a) | (~mask & (v16i)b)); }
 
-INLINE float hsum(v16 v) { /* halves by register shuffles (a memcpy split went through the stack) */
-    v8 h8 = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
-            __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
-    v4 h4 = __builtin_shufflevector(h8, h8, 0, 1, 2, 3) + __builtin_shufflevector(h8, h8, 4, 5, 6, 7);
-    return (h4[0] + h4[2]) + (h4[1] + h4[3]);
-}
-
-/* out[s] = sum of the lanes of P[s], s < 16: pairs of rows folded by shuffles, four levels (30 shuffles and 15
- * adds for 16 sums, against about 8 dependent operations for each single hsum) */
-#define SHUF __builtin_shufflevector
-INLINE v16 hsum16x16(const v16 *P) {
-    v16 A[8], B[4], C[2];
-    for (int i = 0; i < 8; i++)
-        A[i] = SHUF(P[i], P[i + 8], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
-               SHUF(P[i], P[i + 8], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
-    for (int i = 0; i < 4; i++)
-        B[i] = SHUF(A[i], A[i + 4], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27) +
-               SHUF(A[i], A[i + 4], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
-    for (int i = 0; i < 2; i++)
-        C[i] = SHUF(B[i], B[i + 2], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29) +
-               SHUF(B[i], B[i + 2], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
-    return SHUF(C[0], C[1], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30) +
-           SHUF(C[0], C[1], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
-}
-
-/* Cephes expf: 2^k e^r with k = round(x / ln 2), e^r by a degree-7 polynomial */
-#define EXP_BODY(V, VI, SELECT)                                                                                   \
-    const float lo = -87.3f, hi = 88.3f, shift = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */    \
-    VI below = x < lo, above = x > hi;                                                                            \
-    V xc = SELECT(below, (V){} + lo, SELECT(above, (V){} + hi, x));                                               \
-    V t = xc * 1.44269504088896341f + shift;                                                                      \
-    V k = t - shift;                                                                                              \
-    V r = xc - k * 0.693359375f + k * 2.12194440e-4f; /* x - k ln 2 in two parts */                               \
-    V p = r * 1.9875691500e-4f + 1.3981999507e-3f;                                                                \
-    p = p * r + 8.3334519073e-3f;                                                                                 \
-    p = p * r + 4.1665795894e-2f;                                                                                 \
-    p = p * r + 1.6666665459e-1f;                                                                                 \
-    p = p * r + 5.0000001201e-1f;                                                                                 \
-    p = p * (r * r) + r + 1.0f;                                                                                   \
-    VI bits = ((VI)t - 0x4B400000 + 127) << 23; /* 2^k */                                                         \
-    return SELECT(below, (V){}, p * (V)bits);
-
-INLINE v16 exp16(v16 x) { EXP_BODY(v16, v16i, select) }
-
-typedef union { float f; int32_t i; } f32_bits;
-static inline float exp_f32(float x) {
-    /* the same polynomial on one float (the plain loops), with scalar stand-ins for the vector casts */
-    const float lo = -87.3f, hi = 88.3f, shift = 12582912.0f;
-    float xc = x < lo ? lo : (x > hi ? hi : x);
-    f32_bits t, scale;
-    t.f = xc * 1.44269504088896341f + shift;
-    float k = t.f - shift;
-    float r = xc - k * 0.693359375f + k * 2.12194440e-4f;
-    float p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+/* Cephes expf on 16 lanes: 2^k e^r with k = round(x / ln 2), e^r by a degree-7 polynomial (within 2 ulp);
+ * below -87.3 it returns 0 where expf gives a subnormal */
+INLINE v16 exp16(v16 x) {
+    const float lo = -87.3f, hi = 88.3f, shift = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    v16i below = x < lo, above = x > hi;
+    v16 xc = select(below, (v16){} + lo, select(above, (v16){} + hi, x));
+    v16 t = xc * 1.44269504088896341f + shift;
+    v16 k = t - shift;
+    v16 r = xc - k * 0.693359375f + k * 2.12194440e-4f; /* x - k ln 2 in two parts */
+    v16 p = r * 1.9875691500e-4f + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
     p = p * r + 4.1665795894e-2f;
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * (r * r) + r + 1.0f;
-    scale.i = (t.i - 0x4B400000 + 127) << 23;
-    return x < lo ? 0.0f : p * scale.f;
+    v16i bits = ((v16i)t - 0x4B400000 + 127) << 23; /* 2^k */
+    return select(below, (v16){}, p * (v16)bits);
 }
 
 INLINE v16 transition(float dtt, v16 A, int signed_) {

@@ -1,0 +1,100 @@
+"""The compiled CPU recurrence of scalar-decay linear attention (``csrc/scalar_decay.c``) as an autograd
+function: ``S_t = exp(g_t) S_{t-1} + k_t v_t^T, o_t = S_t^T q_t`` with its hand-written backward. It is the
+``"kernel"`` mode of ``simple_gla``, ``linear_attention`` and ``ssd`` (which all run ``simple_gla_core``).
+
+Shapes: q, k [B, T, H, K] (q already scaled); v [B, T, H, V]; g [B, T, H]; s0 [B, H, K, V].
+Returns (o [B, T, H, V], S_T [B, H, K, V]).
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import torch
+
+from rnnzoo.ops import _native
+
+SEGMENT = 64  # steps between saved states: the backward pass recomputes [SEGMENT, K, V] at a time
+
+
+def available(*tensors: torch.Tensor | None) -> bool:
+    """Whether the compiled kernel can run on these tensors (CPU, float32/float64, library built)."""
+    return _on_cpu(tensors) and _native.load("scalar_decay") is not None
+
+
+def require(*tensors: torch.Tensor | None) -> None:
+    """Raises, naming why, unless the compiled kernel can run on these tensors."""
+    if not _on_cpu(tensors):
+        found = sorted({f"{t.device.type} {t.dtype}" for t in tensors if t is not None})
+        raise ValueError(f"mode='kernel' runs on CPU float32/float64 tensors only, got {found}; "
+                         "use mode='chunk' (or 'auto') elsewhere")
+    _native.require("scalar_decay")
+
+
+def _on_cpu(tensors) -> bool:
+    return all(t is None or (t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64)) for t in tensors)
+
+
+def _args(*xs):
+    """ctypes arguments: tensors (or None) as pointers, ints as int64."""
+    return [_native.ptr(x) if x is None or isinstance(x, torch.Tensor) else ctypes.c_int64(x) for x in xs]
+
+
+def _work_size(dk: int, dv: int) -> int:
+    """Floats of backward scratch per thread (see the entry points of csrc/scalar_decay.c)."""
+    return max(SEGMENT * dk * dv, (SEGMENT + 1) * 256 + SEGMENT + SEGMENT * 512 + SEGMENT * 16)
+
+
+def _suffix(dtype: torch.dtype) -> str:
+    return "f32" if dtype == torch.float32 else "f64"
+
+
+class KernelFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, q, k, v, g, s0):
+        lib = _native.require("scalar_decay")
+        q, k, v, g = (t.contiguous() for t in (q, k, v, g))
+        s0 = None if s0 is None else s0.contiguous()
+        batch, length, heads, dk = q.shape
+        dv = v.shape[-1]
+        o = v.new_empty(v.shape)
+        s = v.new_empty(batch, heads, dk, dv)
+        ckpt = v.new_empty(batch * heads, -(-length // SEGMENT), dk, dv)
+        workers = _native.workers(batch * heads)
+        scratch = v.new_empty(workers, dk * dv + SEGMENT)
+        fwd = getattr(lib, f"scalar_decay_fwd_{_suffix(v.dtype)}")
+
+        def work(i0, i1, w):
+            fwd(*_args(heads, length, dk, dv, q, k, v, g, s0, o, s, ckpt, SEGMENT, i0, i1, scratch[w]))
+
+        _native.run_parallel(work, batch * heads)
+        ctx.save_for_backward(q, k, v, g, s0, ckpt)
+        ctx.set_materialize_grads(False)
+        return o, s
+
+    @staticmethod
+    def backward(ctx, do, ds):
+        q, k, v, g, s0, ckpt = ctx.saved_tensors
+        lib = _native.require("scalar_decay")
+        batch, length, heads, dk = q.shape
+        dv_ = v.shape[-1]
+        do = torch.zeros_like(v) if do is None else do.contiguous()
+        ds = None if ds is None else ds.contiguous()
+        dq, dk_, dv, dg = (torch.empty_like(t) for t in (q, k, v, g))
+        ds0 = None if s0 is None else torch.empty_like(s0)
+        workers = _native.workers(batch * heads)
+        scratch = v.new_empty(workers, dk * dv_ + SEGMENT)
+        work_buf = v.new_empty(workers, _work_size(dk, dv_))
+        bwd = getattr(lib, f"scalar_decay_bwd_{_suffix(v.dtype)}")
+
+        def work(i0, i1, w):
+            bwd(*_args(heads, length, dk, dv_, q, k, v, g, s0, ckpt, SEGMENT, do, ds, dq, dk_, dv, dg, ds0,
+                       work_buf[w], i0, i1, scratch[w]))
+
+        _native.run_parallel(work, batch * heads)
+        return dq, dk_, dv, dg, ds0
+
+
+def kernel_recurrence(q, k, v, g, s0):
+    """(o [B, T, H, V], S_T [B, H, K, V]) by the compiled kernel (q already scaled; s0 may be None)."""
+    return KernelFn.apply(q, k, v, g, s0)
