@@ -3,8 +3,9 @@ loaded by ctypes: no build step at install, no Python headers, no torch extensio
 compiles in about a second).
 
 ``load(name)`` returns the ctypes library, or None where no kernel can be had: no C compiler, a failed build,
-a non-x86/ARM platform where the flags differ, or ``RNNZOO_NATIVE=0`` in the environment. Callers then take
-the pure-PyTorch path (the reference is also the fallback). ``require(name)`` raises instead, naming why.
+or ``RNNZOO_NATIVE=0`` in the environment. ``available(name, *tensors)`` adds that the tensors are CPU
+float32/float64; callers then take the pure-PyTorch path otherwise (the reference is also the fallback).
+``require(name, *tensors)`` raises instead, naming why.
 
 Builds land in ``$RNNZOO_CACHE`` (default ``~/.cache/rnnzoo``) under a name that hashes the source, the
 shared headers and the flags, written to a temporary file and renamed into place, so concurrent first uses never load a
@@ -75,16 +76,36 @@ def load(name: str) -> ctypes.CDLL | None:
     return _build(name)[0]
 
 
-def require(name: str) -> ctypes.CDLL:
+def _on_cpu(tensors) -> bool:
+    return all(t is None or (t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64)) for t in tensors)
+
+
+def available(name: str, *tensors: torch.Tensor | None) -> bool:
+    """Whether the compiled kernel ``name`` can run on these tensors (CPU, float32/float64, library built)."""
+    return _on_cpu(tensors) and load(name) is not None
+
+
+def require(name: str, *tensors: torch.Tensor | None) -> ctypes.CDLL:
+    """The library of kernel ``name``; raises, naming why, unless it can run on these tensors."""
+    if not _on_cpu(tensors):
+        found = sorted({f"{t.device.type} {t.dtype}" for t in tensors if t is not None})
+        raise ValueError(f"mode='kernel' runs on CPU float32/float64 tensors only, got {found}; "
+                         "use mode='chunk' (or 'auto') elsewhere")
     lib, why = _build(name)
     if lib is None:
         raise RuntimeError(f"the compiled {name} kernel is unavailable: {why}; use the PyTorch modes instead")
     return lib
 
 
-def ptr(t: torch.Tensor | None) -> ctypes.c_void_p:
-    """Data pointer of a CPU tensor (None -> NULL)."""
-    return ctypes.c_void_p(None if t is None else t.data_ptr())
+def function(lib: ctypes.CDLL, name: str, dtype: torch.dtype):
+    """The entry point ``<name>_f32`` or ``<name>_f64`` for tensors of ``dtype``."""
+    return getattr(lib, f"{name}_{'f32' if dtype == torch.float32 else 'f64'}")
+
+
+def args(*xs) -> list:
+    """ctypes arguments: tensors as data pointers (None as NULL), ints and bools as int64."""
+    return [ctypes.c_void_p(None if x is None else x.data_ptr()) if x is None or isinstance(x, torch.Tensor)
+            else ctypes.c_int64(int(x)) for x in xs]
 
 
 @lru_cache(maxsize=None)

@@ -8,8 +8,6 @@ Returns (o [B, T, H, V], S_T [B, H, K, V]).
 
 from __future__ import annotations
 
-import ctypes
-
 import torch
 
 from rnnzoo.ops import _native
@@ -18,26 +16,11 @@ SEGMENT = 64  # steps between saved states: the backward pass recomputes [SEGMEN
 
 
 def available(*tensors: torch.Tensor | None) -> bool:
-    """Whether the compiled kernel can run on these tensors (CPU, float32/float64, library built)."""
-    return _on_cpu(tensors) and _native.load("scalar_decay") is not None
+    return _native.available("scalar_decay", *tensors)
 
 
 def require(*tensors: torch.Tensor | None) -> None:
-    """Raises, naming why, unless the compiled kernel can run on these tensors."""
-    if not _on_cpu(tensors):
-        found = sorted({f"{t.device.type} {t.dtype}" for t in tensors if t is not None})
-        raise ValueError(f"mode='kernel' runs on CPU float32/float64 tensors only, got {found}; "
-                         "use mode='chunk' (or 'auto') elsewhere")
-    _native.require("scalar_decay")
-
-
-def _on_cpu(tensors) -> bool:
-    return all(t is None or (t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64)) for t in tensors)
-
-
-def _args(*xs):
-    """ctypes arguments: tensors (or None) as pointers, ints as int64."""
-    return [_native.ptr(x) if x is None or isinstance(x, torch.Tensor) else ctypes.c_int64(x) for x in xs]
+    _native.require("scalar_decay", *tensors)
 
 
 def _work_size(dk: int, dv: int) -> int:
@@ -45,14 +28,10 @@ def _work_size(dk: int, dv: int) -> int:
     return max(SEGMENT * dk * dv, (SEGMENT + 1) * 256 + SEGMENT + SEGMENT * 512 + SEGMENT * 16)
 
 
-def _suffix(dtype: torch.dtype) -> str:
-    return "f32" if dtype == torch.float32 else "f64"
-
-
 class KernelFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, g, s0):
-        lib = _native.require("scalar_decay")
+        lib = _native.require("scalar_decay", q)
         q, k, v, g = (t.contiguous() for t in (q, k, v, g))
         s0 = None if s0 is None else s0.contiguous()
         batch, length, heads, dk = q.shape
@@ -62,10 +41,10 @@ class KernelFn(torch.autograd.Function):
         ckpt = v.new_empty(batch * heads, -(-length // SEGMENT), dk, dv)
         workers = _native.workers(batch * heads)
         scratch = v.new_empty(workers, dk * dv + SEGMENT)
-        fwd = getattr(lib, f"scalar_decay_fwd_{_suffix(v.dtype)}")
+        fwd = _native.function(lib, "scalar_decay_fwd", v.dtype)
 
         def work(i0, i1, w):
-            fwd(*_args(heads, length, dk, dv, q, k, v, g, s0, o, s, ckpt, SEGMENT, i0, i1, scratch[w]))
+            fwd(*_native.args(heads, length, dk, dv, q, k, v, g, s0, o, s, ckpt, SEGMENT, i0, i1, scratch[w]))
 
         _native.run_parallel(work, batch * heads)
         ctx.save_for_backward(q, k, v, g, s0, ckpt)
@@ -75,7 +54,7 @@ class KernelFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, do, ds):
         q, k, v, g, s0, ckpt = ctx.saved_tensors
-        lib = _native.require("scalar_decay")
+        lib = _native.require("scalar_decay", q)
         batch, length, heads, dk = q.shape
         dv_ = v.shape[-1]
         do = torch.zeros_like(v) if do is None else do.contiguous()
@@ -85,10 +64,10 @@ class KernelFn(torch.autograd.Function):
         workers = _native.workers(batch * heads)
         scratch = v.new_empty(workers, dk * dv_ + SEGMENT)
         work_buf = v.new_empty(workers, _work_size(dk, dv_))
-        bwd = getattr(lib, f"scalar_decay_bwd_{_suffix(v.dtype)}")
+        bwd = _native.function(lib, "scalar_decay_bwd", v.dtype)
 
         def work(i0, i1, w):
-            bwd(*_args(heads, length, dk, dv_, q, k, v, g, s0, ckpt, SEGMENT, do, ds, dq, dk_, dv, dg, ds0,
+            bwd(*_native.args(heads, length, dk, dv_, q, k, v, g, s0, ckpt, SEGMENT, do, ds, dq, dk_, dv, dg, ds0,
                        work_buf[w], i0, i1, scratch[w]))
 
         _native.run_parallel(work, batch * heads)

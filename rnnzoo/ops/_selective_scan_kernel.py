@@ -8,8 +8,6 @@ Shapes as ``selective_scan``: u, delta [B, D, L] (any strides); A [D, N]; B, C [
 
 from __future__ import annotations
 
-import ctypes
-
 import torch
 
 from rnnzoo.ops import _native
@@ -17,22 +15,12 @@ from rnnzoo.ops import _native
 SEGMENT = 256  # time steps per cache block of the float32 kernel (a multiple of 16; see csrc/selective_scan.c)
 
 
-def _on_cpu(tensors) -> bool:
-    return all(t is None or (t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64)) for t in tensors)
-
-
 def available(*tensors: torch.Tensor | None) -> bool:
-    """Whether the compiled kernel can run on these tensors (CPU, float32/float64, library built)."""
-    return _on_cpu(tensors) and _native.load("selective_scan") is not None
+    return _native.available("selective_scan", *tensors)
 
 
 def require(*tensors: torch.Tensor | None) -> None:
-    """Raises, naming why, unless the compiled kernel can run on these tensors."""
-    if not _on_cpu(tensors):
-        found = sorted({f"{t.device.type} {t.dtype}" for t in tensors if t is not None})
-        raise ValueError(f"mode='kernel' runs on CPU float32/float64 tensors only, got {found}; "
-                         "use mode='chunk' (or 'auto') elsewhere")
-    _native.require("selective_scan")
+    _native.require("selective_scan", *tensors)
 
 
 def _bc_view(m: torch.Tensor, dim: int) -> tuple[torch.Tensor, int]:
@@ -59,16 +47,10 @@ def _strides(t: torch.Tensor) -> list[int]:
     return [s if n > 1 else 0 for n, s in zip(t.shape, t.stride())]
 
 
-
-
-def _suffix(dtype: torch.dtype) -> str:
-    return "f32" if dtype == torch.float32 else "f64"
-
-
 class KernelScanFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, dt, A, B, C, h0, signed):
-        lib = _native.require("selective_scan")
+        lib = _native.require("selective_scan", u)
         batch, dim, length = u.shape
         n = A.shape[1]
         if u.stride() != dt.stride():  # the kernel reads both with one set of strides
@@ -80,15 +62,12 @@ class KernelScanFn(torch.autograd.Function):
         y = torch.empty_like(u)  # u's layout: time-major stays time-major
         last = u.new_empty(batch, dim, n)
         ckpt = u.new_empty(batch * dim, -(-length // SEGMENT), n)  # states at segment starts
-        fwd = getattr(lib, f"selective_scan_fwd_{_suffix(u.dtype)}")
-        su = _strides(u)
-        sB, sC, sy = _strides(Bk), _strides(Ck), _strides(y)
-        P = _native.ptr
+        fwd = _native.function(lib, "selective_scan_fwd", u.dtype)
+        sB, sC = _strides(Bk), _strides(Ck)
 
         def work(c0, c1, _):
-            fwd(*_ints(dim, length, n), _int(signed), P(u), P(dt), *_ints(*su), P(A),
-                P(Bk), *_ints(sB[0], sB[1], sB[2], gB), P(Ck), *_ints(sC[0], sC[1], sC[2], gC),
-                P(h0c), P(y), *_ints(*sy), P(last), P(ckpt), *_ints(SEGMENT, c0, c1))
+            fwd(*_native.args(dim, length, n, signed, u, dt, *_strides(u), A, Bk, *sB[:3], gB, Ck, *sC[:3], gC,
+                              h0c, y, *_strides(y), last, ckpt, SEGMENT, c0, c1))
 
         _native.run_parallel(work, batch * dim)
         ctx.save_for_backward(u, dt, A, B, C, h0c, Bk, Ck, ckpt)
@@ -101,7 +80,7 @@ class KernelScanFn(torch.autograd.Function):
     def backward(ctx, dy, dlast):
         u, dt, A, B, C, h0, Bk, Ck, ckpt = ctx.saved_tensors
         gB, gC = ctx.groups
-        lib = _native.require("selective_scan")
+        lib = _native.require("selective_scan", u)
         batch, dim, length = u.shape
         n = A.shape[1]
         if dy is None:
@@ -114,27 +93,16 @@ class KernelScanFn(torch.autograd.Function):
         dC = Ck.new_zeros(workers, *Ck.shape)
         dh0 = None if h0 is None else torch.empty_like(h0)
         scratch = u.new_empty(workers, 2, max(length, SEGMENT), n)
-        bwd = getattr(lib, f"selective_scan_bwd_{_suffix(u.dtype)}")
-        su, sy, sg = _strides(u), _strides(dy), _strides(du)
+        bwd = _native.function(lib, "selective_scan_bwd", u.dtype)
         sB, sC = _strides(Bk), _strides(Ck)
-        P = _native.ptr
 
         def work(c0, c1, i):
-            bwd(*_ints(dim, length, n), _int(ctx.signed), P(u), P(dt), *_ints(*su), P(A),
-                P(Bk), *_ints(sB[0], sB[1], sB[2], gB), P(Ck), *_ints(sC[0], sC[1], sC[2], gC),
-                P(h0), P(dy), *_ints(*sy), P(dlast), P(du), P(ddt), *_ints(*sg),
-                P(dA[i]), P(dB[i]), P(dC[i]), P(dh0), P(scratch[i]), P(ckpt), *_ints(SEGMENT, c0, c1))
+            bwd(*_native.args(dim, length, n, ctx.signed, u, dt, *_strides(u), A, Bk, *sB[:3], gB, Ck, *sC[:3], gC,
+                              h0, dy, *_strides(dy), dlast, du, ddt, *_strides(du), dA[i], dB[i], dC[i], dh0,
+                              scratch[i], ckpt, SEGMENT, c0, c1))
 
         _native.run_parallel(work, batch * dim)
         return (du, ddt, dA.sum(0), _bc_grad(dB.sum(0), B), _bc_grad(dC.sum(0), C), dh0, None)
-
-
-def _ints(*xs: int) -> list[ctypes.c_int64]:
-    return [ctypes.c_int64(x) for x in xs]
-
-
-def _int(x: bool) -> ctypes.c_int:
-    return ctypes.c_int(int(x))
 
 
 def kernel_scan(u, delta, A, B, C, h0, signed):

@@ -24,7 +24,7 @@
 #include "simd.h"
 
 /* ---- the arguments shared by every entry point ---- */
-#define FWD_ARGS(T) int64_t D, int64_t L, int64_t N, int signed_,                                                 \
+#define FWD_ARGS(T) int64_t D, int64_t L, int64_t N, int64_t signed_,                                             \
     const T *u, const T *dt, int64_t su_b, int64_t su_d, int64_t su_l, const T *A,                                \
     const T *Bm, int64_t sB_b, int64_t sB_g, int64_t sB_l, int64_t groupB,                                        \
     const T *Cm, int64_t sC_b, int64_t sC_g, int64_t sC_l, int64_t groupC,                                        \
@@ -32,7 +32,7 @@
     int64_t c0, int64_t c1
 #define FWD_PASS D, L, N, signed_, u, dt, su_b, su_d, su_l, A, Bm, sB_b, sB_g, sB_l, groupB,                      \
     Cm, sC_b, sC_g, sC_l, groupC, h0, y, sy_b, sy_d, sy_l, last, ckpt, S, c0, c1
-#define BWD_ARGS(T) int64_t D, int64_t L, int64_t N, int signed_,                                                 \
+#define BWD_ARGS(T) int64_t D, int64_t L, int64_t N, int64_t signed_,                                             \
     const T *u, const T *dt, int64_t su_b, int64_t su_d, int64_t su_l, const T *A,                                \
     const T *Bm, int64_t sB_b, int64_t sB_g, int64_t sB_l, int64_t groupB,                                        \
     const T *Cm, int64_t sC_b, int64_t sC_g, int64_t sC_l, int64_t groupC,                                        \
@@ -147,7 +147,7 @@ INLINE v16 exp16(v16 x) {
     return select(below, (v16){}, p * (v16)bits);
 }
 
-INLINE v16 transition(float dtt, v16 A, int signed_) {
+INLINE v16 transition(float dtt, v16 A, int64_t signed_) {
     v16 a = exp16(A * dtt);
     return signed_ ? a * 2.0f - 1.0f : a;
 }
