@@ -58,9 +58,13 @@ def _build(name: str) -> tuple[ctypes.CDLL | None, str]:
         fd, tmp = tempfile.mkstemp(suffix=".so", dir=lib.parent)
         os.close(fd)
         try:
-            proc = subprocess.run([cc, *_FLAGS, str(src), "-o", tmp, "-lm"], capture_output=True, text=True)
+            try:
+                proc = subprocess.run([cc, *_FLAGS, str(src), "-o", tmp, "-lm"], capture_output=True, text=True)
+            except OSError as e:  # CC names no runnable program
+                return None, f"could not run the C compiler {cc!r}: {e}"
             if proc.returncode != 0:
-                return None, f"{cc} failed to build {src.name}: {proc.stderr.strip()[-500:]}"
+                said = proc.stderr.strip()[-500:] or "no output"
+                return None, f"{cc} failed to build {src.name} (exit code {proc.returncode}): {said}"
             os.replace(tmp, lib)
         finally:
             if os.path.exists(tmp):

@@ -4,8 +4,10 @@ RNNZOO_NATIVE=0 gives None with the reason instead of an error."""
 import os
 
 import pytest
+import torch
 
 from rnnzoo.ops import _native as native
+from rnnzoo.ops.selective_scan import selective_scan
 
 
 @pytest.fixture
@@ -33,10 +35,20 @@ def test_builds_once_into_the_cache_with_no_temporary_left(fresh_build):
 def test_a_failing_compiler_gives_none_and_its_message(fresh_build, monkeypatch):
     monkeypatch.setenv("CC", "false")
     lib, why = native._build("selective_scan")
-    assert lib is None and "false failed to build selective_scan.c" in why
+    assert lib is None and "false failed to build selective_scan.c (exit code 1): no output" in why
     assert not list((fresh_build / "native").iterdir())  # the temporary file is removed
     with pytest.raises(RuntimeError, match="unavailable: false failed"):
         native.require("selective_scan")
+
+
+def test_a_compiler_that_does_not_exist_gives_none_and_auto_falls_back(fresh_build, monkeypatch):
+    monkeypatch.setenv("CC", "/nonexistent/cc")
+    lib, why = native._build("selective_scan")
+    assert lib is None and "could not run the C compiler '/nonexistent/cc'" in why
+    u = torch.randn(1, 4, 5)
+    A, B = -torch.rand(4, 2), torch.randn(1, 2, 5)
+    y = selective_scan(u, u.abs(), A, B, B, mode="auto")  # the PyTorch chunk form
+    torch.testing.assert_close(y, selective_scan(u, u.abs(), A, B, B, mode="recurrent"))
 
 
 def test_switched_off_by_the_environment(fresh_build, monkeypatch):
