@@ -53,6 +53,8 @@ def _check(u, delta, A, B, C, D, z, delta_bias, initial_state, mode):
         raise ValueError(f"u and delta must be [B, D, L] with equal shapes, got u {tuple(u.shape)}, "
                          f"delta {tuple(delta.shape)}")
     batch, dim, length = u.shape
+    if length == 0:
+        raise ValueError(f"u has an empty time dimension: shape {tuple(u.shape)}; need L >= 1")
     if A.is_complex() or A.dim() != 2 or A.shape[0] != dim:
         raise ValueError(f"A must be real [D, N] with D={dim}, got {tuple(A.shape)} {A.dtype}")
     n = A.shape[1]

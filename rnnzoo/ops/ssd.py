@@ -35,6 +35,8 @@ def _check(x, a, b, c, initial_state, mode):
     if x.dim() != 4:
         raise ValueError(f"x must be [B, T, H, P], got {tuple(x.shape)}")
     Bt, T, H, P = x.shape
+    if T == 0:
+        raise ValueError(f"x has an empty time dimension: shape {tuple(x.shape)}; need T >= 1")
     if a.shape != (Bt, T, H):
         raise ValueError(f"a must be [B, T, H]={(Bt, T, H)}, got {tuple(a.shape)}")
     if b.dim() != 4 or b.shape[:3] != (Bt, T, H) or c.shape != b.shape:

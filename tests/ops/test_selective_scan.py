@@ -134,6 +134,8 @@ def test_split_sequence_with_initial_state_equals_whole():
     (dict(B=torch.randn(2, 3, 3, 9)), "B must"),
     (dict(A=torch.randn(4, 3, dtype=torch.complex64)), "real"),
     (dict(D=torch.randn(3)), "D must"),
+    (dict(u=torch.randn(2, 4, 0), delta=torch.randn(2, 4, 0), B=torch.randn(2, 3, 0), C=torch.randn(2, 3, 0)),
+     "empty time dimension"),
 ])
 def test_bad_shapes_raise(change, match):
     inputs = {k: v for k, v in _inputs(2, 4, 3, 9, "shared").items() if k in ("u", "delta", "A", "B", "C")}

@@ -66,6 +66,10 @@ def test_bad_shapes_raise():
         ssd(**{**inputs, "c": torch.zeros(2, 5, 2, 4)})
     with pytest.raises(ValueError, match="initial_state"):
         ssd(**{**inputs, "initial_state": torch.zeros(2, 2, 4, 3)})
+    empty = {k: (v[:, :0] if k != "initial_state" else v) for k, v in inputs.items()}
+    for mode in ("recurrent", "chunk", "kernel"):
+        with pytest.raises(ValueError, match="empty time dimension"):
+            ssd(**empty, mode=mode)
 
 
 @pytest.mark.parametrize("chunk", [3, 8])
