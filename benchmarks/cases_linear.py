@@ -53,10 +53,10 @@ def cases(batch: int, seqlen: int) -> dict[str, dict[str, Callable[[], Callable[
             return lambda: mlstm(q, k, v, i, f, mode=mode)[0]
         return fn
 
-    modes = ("recurrent", "chunk", "kernel") if load("scalar_decay") else ("recurrent", "chunk")  # kernel: compiled
+    modes = ("recurrent", "chunk", "kernel") if load("linear_attention") else ("recurrent", "chunk")  # kernel: compiled
     return {
         "linear_attention": {m: la(m) for m in modes},
         "simple_gla": {m: sgla(m) for m in modes},
-        "gla": {"recurrent": gla_("recurrent"), "chunk": gla_("chunk")},
+        "gla": {m: gla_(m) for m in modes},
         "mlstm": {"recurrent": mlstm_("recurrent"), "chunk": mlstm_("chunk")},
     }

@@ -171,7 +171,7 @@ def cases(batch: int, seqlen: int) -> dict[str, dict[str, Callable[[], Callable[
         return fn
 
     sscan_modes = ("recurrent", "chunk", "kernel") if load("selective_scan") else ("recurrent", "chunk")
-    ssd_modes = ("recurrent", "chunk", "kernel") if load("scalar_decay") else ("recurrent", "chunk")
+    ssd_modes = ("recurrent", "chunk", "kernel") if load("linear_attention") else ("recurrent", "chunk")
     return {
         "selective_scan": {**{m: sscan(m) for m in sscan_modes}, "pscan": sscan("pscan")},
         "signed_diagonal_scan": {"recurrent": signed("recurrent"), "chunk": signed("chunk")},

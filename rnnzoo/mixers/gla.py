@@ -49,7 +49,8 @@ class GLA(LinearMixer):
     paper = "Yang et al. 2024, Gated Linear Attention Transformers with Hardware-Efficient Training"
     state_formula = ("expand_k * expand_v * d_model^2 / num_heads "
                      "(+ (conv_size - 1) * (2 * expand_k + expand_v) * d_model with use_short_conv)")
-    fast_path = "chunkwise GLA (gla op, recursive secondary chunking)"
+    fast_path = "compiled CPU loop or chunkwise GLA (gla op, mode='auto', recursive secondary chunking)"
+    fast_mode = "auto"
 
     def __init__(self, config: GLAConfig):
         super().__init__(config)

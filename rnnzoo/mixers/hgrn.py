@@ -49,7 +49,8 @@ class HGRN(LinearMixer):
     paper = "Qin et al. 2024, HGRN2: Gated Linear RNNs with State Expansion"
     state_formula = ("num_heads * expand_ratio * d_model / num_heads "
                      "(+ (conv_size - 1) * (2 * num_heads * expand_ratio + d_model) with use_short_conv)")
-    fast_path = "chunkwise GLA (gla op)"
+    fast_path = "compiled CPU loop or chunkwise GLA (gla op, mode='auto')"
+    fast_mode = "auto"
 
     def __init__(self, config: HGRNConfig):
         super().__init__(config)

@@ -40,7 +40,8 @@ class LightNet(SquareHeadsMixer):
     config_class = LightNetConfig
     paper = "Qin et al. 2024, You Only Scan Once: Efficient Multi-dimension Sequential Modeling with LightNet"
     state_formula = "d_model * d_model / num_heads + d_model (+ 3 * (conv_size - 1) * d_model with use_short_conv)"
-    fast_path = "chunkwise GLA (gla op) + logcumsumexp"
+    fast_path = "compiled CPU loop or chunkwise GLA (gla op, mode='auto') + logcumsumexp"
+    fast_mode = "auto"
 
     def __init__(self, config: LightNetConfig):
         super().__init__(config)

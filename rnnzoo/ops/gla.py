@@ -16,6 +16,10 @@ block pair. log2(C) levels cover every pair i > j exactly once; the diagonal i =
 When no chunk decays by more than ``DIRECT_MAX_SPAN`` nats in any channel (the common case: GLA's gates
 are logsigmoid / 16), one masked matmul around the chunk's middle token replaces the halving.
 The gradient of gk comes from the identity of ``_chunk.detach_decay``.
+
+``"kernel"`` is the loop above compiled for CPU (``csrc/linear_attention.c``, shared with ``simple_gla``) with a
+hand-written backward that takes dgk directly; ``"auto"`` (default) takes it on the same terms as
+``simple_gla`` (``kernel_preferred``), else ``"chunk"``.
 """
 
 from __future__ import annotations
@@ -23,14 +27,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from rnnzoo.ops import _linear_attention_kernel as kernel
 from rnnzoo.ops._chunk import (check_qkv, compute_dtype, detach_decay, final_state_decay_grad, from_chunks,
                                pass_states, to_chunks)
+from rnnzoo.ops.simple_gla import kernel_preferred
 
-MODES = ("recurrent", "chunk")
+MODES = ("recurrent", "chunk", "kernel", "auto")
 DIRECT_MAX_SPAN = 20.0  # nats of decay across one chunk up to which the one-matmul intra-chunk form is used
 
 
-def gla(q, k, v, gk, scale=None, initial_state=None, output_final_state=False, mode="chunk", chunk_size=64):
+def gla(q, k, v, gk, scale=None, initial_state=None, output_final_state=False, mode="auto", chunk_size=64):
     """q, k: [B, T, H, K]; v: [B, T, H, V]; gk: [B, T, H, K] log decay (<= 0); initial_state: [B, H, K, V].
 
     chunk_size must be a power of two. scale=None means K**-0.5.
@@ -47,6 +53,13 @@ def gla(q, k, v, gk, scale=None, initial_state=None, output_final_state=False, m
     dtype = compute_dtype(q, k, v, gk, initial_state)
     qf, k, v, gk = (t.to(dtype) for t in (q, k, v, gk))
     b, t, h, dk = q.shape
+    if mode == "auto":
+        mode = "kernel" if kernel_preferred(qf, k, v, gk, initial_state) else "chunk"
+    if mode == "kernel":
+        kernel.require(qf, k, v, gk, initial_state)
+        s0 = None if initial_state is None else initial_state.to(dtype)
+        o, s = kernel.kernel_recurrence(qf * scale, k, v, gk, s0)
+        return o.to(q.dtype), (s if output_final_state else None)
     s = initial_state.to(dtype) if initial_state is not None else qf.new_zeros(b, h, dk, v.shape[-1])
     fn = _recurrent if mode == "recurrent" else _chunk
     o, s = fn(qf * scale, k, v, gk, s, chunk_size)

@@ -8,7 +8,7 @@ with ``g_t <= 0`` (log space). This one recurrence is RetNet's retention (fixed 
 g = 0 it is plain linear attention (Katharopoulos et al. 2020).
 
 Modes: ``"recurrent"`` is the loop above. ``"kernel"`` is the same loop compiled for CPU
-(``csrc/scalar_decay.c``, built on first use) with a hand-written backward, and ``"auto"`` takes it for CPU
+(``csrc/linear_attention.c``, built on first use) with a hand-written backward, and ``"auto"`` takes it for CPU
 tensors whose K and V are multiples of 16 wherever a C compiler is present (``kernel_preferred``), else
 ``"chunk"``. ``"chunk"`` is the chunkwise form (Yang et al. 2024, GLA,
 sec. 3.3 / Dao & Gu 2024, sec. 6): for tokens i >= j of one chunk with in-chunk cumulative log decays
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from rnnzoo.ops import _scalar_decay_kernel as kernel
+from rnnzoo.ops import _linear_attention_kernel as kernel
 from rnnzoo.ops._scalar_chunk import direct_ok, scalar_decay_chunk
 from rnnzoo.ops._chunk import (check_qkv, compute_dtype, detach_decay, final_state_decay_grad, from_chunks,
                                pass_states, segsum, to_chunks)

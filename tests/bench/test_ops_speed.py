@@ -14,7 +14,7 @@ def test_ops_speed_writes_rows_for_every_mode(tmp_path, extra):
     ops_speed.main(["--ops", "ssd", "--T", "32", "--batch", "1", "--repeats", "1", "--threads", "1",
                     "--out", str(out), *extra])
     rows = json.loads(out.read_text())["rows"]
-    kernel = ["kernel"] if load("scalar_decay") else []
+    kernel = ["kernel"] if load("linear_attention") else []
     assert [r["mode"] for r in rows] == ["recurrent", "chunk", *kernel, "minimal"]
     key = "paired_speedup" if extra else "fwd_bwd_speedup"
     assert rows[0][key] == 1.0 and all(r[key] > 0 for r in rows)

@@ -81,7 +81,7 @@ def test_state_form_is_checked():
         linear_attention(**x)
 
 
-@pytest.mark.skipif(kernel_missing("scalar_decay"), reason="no C compiler: no compiled kernel")
+@pytest.mark.skipif(kernel_missing("linear_attention"), reason="no C compiler: no compiled kernel")
 @pytest.mark.parametrize("normalize", [False, True])
 @pytest.mark.parametrize("dk", [4, 16])
 def test_kernel_matches_recurrent_float32(dk, normalize):

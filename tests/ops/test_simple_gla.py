@@ -115,9 +115,9 @@ def test_chunks_decaying_beyond_the_direct_span_use_the_autograd_form():
         assert_modes_agree(simple_gla, x, 1e-5, chunk_size=16)
 
 
-# ---- the compiled CPU kernel (mode="kernel"; rnnzoo/ops/csrc/scalar_decay.c) ----
+# ---- the compiled CPU kernel (mode="kernel"; rnnzoo/ops/csrc/linear_attention.c) ----
 
-needs_kernel = pytest.mark.skipif(kernel_missing("scalar_decay"), reason="no C compiler: no compiled kernel")
+needs_kernel = pytest.mark.skipif(kernel_missing("linear_attention"), reason="no C compiler: no compiled kernel")
 
 
 @needs_kernel

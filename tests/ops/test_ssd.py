@@ -29,7 +29,7 @@ def _run(fn, inputs, mode, chunk_size):
 
 
 FNS = [(ssd, False), (signed_ssd, True)]
-needs_kernel = pytest.mark.skipif(kernel_missing("scalar_decay"), reason="no C compiler: no compiled kernel")
+needs_kernel = pytest.mark.skipif(kernel_missing("linear_attention"), reason="no C compiler: no compiled kernel")
 
 
 @settings(max_examples=10, deadline=None)

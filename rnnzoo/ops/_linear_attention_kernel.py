@@ -1,9 +1,10 @@
-"""The compiled CPU recurrence of scalar-decay linear attention (``csrc/scalar_decay.c``) as an autograd
-function: ``S_t = exp(g_t) S_{t-1} + k_t v_t^T, o_t = S_t^T q_t`` with its hand-written backward. It is the
-``"kernel"`` mode of ``simple_gla``, ``linear_attention`` and ``ssd`` (which all run ``simple_gla_core``).
+"""The compiled CPU recurrence of decayed linear attention (``csrc/linear_attention.c``) as an autograd
+function: ``S_t = diag(exp(g_t)) S_{t-1} + k_t v_t^T, o_t = S_t^T q_t`` with its hand-written backward. It is
+the ``"kernel"`` mode of ``simple_gla`` (and so of ``linear_attention``, ``ssd`` and ``signed_ssd``, which run
+``simple_gla_core``), with one decay per head and step, and of ``gla``, with one per key channel.
 
-Shapes: q, k [B, T, H, K] (q already scaled); v [B, T, H, V]; g [B, T, H]; s0 [B, H, K, V].
-Returns (o [B, T, H, V], S_T [B, H, K, V]).
+Shapes: q, k [B, T, H, K] (q already scaled); v [B, T, H, V]; g [B, T, H] or [B, T, H, K]; s0 [B, H, K, V]
+or None. Returns (o [B, T, H, V], S_T [B, H, K, V]).
 """
 
 from __future__ import annotations
@@ -16,22 +17,22 @@ SEGMENT = 64  # steps between saved states: the backward pass recomputes [SEGMEN
 
 
 def available(*tensors: torch.Tensor | None) -> bool:
-    return _native.available("scalar_decay", *tensors)
+    return _native.available("linear_attention", *tensors)
 
 
 def require(*tensors: torch.Tensor | None) -> None:
-    _native.require("scalar_decay", *tensors)
+    _native.require("linear_attention", *tensors)
 
 
 def _work_size(dk: int, dv: int) -> int:
-    """Floats of backward scratch per thread (see the entry points of csrc/scalar_decay.c)."""
-    return max(SEGMENT * dk * dv, (SEGMENT + 1) * 256 + SEGMENT + SEGMENT * 512 + SEGMENT * 16)
+    """Floats of backward scratch per thread (see the entry points of csrc/linear_attention.c)."""
+    return max(SEGMENT * dk * dv, (SEGMENT + 1) * 256 + SEGMENT * dk + SEGMENT * 768 + SEGMENT * 16)
 
 
 class KernelFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, g, s0):
-        lib = _native.require("scalar_decay", q)
+        lib = _native.require("linear_attention", q)
         q, k, v, g = (t.contiguous() for t in (q, k, v, g))
         s0 = None if s0 is None else s0.contiguous()
         batch, length, heads, dk = q.shape
@@ -40,11 +41,12 @@ class KernelFn(torch.autograd.Function):
         s = v.new_empty(batch, heads, dk, dv)
         ckpt = v.new_empty(batch * heads, -(-length // SEGMENT), dk, dv)
         workers = _native.workers(batch * heads)
-        scratch = v.new_empty(workers, dk * dv + SEGMENT)
-        fwd = _native.function(lib, "scalar_decay_fwd", v.dtype)
+        scratch = v.new_empty(workers, dk * dv + SEGMENT * dk)
+        fwd = _native.function(lib, "linear_attention_fwd", v.dtype)
+        per_key = g.dim() == 4
 
         def work(i0, i1, w):
-            fwd(*_native.args(heads, length, dk, dv, q, k, v, g, s0, o, s, ckpt, SEGMENT, i0, i1, scratch[w]))
+            fwd(*_native.args(heads, length, dk, dv, per_key, q, k, v, g, s0, o, s, ckpt, SEGMENT, i0, i1, scratch[w]))
 
         _native.run_parallel(work, batch * heads)
         ctx.save_for_backward(q, k, v, g, s0, ckpt)
@@ -54,7 +56,7 @@ class KernelFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, do, ds):
         q, k, v, g, s0, ckpt = ctx.saved_tensors
-        lib = _native.require("scalar_decay", q)
+        lib = _native.require("linear_attention", q)
         batch, length, heads, dk = q.shape
         dv_ = v.shape[-1]
         do = torch.zeros_like(v) if do is None else do.contiguous()
@@ -62,12 +64,13 @@ class KernelFn(torch.autograd.Function):
         dq, dk_, dv, dg = (torch.empty_like(t) for t in (q, k, v, g))
         ds0 = None if s0 is None else torch.empty_like(s0)
         workers = _native.workers(batch * heads)
-        scratch = v.new_empty(workers, dk * dv_ + SEGMENT)
+        scratch = v.new_empty(workers, dk * dv_ + SEGMENT * dk)
         work_buf = v.new_empty(workers, _work_size(dk, dv_))
-        bwd = _native.function(lib, "scalar_decay_bwd", v.dtype)
+        bwd = _native.function(lib, "linear_attention_bwd", v.dtype)
+        per_key = g.dim() == 4
 
         def work(i0, i1, w):
-            bwd(*_native.args(heads, length, dk, dv_, q, k, v, g, s0, ckpt, SEGMENT, do, ds, dq, dk_, dv, dg, ds0,
+            bwd(*_native.args(heads, length, dk, dv_, per_key, q, k, v, g, s0, ckpt, SEGMENT, do, ds, dq, dk_, dv, dg, ds0,
                        work_buf[w], i0, i1, scratch[w]))
 
         _native.run_parallel(work, batch * heads)
