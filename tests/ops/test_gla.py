@@ -1,5 +1,3 @@
-from unittest import mock
-
 import pytest
 import torch
 from hypothesis import given, settings
@@ -8,7 +6,7 @@ from hypothesis import strategies as st
 from rnnzoo.ops import gla as gla_module
 from rnnzoo.ops._chunk import to_chunks
 from rnnzoo.ops.gla import gla
-from tests.ops.modes import CHUNKED_SHAPES, assert_modes_agree, gated_qkv, gradcheck, kernel_missing
+from tests.ops.modes import CHUNKED_SHAPES, assert_modes_agree, gated_qkv, gradcheck
 
 
 def make(b, t, h, dk, dv, seed=0, dtype=torch.float32, strength=1.0, state=True):
@@ -90,39 +88,3 @@ def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="power of two"):
         gla(**x, chunk_size=24)
 
-
-# ---- the compiled CPU kernel (mode="kernel"; rnnzoo/ops/csrc/linear_attention.c with a decay per key) ----
-
-needs_kernel = pytest.mark.skipif(kernel_missing("linear_attention"), reason="no C compiler: no compiled kernel")
-
-
-@needs_kernel
-@settings(max_examples=15, deadline=None)
-@given(b=st.integers(1, 2), t=st.integers(1, 90), h=st.integers(1, 3), dk=st.sampled_from([3, 16, 32]),
-       dv=st.sampled_from([5, 16, 64]), segment=st.sampled_from([4, 64]), state=st.booleans(),
-       seed=st.integers(0, 99))
-def test_kernel_matches_recurrent_float32(b, t, h, dk, dv, segment, state, seed):
-    # dk, dv multiples of 16 run the vectorised loops (several row and column blocks at 32 x 64), others the
-    # plain ones; segments of 4 steps put many saved states into one sequence
-    with mock.patch.object(gla_module.kernel, "SEGMENT", segment):
-        assert_modes_agree(gla, make(b, t, h, dk, dv, seed, state=state), 1e-5, mode="kernel")
-
-
-@needs_kernel
-@pytest.mark.parametrize("dk,dv", [(4, 3), (16, 16)])
-def test_kernel_strong_decay_underflows_like_the_loop(dk, dv):
-    assert_modes_agree(gla, make(1, 200, 2, dk, dv, strength=50.0), 1e-5, mode="kernel")
-
-
-@needs_kernel
-def test_kernel_gradcheck_float64():
-    assert gradcheck(gla, make(1, 9, 2, 3, 2, dtype=torch.float64), mode="kernel", output_final_state=True)
-
-
-@needs_kernel
-def test_auto_takes_the_kernel_for_multiples_of_16():
-    with mock.patch.object(gla_module.kernel, "kernel_recurrence", wraps=gla_module.kernel.kernel_recurrence) as k:
-        gla(**make(1, 20, 1, 16, 32), mode="auto")
-        assert k.call_count == 1
-        gla(**make(1, 20, 1, 8, 32), mode="auto")  # K = 8: the chunk form
-        assert k.call_count == 1

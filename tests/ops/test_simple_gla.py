@@ -9,7 +9,7 @@ from rnnzoo.ops import simple_gla as sg
 from rnnzoo.ops import _scalar_chunk as scalar_chunk
 from rnnzoo.ops._scalar_chunk import direct_ok
 from rnnzoo.ops.simple_gla import simple_gla
-from tests.ops.modes import CHUNKED_SHAPES, assert_modes_agree, gated_qkv, gradcheck, kernel_missing, run
+from tests.ops.modes import CHUNKED_SHAPES, assert_modes_agree, gated_qkv, gradcheck, run
 
 
 def make(b, t, h, dk, dv, seed=0, dtype=torch.float32, strength=1.0, state=True):
@@ -114,40 +114,3 @@ def test_chunks_decaying_beyond_the_direct_span_use_the_autograd_form():
     with mock.patch.object(sg, "scalar_decay_chunk", side_effect=AssertionError("factored form used")):
         assert_modes_agree(simple_gla, x, 1e-5, chunk_size=16)
 
-
-# ---- the compiled CPU kernel (mode="kernel"; rnnzoo/ops/csrc/linear_attention.c) ----
-
-needs_kernel = pytest.mark.skipif(kernel_missing("linear_attention"), reason="no C compiler: no compiled kernel")
-
-
-@needs_kernel
-@settings(max_examples=20, deadline=None)
-@given(b=st.integers(1, 2), t=st.integers(1, 90), h=st.integers(1, 3), dk=st.sampled_from([3, 16, 32]),
-       dv=st.sampled_from([5, 16, 64]), segment=st.sampled_from([4, 64]), state=st.booleans(),
-       seed=st.integers(0, 99))
-def test_kernel_matches_recurrent_float32(b, t, h, dk, dv, segment, state, seed):
-    # dk, dv multiples of 16 run the vectorised loops (16 x 64 is SSD's own copy), others the plain ones;
-    # segments of 4 steps put many saved states into one sequence
-    with mock.patch.object(sg.kernel, "SEGMENT", segment):
-        assert_modes_agree(simple_gla, make(b, t, h, dk, dv, seed, state=state), 1e-5, mode="kernel")
-
-
-@needs_kernel
-@pytest.mark.parametrize("dk,dv", [(4, 3), (16, 16)])
-def test_kernel_strong_decay_underflows_like_the_loop(dk, dv):
-    x = make(1, 300, 2, dk, dv, strength=50.0)  # exp(g) down to e^-300: 0 in float32
-    assert_modes_agree(simple_gla, x, 1e-5, mode="kernel")
-
-
-@needs_kernel
-def test_kernel_gradcheck_float64():
-    assert gradcheck(simple_gla, make(1, 9, 2, 3, 2, dtype=torch.float64), mode="kernel", output_final_state=True)
-
-
-@needs_kernel
-def test_auto_takes_the_kernel_for_multiples_of_16():
-    with mock.patch.object(sg.kernel, "kernel_recurrence", wraps=sg.kernel.kernel_recurrence) as kernel:
-        simple_gla(**make(1, 20, 1, 16, 32), mode="auto")
-        assert kernel.call_count == 1
-        simple_gla(**make(1, 20, 1, 16, 5), mode="auto")  # V = 5: the chunk form
-        assert kernel.call_count == 1
