@@ -87,4 +87,3 @@ def test_bad_arguments_raise():
         gla(**{**x, "gk": x["gk"][..., 0]})
     with pytest.raises(ValueError, match="power of two"):
         gla(**x, chunk_size=24)
-

@@ -113,4 +113,3 @@ def test_chunks_decaying_beyond_the_direct_span_use_the_autograd_form():
     assert not direct_ok(x["g"], 16)
     with mock.patch.object(sg, "scalar_decay_chunk", side_effect=AssertionError("factored form used")):
         assert_modes_agree(simple_gla, x, 1e-5, chunk_size=16)
-
