@@ -10,6 +10,7 @@ or None. Returns (o [B, T, H, V], S_T [B, H, K, V]).
 from __future__ import annotations
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from rnnzoo.ops import _native
 
@@ -24,29 +25,30 @@ def require(*tensors: torch.Tensor | None) -> None:
     _native.require("linear_attention", *tensors)
 
 
-def _work_size(dk: int, dv: int) -> int:
+def _work_size(dk: int, dv: int, seg: int) -> int:
     """Floats of backward scratch per thread (see the entry points of csrc/linear_attention.c)."""
-    return max(SEGMENT * dk * dv, (SEGMENT + 1) * 256 + SEGMENT * dk + SEGMENT * 768 + SEGMENT * 16)
+    return max(seg * dk * dv, (seg + 1) * 256 + seg * dk + seg * 768 + seg * 16)
 
 
 class KernelFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, g, s0):
-        lib = _native.require("linear_attention", q)
+        lib = _native.require("linear_attention", q, k, v, g, s0)
         q, k, v, g = (t.contiguous() for t in (q, k, v, g))
         s0 = None if s0 is None else s0.contiguous()
         batch, length, heads, dk = q.shape
         dv = v.shape[-1]
+        seg = ctx.segment = SEGMENT  # read once: the backward pass must cut the same segments
         o = v.new_empty(v.shape)
         s = v.new_empty(batch, heads, dk, dv)
-        ckpt = v.new_empty(batch * heads, -(-length // SEGMENT), dk, dv)
+        ckpt = v.new_empty(batch * heads, -(-length // seg), dk, dv)
         workers = _native.workers(batch * heads)
-        scratch = v.new_empty(workers, dk * dv + SEGMENT * dk)
+        scratch = v.new_empty(workers, dk * dv + seg * dk)
         fwd = _native.function(lib, "linear_attention_fwd", v.dtype)
         per_key = g.dim() == 4
 
         def work(i0, i1, w):
-            fwd(*_native.args(heads, length, dk, dv, per_key, q, k, v, g, s0, o, s, ckpt, SEGMENT, i0, i1, scratch[w]))
+            fwd(*_native.args(heads, length, dk, dv, per_key, q, k, v, g, s0, o, s, ckpt, seg, i0, i1, scratch[w]))
 
         _native.run_parallel(work, batch * heads)
         ctx.save_for_backward(q, k, v, g, s0, ckpt)
@@ -54,24 +56,25 @@ class KernelFn(torch.autograd.Function):
         return o, s
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, do, ds):
         q, k, v, g, s0, ckpt = ctx.saved_tensors
         lib = _native.require("linear_attention", q)
         batch, length, heads, dk = q.shape
-        dv_ = v.shape[-1]
+        dv_, seg = v.shape[-1], ctx.segment
         do = torch.zeros_like(v) if do is None else do.contiguous()
         ds = None if ds is None else ds.contiguous()
         dq, dk_, dv, dg = (torch.empty_like(t) for t in (q, k, v, g))
         ds0 = None if s0 is None else torch.empty_like(s0)
         workers = _native.workers(batch * heads)
-        scratch = v.new_empty(workers, dk * dv_ + SEGMENT * dk)
-        work_buf = v.new_empty(workers, _work_size(dk, dv_))
+        scratch = v.new_empty(workers, dk * dv_ + seg * dk)
+        work_buf = v.new_empty(workers, _work_size(dk, dv_, seg))
         bwd = _native.function(lib, "linear_attention_bwd", v.dtype)
         per_key = g.dim() == 4
 
         def work(i0, i1, w):
-            bwd(*_native.args(heads, length, dk, dv_, per_key, q, k, v, g, s0, ckpt, SEGMENT, do, ds, dq, dk_, dv, dg, ds0,
-                       work_buf[w], i0, i1, scratch[w]))
+            bwd(*_native.args(heads, length, dk, dv_, per_key, q, k, v, g, s0, ckpt, seg, do, ds, dq, dk_, dv, dg,
+                              ds0, work_buf[w], i0, i1, scratch[w]))
 
         _native.run_parallel(work, batch * heads)
         return dq, dk_, dv, dg, ds0

@@ -8,8 +8,9 @@ float32/float64; callers then take the pure-PyTorch path otherwise (the referenc
 ``require(name, *tensors)`` raises instead, naming why.
 
 Builds land in ``$RNNZOO_CACHE`` (default ``~/.cache/rnnzoo``) under a name that hashes the source, the
-shared headers and the flags, written to a temporary file and renamed into place, so concurrent first uses never load a
-half-written library. ``-march=native`` is safe because the library is built on the machine that runs it.
+shared headers, the compiler and the CPU (``-march=native``), written to a temporary file and renamed into
+place, so concurrent first uses never load a half-written library. An unwritable cache, like a missing
+compiler, means no kernel and the PyTorch modes.
 
 ``run_parallel(fn, total)`` splits channels [0, total) into one contiguous range per torch thread and runs
 ``fn(c0, c1, i)`` on a thread pool; ctypes releases the GIL for the duration of each C call.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -30,7 +32,9 @@ from pathlib import Path
 import torch
 
 _SRC = Path(__file__).parent / "csrc"
-_FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-fPIC", "-shared"]
+_BASE_FLAGS = ["-O3", "-fPIC", "-shared"]
+# tried in turn: gcc and clang on x86 take -march=native; Apple clang before 15 on arm64 only -mcpu=native
+_ARCH_FLAGS = (["-march=native"], ["-mcpu=native"], [])
 
 
 def _cache_dir() -> Path:
@@ -41,9 +45,37 @@ def _compiler() -> str | None:
     return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
 
 
+def _cpu_id() -> bytes:
+    """What -march=native compiles for: a cache shared by machines (a home directory on NFS) must not hand
+    one CPU's build to another, where an instruction it lacks would kill the process."""
+    flags = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        pass
+    return f"{platform.machine()} {platform.processor()} {flags}".encode()
+
+
+def _compile(cc: str, src: Path, out: str) -> str:
+    """Builds src into out with the first arch flags the compiler takes; returns "" or why it failed."""
+    said = ""
+    for arch in _ARCH_FLAGS:
+        try:
+            proc = subprocess.run([cc, *_BASE_FLAGS, *arch, str(src), "-o", out, "-lm"], capture_output=True,
+                                  text=True)
+        except OSError as e:  # CC names no runnable program
+            return f"could not run the C compiler {cc!r}: {e}"
+        if proc.returncode == 0:
+            return ""
+        output = proc.stderr.strip()[-500:] or "no output"
+        said = f"{cc} failed to build {src.name} (exit code {proc.returncode}): {output}"
+    return said
+
+
 @lru_cache(maxsize=None)
 def _build(name: str) -> tuple[ctypes.CDLL | None, str]:
-    """-> (library or None, why not)."""
+    """-> (library or None, why not). The answer holds for the process (a failed build is not retried)."""
     if os.environ.get("RNNZOO_NATIVE", "1") == "0":
         return None, "RNNZOO_NATIVE=0 is set"
     cc = _compiler()
@@ -51,23 +83,23 @@ def _build(name: str) -> tuple[ctypes.CDLL | None, str]:
         return None, "no C compiler found (set CC, or install gcc or clang)"
     src = _SRC / f"{name}.c"
     headers = b"".join(h.read_bytes() for h in sorted(_SRC.glob("*.h")))
-    key = hashlib.sha256(src.read_bytes() + headers + " ".join([cc, *_FLAGS]).encode()).hexdigest()[:16]
+    flags = repr((_BASE_FLAGS, _ARCH_FLAGS, cc)).encode()
+    key = hashlib.sha256(src.read_bytes() + headers + flags + _cpu_id()).hexdigest()[:16]
     lib = _cache_dir() / f"{name}-{key}.so"
     if not lib.exists():
-        lib.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".so", dir=lib.parent)
-        os.close(fd)
+        tmp = None
         try:
-            try:
-                proc = subprocess.run([cc, *_FLAGS, str(src), "-o", tmp, "-lm"], capture_output=True, text=True)
-            except OSError as e:  # CC names no runnable program
-                return None, f"could not run the C compiler {cc!r}: {e}"
-            if proc.returncode != 0:
-                said = proc.stderr.strip()[-500:] or "no output"
-                return None, f"{cc} failed to build {src.name} (exit code {proc.returncode}): {said}"
+            lib.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(suffix=".so.tmp", dir=lib.parent)
+            os.close(fd)
+            failed = _compile(cc, src, tmp)
+            if failed:
+                return None, failed
             os.replace(tmp, lib)
+        except OSError as e:  # the cache cannot be written (read-only or missing home directory)
+            return None, f"could not build into {lib.parent}: {e} (set RNNZOO_CACHE to a writable directory)"
         finally:
-            if os.path.exists(tmp):
+            if tmp is not None and os.path.exists(tmp):
                 os.unlink(tmp)
     try:
         return ctypes.CDLL(str(lib)), ""
@@ -113,10 +145,12 @@ def args(*xs) -> list:
 
 
 @lru_cache(maxsize=None)
-def _pool(workers: int, pid: int) -> ThreadPoolExecutor:
+def _pool(pid: int) -> ThreadPoolExecutor:
     """One pool per process: a forked child (a DataLoader worker) inherits the parent's pool without its
-    threads, and work submitted there would never run."""
-    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rnnzoo-native")
+    threads, and work submitted there would never run. Threads start as work needs them, up to the CPU
+    count or torch's thread count, whichever is larger."""
+    return ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, torch.get_num_threads()),
+                              thread_name_prefix="rnnzoo-native")
 
 
 def run_parallel(fn, total: int) -> int:
@@ -127,7 +161,7 @@ def run_parallel(fn, total: int) -> int:
     if n == 1:
         fn(0, total, 0)
         return 1
-    pool = _pool(n, os.getpid())
+    pool = _pool(os.getpid())
     for f in [pool.submit(fn, bounds[i], bounds[i + 1], i) for i in range(n)]:
         f.result()
     return n

@@ -20,6 +20,7 @@ identity there.
 from __future__ import annotations
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from rnnzoo.ops._chunk import from_chunks, pass_states, to_chunks
 
@@ -89,6 +90,7 @@ class _ScalarDecayChunk(torch.autograd.Function):
         return o, s
 
     @staticmethod
+    @once_differentiable  # the hand-written backward is not itself differentiated
     def backward(ctx, do, ds):
         qc, kc, vc, g, states = ctx.saved_tensors
         c = ctx.c

@@ -9,6 +9,7 @@ Shapes as ``selective_scan``: u, delta [B, D, L] (any strides); A [D, N]; B, C [
 from __future__ import annotations
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from rnnzoo.ops import _native
 
@@ -61,13 +62,14 @@ class KernelScanFn(torch.autograd.Function):
         h0c = None if h0 is None else h0.contiguous()
         y = torch.empty_like(u)  # u's layout: time-major stays time-major
         last = u.new_empty(batch, dim, n)
-        ckpt = u.new_empty(batch * dim, -(-length // SEGMENT), n)  # states at segment starts
+        seg = ctx.segment = SEGMENT  # read once: the backward pass must cut the same segments
+        ckpt = u.new_empty(batch * dim, -(-length // seg), n)  # states at segment starts
         fwd = _native.function(lib, "selective_scan_fwd", u.dtype)
         sB, sC = _strides(Bk), _strides(Ck)
 
         def work(c0, c1, _):
             fwd(*_native.args(dim, length, n, signed, u, dt, *_strides(u), A, Bk, *sB[:3], gB, Ck, *sC[:3], gC,
-                              h0c, y, *_strides(y), last, ckpt, SEGMENT, c0, c1))
+                              h0c, y, *_strides(y), last, ckpt, seg, c0, c1))
 
         _native.run_parallel(work, batch * dim)
         ctx.save_for_backward(u, dt, A, B, C, h0c, Bk, Ck, ckpt)
@@ -77,6 +79,7 @@ class KernelScanFn(torch.autograd.Function):
         return y, last
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, dy, dlast):
         u, dt, A, B, C, h0, Bk, Ck, ckpt = ctx.saved_tensors
         gB, gC = ctx.groups
@@ -92,14 +95,14 @@ class KernelScanFn(torch.autograd.Function):
         dB = Bk.new_zeros(workers, *Bk.shape)
         dC = Ck.new_zeros(workers, *Ck.shape)
         dh0 = None if h0 is None else torch.empty_like(h0)
-        scratch = u.new_empty(workers, 2, max(length, SEGMENT), n)
+        scratch = u.new_empty(workers, 2, max(length, ctx.segment), n)
         bwd = _native.function(lib, "selective_scan_bwd", u.dtype)
         sB, sC = _strides(Bk), _strides(Ck)
 
         def work(c0, c1, i):
             bwd(*_native.args(dim, length, n, ctx.signed, u, dt, *_strides(u), A, Bk, *sB[:3], gB, Ck, *sC[:3], gC,
                               h0, dy, *_strides(dy), dlast, du, ddt, *_strides(du), dA[i], dB[i], dC[i], dh0,
-                              scratch[i], ckpt, SEGMENT, c0, c1))
+                              scratch[i], ckpt, ctx.segment, c0, c1))
 
         _native.run_parallel(work, batch * dim)
         return (du, ddt, dA.sum(0), _bc_grad(dB.sum(0), B), _bc_grad(dC.sum(0), C), dh0, None)

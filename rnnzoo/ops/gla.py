@@ -53,11 +53,11 @@ def gla(q, k, v, gk, scale=None, initial_state=None, output_final_state=False, m
     dtype = compute_dtype(q, k, v, gk, initial_state)
     qf, k, v, gk = (t.to(dtype) for t in (q, k, v, gk))
     b, t, h, dk = q.shape
+    s0 = None if initial_state is None else initial_state.to(dtype)
     if mode == "auto":
-        mode = "kernel" if kernel_preferred(qf, k, v, gk, initial_state) else "chunk"
+        mode = "kernel" if kernel_preferred(qf, k, v, gk, s0) else "chunk"
     if mode == "kernel":
-        kernel.require(qf, k, v, gk, initial_state)
-        s0 = None if initial_state is None else initial_state.to(dtype)
+        kernel.require(qf, k, v, gk, s0)
         o, s = kernel.kernel_recurrence(qf * scale, k, v, gk, s0)
         return o.to(q.dtype), (s if output_final_state else None)
     s = initial_state.to(dtype) if initial_state is not None else qf.new_zeros(b, h, dk, v.shape[-1])

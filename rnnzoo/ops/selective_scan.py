@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 from rnnzoo.ops._selective_scan_kernel import available as kernel_available
 from rnnzoo.ops._selective_scan_kernel import kernel_scan
@@ -99,9 +100,9 @@ def _selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_
     u, delta, A, B, C, D, z, delta_bias, h0 = (None if t is None else t.to(dtype) for t in
                                                (u, delta, A, B, C, D, z, delta_bias, initial_state))
     if mode == "auto":
-        mode = "kernel" if kernel_available(u, A, B, C, D, z, delta_bias, h0) else "chunk"
+        mode = "kernel" if kernel_available(u, delta, A, B, C, D, z, delta_bias, h0) else "chunk"
     elif mode == "kernel":
-        require_kernel(u, A, B, C, D, z, delta_bias, h0)
+        require_kernel(u, delta, A, B, C, D, z, delta_bias, h0)
     if mode in ("recurrent", "kernel"):
         core = _reference if mode == "recurrent" else kernel_scan
         out, last = _with_extras(core, u, delta, A, B, C, D, z, delta_bias, delta_softplus, h0, signed)
@@ -348,6 +349,7 @@ class _SelectiveScanFn(torch.autograd.Function):
         return out, h.transpose(1, 2).clone()
 
     @staticmethod
+    @once_differentiable  # the hand-written backward is not itself differentiated
     def backward(ctx, dout, dlast):
         dt_all, u_all, A, B, C, D, z, delta_bias, h0, *starts = ctx.saved_tensors
         softplus, signed = ctx.flags

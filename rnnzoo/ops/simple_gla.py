@@ -65,13 +65,14 @@ def simple_gla_core(q, k, v, g, scale, initial_state, mode, chunk_size, decay_gr
     q, k, v, g = (t.to(dtype) for t in (q, k, v, g))
     b, t, h, dk = q.shape
     s = initial_state.to(dtype) if initial_state is not None else q.new_zeros(b, h, dk, v.shape[-1])
+    s0 = None if initial_state is None else s  # in the compute dtype
     if mode == "auto":
-        mode = "kernel" if kernel_preferred(q, k, v, g, initial_state) else "chunk"
+        mode = "kernel" if kernel_preferred(q, k, v, g, s0) else "chunk"
     if mode == "recurrent":
         return _recurrent(q * scale, k, v, g, s)
     if mode == "kernel":
-        kernel.require(q, k, v, g, initial_state)
-        return kernel.kernel_recurrence(q * scale, k, v, g, None if initial_state is None else s)
+        kernel.require(q, k, v, g, s0)
+        return kernel.kernel_recurrence(q * scale, k, v, g, s0)
     return _chunk(q * scale, k, v, g, s, chunk_size, decay_grad_identity)
 
 

@@ -2,6 +2,7 @@
 RNNZOO_NATIVE=0 gives None with the reason instead of an error."""
 
 import os
+import shutil
 
 import pytest
 import torch
@@ -61,3 +62,40 @@ def test_run_parallel_covers_every_item_once():
     seen = []
     used = native.run_parallel(lambda c0, c1, i: seen.extend(range(c0, c1)), 37)
     assert sorted(seen) == list(range(37)) and used == native.workers(37)
+
+
+def test_an_unwritable_cache_gives_none_and_auto_falls_back(tmp_path, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    monkeypatch.setenv("RNNZOO_CACHE", str(blocker))  # the cache's parent is a file: mkdir fails
+    native._build.cache_clear()
+    try:
+        lib, why = native._build("selective_scan")
+        assert lib is None and "could not build into" in why and "RNNZOO_CACHE" in why
+        u = torch.randn(1, 4, 5)
+        A, B = -torch.rand(4, 2), torch.randn(1, 2, 5)
+        selective_scan(u, u.abs(), A, B, B, mode="auto")
+    finally:
+        native._build.cache_clear()
+
+
+def test_the_cache_key_names_the_cpu(fresh_build, monkeypatch):
+    # a home directory shared by machines must not hand one CPU's -march=native build to another
+    if native._compiler() is None:
+        pytest.skip("no C compiler on this machine")
+    assert native.load("selective_scan") is not None
+    native._build.cache_clear()
+    monkeypatch.setattr(native, "_cpu_id", lambda: b"another cpu")
+    assert native.load("selective_scan") is not None
+    assert len(list((fresh_build / "native").glob("selective_scan-*.so"))) == 2
+
+
+@pytest.mark.parametrize("cc", ["gcc-11", "gcc-12", "clang"])
+def test_builds_with_other_compilers_where_installed(fresh_build, monkeypatch, cc):
+    # gcc before 12 has no __builtin_shufflevector: simd.h sums lanes one by one there
+    if shutil.which(cc) is None:
+        pytest.skip(f"{cc} is not installed")
+    monkeypatch.setenv("CC", cc)
+    for name in ("selective_scan", "linear_attention"):
+        lib, why = native._build(name)
+        assert lib is not None, why

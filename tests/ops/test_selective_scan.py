@@ -239,3 +239,36 @@ def test_kernel_mode_names_why_it_cannot_run():
     meta = {k: v.to("meta") for k, v in inputs.items()}
     with pytest.raises(ValueError, match="CPU float32/float64"):
         selective_scan(**meta, mode="kernel")
+
+
+@needs_kernel
+def test_kernel_checks_every_input_device():
+    # delta elsewhere than u (here: the meta device) is an error, not a pointer handed to the C code
+    inputs = {k: v for k, v in _inputs(2, 4, 3, 9, "shared").items() if k in ("u", "delta", "A", "B", "C")}
+    inputs["delta"] = inputs["delta"].to("meta")
+    with pytest.raises(ValueError, match="CPU float32/float64"):
+        selective_scan(**inputs, mode="kernel")
+
+
+@needs_kernel
+def test_kernel_backward_cuts_the_segments_its_forward_cut():
+    # SEGMENT changed between forward and backward: the backward pass must still use the forward's segments
+    inputs = _inputs(1, 4, 16, 70, "shared")
+    leaves = {k: v.detach().clone().requires_grad_() for k, v in inputs.items()}
+    with mock.patch.object(kernel_module, "SEGMENT", 64):
+        out = selective_scan(**leaves, mode="kernel")
+    with mock.patch.object(kernel_module, "SEGMENT", 16):
+        grads = torch.autograd.grad(out.sum(), list(leaves.values()))
+    ref = {k: v.detach().clone().requires_grad_() for k, v in inputs.items()}
+    want = torch.autograd.grad(selective_scan(**ref, mode="recurrent").sum(), list(ref.values()))
+    for g, w in zip(grads, want):
+        close(g, w, 1e-5)
+
+
+@needs_kernel
+def test_second_derivatives_through_the_kernel_are_refused():
+    inputs = {k: v.detach().clone().requires_grad_() for k, v in _inputs(1, 4, 3, 9, "shared").items()}
+    out = selective_scan(**inputs, mode="kernel")
+    (du,) = torch.autograd.grad(out.sum(), [inputs["u"]], create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        du.sum().backward()

@@ -129,7 +129,7 @@ DEFINE_PLAIN(double, f64, exp_f64)
 INLINE v16 select(v16i mask, v16 a, v16 b) { return (v16)((mask & (v16i)a) | (~mask & (v16i)b)); }
 
 /* Cephes expf on 16 lanes: 2^k e^r with k = round(x / ln 2), e^r by a degree-7 polynomial (within 2 ulp);
- * below -87.3 it returns 0 where expf gives a subnormal */
+ * below -87.3 it returns 0 where expf gives a subnormal, above 88.3 infinity */
 INLINE v16 exp16(v16 x) {
     const float lo = -87.3f, hi = 88.3f, shift = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
     v16i below = x < lo, above = x > hi;
@@ -144,7 +144,7 @@ INLINE v16 exp16(v16 x) {
     p = p * r + 5.0000001201e-1f;
     p = p * (r * r) + r + 1.0f;
     v16i bits = ((v16i)t - 0x4B400000 + 127) << 23; /* 2^k */
-    return select(below, (v16){}, p * (v16)bits);
+    return select(below, (v16){}, select(above, (v16){} + INFINITY, p * (v16)bits));
 }
 
 INLINE v16 transition(float dtt, v16 A, int64_t signed_) {

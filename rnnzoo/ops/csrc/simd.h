@@ -8,7 +8,6 @@
 #include <string.h>
 
 #define INLINE static inline __attribute__((always_inline))
-#define SHUF __builtin_shufflevector
 
 typedef float v16 __attribute__((vector_size(64)));
 typedef int32_t v16i __attribute__((vector_size(64)));
@@ -17,6 +16,10 @@ typedef float v4 __attribute__((vector_size(16)));
 
 INLINE v16 ld(const float *p) { v16 x; memcpy(&x, p, sizeof x); return x; }
 INLINE void st(float *p, v16 x) { memcpy(p, &x, sizeof x); }
+
+#if defined(__clang__) || __GNUC__ >= 12 /* __builtin_shufflevector: clang, and gcc from 12 */
+
+#define SHUF __builtin_shufflevector
 
 /* the sum of a vector's lanes, by halving in registers */
 INLINE float hsum(v16 x) {
@@ -41,5 +44,21 @@ INLINE v16 hsum16x16(const v16 *P) {
     return SHUF(C[0], C[1], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30) +
            SHUF(C[0], C[1], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
 }
+
+#else /* older gcc: the same sums lane by lane (slower, same results up to the order of the additions) */
+
+INLINE float hsum(v16 x) {
+    float s = 0;
+    for (int i = 0; i < 16; i++) s += x[i];
+    return s;
+}
+
+INLINE v16 hsum16x16(const v16 *P) {
+    v16 out;
+    for (int s = 0; s < 16; s++) out[s] = hsum(P[s]);
+    return out;
+}
+
+#endif
 
 #endif
