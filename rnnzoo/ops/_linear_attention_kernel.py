@@ -17,12 +17,18 @@ from rnnzoo.ops import _native
 SEGMENT = 64  # steps between saved states: the backward pass recomputes [SEGMENT, K, V] at a time
 
 
-def available(*tensors: torch.Tensor | None) -> bool:
-    return _native.available("linear_attention", *tensors)
-
-
-def require(*tensors: torch.Tensor | None) -> None:
-    _native.require("linear_attention", *tensors)
+def resolve(mode: str, q, k, v, g, s0) -> str:
+    """The mode ``simple_gla`` and ``gla`` run: ``"auto"`` becomes ``"kernel"`` for CPU float tensors whose K
+    and V (last dims of q and v) are multiples of 16 (the vectorised loops) with K * V <= 256 * 256
+    (measured: as fast as the chunk form at 256 x 256, faster below), where the library builds, else
+    ``"chunk"``; ``"kernel"`` raises, naming why, where it cannot run; other modes pass through."""
+    if mode == "auto":
+        dk, dv = q.shape[-1], v.shape[-1]
+        fits = dk % 16 == 0 and dv % 16 == 0 and dk * dv <= 256 * 256
+        return "kernel" if fits and _native.available("linear_attention", q, k, v, g, s0) else "chunk"
+    if mode == "kernel":
+        _native.require("linear_attention", q, k, v, g, s0)
+    return mode
 
 
 def _work_size(dk: int, dv: int, seg: int) -> int:

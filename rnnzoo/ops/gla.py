@@ -19,7 +19,7 @@ The gradient of gk comes from the identity of ``_chunk.detach_decay``.
 
 ``"kernel"`` is the loop above compiled for CPU (``csrc/linear_attention.c``, shared with ``simple_gla``) with a
 hand-written backward that takes dgk directly; ``"auto"`` (default) takes it on the same terms as
-``simple_gla`` (``kernel_preferred``), else ``"chunk"``.
+``simple_gla`` (``_linear_attention_kernel.resolve``), else ``"chunk"``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import torch.nn.functional as F
 from rnnzoo.ops import _linear_attention_kernel as kernel
 from rnnzoo.ops._chunk import (check_qkv, compute_dtype, detach_decay, final_state_decay_grad, from_chunks,
                                pass_states, to_chunks)
-from rnnzoo.ops.simple_gla import kernel_preferred
 
 MODES = ("recurrent", "chunk", "kernel", "auto")
 DIRECT_MAX_SPAN = 20.0  # nats of decay across one chunk up to which the one-matmul intra-chunk form is used
@@ -54,15 +53,13 @@ def gla(q, k, v, gk, scale=None, initial_state=None, output_final_state=False, m
     qf, k, v, gk = (t.to(dtype) for t in (q, k, v, gk))
     b, t, h, dk = q.shape
     s0 = None if initial_state is None else initial_state.to(dtype)
-    if mode == "auto":
-        mode = "kernel" if kernel_preferred(qf, k, v, gk, s0) else "chunk"
+    mode = kernel.resolve(mode, qf, k, v, gk, s0)
     if mode == "kernel":
-        kernel.require(qf, k, v, gk, s0)
         o, s = kernel.kernel_recurrence(qf * scale, k, v, gk, s0)
-        return o.to(q.dtype), (s if output_final_state else None)
-    s = initial_state.to(dtype) if initial_state is not None else qf.new_zeros(b, h, dk, v.shape[-1])
-    fn = _recurrent if mode == "recurrent" else _chunk
-    o, s = fn(qf * scale, k, v, gk, s, chunk_size)
+    else:
+        s = s0 if s0 is not None else qf.new_zeros(b, h, dk, v.shape[-1])
+        fn = _recurrent if mode == "recurrent" else _chunk
+        o, s = fn(qf * scale, k, v, gk, s, chunk_size)
     return o.to(q.dtype), (s if output_final_state else None)
 
 

@@ -8,9 +8,9 @@ with ``g_t <= 0`` (log space). This one recurrence is RetNet's retention (fixed 
 g = 0 it is plain linear attention (Katharopoulos et al. 2020).
 
 Modes: ``"recurrent"`` is the loop above. ``"kernel"`` is the same loop compiled for CPU
-(``csrc/linear_attention.c``, built on first use) with a hand-written backward, and ``"auto"`` takes it for CPU
-tensors whose K and V are multiples of 16 wherever a C compiler is present (``kernel_preferred``), else
-``"chunk"``. ``"chunk"`` is the chunkwise form (Yang et al. 2024, GLA,
+(``csrc/linear_attention.c``, built on first use) with a hand-written backward, and ``"auto"`` takes it for
+CPU tensors whose K and V are multiples of 16 wherever a C compiler is present
+(``_linear_attention_kernel.resolve``), else ``"chunk"``. ``"chunk"`` is the chunkwise form (Yang et al. 2024, GLA,
 sec. 3.3 / Dao & Gu 2024, sec. 6): for tokens i >= j of one chunk with in-chunk cumulative log decays
 b, the weight is exp(b_i - b_j) <= 1; the states entering the chunks are passed by a loop over chunks
 (``pass_states``).
@@ -26,15 +26,6 @@ from rnnzoo.ops._chunk import (check_qkv, compute_dtype, detach_decay, final_sta
                                pass_states, segsum, to_chunks)
 
 MODES = ("recurrent", "chunk", "kernel", "auto")
-
-
-def kernel_preferred(*tensors) -> bool:
-    """Whether ``"auto"`` runs the compiled kernel: CPU float tensors, K and V (the last dims of q and v, the
-    first and third tensors) multiples of 16 (the vectorised loops) with K * V <= 256 * 256 (measured: as fast
-    as the chunk form at 256 x 256, faster below), and the library built."""
-    q, _, v = tensors[:3]
-    dk, dv = q.shape[-1], v.shape[-1]
-    return dk % 16 == 0 and dv % 16 == 0 and dk * dv <= 256 * 256 and kernel.available(*tensors)
 
 
 def simple_gla(q, k, v, g, scale=None, initial_state=None, output_final_state=False, mode="auto",
@@ -64,15 +55,13 @@ def simple_gla_core(q, k, v, g, scale, initial_state, mode, chunk_size, decay_gr
     dtype = compute_dtype(q, k, v, g, initial_state)
     q, k, v, g = (t.to(dtype) for t in (q, k, v, g))
     b, t, h, dk = q.shape
-    s = initial_state.to(dtype) if initial_state is not None else q.new_zeros(b, h, dk, v.shape[-1])
-    s0 = None if initial_state is None else s  # in the compute dtype
-    if mode == "auto":
-        mode = "kernel" if kernel_preferred(q, k, v, g, s0) else "chunk"
+    s0 = None if initial_state is None else initial_state.to(dtype)
+    mode = kernel.resolve(mode, q, k, v, g, s0)
+    if mode == "kernel":
+        return kernel.kernel_recurrence(q * scale, k, v, g, s0)
+    s = s0 if s0 is not None else q.new_zeros(b, h, dk, v.shape[-1])
     if mode == "recurrent":
         return _recurrent(q * scale, k, v, g, s)
-    if mode == "kernel":
-        kernel.require(q, k, v, g, s0)
-        return kernel.kernel_recurrence(q * scale, k, v, g, s0)
     return _chunk(q * scale, k, v, g, s, chunk_size, decay_grad_identity)
 
 

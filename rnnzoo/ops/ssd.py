@@ -58,7 +58,7 @@ def _recurrent(x, decay, b, c, h0):
     return torch.stack(ys, 1), h
 
 
-def _chunked(x, la, b, c, chunk_size, h0, mode="chunk", decay_grad_identity=True):
+def _as_simple_gla(x, la, b, c, chunk_size, h0, mode, decay_grad_identity=True):
     """simple_gla's fast modes with q = c, k = b, v = x, g = la, scale = 1."""
     return simple_gla_core(c, b, x, la, 1.0, h0, mode, chunk_size, decay_grad_identity)
 
@@ -78,7 +78,7 @@ def ssd(x, a, b, c, chunk_size=64, initial_state=None, output_final_state=False,
     if mode == "recurrent":
         y, h = _recurrent(x, a.exp(), b, c, h0)
     else:
-        y, h = _chunked(x, a, b, c, chunk_size, h0, mode)
+        y, h = _as_simple_gla(x, a, b, c, chunk_size, h0, mode)
     return y.to(dtype), (h.to(dtype) if output_final_state else None)
 
 
@@ -96,6 +96,6 @@ def signed_ssd(x, a, b, c, chunk_size=64, initial_state=None, output_final_state
         la = a.abs().clamp_min(math.exp(_MIN_LOG)).log()
         sigma = torch.where(a < 0, -1.0, 1.0).to(a.dtype).cumprod(1).detach()[..., None]  # exact +-1
         # la = log|a|: the decay-gradient identity's rounding would be amplified by 1/|a| near a = 0
-        y, h = _chunked(x, la, b * sigma, c * sigma, chunk_size, h0, mode, decay_grad_identity=False)
+        y, h = _as_simple_gla(x, la, b * sigma, c * sigma, chunk_size, h0, mode, decay_grad_identity=False)
         h = h * sigma[:, -1, :, :, None]
     return y.to(dtype), (h.to(dtype) if output_final_state else None)
