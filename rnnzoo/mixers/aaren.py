@@ -34,6 +34,7 @@ class Aaren(Mixer):
     paper = "Feng et al. 2024, Attention as an RNN"
     state_formula = "d_model + 2*num_heads (m, u per head; w)"
     fast_path = "chunked prefix scan over (max, denominator, numerator) (rnnzoo.ops.aaren mode='chunk')"
+    fast_mode = "chunk"
 
     def __init__(self, config: AarenConfig):
         super().__init__(config)
@@ -46,7 +47,7 @@ class Aaren(Mixer):
     def init_state(self, batch_size, device=None, dtype=None) -> State:
         return empty_state(batch_size, self.num_heads, self.head_dim, device, dtype or self._param_dtype())
 
-    def _forward(self, x, state, mode="chunk"):
+    def _mix(self, x, state, mode):
         Bt, T, _ = x.shape
         k = self.k_proj(x).view(Bt, T, self.num_heads, self.head_dim)
         v = self.v_proj(x).view(Bt, T, self.num_heads, self.head_dim)

@@ -11,9 +11,12 @@ A state is a tuple of tensors whose first dimension is the batch. Floating tenso
 recurrent memory and are what ``state_size`` counts; integer tensors (e.g. the position counter
 of an attention cache) are bookkeeping and are not counted.
 
-Subclasses implement ``_forward``, ``_step`` and ``init_state``; the public ``forward`` and
-``step`` check inputs once, at this boundary, so the ops below never have to. A ``_forward`` that takes
-``mode="recurrent"`` (its op's step-by-step form) gets ``_step`` for free: that mode on a one-token sequence.
+Subclasses implement ``init_state`` and one hook: ``_mix(x, state, mode)``, the whole layer with its op in
+``mode``, and a ``fast_mode`` class attribute naming the op mode ``forward`` runs (``"chunk"``, ``"auto"``,
+``"fft"``, ...). ``step`` is then ``_mix`` in ``mode="recurrent"`` (the op's reference loop) on one token,
+which is what makes full == step hold by construction of the op tests. Mixers with no exact mode switch
+(attention, the fused classic RNNs, sLSTM, non-causal mixers) override ``_forward`` and ``_step`` instead.
+The public ``forward`` and ``step`` check inputs once, at this boundary, so the ops below never have to.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class Mixer(nn.Module):
     paper: ClassVar[str] = ""
     state_formula: ClassVar[str] = ""
     fast_path: ClassVar[str] = ""
+    fast_mode: ClassVar[str] = ""  # op mode of ``forward`` for mixers implementing ``_mix``
 
     def __init__(self, config: MixerConfig):
         super().__init__()
@@ -87,11 +91,17 @@ class Mixer(nn.Module):
         return sum(t.numel() for t in state if t.is_floating_point())
 
     # -- to implement -------------------------------------------------------------------------
+    def _mix(self, x: torch.Tensor, state: State, mode: str) -> tuple[torch.Tensor, State]:
+        """x: [B, T, d_model], state (never None) -> (y [B, T, d_model], state), the op run in ``mode``."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither _mix nor _forward/_step")
+
     def _forward(self, x: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
-        raise NotImplementedError
+        if state is None:
+            state = self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
+        return self._mix(x, state, self.fast_mode)
 
     def _step(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        y, state = self._forward(x_t.unsqueeze(1), state, mode="recurrent")
+        y, state = self._mix(x_t.unsqueeze(1), state, "recurrent")
         return y[:, 0], state
 
     # -- checks -------------------------------------------------------------------------------

@@ -118,6 +118,7 @@ class _DeltaBase(Mixer):
     n_rows = 1
     gated = False
     output_gate = False
+    fast_mode = "chunk"
 
     def __init__(self, config: DeltaNetConfig):
         super().__init__(config)
@@ -165,22 +166,13 @@ class _DeltaBase(Mixer):
     def _recurrence(self, q, k, v, beta, g, s, mode):
         raise NotImplementedError
 
-    def _run(self, x, state, mode):
-        if state is None:
-            state = self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
+    def _mix(self, x, state, mode):
         q, k, v, beta, g, convs = self.project(x, state)
         o, s = self._recurrence(q, k, v, beta, g, state[0], mode)
         o = o.to(x.dtype)
         z = self.g_proj(x).view_as(o) if self.output_gate else None
         y = self.o_proj(self.o_norm(o, z).flatten(2))
         return y, (s.to(state[0].dtype), *convs)
-
-    def _forward(self, x, state):
-        return self._run(x, state, "chunk")
-
-    def _step(self, x_t, state):
-        y, state = self._run(x_t.unsqueeze(1), state, "recurrent")
-        return y[:, 0], state
 
 
 @register("deltanet")

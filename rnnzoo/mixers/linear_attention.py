@@ -53,7 +53,7 @@ class ShortConvConfig(HeadsConfig):
 
 
 class LinearMixer(Mixer):
-    """Shared body: ``_mix(x, state, mode)`` runs the whole layer with the op in ``mode``.
+    """Shared body of the linear family (``_mix`` and ``fast_mode`` as in ``Mixer``).
 
     Mixers with a ``ShortConvConfig`` call ``_init_short_conv`` last in ``__init__`` (so the other weights
     are drawn exactly as without the conv), append ``_conv_state`` to ``init_state`` and, in ``_mix``,
@@ -80,18 +80,6 @@ class LinearMixer(Mixer):
     def _short_conv(self, q, k, v, windows: State):
         """Projections q, k, v [B, T, *] -> (q, k, v, new windows), unchanged (and no windows) without the conv."""
         return (q, k, v, ()) if self.short_conv is None else self.short_conv(q, k, v, windows)
-
-    def _mix(self, x: torch.Tensor, state: State, mode: str) -> tuple[torch.Tensor, State]:
-        raise NotImplementedError
-
-    def _forward(self, x, state):
-        if state is None:
-            state = self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
-        return self._mix(x, state, self.fast_mode)
-
-    def _step(self, x_t, state):
-        y, state = self._mix(x_t.unsqueeze(1), state, "recurrent")
-        return y[:, 0], state
 
     def _heads(self, x: torch.Tensor, n: int | None = None) -> torch.Tensor:
         """[B, T, H*D] -> [B, T, H, D]."""

@@ -56,6 +56,7 @@ class Mamba(Mixer):
     paper = "Gu & Dao 2023, Mamba: Linear-Time Sequence Modeling with Selective State Spaces"
     state_formula = "expand*d_model*(d_state + d_conv - 1)"
     fast_path = "compiled CPU selective scan, else time-blocked PyTorch scan (ops.selective_scan mode='auto')"
+    fast_mode = "auto"
 
     def __init__(self, config: MambaConfig):
         super().__init__(config)
@@ -79,8 +80,8 @@ class Mamba(Mixer):
         return (self.conv.init_state(batch_size, device=device, dtype=dtype),
                 torch.zeros(batch_size, self.d_inner, self.config.d_state, device=device, dtype=dtype))
 
-    def _forward(self, x, state, mode="auto"):
-        conv_state, h = state if state is not None else (None, None)
+    def _mix(self, x, state, mode):
+        conv_state, h = state
         xi, z = self.in_proj(x).chunk(2, dim=-1)
         xi, conv_state = self.conv(xi, conv_state)
         dt, B, C = self.x_proj(xi).split([self.dt_rank, self.config.d_state, self.config.d_state], dim=-1)

@@ -40,6 +40,7 @@ class Mamba2(Mixer):
     paper = "Dao & Gu 2024, Transformers are SSMs (Mamba-2)"
     state_formula = "expand*d_model*d_state + (expand*d_model + 2*ngroups*d_state)*(d_conv - 1)"
     fast_path = "compiled CPU SSD loop, else chunked SSD (rnnzoo.ops.ssd mode='auto')"
+    fast_mode = "auto"
 
     def __init__(self, config: Mamba2Config):
         super().__init__(config)
@@ -59,9 +60,9 @@ class Mamba2(Mixer):
         return (self.conv.init_state(batch_size, device=device, dtype=dtype),
                 torch.zeros(batch_size, self.nheads, c.d_state, c.headdim, device=device, dtype=dtype))
 
-    def _forward(self, u, state, mode="auto"):
+    def _mix(self, u, state, mode):
         c = self.config
-        conv_state, h = state if state is not None else (None, None)
+        conv_state, h = state
         Bt, T, _ = u.shape
         z, xBC, dt = self.in_proj(u).split([self.d_inner, self.conv_dim, self.nheads], dim=-1)
         xBC, conv_state = self.conv(xBC, conv_state)

@@ -132,6 +132,7 @@ class _MemoryMixer(Mixer):
     """Shared body; subclasses set ``config_class`` and, for MAC, add the attention branch."""
 
     persistent_prefix = True
+    fast_mode = "chunk"
 
     def __init__(self, config: MemoryMixerConfig):
         super().__init__(config)
@@ -183,7 +184,7 @@ class _MemoryMixer(Mixer):
         if not (self.persistent_prefix and self.config.num_persistent) or torch.device(device or "cpu").type == "meta":
             return state
         prefix = self.persistent.to(device=device, dtype=dtype).expand(batch_size, *self.persistent.shape)
-        return self._forward(prefix, state)[1]
+        return self._mix(prefix, state, self.fast_mode)[1]
 
     def _unpack(self, state: State) -> tuple[MemoryState, tuple]:
         n = self._n_memory()
@@ -230,9 +231,7 @@ class _MemoryMixer(Mixer):
         mem = MemoryState(*(tuple(a.to(dtype) for a in part) for part in mem[:4]), mem.pos)
         return o.to(x.dtype), mem, (cq, ck, cv)
 
-    def _forward(self, x, state, mode="chunk"):
-        if state is None:
-            state = self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
+    def _mix(self, x, state, mode):
         o, mem, convs = self._memory(x, state, mode)
         z = self.g_proj(x).view_as(o)
         return self.o_proj(self.o_norm(o, z).flatten(2)), self._pack(mem, convs)
@@ -330,10 +329,8 @@ class TitansMAC(_MemoryMixer):
         cache = torch.zeros(batch_size, self._cache_len(), self.attn_heads, self.attn_dim, device=device, dtype=dtype)
         return (*super().init_state(batch_size, device, dtype), cache, cache.clone())
 
-    def _forward(self, x, state, mode="chunk"):
+    def _mix(self, x, state, mode):
         b, t, _ = x.shape
-        if state is None:
-            state = self.init_state(b, device=x.device, dtype=x.dtype)
         *mem_state, k_cache, v_cache = state
         pos = self._unpack(mem_state)[0].pos
         o, mem, convs = self._memory(x, tuple(mem_state), mode)

@@ -64,6 +64,7 @@ class MoM(Mixer):
     state_formula = ("(num_memories + 1) * num_heads * K * V + "
                      "(conv_size - 1) * num_heads * (K + (num_memories + 1) * (K + V))")
     fast_path = "one chunkwise gated delta rule over (M+1)*H heads, unrouted tokens masked to beta=0, g=0"
+    fast_mode = "chunk"
 
     def __init__(self, config: MoMConfig):
         super().__init__(config)
@@ -103,11 +104,9 @@ class MoM(Mixer):
         selected = torch.zeros_like(probs, dtype=torch.bool).scatter(-1, idx, True)
         return weights.to(x.dtype), selected
 
-    def _forward(self, x, state, mode="chunk"):
+    def _mix(self, x, state, mode):
         b, t, _ = x.shape
         mem, h, dk, dv = self.n_mem, self.num_heads, self.head_dim, self.head_v_dim
-        if state is None:
-            state = self.init_state(b, device=x.device, dtype=x.dtype)
         weights, selected = self.route(x)
         routed = torch.cat((selected, selected.new_ones(b, t, 1)), -1)[..., None]  # [B, T, M+1, 1]
         q, cq = self.q_conv(self.q_proj(x), state[1])

@@ -43,6 +43,7 @@ class S4D(Mixer):
     paper = "Gu et al. 2022, On the Parameterization and Initialization of Diagonal State Space Models"
     state_formula = "d_model*d_state (d_state/2 complex modes per channel)"
     fast_path = "Vandermonde kernel + FFT convolution (rnnzoo.ops.s4d mode='fft')"
+    fast_mode = "fft"
 
     def __init__(self, config: S4DConfig):
         super().__init__(config)
@@ -60,8 +61,8 @@ class S4D(Mixer):
         dtype = dtype or self._param_dtype()
         return (torch.zeros(batch_size, self.d_model, self.config.d_state // 2, 2, device=device, dtype=dtype),)
 
-    def _forward(self, x, state, mode="fft"):
-        h0 = None if state is None else torch.view_as_complex(state[0].contiguous())
+    def _mix(self, x, state, mode):
+        h0 = torch.view_as_complex(state[0].contiguous())
         C = torch.view_as_complex(self.C.contiguous())
         y, h = s4d_conv(x, self.log_dt, self.log_A_real, self.A_imag, C, self.D, h0, output_final_state=True, mode=mode)
         y = F.glu(self.out_proj(F.gelu(y)), dim=-1)

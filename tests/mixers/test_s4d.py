@@ -13,8 +13,9 @@ def test_kernel_convolution_equals_recurrence(init):
     torch.manual_seed(0)
     m = mixers.build("s4d", 8, d_state=6, init=init, dt_min=0.05, dt_max=0.5).double()
     x = torch.randn(2, 33, 8, dtype=torch.float64)
-    y_fft, (h_fft,) = m._forward(x, None, mode="fft")
-    y_rec, (h_rec,) = m._forward(x, None, mode="recurrent")
+    zero = m.init_state(2, dtype=torch.float64)
+    y_fft, (h_fft,) = m._mix(x, zero, "fft")
+    y_rec, (h_rec,) = m._mix(x, zero, "recurrent")
     torch.testing.assert_close(y_fft, y_rec, rtol=1e-10, atol=1e-10)
     torch.testing.assert_close(h_fft, h_rec, rtol=1e-10, atol=1e-10)
 
