@@ -24,7 +24,7 @@ from torch import nn
 
 from rnnzoo.mixers.attention import SlidingAttention, SlidingAttentionConfig
 from rnnzoo.mixers.base import State
-from rnnzoo.mixers.linear_attention import LinearMixer, ShortConvConfig
+from rnnzoo.mixers.linear_base import LinearMixer, ShortConvConfig
 from rnnzoo.mixers.registry import register
 from rnnzoo.ops.linear_attention import linear_attention
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnzoo.mixers.base import State
-from rnnzoo.mixers.linear_attention import LinearMixer, ShortConvConfig
+from rnnzoo.mixers.linear_base import LinearMixer, ShortConvConfig
 from rnnzoo.mixers.norms import GatedRMSNorm
 from rnnzoo.mixers.registry import register
 from rnnzoo.ops.gla import gla

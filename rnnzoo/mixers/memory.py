@@ -34,8 +34,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnzoo.mixers.base import Mixer, MixerConfig, State
-from rnnzoo.mixers.deltanet import l2norm
 from rnnzoo.mixers.norms import GatedRMSNorm
+from rnnzoo.mixers.parts import l2norm
 from rnnzoo.mixers.registry import register
 from rnnzoo.mixers.short_conv import ShortConvolution
 from rnnzoo.ops.attention import softmax_attention

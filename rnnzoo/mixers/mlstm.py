@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnzoo.mixers.base import Mixer, MixerConfig, State
-from rnnzoo.mixers.linear_attention import LinearMixer
+from rnnzoo.mixers.linear_base import LinearMixer
 from rnnzoo.mixers.registry import register
 from rnnzoo.mixers.short_conv import ShortConvolution
 from rnnzoo.ops.mlstm import mlstm

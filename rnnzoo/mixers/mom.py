@@ -28,8 +28,13 @@ import torch
 from torch import nn
 
 from rnnzoo.mixers.base import Mixer, MixerConfig, State
-from rnnzoo.mixers.deltanet import l2norm, mamba2_decay, mamba2_decay_params, resolve_head_dims
 from rnnzoo.mixers.norms import GatedRMSNorm
+from rnnzoo.mixers.parts import (
+    l2norm,
+    mamba2_decay,
+    mamba2_decay_params,
+    resolve_head_dims,
+)
 from rnnzoo.mixers.registry import register
 from rnnzoo.mixers.short_conv import ShortConvolution
 from rnnzoo.ops.delta import gated_delta_rule

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from rnnzoo.mixers.base import State
-from rnnzoo.mixers.linear_attention import LinearMixer, ShortConvConfig
+from rnnzoo.mixers.linear_base import LinearMixer, ShortConvConfig
 from rnnzoo.mixers.norms import GatedRMSNorm
 from rnnzoo.mixers.registry import register
 from rnnzoo.ops.rotary import apply_rotary

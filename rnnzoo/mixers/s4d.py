@@ -3,7 +3,8 @@
 for sequences and as its recurrence for ``step``, then D skip, GELU and a GLU output projection.
 
 Init: S4D-Lin (default) or S4D-Inv imaginary parts, real part -1/2, dt log-uniform in [1e-3, 1e-1], C ~ CN(0, 1).
-log_dt, log_A_real and A_imag carry ``_optim = {"lr": 1e-3, "weight_decay": 0.0}`` as in the reference code.
+log_dt, log_A_real and A_imag get S4's optimiser hint (its ``_optim = {"lr": 1e-3, "weight_decay": 0.0}``): no
+weight decay and their own learning rate ``S4DConfig.lr`` (read by ``rnnzoo.train.optim.param_groups``).
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ class S4DConfig(MixerConfig):
     init: str = "lin"  # "lin" (S4D-Lin) or "inv" (S4D-Inv)
     dt_min: float = 1e-3
     dt_max: float = 1e-1
-    lr: float = 1e-3  # optimiser hint for the SSM parameters (log_dt, A)
+    lr: float | None = 1e-3  # own learning rate of the SSM parameters (log_dt, A); None: the model's lr
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.d_state < 2 or self.d_state % 2:
             raise ValueError(f"d_state must be even and >= 2, got {self.d_state}")
+        if self.lr is not None and not self.lr > 0:
+            raise ValueError(f"lr must be > 0 or None, got {self.lr}")
         if self.init not in ("lin", "inv"):
             raise ValueError(f"init must be 'lin' or 'inv', got {self.init!r}")
 
@@ -54,7 +57,7 @@ class S4D(Mixer):
         self.D = nn.Parameter(torch.randn(c.d_model))
         for p in (self.log_dt, self.log_A_real, self.A_imag):
             p._no_weight_decay = True
-            p._optim = {"lr": c.lr, "weight_decay": 0.0}
+            p._lr = c.lr
         self.out_proj = nn.Linear(c.d_model, 2 * c.d_model)
 
     def init_state(self, batch_size, device=None, dtype=None) -> State:

@@ -2,7 +2,9 @@
 
 Hints a module may set on a parameter:
 - ``p._no_weight_decay = True``: never decayed (Mamba's A_log, D, dt bias; set by the mixer).
-- ``p._lr_scale = 0.1``: learning rate multiplier (S4's small lr for the SSM parameters).
+- ``p._lr_scale = 0.1``: learning rate multiplier.
+- ``p._lr = 1e-3``: a learning rate of its own, whatever the model's (S4's ``_optim`` lr for its SSM
+  parameters; ``S4DConfig.lr``). Schedules scale it like every group's lr.
 Biases, norm weights and every other parameter with fewer than 2 dims are not decayed either
 (the GPT-2/nanoGPT convention); embeddings and matrices are.
 """
@@ -16,7 +18,7 @@ from torch import nn
 
 
 def param_groups(model: nn.Module, lr: float, weight_decay: float) -> list[dict]:
-    """AdamW groups keyed by (decayed?, lr scale); shared (tied) parameters appear once."""
+    """AdamW groups keyed by (decayed?, lr); shared (tied) parameters appear once."""
     groups: dict[tuple[bool, float], list[nn.Parameter]] = {}
     seen: set[int] = set()
     for p in model.parameters():
@@ -24,10 +26,12 @@ def param_groups(model: nn.Module, lr: float, weight_decay: float) -> list[dict]
             continue
         seen.add(id(p))
         decay = p.dim() >= 2 and not getattr(p, "_no_weight_decay", False)
-        groups.setdefault((decay, float(getattr(p, "_lr_scale", 1.0))), []).append(p)
+        own_lr = getattr(p, "_lr", None)
+        p_lr = float(own_lr) if own_lr is not None else lr * float(getattr(p, "_lr_scale", 1.0))
+        groups.setdefault((decay, p_lr), []).append(p)
     return [
-        {"params": ps, "weight_decay": weight_decay if decay else 0.0, "lr": lr * scale}
-        for (decay, scale), ps in sorted(groups.items())
+        {"params": ps, "weight_decay": weight_decay if decay else 0.0, "lr": p_lr}
+        for (decay, p_lr), ps in sorted(groups.items())
     ]
 
 

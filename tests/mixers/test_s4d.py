@@ -25,6 +25,23 @@ def test_init():
     torch.testing.assert_close(m.A_imag[0], math.pi * torch.arange(4.0))  # S4D-Lin
     torch.testing.assert_close(m.log_A_real, torch.full((8, 4), math.log(0.5)))
     assert (m.log_dt.exp() >= 1e-3).all() and (m.log_dt.exp() <= 1e-1).all()
-    assert m.log_dt._optim["weight_decay"] == 0.0 and m.state_size == 8 * 8
+    assert m.state_size == 8 * 8
     inv = mixers.build("s4d", 8, d_state=8, init="inv")
     torch.testing.assert_close(inv.A_imag[0, 0], torch.tensor(8 / math.pi * (8 - 1)))
+
+
+def test_ssm_parameters_get_their_own_learning_rate_and_no_decay():
+    from rnnzoo.train.optim import param_groups
+
+    m = mixers.build("s4d", 8, d_state=8, lr=2e-3)
+    groups = param_groups(m, lr=5e-2, weight_decay=0.1)
+    ssm = {id(p) for p in (m.log_dt, m.log_A_real, m.A_imag)}
+    for g in groups:
+        ids = {id(p) for p in g["params"]}
+        if ids & ssm:
+            assert ids == ssm and g["lr"] == 2e-3 and g["weight_decay"] == 0.0
+        else:
+            assert g["lr"] == 5e-2
+    assert any(g["lr"] == 2e-3 for g in groups)
+    default = param_groups(mixers.build("s4d", 8, d_state=8, lr=None), lr=5e-2, weight_decay=0.1)
+    assert all(g["lr"] == 5e-2 for g in default)
