@@ -28,7 +28,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from rnnzoo.demo import train_markov_lm
+    from rnnzoo.apps.demo import train_markov_lm
 
     rows = []
     for name in args.mixers.split(","):
@@ -109,7 +109,7 @@ def _cmd_lm_train(args: argparse.Namespace) -> int:
 
 
 def _add_generate_parser(sub) -> None:
-    from rnnzoo.generate import STRATEGIES, GenerationConfig
+    from rnnzoo.models.generate import STRATEGIES, GenerationConfig
 
     d = GenerationConfig()
     p = sub.add_parser(
@@ -135,7 +135,7 @@ def _add_generate_parser(sub) -> None:
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     from rnnzoo.apps.lm import generate_text
-    from rnnzoo.generate import GenerationConfig
+    from rnnzoo.models.generate import GenerationConfig
 
     config = GenerationConfig(max_new_tokens=args.max_new_tokens, strategy=args.strategy,
                               temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,

@@ -25,8 +25,8 @@ import torch
 from rnnzoo.apps.rec.data import PAD, SequenceData
 from rnnzoo.apps.rec.metrics import rank_metrics, target_ranks
 from rnnzoo.apps.rec.models import RecConfig, SeqRec, build_model
+from rnnzoo.io import atomic_write_bytes, atomic_write_json
 from rnnzoo.train import Trainer, TrainConfig
-from rnnzoo.train.io import atomic_write_bytes, atomic_write_json
 
 IGNORE = -100
 
