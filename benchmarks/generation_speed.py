@@ -1,5 +1,5 @@
 """Generation speed and memory: tokens/s, decoding-state bytes and peak RSS growth while a LanguageModel
-generates N tokens greedily through ``model.step`` (the path ``rnnzoo.generate`` uses), one fresh
+generates N tokens greedily through ``model.step`` (the path ``rnnzoo.models.generate`` uses), one fresh
 subprocess per (mixer, N) so peaks do not leak between configs. Baseline: softmax attention with its
 growing KV cache; recurrent mixers should show constant state and flat memory.
 
@@ -59,7 +59,7 @@ def main() -> None:
         return
 
     from rnnzoo import mixers
-    from rnnzoo.train.io import atomic_write_json
+    from rnnzoo.io import atomic_write_json
 
     names = [m for m in args.mixers.split(",") if m in mixers.names()]
     skipped = [m for m in args.mixers.split(",") if m not in names]

@@ -28,7 +28,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from rnnzoo.demo import train_markov_lm
+    from rnnzoo.apps.demo import train_markov_lm
 
     rows = []
     for name in args.mixers.split(","):
@@ -109,7 +109,7 @@ def _cmd_lm_train(args: argparse.Namespace) -> int:
 
 
 def _add_generate_parser(sub) -> None:
-    from rnnzoo.generate import STRATEGIES, GenerationConfig
+    from rnnzoo.models.generate import STRATEGIES, GenerationConfig
 
     d = GenerationConfig()
     p = sub.add_parser(
@@ -135,7 +135,7 @@ def _add_generate_parser(sub) -> None:
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     from rnnzoo.apps.lm import generate_text
-    from rnnzoo.generate import GenerationConfig
+    from rnnzoo.models.generate import GenerationConfig
 
     config = GenerationConfig(max_new_tokens=args.max_new_tokens, strategy=args.strategy,
                               temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
@@ -147,16 +147,20 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         print(args.prompt + text)
     return 0
 def _cmd_rec(args: argparse.Namespace) -> int:
-    from rnnzoo.apps.rec import load_dataset, train_rec
+    import dataclasses
+
+    from rnnzoo.apps.rec import RecConfig, RecTrainConfig, load_dataset, train_rec
 
     data = load_dataset(args.data, min_interactions=args.min_interactions, max_len=args.max_len)
     print(f"== {args.data or 'ml-100k (recbole)'}: {data.n_users} users, {data.n_items} items, "
           f"{sum(len(s) for s in data.sequences)} interactions; leave-one-out, full ranking")
-    options = {"dropout": args.dropout} if args.dropout is not None else {}
-    r = train_rec(data, model=args.model, encoder=args.encoder, objective=args.objective, epochs=args.epochs,
-                  steps=args.steps, batch_size=args.batch_size, lr=args.lr, patience=args.patience, seed=args.seed,
-                  out_dir=args.out, progress=not args.no_progress, d_model=args.d_model, n_layers=args.layers,
-                  **options)
+    model = RecConfig(model=args.model, encoder=args.encoder, objective=args.objective, d_model=args.d_model,
+                      n_layers=args.layers, dropout=args.dropout)
+    train = dataclasses.replace(RecTrainConfig().train, lr=args.lr, early_stop_patience=args.patience,
+                                seed=args.seed, out_dir=args.out, progress=not args.no_progress,
+                                **({"steps": args.steps} if args.steps is not None else {}))
+    r = train_rec(data, RecTrainConfig(model, train, None if args.steps is not None else args.epochs,
+                                       args.batch_size))
     print(f"{r['model']}: best epoch {r.get('best_epoch', '-')}, wall {r['wall_seconds']:.1f}s")
     for split in ("valid", "test"):
         m = r[split]
@@ -166,11 +170,10 @@ def _cmd_rec(args: argparse.Namespace) -> int:
 
 
 def _add_rec_parser(sub) -> None:
-    import inspect
+    from rnnzoo.apps.rec.train import RecTrainConfig
 
-    from rnnzoo.apps.rec.train import train_rec
-
-    d = {k: v.default for k, v in inspect.signature(train_rec).parameters.items()}  # one source of defaults
+    rc = RecTrainConfig()  # one source of defaults
+    d = {"epochs": rc.epochs, "patience": rc.train.early_stop_patience, "batch_size": rc.batch_size, "lr": rc.train.lr}
     p = sub.add_parser("rec", help="sequential recommendation on MovieLens / RecBole atomic files",
                        epilog="examples: rnnzoo rec --model sasrec --epochs 50 --out runs/sasrec\n"
                               "          rnnzoo rec --encoder lstm --objective next --seed 1\n"

@@ -30,11 +30,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnzoo.generate import GenerationConfig, generate
+from rnnzoo.io import atomic_write_json
 from rnnzoo.models import LanguageModel, LMConfig
+from rnnzoo.models.generate import GenerationConfig, generate
 from rnnzoo.train import Trainer, TrainConfig, lm_loss
 from rnnzoo.train.checkpoint import CheckpointError, load_checkpoint, read_sidecar
-from rnnzoo.train.io import atomic_write_json
 
 SPLITS = ("train", "valid", "test")
 UNK = "<unk>"

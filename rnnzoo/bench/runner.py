@@ -28,9 +28,9 @@ from rnnzoo import mixers, tasks
 from rnnzoo.bench.report import leaderboard, plot_all
 from rnnzoo.bench.spec import parse_spec, split_list
 from rnnzoo.bench.suites import Suite, TaskRun, get_suite
+from rnnzoo.io import append_jsonl, atomic_write_bytes
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.train import Trainer, TrainConfig, lm_loss
-from rnnzoo.train.io import atomic_write_bytes
 
 RESULTS = "results.jsonl"
 
@@ -71,16 +71,6 @@ def load_records(out_dir: str | os.PathLike) -> list[dict]:
         data = data[: data.rfind(b"\n") + 1]
         atomic_write_bytes(path, data)
     return [json.loads(line) for line in data.decode().splitlines() if line.strip()]
-
-
-def append_record(out_dir: str | os.PathLike, record: dict) -> None:
-    line = (json.dumps(record, sort_keys=True) + "\n").encode()
-    fd = os.open(Path(out_dir) / RESULTS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def train_and_eval(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_layers: int, test_n: int) -> dict:
@@ -151,7 +141,7 @@ def run_suite(suite: Suite, out_dir: str | os.PathLike, strict: bool = False, pr
         bar.set_postfix_str(f"{mixer_spec} on {run.spec.split(':')[0]} d={d_model} seed={seed}")
         record = train_and_eval(mixer_spec, run, d_model, seed, run.n_layers or suite.n_layers, suite.test_n)
         record["suite"] = suite.name
-        append_record(out, record)
+        append_jsonl(Path(out) / RESULTS, record)
     bar.close()
     wanted = {run_key(m, run.spec, d, s) for m, run, d, s in jobs}
     records = [r for r in load_records(out) if r["key"] in wanted]

@@ -72,22 +72,20 @@ class LanguageModel(nn.Module):
     def forward_with_state(self, tokens: torch.Tensor, state: ModelState | None) -> tuple[torch.Tensor, ModelState]:
         """tokens: [B, T]; state from init_state or a previous call -> (logits [B, T, V], state)."""
         self._check_tokens(tokens, rank=2)
-        state = state if state is not None else [None] * len(self.blocks)
-        x = self.embed(tokens)
-        new_state = []
-        for block, s in zip(self.blocks, state):
-            x, s = block(x, s)
-            new_state.append(s)
-        return self.head(self.norm(x)), new_state
+        return self._through_blocks(tokens, state, Block.__call__)  # __call__: module hooks run
 
     def step(self, token: torch.Tensor, state: ModelState | None) -> tuple[torch.Tensor, ModelState]:
         """token: [B] int64 -> (logits [B, V], state)."""
         self._check_tokens(token, rank=1)
+        return self._through_blocks(token, state, Block.step)
+
+    def _through_blocks(self, tokens: torch.Tensor, state: ModelState | None, call) -> tuple[torch.Tensor, ModelState]:
+        """Embed, run ``call(block, x, state)`` through every block (a full sequence or one step), norm, head."""
         state = state if state is not None else [None] * len(self.blocks)
-        x = self.embed(token)
+        x = self.embed(tokens)
         new_state = []
         for block, s in zip(self.blocks, state):
-            x, s = block.step(x, s)
+            x, s = call(block, x, s)
             new_state.append(s)
         return self.head(self.norm(x)), new_state
 

@@ -5,7 +5,7 @@ head (Vinyals, Fortunato & Jaitly 2015) and the read-process-write set encoder (
 ```python
 model = Seq2Seq(Seq2SeqConfig(in_features=2, encoder="lstm", decoder="lstm"))    # pointer net over points
 logits = model(points, targets)          # points [B, S, 2], targets [B, T] -> [B, T, S + 1] (teacher forcing)
-tokens = decode(Seq2SeqDecoder(model, points), T, lambda lp: lp.argmax(-1))     # greedy, via rnnzoo.generate
+tokens = decode(Seq2SeqDecoder(model, points), T, lambda lp: lp.argmax(-1))     # greedy, via rnnzoo.models.generate
 tokens, scores = search_beams(Seq2SeqDecoder(model, points[:1]), T, num_beams=4)
 ```
 
@@ -37,9 +37,10 @@ import torch
 from torch import nn
 
 from rnnzoo import mixers
-from rnnzoo.generate import log_probs
+from rnnzoo.labels import IGNORE
 from rnnzoo.mixers.bidirectional import Bidirectional
 from rnnzoo.models.block import MLP, Block
+from rnnzoo.models.generate import log_probs
 
 END = 0  # the end token (token head) / the end slot (pointer head)
 ATTENTIONS = ("bahdanau", "luong")
@@ -202,9 +203,9 @@ class Seq2Seq(nn.Module):
         v = self._out_size(enc)
         if targets.dim() != 2 or targets.shape[0] != src.shape[0]:
             raise ValueError(f"targets must be [B, T] with B={src.shape[0]}, got shape {tuple(targets.shape)}")
-        valid = targets != -100
+        valid = targets != IGNORE
         if ((targets[valid] < 0) | (targets[valid] >= v)).any():
-            raise ValueError(f"target ids must be in [0, {v}) or -100, got range "
+            raise ValueError(f"target ids must be in [0, {v}) or {IGNORE}, got range "
                              f"[{int(targets[valid].min())}, {int(targets[valid].max())}]")
         prev = targets.clamp(min=0)[:, :-1]
         x = torch.cat((self.start.expand(src.shape[0], 1, -1), self._embed_out(prev, enc)), 1) + enc.bias[:, None]
@@ -279,8 +280,8 @@ class Seq2Seq(nn.Module):
 
 
 class Seq2SeqDecoder:
-    """``rnnzoo.generate.StepDecoder`` for a ``Seq2Seq`` model and a source batch ``src``: every decoding
-    strategy of ``rnnzoo.generate`` (greedy ``decode``, ``search_beams``, diverse beams) runs on it."""
+    """``rnnzoo.models.generate.StepDecoder`` for a ``Seq2Seq`` model and a source batch ``src``: every decoding
+    strategy of ``rnnzoo.models.generate`` (greedy ``decode``, ``search_beams``, diverse beams) runs on it."""
 
     def __init__(self, model: Seq2Seq, src: torch.Tensor):
         self.model, self.src = model, src

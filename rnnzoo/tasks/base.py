@@ -19,8 +19,9 @@ from typing import Callable, ClassVar
 
 import torch
 
+from rnnzoo.labels import IGNORE
+
 SPLIT_OFFSET = {"train": 0, "valid": 1, "test": 2}
-IGNORE = -100
 
 
 def generator(split: str, seed: int) -> torch.Generator:

@@ -32,7 +32,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
 
-from rnnzoo.train.io import atomic_write_bytes, atomic_write_json
+from rnnzoo.io import atomic_write_bytes, atomic_write_json
 
 SIDECAR = "checkpoint.json"
 FORMAT_VERSION = 1

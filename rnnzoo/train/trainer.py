@@ -42,8 +42,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from rnnzoo.io import append_jsonl, atomic_write_json
+from rnnzoo.labels import IGNORE
 from rnnzoo.train.checkpoint import load_checkpoint, save_checkpoint
-from rnnzoo.train.io import append_jsonl, atomic_write_json
 from rnnzoo.train.optim import build_optimizer, warmup_cosine
 
 Batch = Any
@@ -255,8 +256,8 @@ def lm_loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple
     """Next-token cross-entropy. batch = (inputs [B, T], targets [B, T]); targets == -100 are ignored."""
     inputs, targets = batch
     logits = model(inputs)
-    loss = nn.functional.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100)
+    loss = nn.functional.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE)
     with torch.no_grad():
-        mask = targets != -100
+        mask = targets != IGNORE
         acc = ((logits.argmax(-1) == targets) & mask).sum() / mask.sum().clamp(min=1)
     return loss, {"acc": float(acc)}

@@ -8,8 +8,8 @@ import torch
 from rnnzoo.apps.lm import (LMTrainConfig, Vocab, bits_per_char, generate_text, load_corpus, load_lm, split_of,
                             stdlib_sources, train_lm)
 from rnnzoo.cli import main
-from rnnzoo.generate import GenerationConfig
 from rnnzoo.models import LanguageModel, LMConfig
+from rnnzoo.models.generate import GenerationConfig
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-from rnnzoo import mixers
 from rnnzoo.models import LanguageModel, LMConfig
 from tests.mixers.test_contract import CAUSAL, TEST_OPTIONS
 

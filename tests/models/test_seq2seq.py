@@ -1,10 +1,10 @@
 """Seq2Seq / Pointer Network / read-process-write: step decoding equals the teacher-forced forward, masks,
-beam search through rnnzoo.generate, order invariance of the set encoder, bad input."""
+beam search through rnnzoo.models.generate, order invariance of the set encoder, bad input."""
 
 import pytest
 import torch
 
-from rnnzoo.generate import decode, search_beams
+from rnnzoo.models.generate import decode, search_beams
 from rnnzoo.models.seq2seq import END, Seq2Seq, Seq2SeqConfig, Seq2SeqDecoder
 from tests.mixers.test_contract import CAUSAL, TEST_OPTIONS
 

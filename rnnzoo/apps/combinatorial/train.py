@@ -31,10 +31,10 @@ from torch import nn
 
 from rnnzoo.apps.combinatorial import data
 from rnnzoo.apps.combinatorial.solvers import check_points, is_simple_polygon, polygon_area, tour_length
-from rnnzoo.generate import decode, search_beams
+from rnnzoo.io import atomic_write_json
+from rnnzoo.models.generate import decode, search_beams
 from rnnzoo.models.seq2seq import END, Seq2Seq, Seq2SeqConfig, Seq2SeqDecoder
 from rnnzoo.train import Trainer, TrainConfig
-from rnnzoo.train.io import atomic_write_json
 
 EVAL_SEED = 1_000_003
 

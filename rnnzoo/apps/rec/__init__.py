@@ -2,9 +2,9 @@
 SASRec / BERT4Rec / GRU4Rec / popularity and any registry mixer as the sequence encoder.
 
 ```python
-from rnnzoo.apps.rec import load_dataset, train_rec
-data = load_dataset()                                  # ml-100k shipped in the recbole wheel
-result = train_rec(data, model="sasrec", epochs=50)    # {"test": {"hit@10": ...}, ...}
+from rnnzoo.apps.rec import RecConfig, RecTrainConfig, load_dataset, train_rec
+data = load_dataset()                                                            # ml-100k from the recbole wheel
+result = train_rec(data, RecTrainConfig(model=RecConfig(model="sasrec"), epochs=50))  # {"test": {"hit@10": ...}}
 ```
 """
 
@@ -12,7 +12,8 @@ from rnnzoo.apps.rec.data import (Interactions, SequenceData, build_sequences, d
                                   load_dataset, read_interactions)
 from rnnzoo.apps.rec.metrics import rank_metrics, target_ranks
 from rnnzoo.apps.rec.models import RecConfig, build_model
-from rnnzoo.apps.rec.train import train_rec
+from rnnzoo.apps.rec.train import RecTrainConfig, train_rec
 
 __all__ = ["Interactions", "SequenceData", "build_sequences", "default_dataset_path", "load_dataset",
-           "read_interactions", "rank_metrics", "target_ranks", "RecConfig", "build_model", "train_rec"]
+           "read_interactions", "rank_metrics", "target_ranks", "RecConfig", "build_model", "RecTrainConfig",
+           "train_rec"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 KS = (10, 20)
+METRICS = tuple(f"{m}@{k}" for k in KS for m in ("hit", "ndcg", "mrr"))  # the names rank_metrics returns
 
 
 def target_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

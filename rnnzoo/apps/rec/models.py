@@ -13,11 +13,14 @@ sits at position ``t``, so a causal encoder never reads padding before a real it
   [MASK] token (id n_items + 1); cloze training masks each item with probability 0.2 and predicts the
   masked ones; at test time a [MASK] is appended to the history and its output scores the next item.
   Output head Linear -> GELU -> LayerNorm, plus a per-item bias (RecBole's BERT4Rec).
-- ``encoder=<registry name>``: item embedding -> dropout -> n_layers of (RMSNorm -> mixer -> dropout ->
-  residual -> RMSNorm -> MLP -> dropout -> residual) -> RMSNorm. Under the ``next`` objective
-  (SASRec-style) the mixer must be causal; under ``cloze`` (BERT4Rec-style) a causal mixer is run
-  bidirectionally (``PaddedBidirectional``: the backward copy reads each sequence reversed within its
-  own length, so padding never enters either direction's state).
+- ``encoder=<registry name>``: item embedding -> dropout -> n_layers ``rnnzoo.models.Block`` (RMSNorm -> mixer
+  -> dropout -> residual -> RMSNorm -> MLP -> dropout -> residual) -> RMSNorm. Under the ``next`` objective
+  (SASRec-style) the mixer must be causal; under ``cloze`` (BERT4Rec-style) a causal mixer is run as
+  ``Bidirectional``, and the Block, given the lengths, has the backward copy read each sequence reversed
+  within its own length, so padding never enters either direction's state.
+
+Classes: ``Popularity``; ``SeqRec`` (item table, tied scores, loss) with one subclass per encoder family:
+``GRU4Rec``, ``TransformerRec`` (sasrec, bert4rec), ``MixerRec`` (encoder=...).
 """
 
 from __future__ import annotations
@@ -28,31 +31,40 @@ import torch
 from torch import nn
 
 from rnnzoo import mixers
+from rnnzoo.apps.rec.data import PAD
+from rnnzoo.labels import IGNORE
 from rnnzoo.mixers import Bidirectional
-from rnnzoo.models.block import MLP
+from rnnzoo.models.block import Block
 
 MODELS = ("pop", "gru4rec", "sasrec", "bert4rec")
 OBJECTIVES = ("next", "cloze")
 
 
+def _opt(default, help: str, **kw):
+    return field(default=default, metadata={"help": help}, **kw)
+
+
 @dataclass
 class RecConfig:
-    n_items: int                     # real items, ids 1..n_items (0 = padding)
-    model: str = "sasrec"            # one of MODELS; ignored when encoder is set
-    encoder: str | None = None       # registry mixer name: replaces the Transformer encoder
-    objective: str | None = None     # "next" | "cloze"; None: "cloze" for bert4rec, else "next"
-    max_len: int = 50
-    d_model: int = 64
-    n_layers: int = 2
-    n_heads: int = 2
-    inner_size: int = 256
-    dropout: float | None = None     # None: RecBole's default (sasrec 0.5, bert4rec 0.2, gru4rec 0.3)
-    mask_ratio: float = 0.2
-    gru_hidden: int = 128
-    mixer_options: dict = field(default_factory=dict)
+    n_items: int | None = _opt(None, "real items, ids 1..n_items (0 = padding); None: train_rec takes it from the data")
+    model: str = _opt("sasrec", f"one of {MODELS}; ignored when encoder is set")
+    encoder: str | None = _opt(None, "registry mixer as the sequence encoder, replacing the Transformer "
+                                     "(see `rnnzoo list`)")
+    objective: str | None = _opt(None, "for encoder: 'next' (SASRec-style next item) or 'cloze' (BERT4Rec-style); "
+                                       "None: 'cloze' for bert4rec, else 'next'")
+    max_len: int = _opt(50, "positions the model reads; train_rec takes it from the data (load_dataset's max_len)")
+    d_model: int = _opt(64, "embedding and hidden width")
+    n_layers: int = _opt(2, "encoder layers")
+    n_heads: int = _opt(2, "attention heads (sasrec, bert4rec)")
+    inner_size: int = _opt(256, "feed-forward width (Transformer FFN; MLP of an encoder's blocks)")
+    dropout: float | None = _opt(None, "None: RecBole's default for the model (sasrec 0.5, bert4rec 0.2, "
+                                       "gru4rec 0.3; an encoder takes its objective's)")
+    mask_ratio: float = _opt(0.2, "cloze: probability that an item is masked")
+    gru_hidden: int = _opt(128, "gru4rec: GRU width")
+    mixer_options: dict = field(default_factory=dict, metadata={"help": "config overrides for the encoder mixer"})
 
     def __post_init__(self) -> None:
-        if self.n_items < 1:
+        if self.n_items is not None and self.n_items < 1:
             raise ValueError(f"n_items must be >= 1, got {self.n_items}")
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
@@ -96,67 +108,27 @@ class Popularity(nn.Module):
 
 
 class SeqRec(nn.Module):
-    """Embedding -> sequence encoder -> dot product with the item table. seq: [B, T] right-padded ids."""
+    """Item embedding -> sequence encoder (``hidden``, one subclass per family) -> dot product with the item
+    table. seq: [B, T] right-padded ids; cloze models have one more embedding row, [MASK] = n_items + 1."""
 
     def __init__(self, config: RecConfig):
         super().__init__()
-        c = self.config = config
-        self.cloze = c.objective == "cloze"
-        d = c.d_model
-        self.item_emb = nn.Embedding(c.n_items + 1 + self.cloze, d, padding_idx=0)
-        self.dropout = nn.Dropout(c.dropout)
-        self.pos_emb = self.emb_norm = self.head = self.bias = None
-        if c.encoder is not None:
-            self.layers = nn.ModuleList(MixerLayer(c, bidirectional=self.cloze and mixers.get(c.encoder).causal)
-                                        for _ in range(c.n_layers))
-            self.out_norm = nn.RMSNorm(d)
-            nn.init.normal_(self.item_emb.weight, std=0.02)
-        elif c.model == "gru4rec":
-            self.gru = nn.GRU(d, c.gru_hidden, batch_first=True)
-            self.proj = nn.Linear(c.gru_hidden, d)
-            nn.init.xavier_normal_(self.item_emb.weight)
-            for name, p in self.gru.named_parameters():
-                if name.startswith("weight"):
-                    nn.init.xavier_uniform_(p)
-        else:  # sasrec / bert4rec
-            self.pos_emb = nn.Embedding(c.max_len, d)
-            self.emb_norm = nn.LayerNorm(d, eps=1e-12)
-            layer = nn.TransformerEncoderLayer(d, c.n_heads, c.inner_size, c.dropout, activation="gelu",
-                                               layer_norm_eps=1e-12, batch_first=True)
-            self.transformer = nn.TransformerEncoder(layer, c.n_layers, enable_nested_tensor=False)
-            if self.cloze:
-                self.head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d, eps=1e-12))
-                self.bias = nn.Parameter(torch.zeros(c.n_items + 1))
-            for m in self.modules():  # RecBole/BERT init: N(0, 0.02) weights, zero biases, unit LayerNorm
-                if isinstance(m, (nn.Linear, nn.Embedding)):
-                    nn.init.normal_(m.weight, std=0.02)
-                if isinstance(m, nn.MultiheadAttention):
-                    nn.init.normal_(m.in_proj_weight, std=0.02)
-                    nn.init.zeros_(m.in_proj_bias)
-                if isinstance(m, nn.Linear) and m.bias is not None:
-                    nn.init.zeros_(m.bias)
+        if config.n_items is None:
+            raise ValueError("RecConfig.n_items is unset; train_rec fills it from the data")
+        self.config = config
+        self.cloze = config.objective == "cloze"
+        self.item_emb = nn.Embedding(config.n_items + 1 + self.cloze, config.d_model, padding_idx=0)
+        self.dropout = nn.Dropout(config.dropout)
+        self.bias: nn.Parameter | None = None  # per-item output bias (BERT4Rec)
+
+    def _zero_padding(self) -> None:
+        """After a subclass's own init of the item table: the padding row embeds to zero."""
         with torch.no_grad():
             self.item_emb.weight[0].zero_()
 
     def hidden(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """seq: [B, T] ids, lengths: [B] -> hidden states [B, T, d_model]."""
-        c = self.config
-        x = self.item_emb(seq)
-        if c.encoder is not None:
-            x = self.dropout(x)
-            for layer in self.layers:
-                x = layer(x, lengths)
-            return self.out_norm(x)
-        if c.model == "gru4rec":
-            h, _ = self.gru(self.dropout(x))
-            return self.proj(h)
-        t = seq.shape[1]
-        x = self.dropout(self.emb_norm(x + self.pos_emb(torch.arange(t, device=seq.device))))
-        if self.cloze:
-            x = self.transformer(x, src_key_padding_mask=seq == 0)
-            return self.head(x)
-        causal = nn.Transformer.generate_square_subsequent_mask(t, device=seq.device)
-        return self.transformer(x, mask=causal, is_causal=True)
+        raise NotImplementedError
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """h: [..., d_model] -> [..., n_items + 1] scores (column 0 = padding, the mask token excluded)."""
@@ -166,55 +138,102 @@ class SeqRec(nn.Module):
     def score(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Histories [B, T] right-padded, lengths [B] -> next-item scores [B, n_items + 1].
 
-        Cloze models expect the appended [MASK] already in ``seq`` (see ``train.eval_batch``).
+        Cloze models expect the appended [MASK] already in ``seq`` (see ``batches.eval_batch``).
         """
         h = self.hidden(seq, lengths)
         return self.logits(h[torch.arange(seq.shape[0], device=seq.device), lengths - 1])
 
     def loss(self, seq: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy over all items at labelled positions; labels [B, T] with -100 elsewhere."""
+        """Cross-entropy over all items at labelled positions; labels [B, T] with IGNORE elsewhere."""
         h = self.hidden(seq, lengths)
-        keep = labels != -100
+        keep = labels != IGNORE
         return nn.functional.cross_entropy(self.logits(h[keep]).float(), labels[keep])
 
 
-class MixerLayer(nn.Module):
-    """Pre-norm residual layer around a registry mixer, with RecBole-style dropout on both branches."""
+class GRU4Rec(SeqRec):
+    """Embedding -> dropout -> GRU -> Linear back to d_model (RecBole's GRU4Rec, Xavier init)."""
 
-    def __init__(self, c: RecConfig, bidirectional: bool):
-        super().__init__()
-        self.norm1, self.norm2 = nn.RMSNorm(c.d_model), nn.RMSNorm(c.d_model)
-        self.mixer = (PaddedBidirectional(c.encoder, c.d_model, **c.mixer_options) if bidirectional
-                      else mixers.build(c.encoder, c.d_model, **c.mixer_options))
-        self.mlp = MLP(c.d_model, c.inner_size / c.d_model)
-        self.dropout = nn.Dropout(c.dropout)
+    def __init__(self, config: RecConfig):
+        super().__init__(config)
+        self.gru = nn.GRU(config.d_model, config.gru_hidden, batch_first=True)
+        self.proj = nn.Linear(config.gru_hidden, config.d_model)
+        nn.init.xavier_normal_(self.item_emb.weight)
+        for name, p in self.gru.named_parameters():
+            if name.startswith("weight"):
+                nn.init.xavier_uniform_(p)
+        self._zero_padding()
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        h = self.norm1(x)
-        h = self.mixer.forward_padded(h, lengths) if isinstance(self.mixer, PaddedBidirectional) else self.mixer(h)[0]
-        x = x + self.dropout(h)
-        return x + self.dropout(self.mlp(self.norm2(x)))
-
-
-class PaddedBidirectional(Bidirectional):
-    """``Bidirectional`` for right-padded batches: the backward copy reads x[len-1], ..., x[0], then padding."""
-
-    def forward_padded(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """x: [B, T, d_model], lengths: [B] -> [B, T, d_model]; outputs at padded positions are junk."""
-        return self.both_directions(x, lambda t: reverse_padded(t, lengths))
+    def hidden(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        h, _ = self.gru(self.dropout(self.item_emb(seq)))
+        return self.proj(h)
 
 
-def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Reverse each row's first lengths[b] steps, leave the padding after them in place. x: [B, T, ...]."""
-    t = torch.arange(x.shape[1], device=x.device)[None]
-    idx = torch.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)
-    return x.gather(1, idx.view(*idx.shape, *[1] * (x.dim() - 2)).expand_as(x))
+class TransformerRec(SeqRec):
+    """SASRec (causal mask) or BERT4Rec (cloze: no mask, padding masked as keys, output head and item bias)."""
+
+    def __init__(self, config: RecConfig):
+        super().__init__(config)
+        c, d = config, config.d_model
+        self.pos_emb = nn.Embedding(c.max_len, d)
+        self.emb_norm = nn.LayerNorm(d, eps=1e-12)
+        layer = nn.TransformerEncoderLayer(d, c.n_heads, c.inner_size, c.dropout, activation="gelu",
+                                           layer_norm_eps=1e-12, batch_first=True)
+        self.transformer = nn.TransformerEncoder(layer, c.n_layers, enable_nested_tensor=False)
+        if self.cloze:
+            self.head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d, eps=1e-12))
+            self.bias = nn.Parameter(torch.zeros(c.n_items + 1))
+        for m in self.modules():  # RecBole/BERT init: N(0, 0.02) weights, zero biases, unit LayerNorm
+            if isinstance(m, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(m.weight, std=0.02)
+            if isinstance(m, nn.MultiheadAttention):
+                nn.init.normal_(m.in_proj_weight, std=0.02)
+                nn.init.zeros_(m.in_proj_bias)
+            if isinstance(m, nn.Linear) and m.bias is not None:
+                nn.init.zeros_(m.bias)
+        self._zero_padding()
+
+    def hidden(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        t = seq.shape[1]
+        x = self.dropout(self.emb_norm(self.item_emb(seq) + self.pos_emb(torch.arange(t, device=seq.device))))
+        if self.cloze:
+            return self.head(self.transformer(x, src_key_padding_mask=seq == PAD))
+        causal = nn.Transformer.generate_square_subsequent_mask(t, device=seq.device)
+        return self.transformer(x, mask=causal, is_causal=True)
+
+
+class MixerRec(SeqRec):
+    """Embedding -> dropout -> ``Block``s of a registry mixer (dropout on both branches) -> RMSNorm. Under the
+    cloze objective a causal mixer runs as ``Bidirectional``, each row reversed within its own length."""
+
+    def __init__(self, config: RecConfig):
+        super().__init__(config)
+        c = config
+        bidirectional = self.cloze and mixers.get(c.encoder).causal
+
+        def mixer():
+            return (Bidirectional(c.encoder, c.d_model, **c.mixer_options) if bidirectional
+                    else mixers.build(c.encoder, c.d_model, **c.mixer_options))
+
+        self.layers = nn.ModuleList(Block(mixer(), c.inner_size / c.d_model, c.dropout) for _ in range(c.n_layers))
+        self.out_norm = nn.RMSNorm(c.d_model)
+        nn.init.normal_(self.item_emb.weight, std=0.02)
+        self._zero_padding()
+
+    def hidden(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        x = self.dropout(self.item_emb(seq))
+        for layer in self.layers:
+            x, _ = layer(x, lengths=lengths)
+        return self.out_norm(x)
 
 
 def build_model(config: RecConfig, item_counts: torch.Tensor | None = None) -> nn.Module:
-    """``Popularity`` for model 'pop' (needs item_counts [n_items + 1]), else a ``SeqRec``."""
+    """``Popularity`` for model 'pop' (needs item_counts [n_items + 1]); a ``MixerRec`` when an encoder is set;
+    else ``GRU4Rec`` or ``TransformerRec`` (sasrec, bert4rec)."""
     if config.model == "pop" and config.encoder is None:
-        if item_counts is None or item_counts.shape != (config.n_items + 1,):
-            raise ValueError(f"the popularity model needs item_counts of shape ({config.n_items + 1},)")
+        if config.n_items is None or item_counts is None or item_counts.shape != (config.n_items + 1,):
+            raise ValueError(f"the popularity model needs n_items (got {config.n_items}) and item_counts of "
+                             f"shape (n_items + 1,)")
         return Popularity(item_counts)
-    return SeqRec(config)
+    if config.encoder is not None:
+        return MixerRec(config)
+    return GRU4Rec(config) if config.model == "gru4rec" else TransformerRec(config)

@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from rnnzoo.apps.rec import data as rec_data
-from rnnzoo.apps.rec.data import build_sequences, load_dataset, read_interactions
-from rnnzoo.apps.rec.train import IGNORE, eval_batch, train_windows
+from rnnzoo.apps.rec.batches import eval_batch, train_windows
+from rnnzoo.apps.rec.data import load_dataset, read_interactions
+from rnnzoo.labels import IGNORE
 
 # user a: 6 items out of time order; b: 5 items with a timestamp tie (file order kept); c: 4 items (dropped).
 ROWS = [("a", "i3", 30), ("b", "i1", 5), ("a", "i1", 10), ("c", "i9", 1), ("a", "i2", 20), ("b", "i4", 5),

@@ -1,11 +1,15 @@
 import json
+from dataclasses import replace
 
 import pytest
 import torch
 
-from rnnzoo.apps.rec import load_dataset, train_rec
-from rnnzoo.apps.rec.models import RecConfig, SeqRec, build_model, reverse_padded
-from rnnzoo.apps.rec.train import _mask, train_windows
+from rnnzoo.apps.rec import RecConfig, RecTrainConfig, load_dataset, train_rec
+from rnnzoo.apps.rec.batches import mask_batch, train_windows
+from rnnzoo.apps.rec.models import GRU4Rec, MixerRec, TransformerRec, build_model
+from rnnzoo.apps.rec.train import recbole_train
+from rnnzoo.labels import IGNORE
+from rnnzoo.train import TrainConfig
 from tests.apps.rec.test_data import write_inter
 
 N_ITEMS = 30
@@ -20,12 +24,12 @@ def _batch(cfg, gen):
     seq[torch.arange(7)[None] >= lengths[:, None]] = 0
     if cfg.objective == "cloze":
         return _cloze(seq, lengths, cfg, gen)
-    labels = torch.randint(1, N_ITEMS + 1, (3, 7), generator=gen).masked_fill(seq == 0, -100)
+    labels = torch.randint(1, N_ITEMS + 1, (3, 7), generator=gen).masked_fill(seq == 0, IGNORE)
     return seq, lengths, labels
 
 
 def _cloze(seq, lengths, cfg, gen):
-    masked, labels = _mask(seq, lengths, cfg, gen)
+    masked, labels = mask_batch(seq, lengths, cfg.mask_ratio, cfg.mask_token, gen)
     return masked, lengths, labels
 
 
@@ -51,18 +55,13 @@ def test_forward_shape_and_training_reduces_loss(kw):
 def test_padding_does_not_change_scores(kw):
     torch.manual_seed(0)
     opts = {"num_heads": 2} if kw.get("encoder") == "attention" else {}
-    model = SeqRec(RecConfig(n_items=N_ITEMS, d_model=16, n_layers=2, inner_size=32, gru_hidden=16,
-                             mixer_options=opts, **kw)).eval()
+    model = build_model(RecConfig(n_items=N_ITEMS, d_model=16, n_layers=2, inner_size=32, gru_hidden=16,
+                                  mixer_options=opts, **kw)).eval()
     seq = torch.tensor([[3, 5, 7, 0, 0, 0]])
     with torch.no_grad():
         short = model.score(seq[:, :3], torch.tensor([3]))
         long = model.score(seq, torch.tensor([3]))
     torch.testing.assert_close(short, long, atol=1e-5, rtol=1e-5)
-
-
-def test_reverse_padded():
-    x = torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]])
-    assert reverse_padded(x, torch.tensor([3, 2])).tolist() == [[3, 2, 1, 0], [5, 4, 0, 0]]
 
 
 def test_config_errors():
@@ -74,14 +73,27 @@ def test_config_errors():
         RecConfig(n_items=5, encoder="nope")
     with pytest.raises(ValueError, match="item_counts"):
         build_model(RecConfig(n_items=5, model="pop"))
+    with pytest.raises(ValueError, match="n_items is unset"):
+        build_model(RecConfig(model="sasrec"))
+    with pytest.raises(ValueError, match="early_stop_metric"):
+        RecTrainConfig(train=TrainConfig(early_stop_metric="loss"))
+    with pytest.raises(ValueError, match="epochs"):
+        RecTrainConfig(epochs=0)
+
+
+@pytest.mark.parametrize("kw, cls", [(dict(model="gru4rec"), GRU4Rec), (dict(model="sasrec"), TransformerRec),
+                                     (dict(model="bert4rec"), TransformerRec), (dict(encoder="gru"), MixerRec)])
+def test_build_model_picks_the_encoder_family(kw, cls):
+    assert type(build_model(RecConfig(n_items=5, **kw))) is cls
 
 
 @pytest.mark.parametrize("kw", [dict(model="pop"), dict(model="sasrec"), dict(model="bert4rec")])
 def test_train_rec_end_to_end(tmp_path, kw):
     rows = [(f"u{u}", f"i{(u * 7 + t * 3) % 11}", t) for u in range(6) for t in range(8)]
     data = load_dataset(write_inter(tmp_path / "t.inter", rows), max_len=5)
-    res = train_rec(data, steps=4, batch_size=4, progress=False, out_dir=str(tmp_path / "run"), d_model=16,
-                    n_layers=1, inner_size=32, **kw)
+    config = RecTrainConfig(RecConfig(d_model=16, n_layers=1, inner_size=32, **kw), epochs=None, batch_size=4,
+                            train=replace(recbole_train(), steps=4, progress=False, out_dir=str(tmp_path / "run")))
+    res = train_rec(data, config)
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     for split in ("valid", "test"):
         assert set(saved[split]) == {f"{m}@{k}" for m in ("hit", "ndcg", "mrr") for k in (10, 20)}

@@ -1,4 +1,4 @@
-"""Atomic file writes: a reader never sees a half-written result or checkpoint."""
+"""File writes for results, checkpoints and logs: a reader never sees a half-written file or record."""
 
 from __future__ import annotations
 
@@ -30,7 +30,13 @@ def atomic_write_json(path: str | os.PathLike, obj) -> None:
 
 
 def append_jsonl(path: str | os.PathLike, record: dict) -> None:
-    """Append one JSON line (a single write of a complete line)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        f.write(json.dumps(record, sort_keys=True) + "\n")
+    """Append ``record`` as one JSON line: a single ``os.write`` on an ``O_APPEND`` file, then fsync, so a
+    process killed mid-call leaves at most a partial last line (readers drop it) and never interleaves."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (json.dumps(record, sort_keys=True) + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
