@@ -5,7 +5,7 @@ Algorithms 1-3), the ``HyenaOperator`` / ``HyenaFilter`` of HazyResearch safari 
     for n = N-1, ..., 1:   v = long_conv(v * x_n, h_n) + D_n (v * x_n)   h_n: implicit filter, FFT convolution
     y = out_proj(v * x_0)
 
-Implicit filter (Algorithm 1): ``h_n(t) = window(t) * FFN(PositionalEncoding(t))`` with t = l / l_max in [0, 1],
+Implicit filter (Algorithm 1): ``h_n(t) = window(t) * FFN(PositionalEncoding(t))`` with t = l / (l_max - 1) in [0, 1],
 the encoding ``[t, cos(2 pi f l / l_max), -sin(2 pi f l / l_max)]`` over (emb_dim - 1)/2 bands f, an FFN of
 ``num_inner_mlps`` + 2 linear layers of width ``filter_order`` with ``sin(w x)`` activations (trainable w), and
 the window ``exp(-|delta_c| t)`` with decay rates spread linearly per channel between log(target)/fast_decay_pct
