@@ -124,6 +124,18 @@ class Hyena(Mixer):
         self.filter = ImplicitFilter((c.order - 1) * d, c)
         self.D = nn.Parameter(torch.randn((c.order - 1) * d))  # safari's filter bias: the long conv's skip term
         self.out_proj = nn.Linear(d, d)
+        self._filter_cache: tuple = ((), None)
+
+    def _long_filters(self, L: int) -> torch.Tensor:
+        """The filters' first L lags, [(order-1)*d_model, L]. Without autograd (generation) the whole l_max filter is
+        computed once per parameter version and sliced: step would otherwise rerun the FFN over up to l_max lags
+        for every token, about ten times the convolution's own work."""
+        if torch.is_grad_enabled():
+            return self.filter(L)
+        key = tuple((p.data_ptr(), p._version) for p in self.filter.parameters())
+        if self._filter_cache[0] != key:
+            self._filter_cache = (key, self.filter(self.config.l_max))
+        return self._filter_cache[1][:, :L]
 
     def init_state(self, batch_size, device=None, dtype=None) -> State:
         c = self.config
@@ -140,7 +152,7 @@ class Hyena(Mixer):
         # inputs before the first token are zeros: only the last `seen` window entries can be nonzero
         seen = min(c.l_max - 1, int(pos.max()))
         L = min(c.l_max, seen + T)
-        k = self.filter(L).view(c.order - 1, d, L)
+        k = self._long_filters(L).view(c.order - 1, d, L)
         D = self.D.view(c.order - 1, d)
         new_windows = []
         for n, x_n in enumerate(reversed(gates[1:])):

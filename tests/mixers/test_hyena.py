@@ -29,3 +29,13 @@ def test_filter_is_the_decayed_ffn_of_the_positional_encoding():
     # decay rates: the first channel decays to the target (1e-2) over 1.5 l_max, the last over 0.3 l_max
     torch.testing.assert_close(f.deltas[[0, -1]].abs(), torch.tensor([4.60517 / 1.5, 4.60517 / 0.3]))
     assert f.z._lr == 1e-5 and all(p._lr == 1e-3 for p in f.ffn.parameters())
+
+
+def test_filter_cache_follows_parameter_updates():
+    mixer = mixers.build("hyena", 8, l_max=12, filter_order=4)
+    with torch.no_grad():
+        first = mixer._long_filters(5).clone()
+        torch.testing.assert_close(first, mixer.filter(5))
+        mixer.filter.ffn[0].weight.add_(1.0)  # an optimiser step: a new parameter version
+        torch.testing.assert_close(mixer._long_filters(5), mixer.filter(5))
+        assert not torch.allclose(mixer._long_filters(5), first)
