@@ -1,0 +1,57 @@
+"""Depthwise dilated causal convolution, the layer of a temporal convolutional network (Bai et al. 2018, An
+Empirical Evaluation of Generic Convolutional and Recurrent Networks; van den Oord et al. 2016, WaveNet), with
+the inputs it still needs carried as a window:
+
+    y_t = sum_{j=0}^{K-1} w_j u_{t-(K-1-j) d} + b           per channel; d = dilation; u_s = 0 before the first token
+
+Shapes: ``u: [B, T, H]``; ``weight: [H, K]`` (tap j reads (K-1-j) d steps back, as ``nn.Conv1d``);
+``bias: [H]`` or None; ``initial_state`` and final state: ``[B, H, (K-1) d]``, the last (K-1) d inputs.
+Modes: ``"recurrent"`` (the sum above token by token) and ``"conv"`` (one ``F.conv1d`` with ``dilation``
+over the window and ``u``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+MODES = ("recurrent", "conv")
+
+
+def _check(u, weight, bias, dilation, initial_state, mode):
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if u.dim() != 3 or u.shape[1] == 0:
+        raise ValueError(f"u must be [B, T, H] with T >= 1, got {tuple(u.shape)}")
+    B, _, H = u.shape
+    if weight.dim() != 2 or weight.shape[0] != H or weight.shape[1] < 1:
+        raise ValueError(f"weight must be [H, K] with H={H}, K >= 1, got {tuple(weight.shape)}")
+    if bias is not None and bias.shape != (H,):
+        raise ValueError(f"bias must be [H]=[{H}], got {tuple(bias.shape)}")
+    if dilation < 1:
+        raise ValueError(f"dilation must be >= 1, got {dilation}")
+    span = (weight.shape[1] - 1) * dilation
+    if initial_state is not None and initial_state.shape != (B, H, span):
+        raise ValueError(f"initial_state must be [B, H, (K-1)*dilation]={(B, H, span)}, got {tuple(initial_state.shape)}")
+
+
+def dilated_causal_conv(u, weight, bias=None, dilation=1, initial_state=None, output_final_state=False, mode="conv"):
+    """u: [B, T, H] -> (y [B, T, H], final window [B, H, (K-1)*dilation] or None). See the module docstring."""
+    _check(u, weight, bias, dilation, initial_state, mode)
+    dtype = u.dtype
+    real = torch.float64 if torch.float64 in (u.dtype, weight.dtype) else torch.float32
+    u, weight = u.to(real), weight.to(real)
+    B, T, H = u.shape
+    K = weight.shape[1]
+    span = (K - 1) * dilation
+    past = u.new_zeros(B, H, span) if initial_state is None else initial_state.to(real)
+    window = torch.cat((past, u.transpose(1, 2)), dim=-1)  # [B, H, span + T]
+    if mode == "recurrent":
+        ys = [(window[..., t:t + span + 1:dilation] * weight).sum(-1) for t in range(T)]
+        y = torch.stack(ys, dim=1)
+    else:
+        y = F.conv1d(window, weight[:, None], dilation=dilation, groups=H).transpose(1, 2)
+    if bias is not None:
+        y = y + bias.to(real)
+    final = window[..., window.shape[-1] - span:] if output_final_state else None
+    return y.to(dtype), final
