@@ -9,8 +9,9 @@ online k-means with an exponential moving average (eq. 12, decay ``ema_decay``):
 each ``forward`` in training mode, after the output was computed with the centroids as they were, from the
 queries and keys of that call, deterministically (one-hot sums). ``step`` and eval mode never move them, so in eval
 (or with ``ema_decay = 1``, a fixed set of centroids) full == split == step. Centroids start as random unit
-vectors. No positional encoding: the causal mask carries order. State: a growing cache (keys, values and the key
-cluster ids, which are bookkeeping and not counted), so ``state_size`` is None, as for ``attention``.
+vectors. Rotary positions (as ``attention``) on q and k after routing (clusters are by content) and before the
+scores. State: a growing cache (keys, values, and as uncounted int64 bookkeeping the key cluster ids and the token
+count), so ``state_size`` is None, as for ``attention``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from torch import nn
 from rnnzoo.mixers.base import Mixer, MixerConfig, State
 from rnnzoo.mixers.registry import register
 from rnnzoo.ops.attention import softmax_attention
+from rnnzoo.ops.rotary import apply_rotary
 from rnnzoo.ops.routing import ema_centroids, route, routing_attention
 
 
@@ -34,12 +36,15 @@ class RoutingAttentionConfig(MixerConfig):
     num_clusters: int = 4  # k-means centroids per routed head (the paper: about sqrt(T))
     window: int = 64  # keys a local head sees, itself included
     ema_decay: float = 0.999  # centroid EMA decay lambda; 1.0 freezes the centroids
+    rotary_base: float = 10000.0
     bias: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.num_heads < 1 or self.d_model % self.num_heads:
             raise ValueError(f"d_model={self.d_model} must be divisible by num_heads={self.num_heads}")
+        if (self.d_model // self.num_heads) % 2:
+            raise ValueError(f"head dim d_model/num_heads={self.d_model // self.num_heads} must be even for rotary")
         if not 0 <= self.num_local_heads < self.num_heads:
             raise ValueError(f"num_local_heads must be in [0, num_heads={self.num_heads}), got {self.num_local_heads}")
         if self.num_clusters < 1:
@@ -76,15 +81,19 @@ class RoutingAttention(Mixer):
     def init_state(self, batch_size, device=None, dtype=None) -> State:
         dtype = dtype or self._param_dtype()
         cache = torch.zeros(batch_size, 0, self.num_heads, self.head_dim, device=device, dtype=dtype)
-        return cache, cache.clone(), torch.zeros(batch_size, 0, self.num_routed, dtype=torch.long, device=device)
+        return (cache, cache.clone(), torch.zeros(batch_size, 0, self.num_routed, dtype=torch.long, device=device),
+                torch.zeros(batch_size, dtype=torch.long, device=device))
 
     def _mix(self, x, state, mode):
         b, t, _ = x.shape
-        k_cache, v_cache, c_cache = state
+        k_cache, v_cache, c_cache, pos = state
         q, k, v = self.qkv(x).view(b, t, 3, self.num_heads, self.head_dim).unbind(2)
-        keys, values = torch.cat((k_cache, k), 1), torch.cat((v_cache, v), 1)
         r = self.num_routed
         q_cluster, k_cluster = route(q[:, :, :r], self.centroids), route(k[:, :, :r], self.centroids)
+        points = torch.cat((q[:, :, :r], k[:, :, :r]), 1).flatten(0, 1).detach()
+        positions = pos[:, None] + torch.arange(t, device=x.device)
+        q, k = apply_rotary(q, positions, self.config.rotary_base), apply_rotary(k, positions, self.config.rotary_base)
+        keys, values = torch.cat((k_cache, k), 1), torch.cat((v_cache, v), 1)
         clusters = torch.cat((c_cache, k_cluster), 1)
         o = routing_attention(q[:, :, :r], keys[:, :, :r], values[:, :, :r], q_cluster, clusters, mode=mode)
         if r < self.num_heads:
@@ -93,7 +102,6 @@ class RoutingAttention(Mixer):
             o = torch.cat((o, local), 2)
         if self.training and mode == self.fast_mode:
             with torch.no_grad():
-                points = torch.cat((q[:, :, :r], k[:, :, :r]), 1).flatten(0, 1)
                 self.centroids.copy_(ema_centroids(self.centroids, points, torch.cat((q_cluster, k_cluster), 1)
                                                    .flatten(0, 1), self.config.ema_decay))
-        return self.out_proj(o.reshape(b, t, -1)), (keys, values, clusters)
+        return self.out_proj(o.reshape(b, t, -1)), (keys, values, clusters, pos + t)
