@@ -40,9 +40,14 @@ TEST_OPTIONS = {
     "hyena": {"l_max": 8, "filter_order": 8},  # l_max below the test lengths: the FIR filter's cut is crossed
     "tcnca": {"chunk_size": 4, "tcn_depth": 3},
     "pgn": {"window": 5},
+    "combiner": {"num_heads": 2, "block_size": 3},
+    # a fixed set of centroids (ema_decay 1): a training-mode forward would otherwise move them between calls
+    "routing_attention": {"num_heads": 4, "num_local_heads": 2, "num_clusters": 2, "window": 3, "ema_decay": 1.0},
+    "seqboat": {"d_state": 4, "qk_dim": 8, "window": 3, "dt_min": 0.05, "dt_max": 0.5},
 }
 SHORT_CONV_MIXERS = ["based", "gla", "hgrn", "lightning", "lightnet", "linear_attention", "retnet"]
 VARIANTS = {f"{n}:use_short_conv=True": (n, {"use_short_conv": True}) for n in SHORT_CONV_MIXERS}
+VARIANTS["combiner:partition=logsparse"] = ("combiner", {"partition": "logsparse"})
 D_MODEL = 16
 CAUSAL = [n for n in mixers.names() if mixers.get(n).causal]
 CAUSAL_AND_VARIANTS = CAUSAL + list(VARIANTS)
