@@ -13,6 +13,7 @@ from torch import nn
 from rnnzoo.mixers.base import Mixer, MixerConfig, State
 from rnnzoo.mixers.registry import register
 from rnnzoo.ops.aaren import aaren, empty_state
+from rnnzoo.validate import at_least
 
 
 @dataclass
@@ -24,6 +25,7 @@ class AarenConfig(MixerConfig):
         super().__post_init__()
         if self.num_heads < 1 or self.d_model % self.num_heads:
             raise ValueError(f"d_model={self.d_model} must be divisible by num_heads={self.num_heads}")
+        at_least(self, 1, "chunk_size")
 
 
 @register("aaren")

@@ -27,6 +27,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from rnnzoo.validate import check_types
+
 State = tuple[torch.Tensor, ...]
 
 
@@ -37,6 +39,7 @@ class MixerConfig:
     d_model: int = 64
 
     def __post_init__(self) -> None:
+        check_types(self)
         if self.d_model < 1:
             raise ValueError(f"d_model must be >= 1, got {self.d_model}")
 
@@ -67,7 +70,7 @@ class Mixer(nn.Module):
         self._check_input(x, rank=3, what="x", expected="[B, T, d_model]")
         if x.shape[1] == 0:
             raise ValueError(f"x has an empty time dimension: shape {tuple(x.shape)}; need T >= 1")
-        self._check_state(state, x.shape[0])
+        self._check_state(state, x.shape[0], x)
         return self._forward(x, state)
 
     def step(self, x_t: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
@@ -75,7 +78,7 @@ class Mixer(nn.Module):
         if not self.causal:
             raise ValueError(f"{type(self).__name__} is not causal and has no recurrent step")
         self._check_input(x_t, rank=2, what="x_t", expected="[B, d_model]")
-        self._check_state(state, x_t.shape[0])
+        self._check_state(state, x_t.shape[0], x_t)
         if state is None:
             state = self.init_state(x_t.shape[0], device=x_t.device, dtype=x_t.dtype)
         return self._step(x_t, state)
@@ -123,28 +126,48 @@ class Mixer(nn.Module):
             raise ValueError(f"{name}: {what} has an empty batch: shape {tuple(x.shape)}")
         if not x.is_floating_point():
             raise ValueError(f"{name}: {what} must be floating point, got {x.dtype}")
-        if not torch.isfinite(x).all():
+        p = next((p for p in self.parameters() if p.is_floating_point()), None)
+        if p is not None and x.device != p.device and p.device.type != "meta":
+            raise ValueError(f"{name}: {what} is on {x.device} but the mixer's parameters are on {p.device}: "
+                             f"move one of them (mixer.to({str(x.device)!r}) or {what}.to({str(p.device)!r}))")
+        # Like nn.Linear, a mixer computes in its parameters' dtype; under torch.autocast the layers cast.
+        if p is not None and x.dtype != p.dtype and not torch.is_autocast_enabled(x.device.type):
+            raise ValueError(f"{name}: {what} is {x.dtype} but the mixer's parameters are {p.dtype}: convert one "
+                             f"(mixer.to({p.dtype}) or {what}.to({p.dtype}))")
+        if x.device.type != "meta" and not torch.isfinite(x).all():
             raise ValueError(f"{name}: {what} contains NaN or Inf")
 
-    def _check_state(self, state: State | None, batch_size: int) -> None:
+    def _check_state(self, state: State | None, batch_size: int, x: torch.Tensor | None = None) -> None:
         if state is None:
             return
         name = type(self).__name__
         if not isinstance(state, tuple) or not all(isinstance(t, torch.Tensor) for t in state):
             raise ValueError(f"{name}: state must be a tuple of tensors as returned by init_state/forward")
-        expected = self.init_state(1, device="meta")
+        expected = self.init_state(1, device="meta", dtype=None if x is None else x.dtype)
         if len(state) != len(expected):
             raise ValueError(f"{name}: state has {len(state)} tensors, expected {len(expected)}")
         for i, (got, ref) in enumerate(zip(state, expected)):
-            if got.shape[0] != batch_size:
+            if got.dim() == 0 or got.shape[0] != batch_size:
                 raise ValueError(
-                    f"{name}: state[{i}] has batch {got.shape[0]} (shape {tuple(got.shape)}) "
+                    f"{name}: state[{i}] has batch {got.shape[0] if got.dim() else 'none'} (shape {tuple(got.shape)}) "
                     f"but the input has batch {batch_size}"
                 )
             if got.dim() != ref.dim() or _fixed_dims(got) != _fixed_dims(ref, like=got):
                 raise ValueError(
                     f"{name}: state[{i}] has shape {tuple(got.shape)}, expected {(batch_size, *ref.shape[1:])}"
                 )
+            if got.is_floating_point() != ref.is_floating_point():
+                raise ValueError(f"{name}: state[{i}] is {got.dtype}, expected {ref.dtype}")
+            if x is None:
+                continue
+            if got.device != x.device:
+                raise ValueError(f"{name}: state[{i}] is on {got.device} but the input is on {x.device}")
+            if got.is_floating_point() and got.dtype != ref.dtype and not torch.is_autocast_enabled(x.device.type):
+                raise ValueError(f"{name}: state[{i}] is {got.dtype} but a state for {x.dtype} input is {ref.dtype}: "
+                                 f"convert it (rnnzoo keeps states in the input's dtype)")
+            # -inf is allowed: log-space states start there ("nothing seen yet": a running max, a log normaliser)
+            if got.is_floating_point() and got.device.type != "meta" and (got.isnan() | (got == float("inf"))).any():
+                raise ValueError(f"{name}: state[{i}] contains NaN or +Inf")
 
 
 class NonCausalMixer(Mixer):

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from rnnzoo.mixers.base import MixerConfig
+from rnnzoo.validate import at_least, positive
 
 
 def dt_bias_init(d_inner: int, dt_min: float, dt_max: float, floor: float) -> torch.Tensor:
@@ -51,6 +52,10 @@ class SSDConfig(MixerConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        at_least(self, 1, "d_state", "expand", "headdim", "ngroups", "d_conv", "chunk_size")
+        positive(self, "dt_min", "dt_max", "dt_init_floor")
+        if self.dt_max < self.dt_min:
+            raise ValueError(f"dt_max={self.dt_max} must be >= dt_min={self.dt_min}")
         d_inner = self.expand * self.d_model
         if d_inner % self.headdim:
             raise ValueError(f"expand*d_model={d_inner} must be divisible by headdim={self.headdim}")

@@ -251,7 +251,8 @@ def _gradient(rule, w0, k, v, weight, delta):
                 for left, right in grad_factors(rule, w0, k, v, delta)]
     outer = torch.is_grad_enabled()
     with torch.enable_grad():
-        ws = [w if w.requires_grad else w.detach().requires_grad_() for w in w0]
+        # without an outer graph, fresh leaves: a w0 that requires grad may still lie outside this graph
+        ws = [w if outer and w.requires_grad else w.detach().requires_grad_() for w in w0]
         loss = (weight * bias_loss(rule, predict(rule, ws, k) - v, delta)).sum()
         return torch.autograd.grad(loss, ws, create_graph=outer)
 

@@ -1,0 +1,84 @@
+"""Type checks for config dataclasses, from their annotations: one generic check instead of one per field.
+
+```python
+@dataclass
+class MyConfig:
+    steps: int = 100
+    lr: float = 1e-3
+    head_dim: int | None = None
+    def __post_init__(self): check_types(self)   # MyConfig(steps="abc") -> ValueError naming steps
+```
+
+Rules: ``int`` takes ints but not bools (``True`` is not a width), and not below 0 (every int option here
+is a size, a count or an index; a config checks where 0 is invalid too); ``float`` takes ints and floats, finite
+only; ``bool`` takes bools only; ``str`` takes strings; ``X | None`` also takes None. Fields of other
+types (tuples, nested dataclasses, callables) are left to the config's own checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import types
+import typing
+
+_CHECKED = (bool, int, float, str)
+
+
+@functools.cache
+def field_types(cls: type) -> dict[str, tuple[type, ...]]:
+    """Field name -> the types its annotation allows, for fields annotated with bool/int/float/str (or
+    unions of them with None); other fields are not listed."""
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for f in dataclasses.fields(cls):
+        hint = hints.get(f.name)
+        args = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union \
+            else (hint,)
+        if args and all(a in _CHECKED or a is type(None) for a in args):
+            out[f.name] = tuple(args)
+    return out
+
+
+def check_types(config) -> None:
+    """Raise ValueError naming the first field of dataclass instance ``config`` whose value its annotation
+    does not allow (see the module docstring)."""
+    name = type(config).__name__
+    for field, allowed in field_types(type(config)).items():
+        value = getattr(config, field)
+        if value is None and type(None) in allowed:
+            continue
+        ok = False
+        for t in allowed:
+            if t is int:
+                ok = isinstance(value, int) and not isinstance(value, bool)
+                if ok and value < 0:
+                    raise ValueError(f"{name}.{field} must be >= 0, got {value}")
+            elif t is float:
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+                if ok and not math.isfinite(value):
+                    raise ValueError(f"{name}.{field} must be a finite number, got {value!r}")
+            elif t is type(None):
+                ok = False
+            else:
+                ok = isinstance(value, t)
+            if ok:
+                break
+        if not ok:
+            want = " or ".join("None" if t is type(None) else t.__name__ for t in allowed)
+            raise ValueError(f"{name}.{field} must be {want}, got {type(value).__name__} {value!r}")
+
+
+def at_least(config, minimum: float, *fields: str) -> None:
+    """Raise ValueError naming the first of ``fields`` of ``config`` below ``minimum``."""
+    for f in fields:
+        if getattr(config, f) < minimum:
+            raise ValueError(f"{type(config).__name__}.{f} must be >= {minimum}, got {getattr(config, f)}")
+
+
+def positive(config, *fields: str) -> None:
+    """Raise ValueError naming the first of ``fields`` of ``config`` that is not > 0."""
+    for f in fields:
+        if not getattr(config, f) > 0:
+            raise ValueError(f"{type(config).__name__}.{f} must be > 0, got {getattr(config, f)}")
