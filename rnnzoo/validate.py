@@ -12,7 +12,8 @@ class MyConfig:
 Rules: ``int`` takes ints but not bools (``True`` is not a width), and not below 0 (every int option here
 is a size, a count or an index; a config checks where 0 is invalid too); ``float`` takes ints and floats, finite
 only; ``bool`` takes bools only; ``str`` takes strings; ``X | None`` also takes None. Fields of other
-types (tuples, nested dataclasses, callables) are left to the config's own checks.
+types (tuples, nested dataclasses, callables) are left to the config's own checks. Options that recur
+under one name across configs carry their range here, once (``NAMED_RANGES``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ import types
 import typing
 
 _CHECKED = (bool, int, float, str)
+# name -> (test, what it must be): the range of an option wherever a config has a field of that name
+NAMED_RANGES = {
+    "rotary_base": (lambda v: v > 1, "> 1 (base**(-2i/D) must fall with i)"),
+    "norm_eps": (lambda v: v > 0, "> 0"),
+    "eps": (lambda v: v > 0, "> 0"),
+}
 
 
 @functools.cache
@@ -68,6 +75,8 @@ def check_types(config) -> None:
         if not ok:
             want = " or ".join("None" if t is type(None) else t.__name__ for t in allowed)
             raise ValueError(f"{name}.{field} must be {want}, got {type(value).__name__} {value!r}")
+        if field in NAMED_RANGES and value is not None and not NAMED_RANGES[field][0](value):
+            raise ValueError(f"{name}.{field} must be {NAMED_RANGES[field][1]}, got {value!r}")
 
 
 def at_least(config, minimum: float, *fields: str) -> None:

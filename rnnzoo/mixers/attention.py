@@ -33,8 +33,6 @@ class AttentionConfig(MixerConfig):
             raise ValueError(f"d_model={self.d_model} must be divisible by num_heads={self.num_heads}")
         if (self.d_model // self.num_heads) % 2:
             raise ValueError(f"head dim d_model/num_heads={self.d_model // self.num_heads} must be even for rotary")
-        if not self.rotary_base > 1:  # base**(-2i/D) must fall with i: base <= 1 gives constant or growing angles
-            raise ValueError(f"rotary_base must be > 1, got {self.rotary_base}")
 
 
 @dataclass

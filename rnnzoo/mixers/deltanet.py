@@ -42,7 +42,6 @@ from rnnzoo.mixers.parts import (
 from rnnzoo.mixers.registry import register
 from rnnzoo.mixers.short_conv import ShortConvolution
 from rnnzoo.ops.delta import delta_product, delta_rule, gated_delta_rule
-from rnnzoo.validate import positive
 
 
 @dataclass
@@ -58,7 +57,6 @@ class DeltaNetConfig(MixerConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         resolve_head_dims(self)
-        positive(self, "norm_eps")
         if self.conv_size < 1 or self.chunk_size < 1:
             raise ValueError(f"conv_size and chunk_size must be >= 1, got {self.conv_size}, {self.chunk_size}")
 

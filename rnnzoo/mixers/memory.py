@@ -41,7 +41,6 @@ from rnnzoo.mixers.short_conv import ShortConvolution
 from rnnzoo.ops.attention import softmax_attention
 from rnnzoo.ops.memory import MemoryRule, MemoryState, init_memory_state, memory_update
 from rnnzoo.ops.rotary import apply_rotary
-from rnnzoo.validate import positive
 
 
 @dataclass
@@ -65,7 +64,6 @@ class MemoryMixerConfig(MixerConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        positive(self, "norm_eps")
         if self.num_heads < 1:
             raise ValueError(f"num_heads must be >= 1, got {self.num_heads}")
         if self.head_dim is None:
@@ -128,8 +126,6 @@ class TitansMACConfig(MemoryMixerConfig):
         if self.d_model % self.num_heads or (self.d_model // self.num_heads) % 2:
             raise ValueError(f"attention head dim d_model/num_heads must be an even integer, got "
                              f"{self.d_model}/{self.num_heads}")
-        if not self.rotary_base > 1:  # base**(-2i/D) must fall with i: base <= 1 gives constant or growing angles
-            raise ValueError(f"rotary_base must be > 1, got {self.rotary_base}")
 
 
 class _MemoryMixer(Mixer):

@@ -38,7 +38,6 @@ from rnnzoo.mixers.parts import (
 from rnnzoo.mixers.registry import register
 from rnnzoo.mixers.short_conv import ShortConvolution
 from rnnzoo.ops.delta import gated_delta_rule
-from rnnzoo.validate import positive
 
 
 @dataclass
@@ -55,7 +54,6 @@ class MoMConfig(MixerConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         resolve_head_dims(self)
-        positive(self, "norm_eps")
         if not 1 <= self.topk <= self.num_memories:
             raise ValueError(f"need 1 <= topk <= num_memories, got topk={self.topk}, num_memories={self.num_memories}")
         if self.conv_size < 1 or self.chunk_size < 1:

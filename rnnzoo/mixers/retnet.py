@@ -37,8 +37,6 @@ class RetNetConfig(ShortConvConfig):
         if (self.d_model // self.num_heads) % 2:
             raise ValueError(f"head dim d_model/num_heads={self.d_model // self.num_heads} must be even for rotary")
         at_least(self, 1, "expand_v")
-        if not self.rotary_base > 1:  # base**(-2i/D) must fall with i: base <= 1 gives constant or growing angles
-            raise ValueError(f"rotary_base must be > 1, got {self.rotary_base}")
 
 
 @register("retnet")
