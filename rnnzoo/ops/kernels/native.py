@@ -1,4 +1,4 @@
-"""Optional compiled CPU kernels (``rnnzoo/ops/csrc/*.c``), built on first use with the system C compiler and
+"""The build of the optional compiled CPU kernels (``rnnzoo/ops/kernels/csrc/*.c``), built on first use with the system C compiler and
 loaded by ctypes: no build step at install, no Python headers, no torch extension toolchain (a plain C file
 compiles in about a second).
 
