@@ -3,9 +3,10 @@
 Layout ``[B, T, H, D]``. The queries are the last ``Tq`` positions of the ``Tk`` keys: query i sits at
 key index ``Tk - Tq + i`` and sees keys ``j <= Tk - Tq + i``; with ``window=w`` only the last w of them
 (itself included). The first ``sinks`` keys are seen by every query whatever the window (persistent
-memory / attention-sink tokens, which sit before the cache). ``k_valid`` marks cache slots that hold a real token (a sliding cache that is not
-yet full). ``mode="recurrent"`` (the reference, named as in every op) is the explicit masked softmax; ``mode="sdpa"`` is PyTorch's
-``scaled_dot_product_attention`` (flash/memory-efficient kernels where available).
+memory / attention-sink tokens, which sit before the cache). ``k_valid`` marks cache slots that hold a real
+token (a sliding cache that is not yet full). ``mode="recurrent"`` (the reference, named as in every op) is
+the explicit masked softmax; ``mode="sdpa"`` is PyTorch's ``scaled_dot_product_attention`` (flash /
+memory-efficient kernels where available).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ When no chunk decays by more than ``DIRECT_MAX_SPAN`` nats in any channel (the c
 are logsigmoid / 16), one masked matmul around the chunk's middle token replaces the halving.
 The gradient of gk comes from the identity of ``_chunk.detach_decay``.
 
-``"kernel"`` is the loop above compiled for CPU (``csrc/linear_attention.c``, shared with ``simple_gla``) with a
+``"kernel"`` is the loop above compiled for CPU (``kernels/csrc/linear_attention.c``, shared with ``simple_gla``) with a
 hand-written backward that takes dgk directly; ``"auto"`` (default) takes it on the same terms as
 ``simple_gla`` (``kernels.resolve`` with ``kernels.linear_attention.fits``), else ``"chunk"``.
 """

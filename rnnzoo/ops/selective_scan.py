@@ -9,10 +9,10 @@ the simplified Euler B), with the argument names, layouts and semantics of ``mam
 Shapes: ``u, delta, z: [B, D, L]``; ``A: [D, N]`` (real); ``B, C: [D, N]`` (time-invariant), ``[B, N, L]``
 (shared by all channels) or ``[B, G, N, L]`` (grouped: channel d uses group d // (D/G)); ``D, delta_bias: [D]``.
 Returns ``out [B, D, L]`` in u's dtype or, with ``return_last_state=True``, ``(out, last_state [B, D, N])``
-exactly like mamba_ssm (which also returns the last state in float32; float64 for float64 inputs here).
-The arguments keep mamba_ssm's order rather than the ``(..., initial_state, output_final_state, mode)`` of
-the other ops, so that code written for mamba_ssm runs unchanged. One extension: ``initial_state: [B, D, N]`` (mamba_ssm always starts from zero), which a mixer
-needs to continue a sequence across calls.
+exactly like mamba_ssm, whose reference also returns the last state in float32 (float64 for float64 inputs
+here). The arguments keep mamba_ssm's order rather than the ``(..., initial_state, output_final_state, mode)``
+of the other ops, so that code written for mamba_ssm runs unchanged. One extension: ``initial_state:
+[B, D, N]`` (mamba_ssm always starts from zero), which a mixer needs to continue a sequence across calls.
 
 ``signed_selective_scan`` is the same op with the transition ``2 exp(delta A) - 1`` in (-1, 1] (Grazzi et al.
 2025, negative eigenvalues), for Mamba's ``allow_neg_eigval``.

@@ -8,10 +8,10 @@ with ``g_t <= 0`` (log space). This one recurrence is RetNet's retention (fixed 
 g = 0 it is plain linear attention (Katharopoulos et al. 2020).
 
 Modes: ``"recurrent"`` is the loop above. ``"kernel"`` is the same loop compiled for CPU
-(``csrc/linear_attention.c``, built on first use) with a hand-written backward, and ``"auto"`` takes it for
-CPU tensors whose K and V are multiples of 16 wherever a C compiler is present
-(``kernels.resolve`` with ``kernels.linear_attention.fits``), else ``"chunk"``. ``"chunk"`` is the chunkwise form (Yang et al. 2024, GLA,
-sec. 3.3 / Dao & Gu 2024, sec. 6): for tokens i >= j of one chunk with in-chunk cumulative log decays
+(``kernels/csrc/linear_attention.c``, built on first use) with a hand-written backward, and ``"auto"`` takes
+it for CPU tensors whose K and V are multiples of 16 wherever a C compiler is present (``kernels.resolve``
+with ``kernels.linear_attention.fits``), else ``"chunk"``. ``"chunk"`` is the chunkwise form (Yang et al.
+2024, GLA, sec. 3.3 / Dao & Gu 2024, sec. 6): for tokens i >= j of one chunk with in-chunk cumulative log decays
 b, the weight is exp(b_i - b_j) <= 1; the states entering the chunks are passed by a loop over chunks
 (``pass_states``).
 """
@@ -21,7 +21,8 @@ from __future__ import annotations
 import torch
 
 from rnnzoo.ops import kernels
-from rnnzoo.ops._chunk import check_qkv, detach_decay, final_state_decay_grad, from_chunks, pass_states, segsum, to_chunks
+from rnnzoo.ops._chunk import (check_qkv, detach_decay, final_state_decay_grad, from_chunks, pass_states, segsum,
+                               to_chunks)
 from rnnzoo.ops._common import check_mode, upcast
 from rnnzoo.ops._scalar_chunk import direct_ok, scalar_decay_chunk
 from rnnzoo.ops.kernels import linear_attention as kernel
