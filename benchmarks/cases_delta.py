@@ -43,7 +43,7 @@ def cases(batch: int, seqlen: int) -> dict[str, dict[str, Callable[[], Callable[
     def dp(mode):
         def fn():
             q, k, v, beta, g = _inputs(batch, seqlen, HOUSEHOLDER)
-            return lambda: delta_product(q, k, v, beta, g, num_householder=HOUSEHOLDER, mode=mode)[0]
+            return lambda: delta_product(q, k, v, g, beta, num_householder=HOUSEHOLDER, mode=mode)[0]
         return fn
 
     return {

@@ -197,5 +197,5 @@ class DeltaProduct(_DeltaBase):
                 nn.init.xavier_uniform_(m.weight, gain=2 ** -2.5)
 
     def _recurrence(self, q, k, v, beta, g, s, mode):
-        return delta_product(q, k, v, beta, g, num_householder=self.n_rows, initial_state=s,
+        return delta_product(q, k, v, g, beta, num_householder=self.n_rows, initial_state=s,
                              output_final_state=True, mode=mode, chunk_size=self.config.chunk_size)

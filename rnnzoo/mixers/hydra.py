@@ -82,6 +82,6 @@ class Hydra(NonCausalMixer):
         # both directions in one batched SSD call: the backward pass runs over the reversed sequence
         xs = torch.cat((x * dt_f.unsqueeze(-1), reverse_time(x * dt_b.unsqueeze(-1))))
         y, _ = ssd(xs, torch.cat((dt_f, reverse_time(dt_b))) * A, torch.cat((B, reverse_time(B))),
-                   torch.cat((C, reverse_time(C))), self.config.chunk_size)
+                   torch.cat((C, reverse_time(C))), chunk_size=self.config.chunk_size)
         y = F.pad(y[:, :-1], (0, 0, 0, 0, 1, 0))  # shift by one token: the diagonal is the separate term
         return self.output(y[:Bt] + reverse_time(y[Bt:]), x, z), ()

@@ -70,9 +70,10 @@ class Mamba2(Mixer):
         delta = F.softplus(dt + self.dt_bias)  # [B, T, H]
         log_decay = A_from_log(self.A_log) * delta
         if c.allow_neg_eigval:
-            y, h = signed_ssd(x * delta.unsqueeze(-1), 2 * torch.exp(log_decay) - 1, B, C, c.chunk_size, h,
-                              output_final_state=True, mode=mode)
+            y, h = signed_ssd(x * delta.unsqueeze(-1), 2 * torch.exp(log_decay) - 1, B, C, h,
+                              output_final_state=True, mode=mode, chunk_size=c.chunk_size)
         else:
-            y, h = ssd(x * delta.unsqueeze(-1), log_decay, B, C, c.chunk_size, h, output_final_state=True, mode=mode)
+            y, h = ssd(x * delta.unsqueeze(-1), log_decay, B, C, h, output_final_state=True, mode=mode,
+                       chunk_size=c.chunk_size)
         y = (y + x * self.D[:, None]).reshape(Bt, T, self.d_inner)
         return self.out_proj(self.norm(y * F.silu(z))), (conv_state, h)

@@ -1,1 +1,63 @@
-"""Layer 1: pure functions on tensors, each with a reference mode and a fast mode."""
+"""Layer 1: pure functions on tensors, each with its reference loop (mode ``"recurrent"``) beside a fast mode.
+
+Every op is importable from here by name (``from rnnzoo.ops import gla, selective_scan, delta_rule``); its
+module ``rnnzoo/ops/<family>.py`` states its equations and shapes and holds its helpers (``s4d_init``,
+``MemoryRule``, ``init_memory_state``, ...). Shared rules (``_common.py``):
+
+- arguments in flash-linear-attention's order: inputs, per-step gates (``g`` before ``beta``), then
+  ``scale, initial_state, output_final_state, mode, chunk_size``; ``selective_scan`` keeps mamba_ssm's;
+- ``mode`` is one of the op's ``MODES``; ``"auto"`` picks the compiled CPU kernel (``kernels/``) where one
+  runs, else ``"chunk"``;
+- ops compute in float32 at least and return the output in the input's dtype and the final state in float32
+  (float64 for float64 inputs; complex64 / complex128 for S4D's complex state), as flash-linear-attention
+  returns it. Ops without a state say "-".
+
+Layouts: B batch, T (or L) time, H heads, K/V key/value head dims, D channels, N state size.
+
+| op | layout | modes | default mode | final-state dtype |
+| --- | --- | --- | --- | --- |
+| simple_gla | q, k [B, T, H, K]; v [B, T, H, V]; g [B, T, H] | recurrent, chunk, kernel, auto | auto | float32 |
+| gla | q, k, gk [B, T, H, K]; v [B, T, H, V] | recurrent, chunk, kernel, auto | auto | float32 |
+| linear_attention | q, k [B, T, H, K]; v [B, T, H, V] | recurrent, chunk, kernel, auto | auto | float32 |
+| mlstm | q, k [B, T, H, K]; v [B, T, H, V]; i, f [B, T, H] | recurrent, chunk | chunk | float32 |
+| delta_rule | q, k [B, T, H, K]; v [B, T, H, V]; beta [B, T, H] | recurrent, chunk | chunk | float32 |
+| gated_delta_rule | q, k [B, T, H, K]; v [B, T, H, V]; g, beta [B, T, H] | recurrent, chunk | chunk | float32 |
+| delta_product | q [B, T, H, K]; k, v [B, T*n, H, D]; g [B, T, H]; beta [B, T*n, H] | recurrent, chunk | chunk | float32 |
+| ssd | x [B, T, H, P]; a [B, T, H]; b, c [B, T, H, N] | recurrent, chunk, kernel, auto | auto | float32 |
+| signed_ssd | x [B, T, H, P]; a [B, T, H]; b, c [B, T, H, N] | recurrent, chunk, kernel, auto | auto | float32 |
+| selective_scan | u, delta, z [B, D, L]; A [D, N]; B, C [D, N] / [B, N, L] / [B, G, N, L] | recurrent, chunk, kernel, auto | auto | float32 |
+| signed_selective_scan | as selective_scan | recurrent, chunk, kernel, auto | auto | float32 |
+| diagonal_scan | x, g [B, T, *R] | recurrent, chunk | chunk | float32 |
+| signed_diagonal_scan | x, a [B, T, *R] | recurrent, chunk | chunk | float32 |
+| s4d_conv | u [B, T, H]; log_A_real, A_imag, C [H, N2] | recurrent, fft | fft | complex64 |
+| aaren | q [H, K]; k [B, T, H, K]; v [B, T, H, V] | recurrent, chunk | chunk | float32 |
+| memory_update | q, k [B, T, H, K]; v [B, T, H, V]; lr, log_decay [B, T, H] | recurrent, chunk | chunk | float32 |
+| elman | x [B, T, D_in] | recurrent, fused | fused | float32 |
+| lstm | x [B, T, D_in] | recurrent, fused | fused | float32 |
+| gru | x [B, T, D_in] | recurrent, fused | fused | float32 |
+| slstm | gx [B, T, H, 4, D]; r [H, 4, D, D] | recurrent | recurrent | float32 |
+| softmax_attention | q [B, Tq, H, D]; k, v [B, Tk, H, D] | recurrent, sdpa | sdpa | - |
+| apply_rotary | x [B, T, H, D]; positions [B, T] | - | - | - |
+"""
+
+from rnnzoo.ops.aaren import aaren
+from rnnzoo.ops.attention import softmax_attention
+from rnnzoo.ops.delta import delta_product, delta_rule, gated_delta_rule
+from rnnzoo.ops.gla import gla
+from rnnzoo.ops.linear_attention import linear_attention
+from rnnzoo.ops.memory import memory_update
+from rnnzoo.ops.mlstm import mlstm
+from rnnzoo.ops.rnn import elman, gru, lstm
+from rnnzoo.ops.rotary import apply_rotary
+from rnnzoo.ops.s4d import s4d_conv
+from rnnzoo.ops.scan import diagonal_scan, signed_diagonal_scan
+from rnnzoo.ops.selective_scan import selective_scan, signed_selective_scan
+from rnnzoo.ops.simple_gla import simple_gla
+from rnnzoo.ops.slstm import slstm
+from rnnzoo.ops.ssd import signed_ssd, ssd
+
+__all__ = [
+    "simple_gla", "gla", "linear_attention", "mlstm", "delta_rule", "gated_delta_rule", "delta_product", "ssd",
+    "signed_ssd", "selective_scan", "signed_selective_scan", "diagonal_scan", "signed_diagonal_scan", "s4d_conv",
+    "aaren", "memory_update", "elman", "lstm", "gru", "slstm", "softmax_attention", "apply_rotary",
+]

@@ -26,15 +26,6 @@ def check_qkv(q, k, v, initial_state, name: str) -> None:
                          f"got {tuple(initial_state.shape)}")
 
 
-def compute_dtype(*tensors) -> torch.dtype:
-    """float32 at least; float64 stays float64."""
-    dtype = torch.float32
-    for t in tensors:
-        if t is not None:
-            dtype = torch.promote_types(dtype, t.dtype)
-    return dtype
-
-
 def to_chunks(x: torch.Tensor, chunk_size: int, value: float = 0.0) -> torch.Tensor:
     """[B, T, H, *D] -> [B, H, N, C, *D], time padded at the end with ``value`` up to N*C."""
     x = x.movedim(1, 2)  # [B, H, T, *D]

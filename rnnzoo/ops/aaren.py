@@ -9,7 +9,8 @@ with s_i = scale * q . k_i. Recurrent form with O(1) state (running max m, denom
     o_t = w_t / u_t
 
 Shapes: ``q: [H, K]``, ``k: [B, T, H, K]``, ``v: [B, T, H, V]``; state ``(m [B, H], u [B, H], w [B, H, V])``,
-the empty prefix being ``(-inf, 0, 0)``. Returns ``(o [B, T, H, V], state or None)``.
+the empty prefix being ``(-inf, 0, 0)``. Returns ``(o [B, T, H, V] in v's dtype, state or None)``, the state
+float32 (float64 for float64 inputs).
 
 Fast form (``mode="chunk"``): the paper's prefix scan over (m, u, w) tuples, computed chunkwise: inside a chunk
 the softmax weights exp(s_i - cummax_t) form a [L, L] matrix (a matmul, every exponent <= 0), and the
@@ -20,12 +21,13 @@ from __future__ import annotations
 
 import torch
 
+from rnnzoo.ops._common import check_mode, upcast
+
 MODES = ("recurrent", "chunk")
 
 
 def _check(q, k, v, initial_state, mode):
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    check_mode("aaren", mode, MODES)
     if k.dim() != 4 or v.dim() != 4 or k.shape[:3] != v.shape[:3]:
         raise ValueError(f"k and v must be [B, T, H, K] and [B, T, H, V], got k {tuple(k.shape)}, v {tuple(v.shape)}")
     if q.shape != k.shape[2:]:
@@ -90,17 +92,16 @@ def _chunked(s, v, state, chunk_size):
 
 
 def aaren(q, k, v, scale=None, initial_state=None, output_final_state=False, mode="chunk", chunk_size=64):
-    """Prefix softmax attention of a learned query (see module docstring for shapes)."""
+    """Prefix softmax attention of a learned query. q: [H, K]; k: [B, T, H, K]; v: [B, T, H, V];
+    initial_state: (m [B, H], u [B, H], w [B, H, V]) or None. Returns (o [B, T, H, V], (m, u, w) or None)."""
     _check(q, k, v, initial_state, mode)
     dtype = v.dtype
-    up = (lambda t: t if t.dtype == torch.float64 else t.float())
-    q, k, v = up(q), up(k), up(v)
+    q, k, v, *state = upcast(q, k, v, *(initial_state or ()))
     scale = k.shape[-1] ** -0.5 if scale is None else scale
     s = torch.einsum("bthk,hk->bth", k, q) * scale
-    state = empty_state(v.shape[0], v.shape[2], v.shape[3], v.device, v.dtype) if initial_state is None \
-        else tuple(up(t) for t in initial_state)
+    state = tuple(state) or empty_state(v.shape[0], v.shape[2], v.shape[3], v.device, v.dtype)
     if mode == "recurrent":
         o, state = _recurrent(s, v, state)
     else:
         o, state = _chunked(s, v, state, chunk_size)
-    return o.to(dtype), (tuple(t.to(dtype) for t in state) if output_final_state else None)
+    return o.to(dtype), (state if output_final_state else None)

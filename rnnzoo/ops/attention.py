@@ -3,9 +3,10 @@
 Layout ``[B, T, H, D]``. The queries are the last ``Tq`` positions of the ``Tk`` keys: query i sits at
 key index ``Tk - Tq + i`` and sees keys ``j <= Tk - Tq + i``; with ``window=w`` only the last w of them
 (itself included). The first ``sinks`` keys are seen by every query whatever the window (persistent
-memory / attention-sink tokens, which sit before the cache). ``k_valid`` marks cache slots that hold a real token (a sliding cache that is not
-yet full). ``mode="reference"`` is the explicit masked softmax; ``mode="sdpa"`` is PyTorch's
-``scaled_dot_product_attention`` (flash/memory-efficient kernels where available).
+memory / attention-sink tokens, which sit before the cache). ``k_valid`` marks cache slots that hold a real
+token (a sliding cache that is not yet full). ``mode="recurrent"`` (the reference, named as in every op) is
+the explicit masked softmax; ``mode="sdpa"`` is PyTorch's ``scaled_dot_product_attention`` (flash /
+memory-efficient kernels where available).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-MODES = ("reference", "sdpa")
+from rnnzoo.ops._common import check_mode
+
+MODES = ("recurrent", "sdpa")
 
 
 def attention_mask(tq: int, tk: int, window: int | None, k_valid: torch.Tensor | None,
@@ -36,8 +39,7 @@ def softmax_attention(q, k, v, scale=None, window=None, k_valid=None, mode="sdpa
 
     Returns o: [B, Tq, H, D] (attention keeps no recurrent state; the mixer owns the cache).
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    check_mode("softmax_attention", mode, MODES)
     if q.dim() != 4 or k.shape != v.shape or k.dim() != 4 or q.shape[0] != k.shape[0] or q.shape[2:] != k.shape[2:]:
         raise ValueError(f"q must be [B, Tq, H, D] and k, v [B, Tk, H, D]; got {tuple(q.shape)}, "
                          f"{tuple(k.shape)}, {tuple(v.shape)}")

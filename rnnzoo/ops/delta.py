@@ -6,6 +6,8 @@
     delta_product:     n_h delta steps per token, decay exp(g_t) once per token, output after the last step
 
 Layout ``[B, T, H, D]``, state ``S: [B, H, K, V]``, log-space gates ``g <= 0``, ``scale=None`` -> K**-0.5.
+Arguments in flash-linear-attention's order ``(q, k, v, g, beta, ...)``; the output comes back in q's dtype,
+the final state float32 (float64 for float64 inputs).
 Ops never normalise q/k (DeltaNet's mixer L2-normalises them); beta in [0, 2] gives negative
 eigenvalues (Grazzi et al. 2024).
 
@@ -29,13 +31,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from rnnzoo.ops._common import check_mode, upcast
+
 MODES = ("recurrent", "chunk")
 
 
 # -- checks --------------------------------------------------------------------------------------
-def _check(q, k, v, beta, g, initial_state, mode, chunk_size, rows_per_token=1):
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+def _check(op, q, k, v, g, beta, initial_state, mode, chunk_size, rows_per_token=1):
+    check_mode(op, mode, MODES)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     if q.dim() != 4 or k.dim() != 4 or v.dim() != 4:
@@ -58,17 +61,8 @@ def _check(q, k, v, beta, g, initial_state, mode, chunk_size, rows_per_token=1):
                          f"got {tuple(initial_state.shape)}")
 
 
-def _upcast(*xs):
-    """float32 at least; bf16/fp16 inputs are computed in float32."""
-    return [None if x is None else (x if x.dtype in (torch.float32, torch.float64) else x.float()) for x in xs]
-
-
-def _finish(o, state, dtype, output_final_state):
-    return o.to(dtype), (state.to(dtype) if output_final_state else None)
-
-
 # -- reference -----------------------------------------------------------------------------------
-def _recurrent(q, k, v, beta, g, scale, initial_state, rows_per_token=1):
+def _recurrent(q, k, v, g, beta, scale, initial_state, rows_per_token=1):
     """The loop of the equations. q: [B, T, H, K]; k, v, beta: T*rows_per_token rows; g: [B, T, H] or None."""
     b, t, h, dk = q.shape
     s = q.new_zeros(b, h, dk, v.shape[-1]) if initial_state is None else initial_state
@@ -104,7 +98,7 @@ def _solve_unit_lower(a, r):
     return torch.linalg.solve_triangular(a.mT, r.mT, upper=True, left=False, unitriangular=True).mT
 
 
-def _chunk(q, k, v, beta, g, scale, initial_state, chunk_size, rows_per_token=1):
+def _chunk(q, k, v, g, beta, scale, initial_state, chunk_size, rows_per_token=1):
     """k: [B, R, H, K]; v: [B, R, H, V]; beta, g (per row, or None): [B, R, H]; q: [B, R / rows_per_token, H, K],
     read after the last row of each token (rows_per_token > 1 is DeltaProduct's layout)."""
     b, rows, h, dk = k.shape
@@ -160,10 +154,10 @@ def delta_rule(q, k, v, beta, scale=None, initial_state=None, output_final_state
     o_t = S_tᵀ (scale q_t).
 
     q, k: [B, T, H, K]; v: [B, T, H, V]; beta: [B, T, H]; initial_state: [B, H, K, V] or None.
-    Returns (o [B, T, H, V], S_T [B, H, K, V] or None).
+    Returns (o [B, T, H, V] in q's dtype, S_T [B, H, K, V] or None).
     """
-    _check(q, k, v, beta, None, initial_state, mode, chunk_size)
-    return _run(q, k, v, beta, None, scale, initial_state, output_final_state, mode, chunk_size)
+    _check("delta_rule", q, k, v, None, beta, initial_state, mode, chunk_size)
+    return _run(q, k, v, None, beta, scale, initial_state, output_final_state, mode, chunk_size)
 
 
 def gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None, output_final_state=False, mode="chunk",
@@ -172,43 +166,43 @@ def gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None, output_fi
     o_t = S_tᵀ (scale q_t).
 
     q, k: [B, T, H, K]; v: [B, T, H, V]; g (log decay, <= 0): [B, T, H]; beta: [B, T, H];
-    initial_state: [B, H, K, V] or None. Returns (o [B, T, H, V], S_T [B, H, K, V] or None).
+    initial_state: [B, H, K, V] or None. Returns (o [B, T, H, V] in q's dtype, S_T [B, H, K, V] or None).
     """
-    _check(q, k, v, beta, g, initial_state, mode, chunk_size)
-    return _run(q, k, v, beta, g, scale, initial_state, output_final_state, mode, chunk_size)
+    _check("gated_delta_rule", q, k, v, g, beta, initial_state, mode, chunk_size)
+    return _run(q, k, v, g, beta, scale, initial_state, output_final_state, mode, chunk_size)
 
 
-def delta_product(q, k, v, beta, g=None, num_householder=2, scale=None, initial_state=None,
+def delta_product(q, k, v, g, beta, num_householder=2, scale=None, initial_state=None,
                   output_final_state=False, mode="chunk", chunk_size=64):
     """DeltaProduct (Siems et al. 2025, eq. 4): per token, n = num_householder delta steps
     S <- (I - b_{t,j} k_{t,j} k_{t,j}ᵀ) S + b_{t,j} k_{t,j} v_{t,j}ᵀ (j = 1..n), the decay exp(g_t) applied
     once per token before its first step, then o_t = S_tᵀ (scale q_t).
 
-    q: [B, T, H, K]; k: [B, T*n, H, K]; v: [B, T*n, H, V]; beta: [B, T*n, H], rows t*n + j (token-major,
-    as fla); g: [B, T, H] or None; initial_state: [B, H, K, V] or None.
-    Returns (o [B, T, H, V], S_T [B, H, K, V] or None). ``chunk_size`` counts rows of k, rounded down to
+    q: [B, T, H, K]; k: [B, T*n, H, K]; v: [B, T*n, H, V]; g: [B, T, H] or None (no decay); beta: [B, T*n, H],
+    rows t*n + j (token-major, as fla); initial_state: [B, H, K, V] or None.
+    Returns (o [B, T, H, V] in q's dtype, S_T [B, H, K, V] or None). ``chunk_size`` counts rows of k, rounded down to
     whole tokens.
     """
     if num_householder < 1:
         raise ValueError(f"num_householder must be >= 1, got {num_householder}")
-    _check(q, k, v, beta, g, initial_state, mode, chunk_size, rows_per_token=num_householder)
+    _check("delta_product", q, k, v, g, beta, initial_state, mode, chunk_size, rows_per_token=num_householder)
     n = num_householder
     if mode == "recurrent" or g is None or n == 1:
-        return _run(q, k, v, beta, g, scale, initial_state, output_final_state, mode, chunk_size, n)
+        return _run(q, k, v, g, beta, scale, initial_state, output_final_state, mode, chunk_size, n)
     # The chunk form runs one gated delta rule on the T*n rows, with the decay on each token's first row.
     b, t, h = g.shape
     g_rows = g.new_zeros(b, t, n, h)
     g_rows[:, :, 0] = g
-    return _run(q, k, v, beta, g_rows.reshape(b, t * n, h), scale, initial_state, output_final_state, mode,
+    return _run(q, k, v, g_rows.reshape(b, t * n, h), beta, scale, initial_state, output_final_state, mode,
                 chunk_size, n)
 
 
-def _run(q, k, v, beta, g, scale, initial_state, output_final_state, mode, chunk_size, rows_per_token=1):
+def _run(q, k, v, g, beta, scale, initial_state, output_final_state, mode, chunk_size, rows_per_token=1):
     dtype = q.dtype
     scale = q.shape[-1] ** -0.5 if scale is None else scale
-    q, k, v, beta, g, initial_state = _upcast(q, k, v, beta, g, initial_state)
+    q, k, v, g, beta, initial_state = upcast(q, k, v, g, beta, initial_state)
     if mode == "recurrent":
-        o, s = _recurrent(q, k, v, beta, g, scale, initial_state, rows_per_token)
+        o, s = _recurrent(q, k, v, g, beta, scale, initial_state, rows_per_token)
     else:
-        o, s = _chunk(q, k, v, beta, g, scale, initial_state, chunk_size, rows_per_token)
-    return _finish(o, s, dtype, output_final_state)
+        o, s = _chunk(q, k, v, g, beta, scale, initial_state, chunk_size, rows_per_token)
+    return o.to(dtype), (s if output_final_state else None)

@@ -17,9 +17,9 @@ When no chunk decays by more than ``DIRECT_MAX_SPAN`` nats in any channel (the c
 are logsigmoid / 16), one masked matmul around the chunk's middle token replaces the halving.
 The gradient of gk comes from the identity of ``_chunk.detach_decay``.
 
-``"kernel"`` is the loop above compiled for CPU (``csrc/linear_attention.c``, shared with ``simple_gla``) with a
+``"kernel"`` is the loop above compiled for CPU (``kernels/csrc/linear_attention.c``, shared with ``simple_gla``) with a
 hand-written backward that takes dgk directly; ``"auto"`` (default) takes it on the same terms as
-``simple_gla`` (``_linear_attention_kernel.resolve``), else ``"chunk"``.
+``simple_gla`` (``kernels.resolve`` with ``kernels.linear_attention.fits``), else ``"chunk"``.
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from rnnzoo.ops import _linear_attention_kernel as kernel
-from rnnzoo.ops._chunk import (check_qkv, compute_dtype, detach_decay, final_state_decay_grad, from_chunks,
-                               pass_states, to_chunks)
+from rnnzoo.ops import kernels
+from rnnzoo.ops._chunk import check_qkv, detach_decay, final_state_decay_grad, from_chunks, pass_states, to_chunks
+from rnnzoo.ops._common import check_mode, upcast
+from rnnzoo.ops.kernels import linear_attention as kernel
 
 MODES = ("recurrent", "chunk", "kernel", "auto")
 DIRECT_MAX_SPAN = 20.0  # nats of decay across one chunk up to which the one-matmul intra-chunk form is used
@@ -39,21 +40,18 @@ def gla(q, k, v, gk, scale=None, initial_state=None, output_final_state=False, m
     """q, k: [B, T, H, K]; v: [B, T, H, V]; gk: [B, T, H, K] log decay (<= 0); initial_state: [B, H, K, V].
 
     chunk_size must be a power of two. scale=None means K**-0.5.
-    Returns (o [B, T, H, V] in q's dtype, S_T [B, H, K, V] float or None).
+    Returns (o [B, T, H, V] in q's dtype, S_T [B, H, K, V] float32 (float64 for float64 inputs) or None).
     """
+    check_mode("gla", mode, MODES)
     check_qkv(q, k, v, initial_state, "gla")
     if gk.shape != q.shape:
         raise ValueError(f"gla: gk must be [B, T, H, K] like q {tuple(q.shape)}, got {tuple(gk.shape)}")
-    if mode not in MODES:
-        raise ValueError(f"gla: mode must be one of {MODES}, got {mode!r}")
     if chunk_size < 1 or chunk_size & (chunk_size - 1):
         raise ValueError(f"gla: chunk_size must be a power of two, got {chunk_size}")
     scale = q.shape[-1] ** -0.5 if scale is None else scale
-    dtype = compute_dtype(q, k, v, gk, initial_state)
-    qf, k, v, gk = (t.to(dtype) for t in (q, k, v, gk))
+    qf, k, v, gk, s0 = upcast(q, k, v, gk, initial_state)
     b, t, h, dk = q.shape
-    s0 = None if initial_state is None else initial_state.to(dtype)
-    mode = kernel.resolve(mode, qf, k, v, gk, s0)
+    mode = kernels.resolve(mode, "linear_attention", qf, k, v, gk, s0, fits=kernel.fits(qf, v))
     if mode == "kernel":
         o, s = kernel.kernel_recurrence(qf * scale, k, v, gk, s0)
     else:

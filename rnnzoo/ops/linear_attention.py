@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 
 from rnnzoo.ops._chunk import check_qkv
+from rnnzoo.ops._common import check_mode
 from rnnzoo.ops.simple_gla import MODES, simple_gla_core
 
 EPS = 1e-10
@@ -27,9 +28,9 @@ EPS = 1e-10
 def linear_attention(q, k, v, scale=None, initial_state=None, output_final_state=False, normalize=False,
                      mode="auto", chunk_size=64):
     """q, k: [B, T, H, K]; v: [B, T, H, V]; initial_state: S [B, H, K, V], or (S, z [B, H, K]) when
-    normalize=True. Returns (o [B, T, H, V] in q's dtype, final state of the same form or None)."""
-    if mode not in MODES:
-        raise ValueError(f"linear_attention: mode must be one of {MODES}, got {mode!r}")
+    normalize=True. Returns (o [B, T, H, V] in q's dtype, final state of the same form, float32 (float64 for
+    float64 inputs), or None)."""
+    check_mode("linear_attention", mode, MODES)
     if normalize and initial_state is not None:
         if not isinstance(initial_state, (tuple, list)) or len(initial_state) != 2:
             raise ValueError("linear_attention: with normalize=True, initial_state must be the pair (S, z)")

@@ -46,6 +46,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from rnnzoo.ops._common import check_mode, compute_dtype
+
 MODES = ("recurrent", "chunk")
 MEMORIES = ("linear", "mlp")
 BIASES = ("l2", "lp", "huber")
@@ -171,17 +173,19 @@ def grad_factors(rule: MemoryRule, ws, k, v, delta):
 
 # -- public op -----------------------------------------------------------------------------------
 def memory_update(q, k, v, lr, log_decay, log_momentum=None, gamma=None, delta=None, *, rule: MemoryRule,
-                  initial_state: MemoryState, chunk_size: int = 16, output_final_state: bool = False,
-                  mode: str = "chunk"):
+                  initial_state: MemoryState, output_final_state: bool = False, mode: str = "chunk",
+                  chunk_size: int = 16):
     """q, k: [B, T, H, K]; v: [B, T, H, V]; lr, log_decay, log_momentum, gamma (Omega weights), delta
     (Huber threshold): [B, T, H]; initial_state from ``init_memory_state`` or a previous call (it carries
-    the memory's initial weights, so it is required).
+    the memory's initial weights, so it is required). ``chunk_size`` is the mini-batch of the test-time
+    gradient descent, part of the model (16 tokens, not the 64 of the other ops' chunked forms, which only
+    cut the work).
 
-    Returns (o [B, T, H, V], MemoryState or None).
+    Returns (o [B, T, H, V] in q's dtype, MemoryState in float32 (float64 for float64 inputs or weights) or None).
     """
     _check(q, k, v, lr, log_decay, log_momentum, gamma, delta, rule, initial_state, chunk_size, mode)
     in_dtype = q.dtype
-    dtype = torch.promote_types(torch.promote_types(q.dtype, torch.float32), initial_state.params[0].dtype)
+    dtype = compute_dtype(q, *initial_state.params)
     b, t, h, _ = q.shape
     gates = [torch.ones_like(lr) if gamma is None else gamma, lr, log_decay, log_momentum, delta]
     q, k, v, *gates = (None if x is None else x.to(dtype).movedim(1, 2) for x in (q, k, v, *gates))
@@ -207,8 +211,7 @@ def memory_update(q, k, v, lr, log_decay, log_momentum=None, gamma=None, delta=N
 
 
 def _check(q, k, v, lr, log_decay, log_momentum, gamma, delta, rule, st, chunk_size, mode):
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    check_mode("memory_update", mode, MODES)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     if q.dim() != 4 or k.shape != q.shape or v.dim() != 4 or v.shape[:3] != q.shape[:3] or q.shape[1] == 0:

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import torch
 
-from rnnzoo.ops._chunk import compute_dtype, from_chunks, pass_states, segsum, to_chunks
+from rnnzoo.ops._chunk import from_chunks, pass_states, segsum, to_chunks
+from rnnzoo.ops._common import check_mode, upcast
 
 MODES = ("recurrent", "chunk")
 
@@ -29,14 +30,13 @@ def mlstm(q, k, v, i, f, scale=None, initial_state=None, output_final_state=Fals
           eps=1e-6):
     """q, k: [B, T, H, K]; v: [B, T, H, V]; i, f: [B, T, H];
     initial_state: (C [B, H, K, V], n [B, H, K], m [B, H]) or None.
-    Returns (h [B, T, H, V] in q's dtype, (C, n, m) or None)."""
+    Returns (h [B, T, H, V] in q's dtype, (C, n, m) float32 (float64 for float64 inputs) or None)."""
+    check_mode("mlstm", mode, MODES)
     if q.dim() != 4 or k.shape != q.shape or v.dim() != 4 or v.shape[:3] != q.shape[:3]:
         raise ValueError(f"mlstm: q, k must be [B, T, H, K] and v [B, T, H, V]; got q {tuple(q.shape)}, "
                          f"k {tuple(k.shape)}, v {tuple(v.shape)}")
     if i.shape != q.shape[:3] or f.shape != q.shape[:3]:
         raise ValueError(f"mlstm: i and f must be [B, T, H]={list(q.shape[:3])}, got {tuple(i.shape)}, {tuple(f.shape)}")
-    if mode not in MODES:
-        raise ValueError(f"mlstm: mode must be one of {MODES}, got {mode!r}")
     b, t, h, dk = q.shape
     dv = v.shape[-1]
     if initial_state is not None:
@@ -45,12 +45,11 @@ def mlstm(q, k, v, i, f, scale=None, initial_state=None, output_final_state=Fals
             raise ValueError(f"mlstm: initial_state must be (C [B,H,K,V], n [B,H,K], m [B,H]) for "
                              f"B,H,K,V={b},{h},{dk},{dv}; got shapes {shapes}")
     scale = dk ** -0.5 if scale is None else scale
-    dtype = compute_dtype(q, k, v, i, f, *(initial_state or ()))
-    qf, k, v, i, f = (x.to(dtype) for x in (q, k, v, i, f))
+    qf, k, v, i, f, *state = upcast(q, k, v, i, f, *(initial_state or ()))
     if initial_state is None:
         c0, n0, m0 = qf.new_zeros(b, h, dk, dv), qf.new_zeros(b, h, dk), qf.new_zeros(b, h)
     else:
-        c0, n0, m0 = (s.to(dtype) for s in initial_state)
+        c0, n0, m0 = state
     fn = _recurrent if mode == "recurrent" else _chunk
     out, state = fn(qf * scale, k, v, i, f, c0, n0, m0, chunk_size, eps)
     return out.to(q.dtype), (state if output_final_state else None)

@@ -3,7 +3,8 @@ Neural Networks for Sequence Learning, eqs. for the simple RNN, LSTM and GRU; th
 order of ``torch.nn.RNN/LSTM/GRU``, so weights copy across unchanged).
 
 Every op takes the raw input ``x: [B, T, D_in]`` and the torch-layout weights and returns
-``(y: [B, T, H], final_state)`` with ``final_state=None`` unless ``output_final_state=True``.
+``(y: [B, T, H] in x's dtype, final_state)`` with ``final_state=None`` unless ``output_final_state=True``;
+it computes in float32 at least, and the final state stays float32 (float64 for float64 inputs).
 
 Modes: ``"recurrent"`` is the reference: the input projection for all steps at once, then a Python loop
 over time that mirrors the equations. ``"fused"`` calls PyTorch's own ATen kernels (the ones behind
@@ -16,12 +17,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from rnnzoo.ops._common import check_mode, upcast
+
 MODES = ("recurrent", "fused")
 
 
-def _check(x, weight_ih, weight_hh, gates: int, initial_state, n_state: int, mode: str) -> int:
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+def _check(op, x, weight_ih, weight_hh, gates: int, initial_state, n_state: int, mode: str) -> int:
+    check_mode(op, mode, MODES)
     if x.dim() != 3:
         raise ValueError(f"x must be [B, T, D_in], got shape {tuple(x.shape)}")
     hidden = weight_hh.shape[1]
@@ -58,21 +60,24 @@ def elman(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, initial_state=Non
     x: [B, T, D_in]; weight_ih: [H, D_in]; weight_hh: [H, H]; biases: [H];
     initial_state: (h [B, H],). Returns (y [B, T, H], (h_T,) or None).
     """
-    hidden = _check(x, weight_ih, weight_hh, 1, initial_state, 1, mode)
+    hidden = _check("elman", x, weight_ih, weight_hh, 1, initial_state, 1, mode)
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-    (h,) = initial_state if initial_state is not None else (_zeros(x, hidden),)
+    dtype = x.dtype
+    x, weight_ih, weight_hh, bias_ih, bias_hh, *state = upcast(x, weight_ih, weight_hh, bias_ih, bias_hh,
+                                                              *(initial_state or (_zeros(x, hidden),)))
+    (h,) = state
     if mode == "fused":
         fn = torch.rnn_tanh if nonlinearity == "tanh" else torch.rnn_relu
         y, final = _fused(fn, x, (h,), _weights(weight_ih, weight_hh, bias_ih, bias_hh), bias_ih is not None)
-        return y, (final if output_final_state else None)
+        return y.to(dtype), (final if output_final_state else None)
     act = torch.tanh if nonlinearity == "tanh" else torch.relu
     gx = F.linear(x, weight_ih, bias_ih)
     ys = []
     for gx_t in gx.unbind(1):  # unbind, not gx[:, t]: per-step indexing makes the backward pass O(T^2)
         h = act(gx_t + F.linear(h, weight_hh, bias_hh))
         ys.append(h)
-    return torch.stack(ys, 1), ((h,) if output_final_state else None)
+    return torch.stack(ys, 1).to(dtype), ((h,) if output_final_state else None)
 
 
 def lstm(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, initial_state=None,
@@ -85,11 +90,13 @@ def lstm(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, initial_state=None
     x: [B, T, D_in]; weight_ih: [4H, D_in]; weight_hh: [4H, H]; biases: [4H];
     initial_state: (h [B, H], c [B, H]). Returns (y [B, T, H], (h_T, c_T) or None).
     """
-    hidden = _check(x, weight_ih, weight_hh, 4, initial_state, 2, mode)
-    h, c = initial_state if initial_state is not None else (_zeros(x, hidden), _zeros(x, hidden))
+    hidden = _check("lstm", x, weight_ih, weight_hh, 4, initial_state, 2, mode)
+    dtype = x.dtype
+    x, weight_ih, weight_hh, bias_ih, bias_hh, h, c = upcast(
+        x, weight_ih, weight_hh, bias_ih, bias_hh, *(initial_state or (_zeros(x, hidden), _zeros(x, hidden))))
     if mode == "fused":
         y, final = _fused(torch.lstm, x, (h, c), _weights(weight_ih, weight_hh, bias_ih, bias_hh), bias_ih is not None)
-        return y, (final if output_final_state else None)
+        return y.to(dtype), (final if output_final_state else None)
     gx = F.linear(x, weight_ih, bias_ih)
     ys = []
     for gx_t in gx.unbind(1):
@@ -97,7 +104,7 @@ def lstm(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, initial_state=None
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
         ys.append(h)
-    return torch.stack(ys, 1), ((h, c) if output_final_state else None)
+    return torch.stack(ys, 1).to(dtype), ((h, c) if output_final_state else None)
 
 
 def gru(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, initial_state=None,
@@ -110,11 +117,13 @@ def gru(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, initial_state=None,
     x: [B, T, D_in]; weight_ih: [3H, D_in]; weight_hh: [3H, H]; biases: [3H];
     initial_state: (h [B, H],). Returns (y [B, T, H], (h_T,) or None).
     """
-    hidden = _check(x, weight_ih, weight_hh, 3, initial_state, 1, mode)
-    (h,) = initial_state if initial_state is not None else (_zeros(x, hidden),)
+    hidden = _check("gru", x, weight_ih, weight_hh, 3, initial_state, 1, mode)
+    dtype = x.dtype
+    x, weight_ih, weight_hh, bias_ih, bias_hh, h = upcast(x, weight_ih, weight_hh, bias_ih, bias_hh,
+                                                          *(initial_state or (_zeros(x, hidden),)))
     if mode == "fused":
         y, final = _fused(torch.gru, x, (h,), _weights(weight_ih, weight_hh, bias_ih, bias_hh), bias_ih is not None)
-        return y, (final if output_final_state else None)
+        return y.to(dtype), (final if output_final_state else None)
     gx = F.linear(x, weight_ih, bias_ih)
     ys = []
     for gx_t in gx.unbind(1):
@@ -124,7 +133,7 @@ def gru(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, initial_state=None,
         n = torch.tanh(xn + r * hn)
         h = (1 - z) * n + z * h
         ys.append(h)
-    return torch.stack(ys, 1), ((h,) if output_final_state else None)
+    return torch.stack(ys, 1).to(dtype), ((h,) if output_final_state else None)
 
 
 def _weights(weight_ih, weight_hh, bias_ih, bias_hh) -> list[torch.Tensor]:

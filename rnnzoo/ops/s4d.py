@@ -20,6 +20,8 @@ import math
 
 import torch
 
+from rnnzoo.ops._common import check_mode, upcast
+
 MODES = ("recurrent", "fft")
 
 
@@ -59,8 +61,7 @@ def s4d_kernel(log_dt, log_A_real, A_imag, C, L: int):
 
 
 def _check(u, log_dt, log_A_real, A_imag, C, D, initial_state, mode):
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    check_mode("s4d_conv", mode, MODES)
     if u.dim() != 3:
         raise ValueError(f"u must be [B, T, H], got {tuple(u.shape)}")
     Bt, _, H = u.shape
@@ -77,11 +78,13 @@ def _check(u, log_dt, log_A_real, A_imag, C, D, initial_state, mode):
 
 
 def s4d_conv(u, log_dt, log_A_real, A_imag, C, D=None, initial_state=None, output_final_state=False, mode="fft"):
-    """Run the S4D SSM over u: [B, T, H]. Returns (y [B, T, H], final state [B, H, N2] complex or None)."""
+    """Run the S4D SSM over u: [B, T, H] with log_dt, D: [H], log_A_real, A_imag, C (complex): [H, N2] and
+    initial_state: [B, H, N2] complex or None. Returns (y [B, T, H] in u's dtype, final state [B, H, N2]
+    complex64 (complex128 for float64 inputs) or None)."""
     _check(u, log_dt, log_A_real, A_imag, C, D, initial_state, mode)
     dtype = u.dtype
-    real = torch.float64 if dtype == torch.float64 else torch.float32
-    u, log_dt, log_A_real, A_imag = (t.to(real) for t in (u, log_dt, log_A_real, A_imag))
+    u, log_dt, log_A_real, A_imag, D = upcast(u, log_dt, log_A_real, A_imag, D)
+    real = u.dtype
     C = C.to(torch.complex128 if real == torch.float64 else torch.complex64)
     h0 = None if initial_state is None else initial_state.to(C.dtype)
     dtA, dB = _discretize(log_dt, log_A_real, A_imag)
@@ -109,5 +112,5 @@ def s4d_conv(u, log_dt, log_A_real, A_imag, C, D=None, initial_state=None, outpu
             if h0 is not None:
                 h = h + torch.exp(dtA * T) * h0
     if D is not None:
-        y = y + u * D.to(real)
+        y = y + u * D
     return y.to(dtype), (h if output_final_state else None)

@@ -4,11 +4,10 @@ Two public ops share one fast core:
 
 * ``diagonal_scan(x, g, ...)``: decay ``a_t = exp(g_t)`` with log decay ``g_t <= 0`` (S4D, Mamba S6).
 * ``signed_diagonal_scan(x, a, ...)``: a signed transition ``a_t in [-1, 1]`` (Grazzi et al. 2025,
-  Unlocking State-Tracking in Linear RNNs Through Negative Eigenvalues), kept as log-magnitude plus a
-  sign, so the same chunked form applies with a sign parity.
+  Unlocking State-Tracking in Linear RNNs Through Negative Eigenvalues), multiplied in as it is.
 
 Layout: time is dim 1, any trailing dims: ``x, g, a: [B, T, *R]``, state ``[B, *R]``. Both return
-``(h [B, T, *R], final_state [B, *R] or None)``.
+``(h [B, T, *R] in x's dtype, final_state [B, *R] float32 (float64 for float64 inputs) or None)``.
 
 Fast form (``mode="chunk"``): a chunked scan with about 2 sqrt(2T) vectorised steps instead of T
 (``_scan``): the recurrence runs inside all chunks at once, chunks are joined by a loop over chunks. It
@@ -24,7 +23,10 @@ import math
 
 import torch
 
+from rnnzoo.ops._common import check_mode, upcast
+
 MODES = ("recurrent", "chunk")
+
 
 def _chunk_len(T: int) -> int:
     """Chunk length c ~ sqrt(T / 2): the chunked scan takes about 2c + T/c vectorised steps."""
@@ -117,9 +119,8 @@ class _DiagScan(torch.autograd.Function):
         return lam.view(ctx.shape), da.view(ctx.shape), dh0, None
 
 
-def _check(x, decay, h0, name: str, mode: str) -> None:
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+def _check(op: str, x, decay, h0, name: str, mode: str) -> None:
+    check_mode(op, mode, MODES)
     if x.dim() < 2 or x.shape != decay.shape:
         raise ValueError(f"x and {name} must both be [B, T, ...] with equal shapes, got x {tuple(x.shape)}, "
                          f"{name} {tuple(decay.shape)}")
@@ -138,36 +139,33 @@ def _recurrent(x, a, h0):
     return torch.stack(hs, 1)
 
 
-def _upcast(t):
-    return None if t is None else (t if t.dtype == torch.float64 else t.float())
-
-
 def diagonal_scan(x, g, initial_state=None, output_final_state=False, mode="chunk"):
     """h_t = exp(g_t) * h_{t-1} + x_t (elementwise). x, g: [B, T, *R] (g <= 0); initial_state: [B, *R].
 
-    Returns (h [B, T, *R], h_T [B, *R] or None), in x's dtype (computed in float32 at least).
+    Returns (h [B, T, *R] in x's dtype, h_T [B, *R] float32 (float64 for float64 inputs) or None).
     """
-    _check(x, g, initial_state, "g", mode)
+    _check("diagonal_scan", x, g, initial_state, "g", mode)
     dtype = x.dtype
-    x, g, h0 = _upcast(x), _upcast(g), _upcast(initial_state)
+    x, g, h0 = upcast(x, g, initial_state)
     if mode == "recurrent":
         h = _recurrent(x, g.exp(), h0)
     else:
         h = _DiagScan.apply(x, g, h0, True)
-    return h.to(dtype), (h[:, -1].to(dtype) if output_final_state else None)
+    return h.to(dtype), (h[:, -1] if output_final_state else None)
 
 
 def signed_diagonal_scan(x, a, initial_state=None, output_final_state=False, mode="chunk"):
     """h_t = a_t * h_{t-1} + x_t (elementwise) with a signed transition a_t in [-1, 1].
 
-    x, a: [B, T, *R]; initial_state: [B, *R]. Returns (h [B, T, *R], h_T [B, *R] or None). The chunked form
-    works on log|a_t| and the sign parity; |a_t| below e^-60 counts as e^-60 there.
+    x, a: [B, T, *R]; initial_state: [B, *R]. Returns (h [B, T, *R] in x's dtype, h_T [B, *R] float32 (float64
+    for float64 inputs) or None). The chunked form multiplies the signed transitions directly, so it is exact
+    for any a, 0 and sign flips included.
     """
-    _check(x, a, initial_state, "a", mode)
+    _check("signed_diagonal_scan", x, a, initial_state, "a", mode)
     dtype = x.dtype
-    x, a, h0 = _upcast(x), _upcast(a), _upcast(initial_state)
+    x, a, h0 = upcast(x, a, initial_state)
     if mode == "recurrent":
         h = _recurrent(x, a, h0)
     else:
         h = _DiagScan.apply(x, a, h0, False)
-    return h.to(dtype), (h[:, -1].to(dtype) if output_final_state else None)
+    return h.to(dtype), (h[:, -1] if output_final_state else None)

@@ -8,17 +8,19 @@ the simplified Euler B), with the argument names, layouts and semantics of ``mam
 
 Shapes: ``u, delta, z: [B, D, L]``; ``A: [D, N]`` (real); ``B, C: [D, N]`` (time-invariant), ``[B, N, L]``
 (shared by all channels) or ``[B, G, N, L]`` (grouped: channel d uses group d // (D/G)); ``D, delta_bias: [D]``.
-Returns ``out [B, D, L]`` or, with ``return_last_state=True``, ``(out, last_state [B, D, N])`` exactly like
-mamba_ssm. One extension: ``initial_state: [B, D, N]`` (mamba_ssm always starts from zero), which a mixer
-needs to continue a sequence across calls.
+Returns ``out [B, D, L]`` in u's dtype or, with ``return_last_state=True``, ``(out, last_state [B, D, N])``
+exactly like mamba_ssm, whose reference also returns the last state in float32 (float64 for float64 inputs
+here). The arguments keep mamba_ssm's order rather than the ``(..., initial_state, output_final_state, mode)``
+of the other ops, so that code written for mamba_ssm runs unchanged. One extension: ``initial_state:
+[B, D, N]`` (mamba_ssm always starts from zero), which a mixer needs to continue a sequence across calls.
 
 ``signed_selective_scan`` is the same op with the transition ``2 exp(delta A) - 1`` in (-1, 1] (Grazzi et al.
 2025, negative eigenvalues), for Mamba's ``allow_neg_eigval``.
 
 Modes: ``"recurrent"`` is mamba_ssm's reference loop over L. ``"kernel"`` is the same loop compiled for
-CPU (``csrc/selective_scan.c``, built on first use; ``_selective_scan_kernel.py``), with a hand-written
-backward, and ``"auto"`` (default) takes it for CPU tensors wherever a C compiler is present
-(``rnnzoo.ops._native``), else ``"chunk"``. ``"chunk"`` is pure PyTorch: one fused autograd
+CPU (``kernels/csrc/selective_scan.c``, built on first use; ``kernels/selective_scan.py``), with a
+hand-written backward, and ``"auto"`` (default) takes it for CPU tensors wherever a C compiler is present
+(``kernels.resolve``), else ``"chunk"``. ``"chunk"`` is pure PyTorch: one fused autograd
 function (``_SelectiveScanFn``), like mamba_ssm's kernel taking bias, softplus, the D skip and the z gate
 inside. Time is cut into blocks of about 2^19 ``[B, block, N, D]`` elements (8 tokens at B=8, D=512, N=16),
 so that every such tensor stays in cache, in buffers reused by every block, and blocks are grouped into
@@ -39,17 +41,15 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from rnnzoo.ops._selective_scan_kernel import available as kernel_available
-from rnnzoo.ops._selective_scan_kernel import kernel_scan
-from rnnzoo.ops._selective_scan_kernel import require as require_kernel
-
+from rnnzoo.ops import kernels
+from rnnzoo.ops._common import check_mode, upcast
+from rnnzoo.ops.kernels.selective_scan import kernel_scan
 
 MODES = ("recurrent", "chunk", "kernel", "auto")
 
 
-def _check(u, delta, A, B, C, D, z, delta_bias, initial_state, mode):
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+def _check(op, u, delta, A, B, C, D, z, delta_bias, initial_state, mode):
+    check_mode(op, mode, MODES)
     if u.dim() != 3 or delta.shape != u.shape:
         raise ValueError(f"u and delta must be [B, D, L] with equal shapes, got u {tuple(u.shape)}, "
                          f"delta {tuple(delta.shape)}")
@@ -78,7 +78,9 @@ def _per_channel(t: torch.Tensor, dim: int) -> torch.Tensor:
 
 def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
                    return_last_state=False, initial_state=None, mode="auto"):
-    """Selective scan, mamba_ssm semantics (see module docstring for shapes)."""
+    """Selective scan, mamba_ssm semantics. u, delta, z: [B, D, L]; A: [D, N]; B, C: [D, N], [B, N, L] or
+    [B, G, N, L]; D, delta_bias: [D]; initial_state: [B, D, N] or None.
+    Returns out [B, D, L], or (out, last_state [B, D, N]) with return_last_state=True."""
     return _selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state,
                            initial_state, mode, signed=False)
 
@@ -86,23 +88,20 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
 def signed_selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
                           return_last_state=False, initial_state=None, mode="auto"):
     """``selective_scan`` with the signed transition ``2 exp(delta A) - 1`` in (-1, 1] instead of
-    ``exp(delta A)`` (Grazzi et al. 2025, negative eigenvalues for state tracking). Same shapes."""
+    ``exp(delta A)`` (Grazzi et al. 2025, negative eigenvalues for state tracking). u, delta, z: [B, D, L];
+    A: [D, N]; B, C: [D, N], [B, N, L] or [B, G, N, L]; D, delta_bias: [D]; initial_state: [B, D, N] or None.
+    Returns out [B, D, L], or (out, last_state [B, D, N]) with return_last_state=True."""
     return _selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state,
                            initial_state, mode, signed=True)
 
 
 def _selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, initial_state,
                     mode, signed):
-    _check(u, delta, A, B, C, D, z, delta_bias, initial_state, mode)
+    _check("signed_selective_scan" if signed else "selective_scan", u, delta, A, B, C, D, z, delta_bias,
+           initial_state, mode)
     dtype_in = u.dtype
-    given = [t for t in (u, delta, A, B, C, D, z, delta_bias, initial_state) if t is not None]
-    dtype = torch.float64 if any(t.dtype == torch.float64 for t in given) else torch.float32
-    u, delta, A, B, C, D, z, delta_bias, h0 = (None if t is None else t.to(dtype) for t in
-                                               (u, delta, A, B, C, D, z, delta_bias, initial_state))
-    if mode == "auto":
-        mode = "kernel" if kernel_available(u, delta, A, B, C, D, z, delta_bias, h0) else "chunk"
-    elif mode == "kernel":
-        require_kernel(u, delta, A, B, C, D, z, delta_bias, h0)
+    u, delta, A, B, C, D, z, delta_bias, h0 = upcast(u, delta, A, B, C, D, z, delta_bias, initial_state)
+    mode = kernels.resolve(mode, "selective_scan", u, delta, A, B, C, D, z, delta_bias, h0)
     if mode in ("recurrent", "kernel"):
         core = _reference if mode == "recurrent" else kernel_scan
         out, last = _with_extras(core, u, delta, A, B, C, D, z, delta_bias, delta_softplus, h0, signed)

@@ -8,10 +8,10 @@ with ``g_t <= 0`` (log space). This one recurrence is RetNet's retention (fixed 
 g = 0 it is plain linear attention (Katharopoulos et al. 2020).
 
 Modes: ``"recurrent"`` is the loop above. ``"kernel"`` is the same loop compiled for CPU
-(``csrc/linear_attention.c``, built on first use) with a hand-written backward, and ``"auto"`` takes it for
-CPU tensors whose K and V are multiples of 16 wherever a C compiler is present
-(``_linear_attention_kernel.resolve``), else ``"chunk"``. ``"chunk"`` is the chunkwise form (Yang et al. 2024, GLA,
-sec. 3.3 / Dao & Gu 2024, sec. 6): for tokens i >= j of one chunk with in-chunk cumulative log decays
+(``kernels/csrc/linear_attention.c``, built on first use) with a hand-written backward, and ``"auto"`` takes
+it for CPU tensors whose K and V are multiples of 16 wherever a C compiler is present (``kernels.resolve``
+with ``kernels.linear_attention.fits``), else ``"chunk"``. ``"chunk"`` is the chunkwise form (Yang et al.
+2024, GLA, sec. 3.3 / Dao & Gu 2024, sec. 6): for tokens i >= j of one chunk with in-chunk cumulative log decays
 b, the weight is exp(b_i - b_j) <= 1; the states entering the chunks are passed by a loop over chunks
 (``pass_states``).
 """
@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import torch
 
-from rnnzoo.ops import _linear_attention_kernel as kernel
+from rnnzoo.ops import kernels
+from rnnzoo.ops._chunk import (check_qkv, detach_decay, final_state_decay_grad, from_chunks, pass_states, segsum,
+                               to_chunks)
+from rnnzoo.ops._common import check_mode, upcast
 from rnnzoo.ops._scalar_chunk import direct_ok, scalar_decay_chunk
-from rnnzoo.ops._chunk import (check_qkv, compute_dtype, detach_decay, final_state_decay_grad, from_chunks,
-                               pass_states, segsum, to_chunks)
+from rnnzoo.ops.kernels import linear_attention as kernel
 
 MODES = ("recurrent", "chunk", "kernel", "auto")
 
@@ -32,13 +34,13 @@ def simple_gla(q, k, v, g, scale=None, initial_state=None, output_final_state=Fa
                chunk_size=64):
     """q, k: [B, T, H, K]; v: [B, T, H, V]; g: [B, T, H] log decay (<= 0); initial_state: [B, H, K, V].
 
-    scale=None means K**-0.5. Returns (o [B, T, H, V] in q's dtype, S_T [B, H, K, V] float or None).
+    scale=None means K**-0.5. Returns (o [B, T, H, V] in q's dtype, S_T [B, H, K, V] float32 (float64 for
+    float64 inputs) or None).
     """
+    check_mode("simple_gla", mode, MODES)
     check_qkv(q, k, v, initial_state, "simple_gla")
     if g.shape != q.shape[:3]:
         raise ValueError(f"simple_gla: g must be [B, T, H]={list(q.shape[:3])}, got {tuple(g.shape)}")
-    if mode not in MODES:
-        raise ValueError(f"simple_gla: mode must be one of {MODES}, got {mode!r}")
     if chunk_size < 1:
         raise ValueError(f"simple_gla: chunk_size must be >= 1, got {chunk_size}")
     scale = q.shape[-1] ** -0.5 if scale is None else scale
@@ -52,11 +54,9 @@ def simple_gla_core(q, k, v, g, scale, initial_state, mode, chunk_size, decay_gr
     ``decay_grad_identity=False`` takes dg by autograd through the decay masks instead of the identity of
     ``detach_decay``: exact zeros stay zeros, which matters when g is itself a log of a transition that may
     be tiny (signed_ssd), since d log|a| / da = 1/a would amplify the identity's rounding."""
-    dtype = compute_dtype(q, k, v, g, initial_state)
-    q, k, v, g = (t.to(dtype) for t in (q, k, v, g))
+    q, k, v, g, s0 = upcast(q, k, v, g, initial_state)
     b, t, h, dk = q.shape
-    s0 = None if initial_state is None else initial_state.to(dtype)
-    mode = kernel.resolve(mode, q, k, v, g, s0)
+    mode = kernels.resolve(mode, "linear_attention", q, k, v, g, s0, fits=kernel.fits(q, v))
     if mode == "kernel":
         return kernel.kernel_recurrence(q * scale, k, v, g, s0)
     s = s0 if s0 is not None else q.new_zeros(b, h, dk, v.shape[-1])

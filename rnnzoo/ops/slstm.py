@@ -21,6 +21,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from rnnzoo.ops._common import check_mode, upcast
+
+
+MODES = ("recurrent",)  # the state feeds back through R nonlinearly: no parallel-in-time form
+
 
 def slstm(gx: torch.Tensor, r: torch.Tensor, initial_state=None, output_final_state: bool = False,
           mode: str = "recurrent"):
@@ -29,19 +34,19 @@ def slstm(gx: torch.Tensor, r: torch.Tensor, initial_state=None, output_final_st
     gx: [B, T, H, 4, D] input pre-activations W x_t + b, gate order (i, f, z, o);
     r: [H, 4, D, D] head-wise recurrent weights (h_{t-1} @ r[h, g]);
     initial_state: (h, c, n, m), each [B, H, D].
-    Returns (y [B, T, H, D], (h, c, n, m) or None).
+    Returns (y [B, T, H, D] in gx's dtype, (h, c, n, m) float32 (float64 for float64 inputs) or None).
     """
-    if mode != "recurrent":
-        raise ValueError(f"slstm has only mode='recurrent' (a nonlinear recurrence), got {mode!r}")
+    check_mode("slstm", mode, MODES)
     if gx.dim() != 5 or gx.shape[3] != 4:
         raise ValueError(f"gx must be [B, T, H, 4, D], got shape {tuple(gx.shape)}")
     b, t_len, h_n, _, d = gx.shape
     if r.shape != (h_n, 4, d, d):
         raise ValueError(f"r must be [H, 4, D, D]=[{h_n}, 4, {d}, {d}], got {tuple(r.shape)}")
+    dtype = gx.dtype
     if initial_state is None:
         zeros = gx.new_zeros(b, h_n, d)
         initial_state = (zeros, zeros, zeros, zeros)
-    h, c, n, m = initial_state
+    gx, r, h, c, n, m = upcast(gx, r, *initial_state)
     ys = []
     for gx_t in gx.unbind(1):  # unbind, not gx[:, t]: per-step indexing makes the backward pass O(T^2)
         a = gx_t + torch.einsum("bhd,hgde->bhge", h, r)
@@ -54,4 +59,4 @@ def slstm(gx: torch.Tensor, r: torch.Tensor, initial_state=None, output_final_st
         n = f_gate * n + i_gate
         h = torch.sigmoid(o_pre) * c / n
         ys.append(h)
-    return torch.stack(ys, 1), ((h, c, n, m) if output_final_state else None)
+    return torch.stack(ys, 1).to(dtype), ((h, c, n, m) if output_final_state else None)

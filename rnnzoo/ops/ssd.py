@@ -4,9 +4,15 @@
     y_t = h_t^T c_t
 
 ``x: [B, T, H, P]``, ``a: [B, T, H]`` (log decay, <= 0), ``b, c: [B, T, H, N]``, state ``[B, H, N, P]``.
-This is scalar-decay linear attention (DESIGN.md, "structural dualities"), so the fast mode *is*
-``simple_gla`` with ``q = c, k = b, v = x, g = a, scale = 1`` (its chunkwise form: in-chunk masked matmuls
-with weights exp(segsum(a)) <= 1, states passed between chunks).
+Returns ``(y [B, T, H, P] in x's dtype, final state [B, H, N, P] float32 (float64 for float64 inputs) or
+None)``.
+
+The recurrence is scalar-decay linear attention read with other names (the structural duality of SSMs and
+linear attention, Dao & Gu 2024, Sec. 3-4): the state h is the [K, V] matrix S of ``simple_gla`` with keys
+b, values x, queries c and one log decay a per head and step. So this module owns only its reference loop
+and the signed variant's sign bookkeeping; every fast mode *is* ``simple_gla_core`` with
+``q = c, k = b, v = x, g = a, scale = 1`` (its chunkwise form: in-chunk masked matmuls with weights
+exp(segsum(a)) <= 1, states passed between chunks; or its compiled CPU loop).
 
 ``signed_ssd`` takes a signed transition ``a_t in [-1, 1]`` instead (Grazzi et al. 2025). With the sign
 parity sigma_t = sign(a_1 ... a_t), the state h'_t = sigma_t h_t obeys h'_t = |a_t| h'_{t-1} + (sigma_t b_t) x_t^T
@@ -24,14 +30,14 @@ import math
 
 import torch
 
+from rnnzoo.ops._common import check_mode, upcast
 from rnnzoo.ops.simple_gla import MODES, simple_gla_core
 
 _MIN_LOG = -60.0  # |a| below e^-60 counts as e^-60 in signed_ssd's chunked form
 
 
-def _check(x, a, b, c, initial_state, mode):
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+def _check(op, x, a, b, c, initial_state, mode):
+    check_mode(op, mode, MODES)
     if x.dim() != 4:
         raise ValueError(f"x must be [B, T, H, P], got {tuple(x.shape)}")
     Bt, T, H, P = x.shape
@@ -58,44 +64,40 @@ def _recurrent(x, decay, b, c, h0):
     return torch.stack(ys, 1), h
 
 
-def _as_simple_gla(x, la, b, c, chunk_size, h0, mode, decay_grad_identity=True):
+def _as_simple_gla(x, la, b, c, h0, mode, chunk_size, decay_grad_identity=True):
     """simple_gla's fast modes with q = c, k = b, v = x, g = la, scale = 1."""
     return simple_gla_core(c, b, x, la, 1.0, h0, mode, chunk_size, decay_grad_identity)
 
 
-def _prepare(tensors):
-    return [None if t is None else (t if t.dtype == torch.float64 else t.float()) for t in tensors]
-
-
-def ssd(x, a, b, c, chunk_size=64, initial_state=None, output_final_state=False, mode="auto"):
-    """Mamba-2 SSD with log decay a <= 0. x: [B,T,H,P], a: [B,T,H], b, c: [B,T,H,N], initial_state: [B,H,N,P].
-
-    Returns (y [B, T, H, P], final_state [B, H, N, P] or None).
+def ssd(x, a, b, c, initial_state=None, output_final_state=False, mode="auto", chunk_size=64):
+    """Mamba-2 SSD with log decay a <= 0. x: [B, T, H, P]; a: [B, T, H]; b, c: [B, T, H, N];
+    initial_state: [B, H, N, P] or None. Returns (y [B, T, H, P], final_state [B, H, N, P] or None).
     """
-    _check(x, a, b, c, initial_state, mode)
+    _check("ssd", x, a, b, c, initial_state, mode)
     dtype = x.dtype
-    x, a, b, c, h0 = _prepare((x, a, b, c, initial_state))
+    x, a, b, c, h0 = upcast(x, a, b, c, initial_state)
     if mode == "recurrent":
         y, h = _recurrent(x, a.exp(), b, c, h0)
     else:
-        y, h = _as_simple_gla(x, a, b, c, chunk_size, h0, mode)
-    return y.to(dtype), (h.to(dtype) if output_final_state else None)
+        y, h = _as_simple_gla(x, a, b, c, h0, mode, chunk_size)
+    return y.to(dtype), (h if output_final_state else None)
 
 
-def signed_ssd(x, a, b, c, chunk_size=64, initial_state=None, output_final_state=False, mode="auto"):
+def signed_ssd(x, a, b, c, initial_state=None, output_final_state=False, mode="auto", chunk_size=64):
     """SSD with a signed per-head transition a in [-1, 1]: h_t = a_t h_{t-1} + b_t x_t^T, y_t = h_t^T c_t.
 
-    Shapes as ``ssd``. Returns (y [B, T, H, P], final_state [B, H, N, P] or None).
+    x: [B, T, H, P]; a: [B, T, H]; b, c: [B, T, H, N]; initial_state: [B, H, N, P] or None.
+    Returns (y [B, T, H, P], final_state [B, H, N, P] or None).
     """
-    _check(x, a, b, c, initial_state, mode)
+    _check("signed_ssd", x, a, b, c, initial_state, mode)
     dtype = x.dtype
-    x, a, b, c, h0 = _prepare((x, a, b, c, initial_state))
+    x, a, b, c, h0 = upcast(x, a, b, c, initial_state)
     if mode == "recurrent":
         y, h = _recurrent(x, a, b, c, h0)
     else:
         la = a.abs().clamp_min(math.exp(_MIN_LOG)).log()
         sigma = torch.where(a < 0, -1.0, 1.0).to(a.dtype).cumprod(1).detach()[..., None]  # exact +-1
         # la = log|a|: the decay-gradient identity's rounding would be amplified by 1/|a| near a = 0
-        y, h = _as_simple_gla(x, la, b * sigma, c * sigma, chunk_size, h0, mode, decay_grad_identity=False)
+        y, h = _as_simple_gla(x, la, b * sigma, c * sigma, h0, mode, chunk_size, decay_grad_identity=False)
         h = h * sigma[:, -1, :, :, None]
-    return y.to(dtype), (h.to(dtype) if output_final_state else None)
+    return y.to(dtype), (h if output_final_state else None)

@@ -5,7 +5,7 @@ import json
 import pytest
 
 import ops_speed
-from rnnzoo.ops._native import load
+from rnnzoo.ops.kernels.native import load
 
 
 @pytest.mark.parametrize("extra", [[], ["--paired", "2"]])

@@ -90,6 +90,6 @@ def gated_qkv(b, t, h, dk, dv, gate_shape, seed=0, dtype=torch.float32, strength
 
 
 def kernel_missing(name: str) -> bool:
-    """Whether the compiled kernel ``csrc/<name>.c`` cannot be had here (no C compiler): its tests skip."""
-    from rnnzoo.ops import _native
-    return _native.load(name) is None
+    """Whether the compiled kernel ``kernels/csrc/<name>.c`` cannot be had here (no C compiler): its tests skip."""
+    from rnnzoo.ops.kernels import native
+    return native.load(name) is None

@@ -20,7 +20,7 @@ def naive(q, k, v, window=None, k_valid=None):
     return out
 
 
-@pytest.mark.parametrize("mode", ["reference", "sdpa"])
+@pytest.mark.parametrize("mode", ["recurrent", "sdpa"])
 @pytest.mark.parametrize("tq,tk,window", [(6, 6, None), (6, 6, 3), (2, 7, None), (3, 8, 4), (1, 5, 2)])
 def test_matches_per_query_softmax(mode, tq, tk, window):
     g = torch.Generator().manual_seed(0)
@@ -56,7 +56,7 @@ def test_sinks_are_seen_by_every_query_whatever_the_window():
     g = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(1, 8, 2, 4, generator=g, dtype=torch.float64) for _ in range(3))
     o_sdpa = softmax_attention(q, k, v, window=2, sinks=1)
-    o_ref = softmax_attention(q, k, v, window=2, sinks=1, mode="reference")
+    o_ref = softmax_attention(q, k, v, window=2, sinks=1, mode="recurrent")
     torch.testing.assert_close(o_sdpa, o_ref)
     v2 = v.clone()
     v2[:, 0] += 1.0  # the sink

@@ -35,7 +35,7 @@ def call(op, x, mode, chunk_size=64, n=2, with_state=True, **kw):
         return delta_rule(x["q"], x["k"], x["v"], x["beta"], **common)
     if op == "gated_delta_rule":
         return gated_delta_rule(x["q"], x["k"], x["v"], x["g"], x["beta"], **common)
-    return delta_product(x["q"], x["k"], x["v"], x["beta"], x.get("g"), num_householder=n, **common)
+    return delta_product(x["q"], x["k"], x["v"], x.get("g"), x["beta"], num_householder=n, **common)
 
 
 def forward_backward(op, x, mode, **kw):
@@ -182,12 +182,14 @@ def test_gradcheck_float64(op, mode):
 
 
 def test_half_precision_inputs_compute_in_float32_and_return_input_dtype():
+    # the output in the input's dtype, the final state in float32 (the rule of every op)
     x = make_inputs("gated_delta_rule", 1, 10, 1, 8, 8)
     x16 = {name: z.detach().bfloat16() for name, z in x.items()}
     o, s = call("gated_delta_rule", x16, "chunk", 4)
-    assert o.dtype == s.dtype == torch.bfloat16
-    o32, _ = call("gated_delta_rule", {n: z.float() for n, z in x16.items()}, "recurrent")
+    assert o.dtype == torch.bfloat16 and s.dtype == torch.float32
+    o32, s32 = call("gated_delta_rule", {n: z.float() for n, z in x16.items()}, "recurrent")
     torch.testing.assert_close(o.float(), o32, atol=2e-2, rtol=2e-2)
+    torch.testing.assert_close(s, s32, atol=2e-2, rtol=2e-2)
 
 
 def test_final_state_is_none_unless_asked_and_scale_default():
@@ -212,4 +214,4 @@ def test_bad_shapes_and_mode_raise():
     with pytest.raises(ValueError, match="initial_state"):
         delta_rule(q, k, v, beta, initial_state=torch.zeros(2, 2, 4, 5))
     with pytest.raises(ValueError, match=r"T\*2"):
-        delta_product(q, k, v, beta, num_householder=2)
+        delta_product(q, k, v, g, beta, num_householder=2)

@@ -1,6 +1,7 @@
 """Selective scan (Mamba S6): chunked form == mamba_ssm's reference loop, forward and backward."""
 
 import contextlib
+import importlib
 from unittest import mock
 
 import pytest
@@ -9,11 +10,12 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnzoo.ops import _native as native
-from rnnzoo.ops import _selective_scan_kernel as kernel_module
-from rnnzoo.ops import selective_scan as ss_module
+from rnnzoo.ops.kernels import native
+from rnnzoo.ops.kernels import selective_scan as kernel_module
 from rnnzoo.ops.selective_scan import selective_scan, signed_selective_scan
 from tests.ops.modes import close, gradcheck, outputs_and_grads
+
+ss_module = importlib.import_module("rnnzoo.ops.selective_scan")  # rnnzoo.ops.selective_scan is the function
 
 
 def _inputs(batch, dim, n, length, bc, dtype=torch.float32, seed=0):
@@ -162,9 +164,9 @@ def test_time_major_inputs_give_the_same_results_in_their_layout():
         close(got[k], want[k], 1e-5)
 
 
-# ---- the compiled CPU kernel (mode="kernel"; rnnzoo/ops/csrc/selective_scan.c) ----
+# ---- the compiled CPU kernel (mode="kernel"; rnnzoo/ops/kernels/csrc/selective_scan.c) ----
 
-needs_kernel = pytest.mark.skipif(not kernel_module.available(torch.zeros(1)),
+needs_kernel = pytest.mark.skipif(not native.available("selective_scan", torch.zeros(1)),
                                   reason="no C compiler here: the compiled kernel is unavailable")
 
 
@@ -226,7 +228,7 @@ def test_auto_takes_the_kernel_on_cpu_and_chunk_without_it():
             mock.patch.object(ss_module._SelectiveScanFn, "apply", wraps=ss_module._SelectiveScanFn.apply) as chunk:
         selective_scan(**inputs)
         assert kernel.call_count == 1 and chunk.call_count == 0
-        with mock.patch.object(ss_module, "kernel_available", return_value=False):
+        with mock.patch.object(native, "available", return_value=False):
             selective_scan(**inputs)
         assert kernel.call_count == 1 and chunk.call_count == 1
 

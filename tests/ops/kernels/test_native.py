@@ -7,7 +7,7 @@ import shutil
 import pytest
 import torch
 
-from rnnzoo.ops import _native as native
+from rnnzoo.ops.kernels import native
 from rnnzoo.ops.selective_scan import selective_scan
 
 

@@ -6,7 +6,7 @@
  *
  * Layouts (contiguous): q, k [B, T, H, K]; v, o [B, T, H, V]; g, dg [B, T, H] (per_key = 0: one decay for
  * every row) or [B, T, H, K] (per_key = 1); s0, sT [B, H, K, V]. Item i = b * H + h; each call handles items
- * [i0, i1); the Python side (rnnzoo/ops/_linear_attention_kernel.py) gives disjoint ranges to its threads.
+ * [i0, i1); the Python side (rnnzoo/ops/kernels/linear_attention.py) gives disjoint ranges to its threads.
  *
  * The forward pass saves S at the start of every segment of `seg` steps in ckpt [item, segment, K, V]. The
  * backward pass recomputes one segment's states from there and runs the adjoint

@@ -11,17 +11,9 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from rnnzoo.ops import _native
+from rnnzoo.ops.kernels import native
 
 SEGMENT = 256  # time steps per cache block of the float32 kernel (a multiple of 16; see csrc/selective_scan.c)
-
-
-def available(*tensors: torch.Tensor | None) -> bool:
-    return _native.available("selective_scan", *tensors)
-
-
-def require(*tensors: torch.Tensor | None) -> None:
-    _native.require("selective_scan", *tensors)
 
 
 def _bc_view(m: torch.Tensor, dim: int) -> tuple[torch.Tensor, int]:
@@ -51,7 +43,7 @@ def _strides(t: torch.Tensor) -> list[int]:
 class KernelScanFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, dt, A, B, C, h0, signed):
-        lib = _native.require("selective_scan", u)
+        lib = native.require("selective_scan", u)
         batch, dim, length = u.shape
         n = A.shape[1]
         if u.stride() != dt.stride():  # the kernel reads both with one set of strides
@@ -64,14 +56,14 @@ class KernelScanFn(torch.autograd.Function):
         last = u.new_empty(batch, dim, n)
         seg = ctx.segment = SEGMENT  # read once: the backward pass must cut the same segments
         ckpt = u.new_empty(batch * dim, -(-length // seg), n)  # states at segment starts
-        fwd = _native.function(lib, "selective_scan_fwd", u.dtype)
+        fwd = native.function(lib, "selective_scan_fwd", u.dtype)
         sB, sC = _strides(Bk), _strides(Ck)
 
         def work(c0, c1, _):
-            fwd(*_native.args(dim, length, n, signed, u, dt, *_strides(u), A, Bk, *sB[:3], gB, Ck, *sC[:3], gC,
+            fwd(*native.args(dim, length, n, signed, u, dt, *_strides(u), A, Bk, *sB[:3], gB, Ck, *sC[:3], gC,
                               h0c, y, *_strides(y), last, ckpt, seg, c0, c1))
 
-        _native.run_parallel(work, batch * dim)
+        native.run_parallel(work, batch * dim)
         ctx.save_for_backward(u, dt, A, B, C, h0c, Bk, Ck, ckpt)
         ctx.signed = signed
         ctx.groups = gB, gC
@@ -83,28 +75,28 @@ class KernelScanFn(torch.autograd.Function):
     def backward(ctx, dy, dlast):
         u, dt, A, B, C, h0, Bk, Ck, ckpt = ctx.saved_tensors
         gB, gC = ctx.groups
-        lib = _native.require("selective_scan", u)
+        lib = native.require("selective_scan", u)
         batch, dim, length = u.shape
         n = A.shape[1]
         if dy is None:
             dy = u.new_zeros(()).expand(u.shape)
         dlast = None if dlast is None else dlast.contiguous()
         du, ddt = torch.empty_like(u), torch.empty_like(u)
-        workers = _native.workers(batch * dim)
+        workers = native.workers(batch * dim)
         dA = A.new_zeros(workers, *A.shape)
         dB = Bk.new_zeros(workers, *Bk.shape)
         dC = Ck.new_zeros(workers, *Ck.shape)
         dh0 = None if h0 is None else torch.empty_like(h0)
         scratch = u.new_empty(workers, 2, max(length, ctx.segment), n)
-        bwd = _native.function(lib, "selective_scan_bwd", u.dtype)
+        bwd = native.function(lib, "selective_scan_bwd", u.dtype)
         sB, sC = _strides(Bk), _strides(Ck)
 
         def work(c0, c1, i):
-            bwd(*_native.args(dim, length, n, ctx.signed, u, dt, *_strides(u), A, Bk, *sB[:3], gB, Ck, *sC[:3], gC,
+            bwd(*native.args(dim, length, n, ctx.signed, u, dt, *_strides(u), A, Bk, *sB[:3], gB, Ck, *sC[:3], gC,
                               h0, dy, *_strides(dy), dlast, du, ddt, *_strides(du), dA[i], dB[i], dC[i], dh0,
                               scratch[i], ckpt, ctx.segment, c0, c1))
 
-        _native.run_parallel(work, batch * dim)
+        native.run_parallel(work, batch * dim)
         return (du, ddt, dA.sum(0), _bc_grad(dB.sum(0), B), _bc_grad(dC.sum(0), C), dh0, None)
 
 

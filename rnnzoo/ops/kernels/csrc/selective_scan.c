@@ -6,7 +6,7 @@
  * Channel c = b * D + d of [B, D] reads u, delta at u[b*su_b + d*su_d + t*su_l] (any strides), A[d, :] ([D, N]
  * row-major), B_t and C_t at bc[b*s_b + (d / group)*s_g + t*s_l + n] (mamba_ssm's [D, N], [B, N, L] and
  * [B, G, N, L] layouts, given as [*, *, L, N] views with stride 0 where a layout has no such axis). Each call
- * handles channels [c0, c1); the Python side (rnnzoo/ops/_selective_scan_kernel.py) runs disjoint ranges on
+ * handles channels [c0, c1); the Python side (rnnzoo/ops/kernels/selective_scan.py) runs disjoint ranges on
  * its threads and gives each thread its own dA, dB, dC to accumulate into, summed afterwards.
  *
  * The backward pass recomputes a channel's exp(delta A) and states into `work` ([2, L, N] per thread) and runs

@@ -1,5 +1,5 @@
-"""Optional compiled CPU kernels (``rnnzoo/ops/csrc/*.c``), built on first use with the system C compiler and
-loaded by ctypes: no build step at install, no Python headers, no torch extension toolchain (a plain C file
+"""The build of the optional compiled CPU kernels (``csrc/*.c``): built on first use with the system C compiler
+and loaded by ctypes: no build step at install, no Python headers, no torch extension toolchain (a plain C file
 compiles in about a second).
 
 ``load(name)`` returns the ctypes library, or None where no kernel can be had: no C compiler, a failed build,

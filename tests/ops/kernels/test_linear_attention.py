@@ -1,4 +1,4 @@
-"""The compiled CPU kernel of decayed linear attention (rnnzoo/ops/csrc/linear_attention.c), as the "kernel" mode
+"""The compiled CPU kernel of decayed linear attention (rnnzoo/ops/kernels/csrc/linear_attention.c), as the "kernel" mode
 of simple_gla (one decay per head and step) and gla (one per key channel): equal to the reference loop."""
 
 from unittest import mock
@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnzoo.ops import _linear_attention_kernel as kernel
+from rnnzoo.ops.kernels import linear_attention as kernel
 from rnnzoo.ops.gla import gla
 from rnnzoo.ops.simple_gla import simple_gla
 from tests.ops.modes import assert_modes_agree, gated_qkv, gradcheck, kernel_missing

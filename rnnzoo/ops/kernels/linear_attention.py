@@ -12,23 +12,16 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from rnnzoo.ops import _native
+from rnnzoo.ops.kernels import native
 
 SEGMENT = 64  # steps between saved states: the backward pass recomputes [SEGMENT, K, V] at a time
 
 
-def resolve(mode: str, q, k, v, g, s0) -> str:
-    """The mode ``simple_gla`` and ``gla`` run: ``"auto"`` becomes ``"kernel"`` for CPU float tensors whose K
-    and V (last dims of q and v) are multiples of 16 (the vectorised loops) with K * V <= 256 * 256
-    (measured: as fast as the chunk form at 256 x 256, faster below), where the library builds, else
-    ``"chunk"``; ``"kernel"`` raises, naming why, where it cannot run; other modes pass through."""
-    if mode == "auto":
-        dk, dv = q.shape[-1], v.shape[-1]
-        fits = dk % 16 == 0 and dv % 16 == 0 and dk * dv <= 256 * 256
-        return "kernel" if fits and _native.available("linear_attention", q, k, v, g, s0) else "chunk"
-    if mode == "kernel":
-        _native.require("linear_attention", q, k, v, g, s0)
-    return mode
+def fits(q: torch.Tensor, v: torch.Tensor) -> bool:
+    """The size rule of ``"auto"`` (see ``kernels.resolve``): K and V (last dims of q and v) multiples of 16 (the
+    vectorised loops) with K * V <= 256 * 256 (measured: as fast as the chunk form at 256 x 256, faster below)."""
+    dk, dv = q.shape[-1], v.shape[-1]
+    return dk % 16 == 0 and dv % 16 == 0 and dk * dv <= 256 * 256
 
 
 def _work_size(dk: int, dv: int, seg: int) -> int:
@@ -39,7 +32,7 @@ def _work_size(dk: int, dv: int, seg: int) -> int:
 class KernelFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, g, s0):
-        lib = _native.require("linear_attention", q, k, v, g, s0)
+        lib = native.require("linear_attention", q, k, v, g, s0)
         q, k, v, g = (t.contiguous() for t in (q, k, v, g))
         s0 = None if s0 is None else s0.contiguous()
         batch, length, heads, dk = q.shape
@@ -48,15 +41,15 @@ class KernelFn(torch.autograd.Function):
         o = v.new_empty(v.shape)
         s = v.new_empty(batch, heads, dk, dv)
         ckpt = v.new_empty(batch * heads, -(-length // seg), dk, dv)
-        workers = _native.workers(batch * heads)
+        workers = native.workers(batch * heads)
         scratch = v.new_empty(workers, dk * dv + seg * dk)
-        fwd = _native.function(lib, "linear_attention_fwd", v.dtype)
+        fwd = native.function(lib, "linear_attention_fwd", v.dtype)
         per_key = g.dim() == 4
 
         def work(i0, i1, w):
-            fwd(*_native.args(heads, length, dk, dv, per_key, q, k, v, g, s0, o, s, ckpt, seg, i0, i1, scratch[w]))
+            fwd(*native.args(heads, length, dk, dv, per_key, q, k, v, g, s0, o, s, ckpt, seg, i0, i1, scratch[w]))
 
-        _native.run_parallel(work, batch * heads)
+        native.run_parallel(work, batch * heads)
         ctx.save_for_backward(q, k, v, g, s0, ckpt)
         ctx.set_materialize_grads(False)
         return o, s
@@ -65,24 +58,24 @@ class KernelFn(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, do, ds):
         q, k, v, g, s0, ckpt = ctx.saved_tensors
-        lib = _native.require("linear_attention", q)
+        lib = native.require("linear_attention", q)
         batch, length, heads, dk = q.shape
         dv_, seg = v.shape[-1], ctx.segment
         do = torch.zeros_like(v) if do is None else do.contiguous()
         ds = None if ds is None else ds.contiguous()
         dq, dk_, dv, dg = (torch.empty_like(t) for t in (q, k, v, g))
         ds0 = None if s0 is None else torch.empty_like(s0)
-        workers = _native.workers(batch * heads)
+        workers = native.workers(batch * heads)
         scratch = v.new_empty(workers, dk * dv_ + seg * dk)
         work_buf = v.new_empty(workers, _work_size(dk, dv_, seg))
-        bwd = _native.function(lib, "linear_attention_bwd", v.dtype)
+        bwd = native.function(lib, "linear_attention_bwd", v.dtype)
         per_key = g.dim() == 4
 
         def work(i0, i1, w):
-            bwd(*_native.args(heads, length, dk, dv_, per_key, q, k, v, g, s0, ckpt, seg, do, ds, dq, dk_, dv, dg,
+            bwd(*native.args(heads, length, dk, dv_, per_key, q, k, v, g, s0, ckpt, seg, do, ds, dq, dk_, dv, dg,
                               ds0, work_buf[w], i0, i1, scratch[w]))
 
-        _native.run_parallel(work, batch * heads)
+        native.run_parallel(work, batch * heads)
         return dq, dk_, dv, dg, ds0
 
 

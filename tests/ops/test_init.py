@@ -1,0 +1,125 @@
+"""The op API of rnnzoo/ops/__init__.py: every name of ``__all__`` is an importable op, its docstring table lists
+exactly ``__all__`` with each op's real modes and default mode, and every op returns its output in the input's
+dtype and its final state in float32 (float64 for float64 inputs), in every mode."""
+
+import importlib
+import inspect
+
+import pytest
+import torch
+
+import rnnzoo.ops
+from rnnzoo.ops.memory import MemoryRule, init_memory_state
+from rnnzoo.ops.s4d import s4d_init
+from tests.ops.modes import kernel_missing
+
+
+def _table() -> dict[str, dict[str, str]]:
+    """op -> its row of the module docstring's table (column name -> cell)."""
+    lines = [line for line in rnnzoo.ops.__doc__.splitlines() if line.startswith("|")]
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+    header, rows = cells[0], cells[2:]
+    return {row[0]: dict(zip(header, row)) for row in rows}
+
+
+def _module(name: str):
+    return importlib.import_module(inspect.getmodule(getattr(rnnzoo.ops, name)).__name__)
+
+
+def test_every_name_in_all_is_importable_and_callable():
+    for name in rnnzoo.ops.__all__:
+        op = getattr(importlib.import_module("rnnzoo.ops"), name)
+        assert callable(op), name
+    assert len(set(rnnzoo.ops.__all__)) == len(rnnzoo.ops.__all__)
+
+
+def test_the_docstring_table_lists_exactly_all():
+    assert list(_table()) == rnnzoo.ops.__all__
+
+
+@pytest.mark.parametrize("name", rnnzoo.ops.__all__)
+def test_the_table_states_the_real_modes_and_default(name):
+    row, params = _table()[name], inspect.signature(getattr(rnnzoo.ops, name)).parameters
+    if "mode" not in params:
+        assert row["modes"] == row["default mode"] == "-"
+        return
+    assert row["modes"] == ", ".join(_module(name).MODES)
+    assert row["default mode"] == params["mode"].default
+
+
+@pytest.mark.parametrize("name", rnnzoo.ops.__all__)
+def test_every_public_op_states_shapes(name):
+    doc = getattr(rnnzoo.ops, name).__doc__ + (_module(name).__doc__ or "")
+    assert "[B, " in doc, name
+
+
+def _inputs(name, dtype):
+    """Small inputs of op ``name``: B=1, T=3, H=2, K=V=16 (the compiled kernels' vector width)."""
+    gen = torch.Generator().manual_seed(0)
+
+    def r(*shape):
+        return torch.randn(*shape, generator=gen).to(dtype)
+
+    def gate(*shape):
+        return -torch.rand(*shape, generator=gen).to(dtype)
+
+    b, t, h, d = 1, 3, 2, 16
+    q, k, v = r(b, t, h, d), r(b, t, h, d), r(b, t, h, d)
+    if name in ("simple_gla", "linear_attention", "delta_rule", "gated_delta_rule", "mlstm", "gla"):
+        extra = {"simple_gla": dict(g=gate(b, t, h)), "gla": dict(gk=gate(b, t, h, d)), "linear_attention": {},
+                 "delta_rule": dict(beta=gate(b, t, h).neg()), "mlstm": dict(i=r(b, t, h), f=gate(b, t, h)),
+                 "gated_delta_rule": dict(g=gate(b, t, h), beta=gate(b, t, h).neg())}[name]
+        return dict(q=q, k=k, v=v, **extra)
+    if name == "delta_product":
+        return dict(q=q, k=r(b, 2 * t, h, d), v=r(b, 2 * t, h, d), g=gate(b, t, h), beta=gate(b, 2 * t, h).neg())
+    if name in ("ssd", "signed_ssd"):
+        a = gate(b, t, h) if name == "ssd" else r(b, t, h).tanh()
+        return dict(x=r(b, t, h, d), a=a, b=r(b, t, h, 4), c=r(b, t, h, 4))
+    if name in ("selective_scan", "signed_selective_scan"):
+        return dict(u=r(b, 8, t), delta=gate(b, 8, t).neg(), A=gate(8, 4), B=r(b, 4, t), C=r(b, 4, t))
+    if name == "diagonal_scan":
+        return dict(x=r(b, t, 5), g=gate(b, t, 5))
+    if name == "signed_diagonal_scan":
+        return dict(x=r(b, t, 5), a=r(b, t, 5).tanh())
+    if name == "s4d_conv":
+        log_dt, log_a, a_imag, c = s4d_init(h, 4, generator=gen)
+        return dict(u=r(b, t, h), log_dt=log_dt.to(dtype), log_A_real=log_a.to(dtype), A_imag=a_imag.to(dtype), C=c)
+    if name == "aaren":
+        return dict(q=r(h, d), k=k, v=v)
+    if name == "memory_update":
+        rule = MemoryRule()
+        return dict(q=q, k=k, v=v, lr=gate(b, t, h).neg(), log_decay=gate(b, t, h), rule=rule,
+                    initial_state=init_memory_state((r(b, h, d, d),), rule, momentum=False))
+    if name in ("elman", "lstm", "gru"):
+        gates = {"elman": 1, "lstm": 4, "gru": 3}[name]
+        return dict(x=r(b, t, 5), weight_ih=r(gates * 6, 5), weight_hh=r(gates * 6, 6))
+    if name == "slstm":
+        return dict(gx=r(b, t, h, 4, d), r=r(h, 4, d, d) * 0.1)
+    raise KeyError(name)
+
+
+STATEFUL = [n for n in rnnzoo.ops.__all__ if _table()[n]["final-state dtype"] != "-"]
+CASES = [(n, m) for n in STATEFUL for m in _module(n).MODES]
+
+
+def test_every_op_with_a_state_has_inputs_here():
+    for name in STATEFUL:
+        _inputs(name, torch.float32)
+
+
+@pytest.mark.parametrize("dtype,state_dtype", [(torch.bfloat16, torch.float32), (torch.float64, torch.float64)])
+@pytest.mark.parametrize("name,mode", CASES, ids=[f"{n}-{m}" for n, m in CASES])
+def test_output_in_input_dtype_and_final_state_in_float32(name, mode, dtype, state_dtype):
+    mamba = name.endswith("selective_scan")  # mamba_ssm's argument names, and its own kernel
+    if mode == "kernel" and kernel_missing("selective_scan" if mamba else "linear_attention"):
+        pytest.skip("no C compiler: no compiled kernel")
+    op = getattr(rnnzoo.ops, name)
+    o, state = op(**_inputs(name, dtype), mode=mode, **{"return_last_state" if mamba else "output_final_state": True})
+    assert o.dtype == dtype
+    parts = state if isinstance(state, tuple) else (state,)  # a tensor, a tuple, or a MemoryState of tuples
+    leaves = [t for part in parts for t in (part if isinstance(part, tuple) else (part,))]
+    floats = [t for t in leaves if t.is_floating_point() or t.is_complex()]
+    assert floats, name
+    if _table()[name]["final-state dtype"] == "complex64":
+        state_dtype = torch.complex128 if state_dtype == torch.float64 else torch.complex64
+    assert all(t.dtype == state_dtype for t in floats), [t.dtype for t in floats]
