@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 import rnnzoo
 from rnnzoo import mixers, tasks
 from rnnzoo.bench.report import leaderboard, plot_all
-from rnnzoo.bench.spec import parse_spec, split_list
+from rnnzoo.spec import parse_mixer_spec, parse_spec, split_list
 from rnnzoo.bench.suites import Suite, TaskRun, get_suite
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.train import Trainer, TrainConfig, lm_loss
