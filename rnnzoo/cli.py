@@ -56,7 +56,7 @@ def _add_lm_parser(sub) -> None:
 
 
 _LM_TRAIN_HELP = dict(
-    help="train a character LM and report test bits per character",
+    help="train a character LM and report test bits per character", usage="%(prog)s [options]",
     formatter_class=argparse.RawDescriptionHelpFormatter,
     description="Default corpus: the Python standard library's .py sources, split by file "
                 "(see rnnzoo.apps.lm). Writes checkpoints, metrics.jsonl and lm.json to --out. "
@@ -222,7 +222,7 @@ def _add_seq2seq_parser(sub) -> None:
 
     p = sub.add_parser(
         "seq2seq", help="pointer networks / seq2seq with attention on sorting, convex hull, TSP, reversal",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="%(prog)s [options]", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="From Python: rnnzoo.apps.combinatorial.train_seq2seq(Seq2SeqTrainConfig(...)); every flag "
                     "is a field of it or of its nested model (Seq2SeqConfig) and train (TrainConfig) configs.",
         epilog="examples:\n  rnnzoo seq2seq --task convex_hull --n 10 --encoder lstm --decoder lstm --beams 4\n"

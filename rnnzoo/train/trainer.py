@@ -103,7 +103,8 @@ class Trainer:
                  loss_fn: LossFn, eval_fn: Callable[[nn.Module], dict[str, float]] | None = None,
                  checkpoint_extra: dict | None = None):
         """``checkpoint_extra``: JSON-able data saved in every checkpoint's sidecar (e.g. an app's vocabulary)."""
-        self.model, self.config = model, config.resolved()
+        config = config.resolved()
+        self.model, self.config = model, config
         self.batch_fn, self.loss_fn, self.eval_fn = batch_fn, loss_fn, eval_fn
         self.optimizer = build_optimizer(model, config.lr, config.weight_decay, tuple(config.betas))
         self.scheduler = warmup_cosine(self.optimizer, config.warmup_steps, config.steps, config.min_lr_ratio)
