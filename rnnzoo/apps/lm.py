@@ -12,13 +12,14 @@ characters of valid/test outside it become ``<unk>`` (counted like any other cha
 character). A prompt containing such a character is refused.
 
 ```python
+from rnnzoo.config_args import override     # fields by name, keeping the app's defaults
 result = train_lm(override(LMTrainConfig(), mixer="lstm", n_layers=2, d_model=128, steps=2000, out_dir="runs/lm"))
 result["test_bpc"]
 print(generate_text("runs/lm", "def ", GenerationConfig(strategy="beam", num_beams=4, max_new_tokens=200)))
 ```
 
 ``LMTrainConfig`` nests ``model`` (``LMConfig``, ``vocab_size`` set from the corpus) and ``train``
-(``TrainConfig``) with this app's defaults; ``rnnzoo.config_args.override`` changes fields by name, as the CLI flags do.
+(``TrainConfig``) with this app's defaults; ``override`` changes fields by name, as the CLI flags do.
 """
 
 from __future__ import annotations

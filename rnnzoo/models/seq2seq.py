@@ -55,12 +55,12 @@ class Seq2SeqConfig:
                                    derived=True)
     d_model: int = option(128, "model width")
     n_layers: int = option(1, "blocks in the encoder and in the decoder")
-    encoder: str = option("lstm", "mixer spec NAME[:KEY=VALUE...] (see `rnnzoo list`), or 'set' "
+    encoder: str = option("lstm", "registry mixer, with options as in gla:num_heads=2 (see `rnnzoo list`), or 'set' "
                                   "(Order Matters read-process-write)", spec_of="encoder_options")
     encoder_options: dict = option(factory=dict, help="config overrides for the encoder mixer")
     bidirectional: bool = option(False, "wrap a causal encoder mixer in Bidirectional")
     process_steps: int = option(5, "set encoder: attention rounds of the process block")
-    decoder: str = option("lstm", "causal mixer spec NAME[:KEY=VALUE...]", spec_of="decoder_options")
+    decoder: str = option("lstm", "causal registry mixer, with options as for the encoder", spec_of="decoder_options")
     decoder_options: dict = option(factory=dict, help="config overrides for the decoder mixer")
     attention: str = option("bahdanau", "content attention score", choices=ATTENTIONS)
     mask_pointed: bool = option(True, "pointer head: never point at an input twice")

@@ -1,6 +1,7 @@
 """Train and evaluate a sequence-to-sequence / pointer model on one combinatorial task.
 
 ```python
+from rnnzoo.config_args import override     # fields by name, keeping the app's defaults
 r = train_seq2seq(override(Seq2SeqTrainConfig(), task="convex_hull", n=10, encoder="lstm", decoder="lstm", beams=4,
                           out_dir="runs/hull"))
 r["eval"]["10"]["beam"]["area_coverage"]
