@@ -7,6 +7,7 @@ import os
 import sys
 
 from rnnzoo import mixers
+from rnnzoo.config_args import add_arguments, from_args
 from rnnzoo.runtime import keep_freed_memory
 
 
@@ -55,56 +56,39 @@ def _add_lm_parser(sub) -> None:
 
 
 _LM_TRAIN_HELP = dict(
-    help="train a character LM and report test bits per character",
+    help="train a character LM and report test bits per character", usage="%(prog)s [options]",
     formatter_class=argparse.RawDescriptionHelpFormatter,
     description="Default corpus: the Python standard library's .py sources, split by file "
                 "(see rnnzoo.apps.lm). Writes checkpoints, metrics.jsonl and lm.json to --out. "
                 "`rnnzoo train` and `rnnzoo lm train` are the same command; from Python: "
-                "rnnzoo.apps.lm.train_lm(LMTrainConfig(...)), one field per flag.",
+                "rnnzoo.apps.lm.train_lm(LMTrainConfig(...)); every flag is a field of it or of its nested "
+                "model (LMConfig) and train (TrainConfig) configs.",
     epilog="examples:\n  rnnzoo lm train --mixer lstm --layers 2 --d-model 128 --steps 2000 --out runs/lm\n"
            "  rnnzoo lm train --out runs/lm --resume          # continue an interrupted run exactly\n"
-           "  rnnzoo lm train --corpus book.txt --mixer attention --out runs/book\n"
+           "  rnnzoo lm train --corpus book.txt --mixer attention:num_heads=4 --out runs/book\n"
            "  torchrun --nproc-per-node 2 -m rnnzoo train --out runs/ddp   # data parallel")
+
+
+# older spellings that README/docs commands use, kept beside the generated --n-layers and --out-dir
+_ALIASES = {"n_layers": "--layers", "out_dir": "--out", "mask_pointed": "--no-mask"}
 
 
 def _add_lm_train_arguments(p: argparse.ArgumentParser) -> None:
     from rnnzoo.apps.lm import LMTrainConfig
 
-    d = LMTrainConfig()
-    p.add_argument("--mixer", default=d.mixer, help="registry name (see `rnnzoo list`)")
-    p.add_argument("--mixer-options", default="{}", help='JSON config overrides, e.g. \'{"window": 32}\'')
-    p.add_argument("--layers", type=int, default=d.n_layers)
-    p.add_argument("--d-model", type=int, default=d.d_model)
-    p.add_argument("--steps", type=int, default=d.steps)
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="global batch (all processes)")
-    p.add_argument("--seq-len", type=int, default=d.seq_len)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--eval-every", type=int, default=d.eval_every)
-    p.add_argument("--eval-chars", type=int, default=d.eval_chars, help="characters of valid/test scored; 0 = all")
-    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
-    p.add_argument("--corpus", default=None, help="a UTF-8 text file instead of the standard library")
-    p.add_argument("--out", default=d.out_dir, help="output directory (checkpoints, metrics)")
-    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--compile", action="store_true", help="train through torch.compile (needs a C++ compiler on CPU)")
+    add_arguments(p, LMTrainConfig, aliases=_ALIASES)
     p.set_defaults(func=_cmd_lm_train)
 
 
 def _cmd_lm_train(args: argparse.Namespace) -> int:
-    import json
-
     from rnnzoo.apps.lm import LMTrainConfig, train_lm
 
-    r = train_lm(LMTrainConfig(
-        mixer=args.mixer, n_layers=args.layers, d_model=args.d_model, mixer_options=json.loads(args.mixer_options),
-        steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr, eval_every=args.eval_every,
-        eval_chars=args.eval_chars, checkpoint_every=args.checkpoint_every, corpus=args.corpus, out_dir=args.out,
-        resume=args.resume, seed=args.seed, progress=not args.no_progress, compile=args.compile))
+    cfg = from_args(LMTrainConfig, args)
+    r = train_lm(cfg)
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
         return 0
     print(f"{r['mixer']}: {r['params']:,} params, {r['steps']} steps, test {r['test_bpc']:.3f} bits/char "
-          f"(valid {r['valid_bpc']:.3f}) on {r['scored_chars']:,} chars; checkpoint in {args.out}")
+          f"(valid {r['valid_bpc']:.3f}) on {r['scored_chars']:,} chars; checkpoint in {cfg.train.out_dir}")
     return 0
 
 
@@ -237,55 +221,28 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _add_seq2seq_parser(sub) -> None:
-    from rnnzoo.apps.combinatorial import ORDERS, TASKS, Seq2SeqTrainConfig
+    from rnnzoo.apps.combinatorial import Seq2SeqTrainConfig
 
-    d = Seq2SeqTrainConfig()
     p = sub.add_parser(
         "seq2seq", help="pointer networks / seq2seq with attention on sorting, convex hull, TSP, reversal",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="%(prog)s [options]", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="From Python: rnnzoo.apps.combinatorial.train_seq2seq(Seq2SeqTrainConfig(...)); every flag "
+                    "is a field of it or of its nested model (Seq2SeqConfig) and train (TrainConfig) configs.",
         epilog="examples:\n  rnnzoo seq2seq --task convex_hull --n 10 --encoder lstm --decoder lstm --beams 4\n"
                "  rnnzoo seq2seq --task tsp --n-min 5 --n 10 --beams 4 --out runs/tsp\n"
                "  rnnzoo seq2seq --task sort --encoder set --process-steps 5 --eval-orders random,ascending\n"
-               "  rnnzoo seq2seq --task reverse --n 8 --encoder gru --bidirectional --attention luong")
-    p.add_argument("--task", choices=TASKS, default=d.task)
-    p.add_argument("--n", type=int, default=d.n, help="instance size (the largest trained and accepted)")
-    p.add_argument("--n-min", type=int, default=None, help="smallest training/eval size (default: --n)")
-    p.add_argument("--encoder", default=d.encoder, help="registry mixer (see `rnnzoo list`) or 'set' "
-                                                        "(Order Matters read-process-write)")
-    p.add_argument("--decoder", default=d.decoder, help="causal registry mixer")
-    p.add_argument("--bidirectional", action="store_true", help="bidirectional encoder")
-    p.add_argument("--attention", choices=("bahdanau", "luong"), default=d.attention)
-    p.add_argument("--process-steps", type=int, default=d.process_steps, help="set encoder: process steps")
-    p.add_argument("--no-mask", action="store_true", help="pointer: allow pointing at an input twice")
-    p.add_argument("--d-model", type=int, default=d.d_model)
-    p.add_argument("--layers", type=int, default=d.n_layers)
-    p.add_argument("--steps", type=int, default=d.steps)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--beams", type=int, default=d.beams)
-    p.add_argument("--eval-size", type=int, default=d.eval_size)
-    p.add_argument("--beam-eval-size", type=int, default=d.beam_eval_size)
-    p.add_argument("--train-order", choices=ORDERS, default=d.train_order,
-                   help="input order of training instances (by first coordinate)")
-    p.add_argument("--eval-orders", default="random", help=f"comma-separated input orders of {ORDERS}")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--out", default=None, help="directory for results.json, metrics.jsonl, model.safetensors")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+               "  rnnzoo seq2seq --task reverse --n 8 --encoder gru --bidirectional --attention luong\n"
+               "  rnnzoo seq2seq --task sort --encoder gla:num_heads=2 --decoder lstm")
+    add_arguments(p, Seq2SeqTrainConfig, aliases=_ALIASES)
     p.set_defaults(func=_cmd_seq2seq)
 
 
 def _cmd_seq2seq(args: argparse.Namespace) -> int:
     from rnnzoo.apps.combinatorial import Seq2SeqTrainConfig, train_seq2seq
 
-    r = train_seq2seq(Seq2SeqTrainConfig(
-        task=args.task, n=args.n, n_min=args.n_min, encoder=args.encoder, decoder=args.decoder,
-        bidirectional=args.bidirectional, attention=args.attention, process_steps=args.process_steps,
-        mask_pointed=not args.no_mask, d_model=args.d_model, n_layers=args.layers, steps=args.steps,
-        batch_size=args.batch_size, lr=args.lr, beams=args.beams, eval_size=args.eval_size,
-        beam_eval_size=args.beam_eval_size, train_order=args.train_order,
-        eval_orders=tuple(args.eval_orders.split(",")), seed=args.seed, out_dir=args.out,
-        progress=not args.no_progress))
-    print(f"{args.task}: {r['params']:,} params, train {r['train_seconds']:.0f}s, eval {r['eval_seconds']:.0f}s")
+    cfg = from_args(Seq2SeqTrainConfig, args)
+    r = train_seq2seq(cfg)
+    print(f"{cfg.task}: {r['params']:,} params, train {r['train_seconds']:.0f}s, eval {r['eval_seconds']:.0f}s")
     for key, res in r["eval"].items():
         for how, m in res.items():
             print(f"  n={key:<14} {how:<22} " + "  ".join(f"{k}={v:.4f}" for k, v in m.items()))

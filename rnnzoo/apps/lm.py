@@ -12,10 +12,14 @@ characters of valid/test outside it become ``<unk>`` (counted like any other cha
 character). A prompt containing such a character is refused.
 
 ```python
-result = train_lm(LMTrainConfig(mixer="lstm", n_layers=2, d_model=128, steps=2000, out_dir="runs/lm"))
+from rnnzoo.config_args import override     # fields by name, keeping the app's defaults
+result = train_lm(override(LMTrainConfig(), mixer="lstm", n_layers=2, d_model=128, steps=2000, out_dir="runs/lm"))
 result["test_bpc"]
 print(generate_text("runs/lm", "def ", GenerationConfig(strategy="beam", num_beams=4, max_new_tokens=200)))
 ```
+
+``LMTrainConfig`` nests ``model`` (``LMConfig``, ``vocab_size`` set from the corpus) and ``train``
+(``TrainConfig``) with this app's defaults; ``override`` changes fields by name, as the CLI flags do.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import math
 import sysconfig
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +35,7 @@ import torch
 from torch import nn
 
 from rnnzoo.io import atomic_write_json
+from rnnzoo.config_args import from_dict, option
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.models.generate import GenerationConfig, generate
 from rnnzoo.train import Trainer, TrainConfig, lm_loss
@@ -106,24 +111,16 @@ class Vocab:
 
 @dataclass
 class LMTrainConfig:
-    mixer: str = "lstm"
-    n_layers: int = 2
-    d_model: int = 128
-    mixer_options: dict = field(default_factory=dict)
-    steps: int = 2000
-    batch_size: int = 32          # global batch (split over processes under torchrun)
-    seq_len: int = 128
-    lr: float = 3e-3
-    warmup_steps: int = 100
-    eval_every: int = 500         # validation bpc every N steps (and at the end)
-    eval_chars: int = 100_000     # characters of valid/test scored (from the split's start); 0 = all
-    checkpoint_every: int = 250
-    corpus: str | None = None     # a text file; None = the standard-library corpus
-    out_dir: str = "runs/lm"
-    resume: bool = False
-    seed: int = 0
-    progress: bool = True
-    compile: bool = False         # torch.compile the training step (first steps pay the compile time)
+    """The model and trainer configs nested, plus what only this app has (corpus, batching, scoring)."""
+
+    model: LMConfig = option(factory=lambda: LMConfig(d_model=128, n_layers=2, mixer="lstm"))
+    train: TrainConfig = option(factory=lambda: TrainConfig(
+        steps=2000, lr=3e-3, warmup_steps=None, eval_every=500, log_every=None, checkpoint_every=250,
+        out_dir="runs/lm"))
+    batch_size: int = option(32, "global batch (split over processes under torchrun)")
+    seq_len: int = option(128, "characters per training window")
+    eval_chars: int = option(100_000, "characters of valid/test scored (from the split's start); 0 = all")
+    corpus: str | None = option(None, "a UTF-8 text file instead of the standard-library corpus")
 
     def __post_init__(self) -> None:
         if self.seq_len < 1 or self.batch_size < 1:
@@ -155,35 +152,38 @@ def train_lm(cfg: LMTrainConfig) -> dict:
         raise ValueError(f"train split has {len(data['train'])} characters; need more than seq_len={cfg.seq_len}")
     scored = {s: data[s][: cfg.eval_chars + 1] if cfg.eval_chars else data[s] for s in ("valid", "test")}
     seq_len = min(cfg.seq_len, min(len(v) for v in scored.values()) - 1)
-    torch.manual_seed(cfg.seed)
-    model = LanguageModel(LMConfig(len(vocab), cfg.d_model, cfg.n_layers, cfg.mixer, cfg.mixer_options))
+    cfg = replace(cfg, model=replace(cfg.model, vocab_size=len(vocab)))
+    seed = cfg.train.seed
+    torch.manual_seed(seed)
+    model = LanguageModel(cfg.model)
     train = data["train"]
 
     def batch_fn(step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
         starts = torch.randint(0, len(train) - cfg.seq_len - 1, (cfg.batch_size, 1), generator=gen)
         window = train[starts + torch.arange(cfg.seq_len + 1)]
         return window[:, :-1], window[:, 1:]
 
     trainer = Trainer(
-        model,
-        TrainConfig(steps=cfg.steps, lr=cfg.lr, warmup_steps=min(cfg.warmup_steps, cfg.steps // 10),
-                    eval_every=cfg.eval_every, log_every=max(1, min(50, cfg.steps // 20)), seed=cfg.seed,
-                    out_dir=cfg.out_dir, checkpoint_every=cfg.checkpoint_every, resume=cfg.resume,
-                    progress=cfg.progress, compile=cfg.compile),
-        batch_fn, lm_loss, eval_fn=lambda m: {"valid_bpc": bits_per_char(m, scored["valid"], seq_len)},
+        model, cfg.train, batch_fn, lm_loss,
+        eval_fn=lambda m: {"valid_bpc": bits_per_char(m, scored["valid"], seq_len)},
         checkpoint_extra={"vocab": list(vocab.chars), "lm_train_config": asdict(cfg)},
     )
     summary = trainer.fit()
     model.eval()
-    result = {"mixer": cfg.mixer, "n_layers": cfg.n_layers, "d_model": cfg.d_model, "steps": summary["steps"],
-              "params": sum(p.numel() for p in model.parameters()), "vocab_size": len(vocab),
-              "valid_bpc": bits_per_char(model, scored["valid"], seq_len),
+    result = {"mixer": cfg.model.mixer, "n_layers": cfg.model.n_layers, "d_model": cfg.model.d_model,
+              "steps": summary["steps"], "params": sum(p.numel() for p in model.parameters()),
+              "vocab_size": len(vocab), "valid_bpc": bits_per_char(model, scored["valid"], seq_len),
               "test_bpc": bits_per_char(model, scored["test"], seq_len), "scored_chars": len(scored["test"]) - 1,
               "train_seconds": summary["train_seconds"], "config": asdict(cfg)}
     if trainer.is_main:
-        atomic_write_json(Path(cfg.out_dir) / "lm.json", result)
+        atomic_write_json(Path(cfg.train.out_dir) / "lm.json", result)
     return result
+
+
+def load_train_config(checkpoint_dir: str | Path) -> LMTrainConfig:
+    """The LMTrainConfig a checkpoint of ``train_lm`` was written with (also the flat form of older versions)."""
+    return from_dict(LMTrainConfig, read_sidecar(checkpoint_dir)["extra"]["lm_train_config"])
 
 
 def load_lm(checkpoint_dir: str | Path) -> tuple[LanguageModel, Vocab]:

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 import rnnzoo
 from rnnzoo import mixers, tasks
 from rnnzoo.bench.report import leaderboard, plot_all
-from rnnzoo.bench.spec import parse_spec, split_list
+from rnnzoo.spec import parse_mixer_spec, parse_spec, split_list
 from rnnzoo.bench.suites import Suite, TaskRun, get_suite
 from rnnzoo.io import append_jsonl, atomic_write_bytes
 from rnnzoo.models import LanguageModel, LMConfig
@@ -40,21 +40,26 @@ def run_key(mixer: str, task: str, d_model: int, seed: int) -> str:
 
 
 def validate(suite: Suite, strict: bool, log: Callable[[str], None] = print) -> Suite:
-    """Check every spec. Unknown task names always raise; unknown mixer names raise when ``strict``
-    (user-given lists) and are skipped with a printed note otherwise (suite entries for mixers that
-    land later). An empty mixer list means every causal registered mixer."""
+    """Check every spec before any training: each task builds, and each mixer builds at each of the suite's
+    widths. Unknown task names always raise; unknown mixer names raise when ``strict`` (user-given lists)
+    and are skipped with a printed note otherwise (suite entries for mixers that land later). An empty mixer
+    list means every causal registered mixer."""
     for run in suite.tasks:
         name, options = parse_spec(run.spec)
         tasks.build(name, **options)
     specs = suite.mixers or tuple(n for n in mixers.names() if mixers.get(n).causal)
     kept = []
     for spec in specs:
-        name, options = parse_spec(spec)
-        if name not in mixers.names() and not strict:
+        if parse_spec(spec)[0] not in mixers.names() and not strict:
             log(f"note: skipping mixer {spec!r}: not registered in this install "
                 f"(registered: {', '.join(mixers.names())})")
             continue
-        mixers.make_config(name, 64, **options)  # unknown names/options raise ValueError listing valid ones
+        name, options = parse_mixer_spec(spec)
+        for d_model in suite.d_models:  # unknown names/options raise ValueError listing valid ones
+            try:
+                mixers.make_config(name, d_model, **options)
+            except ValueError as e:
+                raise ValueError(f"mixer {spec!r} at d_model={d_model}: {e}") from None
         if not mixers.get(name).causal:
             raise ValueError(f"mixer {name!r} is not causal; the bench trains causal language models")
         kept.append(spec)
@@ -75,7 +80,7 @@ def load_records(out_dir: str | os.PathLike) -> list[dict]:
 
 def train_and_eval(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_layers: int, test_n: int) -> dict:
     """One bench run: train a LanguageModel with the mixer on the task, evaluate at every test length."""
-    mixer, mixer_options = parse_spec(mixer_spec)
+    mixer, mixer_options = parse_mixer_spec(mixer_spec)
     task_name, task_options = parse_spec(run.spec)
     task = tasks.build(task_name, **task_options)
     torch.manual_seed(seed)

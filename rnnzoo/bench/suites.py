@@ -1,5 +1,5 @@
 """Bench suites as plain data: which mixers, on which tasks (with their training budget), at which widths
-and seeds. Mixer and task entries are spec strings, ``name:key=value:...`` (see ``rnnzoo.bench.spec``).
+and seeds. Mixer and task entries are spec strings, ``name:key=value:...`` (see ``rnnzoo.spec``).
 
 ``quick`` is the README's first command; ``standard`` is every causal mixer on every task family (hours on CPU);
 ``recall`` checks how MQAR accuracy moves with state size and JRT prompting.

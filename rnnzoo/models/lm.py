@@ -10,12 +10,13 @@ logits_t, state = model.step(token_t, state)             # token_t: [B] -> [B, V
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from rnnzoo import mixers
+from rnnzoo.config_args import option
 from rnnzoo.models.block import Block
 
 ModelState = list  # one mixer state per block
@@ -23,16 +24,18 @@ ModelState = list  # one mixer state per block
 
 @dataclass
 class LMConfig:
-    vocab_size: int
-    d_model: int = 64
-    n_layers: int = 2
-    mixer: str = "lstm"
-    mixer_options: dict = field(default_factory=dict)  # config overrides for the mixer, e.g. {"window": 32}
-    mlp_ratio: float = 4.0
-    tie_embeddings: bool = True
+    vocab_size: int | None = option(None, "token ids in [0, vocab_size); None until an app sets it from its data",
+                                    derived=True)
+    d_model: int = option(64, "model width")
+    n_layers: int = option(2, "blocks")
+    mixer: str = option("lstm", "registry mixer, with options as in gla:num_heads=2 (see `rnnzoo list`)",
+                        spec_of="mixer_options")
+    mixer_options: dict = option(factory=dict, help="config overrides for the mixer, e.g. {'window': 32}")
+    mlp_ratio: float = option(4.0, "MLP hidden width as a multiple of d_model")
+    tie_embeddings: bool = option(True, "the output head shares the embedding matrix")
 
     def __post_init__(self) -> None:
-        if self.vocab_size < 2:
+        if self.vocab_size is not None and self.vocab_size < 2:
             raise ValueError(f"vocab_size must be >= 2, got {self.vocab_size}")
         if self.n_layers < 1:
             raise ValueError(f"n_layers must be >= 1, got {self.n_layers}")
@@ -42,6 +45,8 @@ class LMConfig:
 class LanguageModel(nn.Module):
     def __init__(self, config: LMConfig):
         super().__init__()
+        if config.vocab_size is None:
+            raise ValueError("LMConfig.vocab_size is None; set it to the number of token ids")
         if not mixers.get(config.mixer).causal:
             raise ValueError(f"a language model needs a causal mixer; {config.mixer!r} is not causal")
         self.config = config

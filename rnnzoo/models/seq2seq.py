@@ -30,7 +30,7 @@ decoder pass and step decoding reproduces it exactly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
@@ -38,6 +38,7 @@ from torch import nn
 
 from rnnzoo import mixers
 from rnnzoo.labels import IGNORE
+from rnnzoo.config_args import option
 from rnnzoo.mixers.bidirectional import Bidirectional
 from rnnzoo.models.block import MLP, Block
 from rnnzoo.models.generate import log_probs
@@ -48,25 +49,28 @@ ATTENTIONS = ("bahdanau", "luong")
 
 @dataclass
 class Seq2SeqConfig:
-    src_vocab: int | None = None       # token source ids in [0, src_vocab); or
-    in_features: int | None = None     # feature source [B, S, in_features] (points, numbers)
-    tgt_vocab: int | None = None       # token head over this vocabulary (END = 0); None: pointer head
-    d_model: int = 128
-    n_layers: int = 1
-    encoder: str = "lstm"              # registry mixer name, or "set" (read-process-write)
-    encoder_options: dict = field(default_factory=dict)
-    bidirectional: bool = False        # wrap a causal encoder mixer in Bidirectional
-    process_steps: int = 5             # "set" encoder: attention rounds of the process block
-    decoder: str = "lstm"              # causal registry mixer name
-    decoder_options: dict = field(default_factory=dict)
-    attention: str = "bahdanau"        # one of ATTENTIONS
-    mask_pointed: bool = True          # pointer head: never point at an input twice
-    allow_end: bool = True             # pointer head: the end slot may be chosen (False: permutations)
-    mlp_ratio: float = 2.0
-    max_len: int | None = None         # longest source accepted (the trained maximum); None: any
+    # exactly one of src_vocab / in_features; an app leaves both None and fills one in from its task
+    src_vocab: int | None = option(None, "token source ids in [0, src_vocab)", derived=True)
+    in_features: int | None = option(None, "feature source [B, S, in_features] (points, numbers)", derived=True)
+    tgt_vocab: int | None = option(None, "token head over this vocabulary (END = 0); None: pointer head",
+                                   derived=True)
+    d_model: int = option(128, "model width")
+    n_layers: int = option(1, "blocks in the encoder and in the decoder")
+    encoder: str = option("lstm", "registry mixer, with options as in gla:num_heads=2 (see `rnnzoo list`), or 'set' "
+                                  "(Order Matters read-process-write)", spec_of="encoder_options")
+    encoder_options: dict = option(factory=dict, help="config overrides for the encoder mixer")
+    bidirectional: bool = option(False, "wrap a causal encoder mixer in Bidirectional")
+    process_steps: int = option(5, "set encoder: attention rounds of the process block")
+    decoder: str = option("lstm", "causal registry mixer, with options as for the encoder", spec_of="decoder_options")
+    decoder_options: dict = option(factory=dict, help="config overrides for the decoder mixer")
+    attention: str = option("bahdanau", "content attention score", choices=ATTENTIONS)
+    mask_pointed: bool = option(True, "pointer head: never point at an input twice")
+    allow_end: bool = option(True, "pointer head: the end slot may be chosen (False: permutations)", derived=True)
+    mlp_ratio: float = option(2.0, "MLP hidden width as a multiple of d_model")
+    max_len: int | None = option(None, "longest source accepted (the trained maximum); None: any", derived=True)
 
     def __post_init__(self) -> None:
-        if (self.src_vocab is None) == (self.in_features is None):
+        if self.src_vocab is not None and self.in_features is not None:
             raise ValueError(f"set exactly one of src_vocab / in_features, got src_vocab={self.src_vocab}, "
                              f"in_features={self.in_features}")
         if self.attention not in ATTENTIONS:
@@ -149,6 +153,8 @@ class Seq2Seq(nn.Module):
     def __init__(self, config: Seq2SeqConfig):
         super().__init__()
         c = self.config = config
+        if c.src_vocab is None and c.in_features is None:
+            raise ValueError("set exactly one of src_vocab / in_features, got neither")
         d = c.d_model
         self.src_embed = nn.Embedding(c.src_vocab, d) if c.src_vocab else nn.Linear(c.in_features, d)
         if c.encoder == "set":

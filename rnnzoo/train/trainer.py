@@ -32,7 +32,7 @@ import math
 import os
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -44,6 +44,7 @@ from tqdm.auto import tqdm
 
 from rnnzoo.io import append_jsonl, atomic_write_json
 from rnnzoo.labels import IGNORE
+from rnnzoo.config_args import option
 from rnnzoo.train.checkpoint import load_checkpoint, save_checkpoint
 from rnnzoo.train.optim import build_optimizer, warmup_cosine
 
@@ -53,24 +54,33 @@ LossFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, dict[str, float]]]
 
 @dataclass
 class TrainConfig:
-    steps: int = 1000
-    lr: float = 1e-3
-    weight_decay: float = 0.1
-    betas: tuple[float, float] = (0.9, 0.95)  # AdamW; RecBole-style recipes use (0.9, 0.999)
-    warmup_steps: int = 50
-    min_lr_ratio: float = 0.1
-    grad_clip: float = 1.0            # max global grad norm; <= 0 disables
-    grad_accum: int = 1               # micro-batches per optimiser step
-    eval_every: int = 0               # 0: evaluate only at the end
-    early_stop_metric: str | None = None  # eval metric to maximise for early stopping
-    early_stop_patience: int = 0      # evaluations without improvement before stopping; 0 disables
-    log_every: int = 10
-    seed: int = 0
-    out_dir: str | None = None        # metrics.jsonl + summary.json written here when set
-    progress: bool = True
-    checkpoint_every: int = 0         # steps between checkpoints in out_dir (and one at the end); 0: none
-    resume: bool = False              # continue from the checkpoint in out_dir
-    compile: bool = False             # run the training forward/backward through torch.compile (inductor)
+    steps: int = option(1000, "optimiser steps")
+    lr: float = option(1e-3, "peak learning rate (AdamW)")
+    weight_decay: float = option(0.1, "AdamW weight decay (parameters with a no-decay hint are exempt)")
+    betas: tuple[float, float] = option((0.9, 0.95), "AdamW betas; RecBole-style recipes use 0.9,0.999")
+    warmup_steps: int | None = option(50, "linear warm-up steps; None: a tenth of steps, at most 100")
+    min_lr_ratio: float = option(0.1, "final learning rate of the cosine schedule, as a fraction of lr")
+    grad_clip: float = option(1.0, "max global gradient norm; <= 0 disables")
+    grad_accum: int = option(1, "micro-batches per optimiser step")
+    eval_every: int | None = option(0, "steps between evaluations; 0: only at the end; None: five per run")
+    early_stop_metric: str | None = option(None, "eval metric to maximise for early stopping")
+    early_stop_patience: int = option(0, "evaluations without improvement before stopping; 0 disables")
+    log_every: int | None = option(10, "steps between metric records; None: about 20 per run (at most 50 apart)")
+    seed: int = option(0, "seed of the weights, the batches and the RNG")
+    out_dir: str | None = option(None, "directory for metrics.jsonl, summary.json and checkpoints")
+    progress: bool = option(True, "show a progress bar")
+    checkpoint_every: int = option(0, "steps between checkpoints in out_dir (and one at the end); 0: none")
+    resume: bool = option(False, "continue from the checkpoint in out_dir")
+    compile: bool = option(False, "run the training step through torch.compile (needs a C++ compiler on CPU)")
+
+    def resolved(self) -> "TrainConfig":
+        """This config with the None (derived from steps) warm-up, eval and log intervals filled in."""
+        def pick(value, derived):
+            return derived if value is None else value
+
+        return replace(self, warmup_steps=pick(self.warmup_steps, min(100, self.steps // 10)),
+                       eval_every=pick(self.eval_every, max(1, self.steps // 5)),
+                       log_every=pick(self.log_every, max(1, min(50, self.steps // 20))))
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -79,6 +89,8 @@ class TrainConfig:
             raise ValueError(f"lr must be a positive number, got {self.lr}")
         if self.grad_accum < 1:
             raise ValueError(f"grad_accum must be >= 1, got {self.grad_accum}")
+        if self.log_every is not None and self.log_every < 1:
+            raise ValueError(f"log_every must be >= 1 (or None), got {self.log_every}")
         if self.early_stop_patience and not self.early_stop_metric:
             raise ValueError("early_stop_patience needs early_stop_metric")
         if self.checkpoint_every < 0:
@@ -92,6 +104,7 @@ class Trainer:
                  loss_fn: LossFn, eval_fn: Callable[[nn.Module], dict[str, float]] | None = None,
                  checkpoint_extra: dict | None = None):
         """``checkpoint_extra``: JSON-able data saved in every checkpoint's sidecar (e.g. an app's vocabulary)."""
+        config = config.resolved()
         self.model, self.config = model, config
         self.batch_fn, self.loss_fn, self.eval_fn = batch_fn, loss_fn, eval_fn
         self.optimizer = build_optimizer(model, config.lr, config.weight_decay, tuple(config.betas))

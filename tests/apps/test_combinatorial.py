@@ -2,6 +2,7 @@
 right on known answers, bad input is refused, and a tiny run (not to accuracy) goes end to end."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from rnnzoo.apps.combinatorial import (Seq2SeqTrainConfig, build_model, convex_h
 from rnnzoo.apps.combinatorial.solvers import held_karp
 from rnnzoo.apps.combinatorial.train import score
 from rnnzoo.cli import main
+from rnnzoo.models.seq2seq import Seq2SeqConfig
 
 
 def test_generators_give_exact_targets_and_are_pure():
@@ -56,7 +58,7 @@ def test_scores_on_known_answers():
 
 
 def test_predict_refuses_bad_input():
-    model = build_model(Seq2SeqTrainConfig(task="convex_hull", n=6, d_model=16))
+    model = build_model(Seq2SeqTrainConfig(model=Seq2SeqConfig(d_model=16), task="convex_hull", n=6))
     with pytest.raises(ValueError, match=r"duplicate point \[0.2, 0.3\]"):
         predict(model, "convex_hull", np.array([[[0.2, 0.3], [0.9, 0.1], [0.2, 0.3], [0.5, 0.8]]]))
     with pytest.raises(ValueError, match="exceeds the trained maximum max_len=6"):
@@ -85,6 +87,17 @@ def test_tiny_run_end_to_end_through_the_cli(tmp_path, capsys):
     model, cfg = load_model(out)  # the saved model reproduces the reported numbers
     assert cfg.train_order == "descending" and cfg.n_min == 4
     assert evaluate(model, cfg, 5, "ascending", cfg.beams) == r["eval"]["5/ascending"]
+    # results.json as the flat-config version wrote it: it still loads, into the nested config
+    saved = json.loads((out / "results.json").read_text())
+    saved["config"] = {
+        "task": "tsp", "n": 5, "n_min": 4, "encoder": "lstm", "decoder": "lstm", "bidirectional": False,
+        "attention": "bahdanau", "process_steps": 5, "mask_pointed": True, "d_model": 16, "n_layers": 1, "steps": 3,
+        "batch_size": 8, "lr": 0.002, "beams": 2, "eval_size": 6, "beam_eval_size": 2, "train_order": "descending",
+        "eval_orders": ["random", "ascending"], "seed": 0, "out_dir": str(out), "progress": False}
+    (out / "results.json").write_text(json.dumps(saved))
+    old_model, old_cfg = load_model(out)
+    assert old_cfg == cfg and old_cfg.eval_orders == ("random", "ascending") and old_cfg.model.in_features == 2
+    assert evaluate(old_model, old_cfg, 5, "ascending", old_cfg.beams) == r["eval"]["5/ascending"]
     with pytest.raises(FileNotFoundError, match="model.safetensors"):
         load_model(tmp_path)
     weights = out / "model.safetensors"
@@ -94,9 +107,10 @@ def test_tiny_run_end_to_end_through_the_cli(tmp_path, capsys):
 
 
 def test_reverse_task_runs_with_token_head():
-    r = train_seq2seq(Seq2SeqTrainConfig(task="reverse", n=4, encoder="gru", bidirectional=True, attention="luong",
-                                         steps=2, batch_size=4, d_model=16, eval_size=4, beam_eval_size=2,
-                                         progress=False))
+    r = train_seq2seq(Seq2SeqTrainConfig(
+        model=Seq2SeqConfig(encoder="gru", bidirectional=True, attention="luong", d_model=16),
+        train=replace(Seq2SeqTrainConfig().train, steps=2, progress=False),
+        task="reverse", n=4, batch_size=4, eval_size=4, beam_eval_size=2))
     assert 0.0 <= r["eval"]["4"]["beam"]["exact"] <= 1.0
 
 

@@ -1,13 +1,15 @@
 import json
 import math
 import random
+from dataclasses import replace
 
 import pytest
 import torch
 
-from rnnzoo.apps.lm import (LMTrainConfig, Vocab, bits_per_char, generate_text, load_corpus, load_lm, split_of,
-                            stdlib_sources, train_lm)
+from rnnzoo.apps.lm import (LMTrainConfig, Vocab, bits_per_char, generate_text, load_corpus, load_lm,
+                            load_train_config, split_of, stdlib_sources, train_lm)
 from rnnzoo.cli import main
+from rnnzoo.config_args import from_dict
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.models.generate import GenerationConfig
 
@@ -55,12 +57,17 @@ def test_bits_per_char_of_a_uniform_model_is_log2_vocab():
     assert bits_per_char(model, ids, seq_len=8) == pytest.approx(math.log2(7), rel=1e-6)
 
 
+def small_config(corpus, steps: int, out_dir) -> LMTrainConfig:
+    return LMTrainConfig(model=LMConfig(mixer="lstm", n_layers=1, d_model=16),
+                         train=replace(LMTrainConfig().train, steps=steps, out_dir=str(out_dir), eval_every=5,
+                                       progress=False, checkpoint_every=5),
+                         batch_size=4, seq_len=16, eval_chars=200, corpus=str(corpus))
+
+
 def test_train_resume_and_generate_end_to_end(corpus, tmp_path):
-    cfg = dict(mixer="lstm", n_layers=1, d_model=16, batch_size=4, seq_len=16, eval_every=5, eval_chars=200,
-               corpus=str(corpus), progress=False, checkpoint_every=5)
-    full = train_lm(LMTrainConfig(steps=10, out_dir=str(tmp_path / "full"), **cfg))
+    full = train_lm(small_config(corpus, 10, tmp_path / "full"))
     assert 0 < full["test_bpc"] < math.log2(full["vocab_size"])  # learned something beyond uniform
-    train_lm(LMTrainConfig(steps=5, out_dir=str(tmp_path / "run"), **cfg))
+    train_lm(small_config(corpus, 5, tmp_path / "run"))
     # the CLI extends that run to 10 steps from its checkpoint (exactness of resume: tests/train/test_checkpoint.py)
     assert main(["lm", "train", "--corpus", str(corpus), "--layers", "1", "--d-model", "16", "--batch-size", "4",
                  "--seq-len", "16", "--eval-chars", "200", "--steps", "10", "--out", str(tmp_path / "run"),
@@ -76,3 +83,31 @@ def test_train_resume_and_generate_end_to_end(corpus, tmp_path):
     with pytest.raises(SystemExit):
         main(["generate", "--checkpoint", str(tmp_path / "full"), "--prompt", "d", "--strategy", "beam",
               "--beams", "0"])
+
+
+def test_checkpoints_of_the_flat_config_still_load(corpus, tmp_path):
+    """Before the model and trainer configs were nested, train_lm saved its config flat; such a checkpoint
+    still loads, and its config reads back in the nested form."""
+    train_lm(small_config(corpus, 2, tmp_path))
+    sidecar = json.loads((tmp_path / "checkpoint.json").read_text())
+    vocab_size = len(sidecar["extra"]["vocab"])
+    # the model config as the flat-config version wrote it (LMConfig's fields are unchanged)
+    assert sidecar["model_config"] == {"vocab_size": vocab_size, "d_model": 16, "n_layers": 1, "mixer": "lstm",
+                                       "mixer_options": {}, "mlp_ratio": 4.0, "tie_embeddings": True}
+    sidecar["extra"]["lm_train_config"] = {
+        "mixer": "gla", "n_layers": 1, "d_model": 16, "mixer_options": {"num_heads": 2}, "steps": 2,
+        "batch_size": 4, "seq_len": 16, "lr": 0.003, "warmup_steps": 100, "eval_every": 5, "eval_chars": 200,
+        "checkpoint_every": 5, "corpus": str(corpus), "out_dir": str(tmp_path), "resume": False, "seed": 3,
+        "progress": False, "compile": False}
+    (tmp_path / "checkpoint.json").write_text(json.dumps(sidecar))
+    cfg = load_train_config(tmp_path)
+    assert cfg.model == LMConfig(d_model=16, n_layers=1, mixer="gla", mixer_options={"num_heads": 2})
+    assert (cfg.train.steps, cfg.train.lr, cfg.train.warmup_steps, cfg.train.eval_every, cfg.train.seed) == (
+        2, 0.003, 100, 5, 3)
+    assert (cfg.train.checkpoint_every, cfg.train.out_dir, cfg.train.progress) == (5, str(tmp_path), False)
+    assert (cfg.batch_size, cfg.seq_len, cfg.eval_chars, cfg.corpus) == (4, 16, 200, str(corpus))
+    model, vocab = load_lm(tmp_path)
+    assert model.config.vocab_size == len(vocab) == vocab_size
+    saved = train_lm(small_config(corpus, 1, tmp_path / "new"))["config"]  # today's form reads back the same
+    assert load_train_config(tmp_path / "new") == from_dict(LMTrainConfig, saved)
+    assert saved["model"]["vocab_size"] == vocab_size and saved["train"]["steps"] == 1

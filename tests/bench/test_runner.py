@@ -104,6 +104,26 @@ def test_unknown_names_raise_listing_valid_ones(tmp_path):
         run_suite(TINY.replace(mixers=("gru:nope=1",)), tmp_path, strict=True, progress=False)
 
 
+def test_a_mixer_that_does_not_fit_a_suite_width_fails_before_any_run(tmp_path, capsys, monkeypatch):
+    from rnnzoo.cli import main
+
+    calls = []
+    monkeypatch.setattr(runner, "train_and_eval", lambda *a: calls.append(a))
+    with pytest.raises(ValueError, match="mixer 'gla' at d_model=6: .*num_heads"):
+        run_suite(TINY.replace(mixers=("gru", "gla"), d_models=(8, 6)), tmp_path, strict=True, progress=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--mixers", "gla", "--d-model", "6", "--out", str(tmp_path), "--no-progress"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1 and "d_model=6" in err, err
+    assert calls == [] and not (tmp_path / "results.jsonl").exists()
+
+
+def test_mixer_specs_are_typed_by_the_mixer_config(tmp_path):
+    records = run_suite(TINY.replace(mixers=("gla:num_heads=2:expand_k=1",)), tmp_path, strict=True, progress=False)
+    assert records[0]["mixer_options"] == {"num_heads": 2, "expand_k": 1.0}
+    assert isinstance(records[0]["mixer_options"]["expand_k"], float)
+
+
 def test_suite_mixers_not_registered_yet_are_skipped_with_a_note(tmp_path):
     notes = []
     records = run_suite(TINY.replace(mixers=("not_landed_yet", "gru")), tmp_path, progress=False, log=notes.append)

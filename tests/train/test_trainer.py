@@ -88,6 +88,18 @@ def test_bad_config_raises():
         TrainConfig(lr=-1.0)
     with pytest.raises(ValueError, match="steps"):
         TrainConfig(steps=0)
+    with pytest.raises(ValueError, match="log_every"):
+        TrainConfig(log_every=0)
+
+
+def test_none_intervals_follow_the_number_of_steps():
+    r = TrainConfig(steps=400, warmup_steps=None, eval_every=None, log_every=None).resolved()
+    assert (r.warmup_steps, r.eval_every, r.log_every) == (40, 80, 20)
+    r = TrainConfig(steps=5000, warmup_steps=None, eval_every=None, log_every=None).resolved()
+    assert (r.warmup_steps, r.eval_every, r.log_every) == (100, 1000, 50)
+    assert TrainConfig(steps=3, warmup_steps=7).resolved() == TrainConfig(steps=3, warmup_steps=7)  # given: kept
+    summary, trainer = run(steps=10, eval_every=None)
+    assert trainer.config.eval_every == 2 and [h["step"] for h in summary["evals"]] == [2, 4, 6, 8, 10]
 
 
 @pytest.mark.slow

@@ -1,8 +1,9 @@
 """Train and evaluate a sequence-to-sequence / pointer model on one combinatorial task.
 
 ```python
-r = train_seq2seq(Seq2SeqTrainConfig(task="convex_hull", n=10, encoder="lstm", decoder="lstm", beams=4,
-                                     out_dir="runs/hull"))
+from rnnzoo.config_args import override     # fields by name, keeping the app's defaults
+r = train_seq2seq(override(Seq2SeqTrainConfig(), task="convex_hull", n=10, encoder="lstm", decoder="lstm", beams=4,
+                          out_dir="runs/hull"))
 r["eval"]["10"]["beam"]["area_coverage"]
 model, cfg = load_model("runs/hull")
 evaluate(model, cfg, 10, order="ascending", beams=4)       # the same test instances, inputs sorted by x
@@ -21,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ from rnnzoo.apps.combinatorial import data
 from rnnzoo.apps.combinatorial.solvers import check_points, is_simple_polygon, polygon_area, tour_length
 from rnnzoo.io import atomic_write_json
 from rnnzoo.models.generate import decode, search_beams
+from rnnzoo.config_args import from_dict, option
 from rnnzoo.models.seq2seq import END, Seq2Seq, Seq2SeqConfig, Seq2SeqDecoder
 from rnnzoo.train import Trainer, TrainConfig
 
@@ -41,28 +43,24 @@ EVAL_SEED = 1_000_003
 
 @dataclass
 class Seq2SeqTrainConfig:
-    task: str = "sort"
-    n: int = 10                    # largest instance size (the trained maximum)
-    n_min: int | None = None       # smallest training size; None: n
-    encoder: str = "lstm"          # registry mixer or "set" (read-process-write)
-    decoder: str = "lstm"
-    bidirectional: bool = False
-    attention: str = "bahdanau"
-    process_steps: int = 5         # set encoder
-    mask_pointed: bool = True
-    d_model: int = 128
-    n_layers: int = 1
-    steps: int = 2000
-    batch_size: int = 128
-    lr: float = 2e-3
-    beams: int = 4
-    eval_size: int = 1000          # greedy-decoded instances per size
-    beam_eval_size: int = 200      # of those, also beam-decoded
-    train_order: str = "random"    # input order of the training instances (set tasks), one of data.ORDERS
-    eval_orders: tuple[str, ...] = ("random",)   # input orders evaluated (set tasks)
-    seed: int = 0
-    out_dir: str | None = None
-    progress: bool = True
+    """The model and trainer configs nested, plus the task, its sizes and the evaluation. The model's source
+    and head fields (``src_vocab``, ``in_features``, ``tgt_vocab``, ``allow_end``, ``max_len``) follow from
+    the task and ``n`` and are set here."""
+
+    model: Seq2SeqConfig = option(factory=Seq2SeqConfig)
+    train: TrainConfig = option(factory=lambda: TrainConfig(
+        steps=2000, lr=2e-3, weight_decay=0.0, betas=(0.9, 0.999), warmup_steps=None, eval_every=None,
+        log_every=50))
+    task: str = option("sort", "combinatorial task", choices=data.TASKS)
+    n: int = option(10, "instance size (the largest trained and accepted)")
+    n_min: int | None = option(None, "smallest training/eval size; None: n")
+    batch_size: int = option(128, "instances per training batch")
+    beams: int = option(4, "beam width of the final evaluation")
+    eval_size: int = option(1000, "greedy-decoded evaluation instances per size")
+    beam_eval_size: int = option(200, "of those, also beam-decoded")
+    train_order: str = option("random", "input order of the training instances (set tasks, by first coordinate)",
+                              choices=data.ORDERS)
+    eval_orders: tuple[str, ...] = option(("random",), f"comma-separated input orders evaluated, of {data.ORDERS}")
 
     def __post_init__(self) -> None:
         data.check_task(self.task)
@@ -83,16 +81,15 @@ class Seq2SeqTrainConfig:
                 raise ValueError(f"input order {order!r} is not one of {data.ORDERS}")
         if self.task == "reverse" and (self.train_order, *self.eval_orders) != ("random", "random"):
             raise ValueError("input orders apply to the set tasks (sort, convex_hull, tsp), not reverse")
+        pointer = self.task in data.POINTER_TASKS
+        self.model = replace(self.model, src_vocab=None if pointer else data.DIGITS,
+                             in_features=data.in_features(self.task) if pointer else None,
+                             tgt_vocab=None if pointer else data.DIGITS + 1, allow_end=self.task == "convex_hull",
+                             max_len=self.n)
 
 
 def build_model(cfg: Seq2SeqTrainConfig) -> Seq2Seq:
-    pointer = cfg.task in data.POINTER_TASKS
-    return Seq2Seq(Seq2SeqConfig(
-        src_vocab=None if pointer else data.DIGITS, in_features=data.in_features(cfg.task) if pointer else None,
-        tgt_vocab=None if pointer else data.DIGITS + 1, d_model=cfg.d_model, n_layers=cfg.n_layers,
-        encoder=cfg.encoder, bidirectional=cfg.bidirectional, process_steps=cfg.process_steps,
-        decoder=cfg.decoder, attention=cfg.attention, mask_pointed=cfg.mask_pointed,
-        allow_end=cfg.task == "convex_hull", max_len=cfg.n))
+    return Seq2Seq(cfg.model)
 
 
 def seq2seq_loss(model: nn.Module, batch) -> tuple[torch.Tensor, dict[str, float]]:
@@ -172,7 +169,7 @@ def best_of_beam_tsp(model: Seq2Seq, src: np.ndarray, beams: int) -> list[list[i
 def evaluate(model: Seq2Seq, cfg: Seq2SeqTrainConfig, n: int, order: str = "random",
              beams: int | None = None) -> dict:
     """Greedy (and, with beams > 1, beam) metrics on the fixed evaluation instances of size n."""
-    src, targets = data.make_batch(cfg.task, [cfg.seed + EVAL_SEED, n], cfg.eval_size, n)
+    src, targets = data.make_batch(cfg.task, [cfg.train.seed + EVAL_SEED, n], cfg.eval_size, n)
     if order != "random":
         src, targets = data.reorder(cfg.task, src, targets, order)
     model.eval()
@@ -189,25 +186,25 @@ def evaluate(model: Seq2Seq, cfg: Seq2SeqTrainConfig, n: int, order: str = "rand
 
 def train_seq2seq(cfg: Seq2SeqTrainConfig) -> dict:
     """Train on ``cfg.task`` with the shared Trainer, evaluate every size in [n_min, n] and every input
-    order in ``cfg.eval_orders``; writes ``results.json`` (atomically) to ``cfg.out_dir`` when set."""
-    torch.manual_seed(cfg.seed)
+    order in ``cfg.eval_orders``; writes ``results.json`` (atomically) to ``cfg.train.out_dir`` when set."""
+    seed, out_dir = cfg.train.seed, cfg.train.out_dir
+    torch.manual_seed(seed)
     model = build_model(cfg)
 
     def batch_fn(step: int):
-        n = int(np.random.default_rng([cfg.seed, step, 7]).integers(cfg.n_min, cfg.n + 1))
-        src, targets = data.make_batch(cfg.task, [cfg.seed, step], cfg.batch_size, n)
+        n = int(np.random.default_rng([seed, step, 7]).integers(cfg.n_min, cfg.n + 1))
+        src, targets = data.make_batch(cfg.task, [seed, step], cfg.batch_size, n)
         if cfg.train_order != "random":
             src, targets = data.reorder(cfg.task, src, targets, cfg.train_order)
         return _tensors(cfg.task, src, targets)
 
-    def eval_fn(m):
-        return {"exact_greedy": evaluate(m, _small(cfg), cfg.n, cfg.train_order)["greedy"]["exact"]}
+    # the periodic (during training) evaluation: 200 instances, greedy only
+    small = replace(cfg, eval_size=min(200, cfg.eval_size))
 
-    trainer = Trainer(model, TrainConfig(steps=cfg.steps, lr=cfg.lr, weight_decay=0.0, betas=(0.9, 0.999),
-                                         warmup_steps=min(100, cfg.steps // 10), eval_every=max(1, cfg.steps // 5),
-                                         seed=cfg.seed, out_dir=cfg.out_dir, progress=cfg.progress, log_every=50),
-                      batch_fn=batch_fn, loss_fn=seq2seq_loss, eval_fn=eval_fn)
-    summary = trainer.fit()
+    def eval_fn(m):
+        return {"exact_greedy": evaluate(m, small, cfg.n, cfg.train_order)["greedy"]["exact"]}
+
+    summary = Trainer(model, cfg.train, batch_fn=batch_fn, loss_fn=seq2seq_loss, eval_fn=eval_fn).fit()
     start = time.perf_counter()
     results = {}
     for order in cfg.eval_orders:
@@ -217,20 +214,20 @@ def train_seq2seq(cfg: Seq2SeqTrainConfig) -> dict:
     out = {"config": asdict(cfg), "params": sum(p.numel() for p in model.parameters()),
            "train_seconds": summary["train_seconds"], "eval_seconds": time.perf_counter() - start,
            "final_loss": summary["final_loss"], "eval": results}
-    if cfg.out_dir:
-        atomic_write_json(Path(cfg.out_dir) / "results.json", out)
-        _save_weights(model, Path(cfg.out_dir) / WEIGHTS)
+    if out_dir:
+        atomic_write_json(Path(out_dir) / "results.json", out)
+        _save_weights(model, Path(out_dir) / WEIGHTS)
     return out
 
 
 def load_model(out_dir: str | Path) -> tuple[Seq2Seq, Seq2SeqTrainConfig]:
-    """The trained model (eval mode) and config that ``train_seq2seq`` saved in ``out_dir``."""
+    """The trained model (eval mode) and config that ``train_seq2seq`` saved in ``out_dir`` (also the flat
+    config of older versions)."""
     path = Path(out_dir)
     missing = [f for f in ("results.json", WEIGHTS) if not (path / f).is_file()]
     if missing:
         raise FileNotFoundError(f"{path} has no {' or '.join(missing)}; train with out_dir={str(path)!r} first")
-    config = json.loads((path / "results.json").read_text())["config"]
-    cfg = Seq2SeqTrainConfig(**{**config, "eval_orders": tuple(config["eval_orders"])})
+    cfg = from_dict(Seq2SeqTrainConfig, json.loads((path / "results.json").read_text())["config"])
     model = build_model(cfg)
     try:
         safetensors.torch.load_model(model, path / WEIGHTS)
@@ -247,8 +244,3 @@ def _save_weights(model: nn.Module, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     safetensors.torch.save_model(model, str(tmp))
     os.replace(tmp, path)
-
-
-def _small(cfg: Seq2SeqTrainConfig) -> Seq2SeqTrainConfig:
-    """The periodic (during training) evaluation: 200 instances, greedy only."""
-    return Seq2SeqTrainConfig(**{**asdict(cfg), "eval_size": min(200, cfg.eval_size), "out_dir": None})
