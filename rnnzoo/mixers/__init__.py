@@ -8,7 +8,7 @@ from rnnzoo.mixers import attention, rnn, slstm  # noqa: E402,F401  (registratio
 from rnnzoo.mixers import based, gla, hgrn, lightning, lightnet, linear_attention, mlstm, retnet  # noqa: E402,F401
 from rnnzoo.mixers import deltanet, memory, mom  # noqa: E402,F401
 from rnnzoo.mixers import aaren, hydra, mamba, mamba2, s4d  # noqa: E402,F401
-from rnnzoo.mixers import minrnn, rglru  # noqa: E402,F401
+from rnnzoo.mixers import lmu, minrnn, rglru  # noqa: E402,F401
 from rnnzoo.mixers.bidirectional import Bidirectional  # noqa: E402
 
 __all__ = ["Mixer", "MixerConfig", "State", "Bidirectional", "build", "config_fields", "get",

@@ -37,6 +37,8 @@ TEST_OPTIONS = {
     "moneta": {"num_heads": 2, "chunk_size": 4, "expansion": 2},
     "yaad": {"num_heads": 2, "chunk_size": 4, "expansion": 2},
     "memora": {"num_heads": 2, "chunk_size": 4, "expansion": 2},
+    "lmu": {"order": 8, "theta": 6.0, "d_u": 2},
+    "rglru": {"num_heads": 2},
 }
 SHORT_CONV_MIXERS = ["based", "gla", "hgrn", "lightning", "lightnet", "linear_attention", "retnet"]
 VARIANTS = {f"{n}:use_short_conv=True": (n, {"use_short_conv": True}) for n in SHORT_CONV_MIXERS}
