@@ -116,8 +116,13 @@ def _log_scan(x: torch.Tensor, g: torch.Tensor, h0: torch.Tensor | None, reverse
 
 
 def _positive_scan(v: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
-    """sum_{s<=t} exp(A_t - A_s) v_s along dim 2 for v >= 0, as exp(A_t + logcumsumexp(log v_s - A_s))."""
-    return (A + torch.logcumsumexp(v.log() - A, 2)).exp_()
+    """sum_{s<=t} exp(A_t - A_s) v_s along dim 2 of [B, nc, c, R] for v >= 0, as exp(A_t + logcumsumexp(log v_s
+    - A_s)). The logcumsumexp is c vectorised logaddexp steps over [B, nc, R]: torch.logcumsumexp walks dim 2
+    element by element on CPU, about 6x slower."""
+    w = v.log_().sub_(A)
+    for i in range(1, w.shape[2]):
+        torch.logaddexp(w[:, :, i - 1], w[:, :, i], out=w[:, :, i])
+    return w.add_(A).exp_()
 
 
 class _DiagScan(torch.autograd.Function):
