@@ -10,6 +10,7 @@ from rnnzoo.mixers import deltanet, memory, mom  # noqa: E402,F401
 from rnnzoo.mixers import aaren, hydra, mamba, mamba2, s4d  # noqa: E402,F401
 from rnnzoo.mixers import hyena, pgn, tcnca  # noqa: E402,F401
 from rnnzoo.mixers import combiner, routing, seqboat  # noqa: E402,F401
+from rnnzoo.mixers import lmu, minrnn, rglru  # noqa: E402,F401
 from rnnzoo.mixers.bidirectional import Bidirectional  # noqa: E402
 
 __all__ = ["Mixer", "MixerConfig", "State", "Bidirectional", "build", "config_fields", "get",

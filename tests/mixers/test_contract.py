@@ -44,6 +44,8 @@ TEST_OPTIONS = {
     # a fixed set of centroids (ema_decay 1): a training-mode forward would otherwise move them between calls
     "routing_attention": {"num_heads": 4, "num_local_heads": 2, "num_clusters": 2, "window": 3, "ema_decay": 1.0},
     "seqboat": {"d_state": 4, "qk_dim": 8, "window": 3, "dt_min": 0.05, "dt_max": 0.5},
+    "lmu": {"order": 8, "theta": 6.0, "d_u": 2},
+    "rglru": {"num_heads": 2},
 }
 SHORT_CONV_MIXERS = ["based", "gla", "hgrn", "lightning", "lightnet", "linear_attention", "retnet"]
 VARIANTS = {f"{n}:use_short_conv=True": (n, {"use_short_conv": True}) for n in SHORT_CONV_MIXERS}

@@ -95,3 +95,29 @@ def test_known_value():
     torch.testing.assert_close(h.flatten(), torch.tensor([1.0, 1.5, 1.75]))
     h, _ = signed_diagonal_scan(x, -torch.ones_like(x))
     torch.testing.assert_close(h.flatten(), torch.tensor([1.0, 0.0, 1.0]))
+
+
+# the log-space form (diagonal_scan mode="log"): chunks of 16, so T up to 100 spans several and ends mid-chunk
+@settings(max_examples=10, deadline=None)
+@given(T=st.integers(1, 100), use_h0=st.booleans(), positive=st.booleans(), seed=st.integers(0, 100))
+def test_log_matches_recurrent_forward_and_backward(T, use_h0, positive, seed):
+    x, g, h0 = _inputs(T, torch.float32, False, seed)
+    x = x.abs() if positive else x  # minGRU's values are positive; RG-LRU's and the gradients are signed
+    h0 = h0 if use_h0 else None
+    for got, want in zip(_run(diagonal_scan, x, g, h0, "log"), _run(diagonal_scan, x, g, h0, "recurrent")):
+        close(got, want, 1e-5)
+
+
+def test_log_gradcheck_float64():
+    x, g, h0 = _inputs(40, torch.float64, False, batch=1)
+    f = lambda x, g, h0: diagonal_scan(x, g, h0, output_final_state=True, mode="log")  # noqa: E731
+    assert torch.autograd.gradcheck(f, (x.requires_grad_(), g.requires_grad_(), h0.requires_grad_()))
+
+
+def test_log_strong_decays_and_zero_inputs():
+    # e^-200 steps inside a chunk (A reaches -6000: log space has no overflow) and exact zeros in x
+    x, _, h0 = _inputs(70, torch.float64, False)
+    g = torch.full_like(x, -200.0)
+    g[:, ::3] = -0.01
+    x[:, 5:9] = 0
+    torch.testing.assert_close(diagonal_scan(x, g, h0, mode="log")[0], diagonal_scan(x, g, h0, mode="recurrent")[0])
