@@ -59,6 +59,7 @@ def main() -> None:
         return
 
     from rnnzoo import mixers
+    from rnnzoo.provenance import provenance
     from rnnzoo.train.io import atomic_write_json
 
     names = [m for m in args.mixers.split(",") if m in mixers.names()]
@@ -78,7 +79,7 @@ def main() -> None:
     if skipped:
         print(f"not registered here, skipped: {', '.join(skipped)}")
     atomic_write_json(args.out, {"rows": rows, "skipped": skipped, "d_model": args.d_model, "layers": args.layers,
-                                 "load_avg": os.getloadavg()[0]})
+                                 "load_avg": os.getloadavg()[0], "provenance": provenance()})
 
 
 if __name__ == "__main__":

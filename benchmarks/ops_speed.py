@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from rnnzoo.provenance import provenance
 from rnnzoo.runtime import keep_freed_memory
 
 FAMILIES = ("cases_linear", "cases_delta", "cases_ssm", "cases_memory")
@@ -103,7 +104,7 @@ def write_json(path: Path, payload) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "w") as f:
-        json.dump(payload, f, indent=2)
+        json.dump({**payload, "provenance": provenance()}, f, indent=2)
     os.replace(tmp, path)
 
 
