@@ -3,7 +3,7 @@ generates N tokens greedily through ``model.step`` (the path ``rnnzoo.generate``
 subprocess per (mixer, N) so peaks do not leak between configs. Baseline: softmax attention with its
 growing KV cache; recurrent mixers should show constant state and flat memory.
 
-    python benchmarks/generation_speed.py --lengths 1000,4000,16000 --out benchmarks/results/generation.json
+    python benchmarks/generation_speed.py --lengths 1000,4000,16000 --out results/speed/generation/generation.json
 
 Mixers that are not registered in this checkout are skipped with a note.
 """

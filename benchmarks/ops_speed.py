@@ -147,7 +147,7 @@ def main(argv=None) -> None:
                              "the median of the per-round speed-ups (steadier on a noisy machine)")
     parser.add_argument("--out", type=Path, default=Path("bench_results/ops_speed.json"),
                         help="JSON rows (default in the git-ignored bench_results/; the committed tables in "
-                             "benchmarks/results/ are written with an explicit --out)")
+                             "results/speed/ are written with an explicit --out)")
     args = parser.parse_args(argv)
     if args.paired < 0 or args.repeats < 1:
         parser.error(f"--paired must be >= 0 and --repeats >= 1, got {args.paired} and {args.repeats}")
