@@ -30,6 +30,7 @@ from rnnzoo.spec import parse_mixer_spec, parse_spec, split_list
 from rnnzoo.bench.suites import Suite, TaskRun, get_suite
 from rnnzoo.io import append_jsonl, atomic_write_bytes
 from rnnzoo.models import LanguageModel, LMConfig
+from rnnzoo.provenance import provenance
 from rnnzoo.train import Trainer, TrainConfig, lm_loss
 
 RESULTS = "results.jsonl"
@@ -146,6 +147,7 @@ def run_suite(suite: Suite, out_dir: str | os.PathLike, strict: bool = False, pr
         bar.set_postfix_str(f"{mixer_spec} on {run.spec.split(':')[0]} d={d_model} seed={seed}")
         record = train_and_eval(mixer_spec, run, d_model, seed, run.n_layers or suite.n_layers, suite.test_n)
         record["suite"] = suite.name
+        record["provenance"] = provenance()
         append_jsonl(Path(out) / RESULTS, record)
     bar.close()
     wanted = {run_key(m, run.spec, d, s) for m, run, d, s in jobs}
