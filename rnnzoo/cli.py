@@ -93,27 +93,20 @@ def _cmd_lm_train(args: argparse.Namespace) -> int:
 
 
 def _add_generate_parser(sub) -> None:
-    from rnnzoo.models.generate import STRATEGIES, GenerationConfig
+    from rnnzoo.models.generate import GenerationConfig
 
-    d = GenerationConfig()
     p = sub.add_parser(
-        "generate", help="continue a prompt with a trained character LM",
+        "generate", help="continue a prompt with a trained character LM", usage="%(prog)s [options]",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="From Python: rnnzoo.apps.lm.generate_text(checkpoint, prompt, GenerationConfig(...)); every "
+                    "flag but --checkpoint and --prompt is a field of GenerationConfig.",
         epilog="examples:\n  rnnzoo generate --checkpoint runs/lm --prompt 'def ' --strategy beam --beams 4\n"
                "  rnnzoo generate --checkpoint runs/lm --prompt 'import ' --strategy sample --top-p 0.9\n"
                "  rnnzoo generate --checkpoint runs/lm --prompt 'class ' --strategy diverse_beam --beams 4 "
                "--groups 2 --diversity 1.0")
     p.add_argument("--checkpoint", required=True, help="directory written by `rnnzoo lm train --out`")
-    p.add_argument("--prompt", required=True)
-    p.add_argument("--strategy", choices=STRATEGIES, default=d.strategy)
-    p.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens)
-    p.add_argument("--temperature", type=float, default=d.temperature)
-    p.add_argument("--top-k", type=int, default=d.top_k)
-    p.add_argument("--top-p", type=float, default=d.top_p)
-    p.add_argument("--beams", type=int, default=d.num_beams)
-    p.add_argument("--groups", type=int, default=d.num_groups, help="diverse_beam: number of groups")
-    p.add_argument("--diversity", type=float, default=d.diversity, help="diverse_beam: Hamming penalty strength")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--prompt", required=True, help="text to continue")
+    add_arguments(p, GenerationConfig, aliases={"num_beams": "--beams", "num_groups": "--groups"})
     p.set_defaults(func=_cmd_generate)
 
 
@@ -121,15 +114,14 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from rnnzoo.apps.lm import generate_text
     from rnnzoo.models.generate import GenerationConfig
 
-    config = GenerationConfig(max_new_tokens=args.max_new_tokens, strategy=args.strategy,
-                              temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                              num_beams=args.beams, num_groups=args.groups, diversity=args.diversity, seed=args.seed)
-    texts = generate_text(args.checkpoint, args.prompt, config)
+    texts = generate_text(args.checkpoint, args.prompt, from_args(GenerationConfig, args))
     for i, text in enumerate(texts):
         if len(texts) > 1:
             print(f"--- {i}")
         print(args.prompt + text)
     return 0
+
+
 def _cmd_rec(args: argparse.Namespace) -> int:
     from rnnzoo.apps.rec import RecTrainConfig, load_data, train_rec
 
