@@ -102,3 +102,24 @@ def test_train_rec_end_to_end(tmp_path, kw):
     if kw["arch"] != "pop":
         assert (tmp_path / "run" / "best.safetensors").exists() and res["train_windows"] == len(
             train_windows(data, kw["arch"] == "bert4rec")[0])
+
+
+def test_epochs_and_steps_both_cap_a_run(tmp_path):
+    rows = [(f"u{u}", f"i{(u * 7 + t * 3) % 11}", t) for u in range(6) for t in range(8)]
+    data = load_dataset(write_inter(tmp_path / "t.inter", rows), max_len=5)
+    model = RecConfig(arch="gru4rec", d_model=8, gru_hidden=8)
+    per_epoch = -(-len(train_windows(data, False)[0]) // 2)
+    by_epochs = train_rec(data, RecTrainConfig(model, epochs=2, batch_size=2, train=replace(recbole_train(),
+                                                                                          progress=False)))
+    assert by_epochs["steps"] == 2 * per_epoch and by_epochs["epochs"] == 2
+    by_steps = train_rec(data, RecTrainConfig(model, epochs=2, batch_size=2, train=replace(
+        recbole_train(), steps=per_epoch - 1, progress=False)))
+    assert by_steps["steps"] == per_epoch - 1
+
+
+def test_train_rec_loads_the_data_its_config_names(tmp_path):
+    rows = [(f"u{u}", f"i{(u * 7 + t * 3) % 11}", t) for u in range(6) for t in range(8)]
+    path = write_inter(tmp_path / "t.inter", rows)
+    res = train_rec(None, RecTrainConfig(RecConfig(arch="pop"), data=str(path), history_len=5))
+    assert res["dataset"] == {"users": 6, "items": 11, "interactions": 48}
+    assert res["config"]["max_len"] == 5 and res["config"]["objective"] == "next"
