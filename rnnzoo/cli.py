@@ -93,27 +93,20 @@ def _cmd_lm_train(args: argparse.Namespace) -> int:
 
 
 def _add_generate_parser(sub) -> None:
-    from rnnzoo.models.generate import STRATEGIES, GenerationConfig
+    from rnnzoo.models.generate import GenerationConfig
 
-    d = GenerationConfig()
     p = sub.add_parser(
-        "generate", help="continue a prompt with a trained character LM",
+        "generate", help="continue a prompt with a trained character LM", usage="%(prog)s [options]",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="From Python: rnnzoo.apps.lm.generate_text(checkpoint, prompt, GenerationConfig(...)); every "
+                    "flag but --checkpoint and --prompt is a field of GenerationConfig.",
         epilog="examples:\n  rnnzoo generate --checkpoint runs/lm --prompt 'def ' --strategy beam --beams 4\n"
                "  rnnzoo generate --checkpoint runs/lm --prompt 'import ' --strategy sample --top-p 0.9\n"
                "  rnnzoo generate --checkpoint runs/lm --prompt 'class ' --strategy diverse_beam --beams 4 "
                "--groups 2 --diversity 1.0")
     p.add_argument("--checkpoint", required=True, help="directory written by `rnnzoo lm train --out`")
-    p.add_argument("--prompt", required=True)
-    p.add_argument("--strategy", choices=STRATEGIES, default=d.strategy)
-    p.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens)
-    p.add_argument("--temperature", type=float, default=d.temperature)
-    p.add_argument("--top-k", type=int, default=d.top_k)
-    p.add_argument("--top-p", type=float, default=d.top_p)
-    p.add_argument("--beams", type=int, default=d.num_beams)
-    p.add_argument("--groups", type=int, default=d.num_groups, help="diverse_beam: number of groups")
-    p.add_argument("--diversity", type=float, default=d.diversity, help="diverse_beam: Hamming penalty strength")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--prompt", required=True, help="text to continue")
+    add_arguments(p, GenerationConfig, aliases={"num_beams": "--beams", "num_groups": "--groups"})
     p.set_defaults(func=_cmd_generate)
 
 
@@ -121,30 +114,22 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from rnnzoo.apps.lm import generate_text
     from rnnzoo.models.generate import GenerationConfig
 
-    config = GenerationConfig(max_new_tokens=args.max_new_tokens, strategy=args.strategy,
-                              temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                              num_beams=args.beams, num_groups=args.groups, diversity=args.diversity, seed=args.seed)
-    texts = generate_text(args.checkpoint, args.prompt, config)
+    texts = generate_text(args.checkpoint, args.prompt, from_args(GenerationConfig, args))
     for i, text in enumerate(texts):
         if len(texts) > 1:
             print(f"--- {i}")
         print(args.prompt + text)
     return 0
+
+
 def _cmd_rec(args: argparse.Namespace) -> int:
-    import dataclasses
+    from rnnzoo.apps.rec import RecTrainConfig, load_data, train_rec
 
-    from rnnzoo.apps.rec import RecConfig, RecTrainConfig, load_dataset, train_rec
-
-    data = load_dataset(args.data, min_interactions=args.min_interactions, max_len=args.max_len)
-    print(f"== {args.data or 'ml-100k (recbole)'}: {data.n_users} users, {data.n_items} items, "
+    cfg = from_args(RecTrainConfig, args)
+    data = load_data(cfg)
+    print(f"== {cfg.data or 'ml-100k (recbole)'}: {data.n_users} users, {data.n_items} items, "
           f"{sum(len(s) for s in data.sequences)} interactions; leave-one-out, full ranking")
-    model = RecConfig(model=args.model, encoder=args.encoder, objective=args.objective, d_model=args.d_model,
-                      n_layers=args.layers, dropout=args.dropout)
-    train = dataclasses.replace(RecTrainConfig().train, lr=args.lr, early_stop_patience=args.patience,
-                                seed=args.seed, out_dir=args.out, progress=not args.no_progress,
-                                **({"steps": args.steps} if args.steps is not None else {}))
-    r = train_rec(data, RecTrainConfig(model, train, None if args.steps is not None else args.epochs,
-                                       args.batch_size))
+    r = train_rec(data, cfg)
     print(f"{r['model']}: best epoch {r.get('best_epoch', '-')}, wall {r['wall_seconds']:.1f}s")
     for split in ("valid", "test"):
         m = r[split]
@@ -153,37 +138,28 @@ def _cmd_rec(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_rec_parser(sub) -> None:
-    from rnnzoo.apps.rec.train import RecTrainConfig
+# older spellings that README/docs commands use, beside the generated --arch, --early-stop-patience, ...
+_REC_ALIASES = {**_ALIASES, "arch": "--model", "early_stop_patience": "--patience", "history_len": "--max-len"}
 
-    rc = RecTrainConfig()  # one source of defaults
-    d = {"epochs": rc.epochs, "patience": rc.train.early_stop_patience, "batch_size": rc.batch_size, "lr": rc.train.lr}
-    p = sub.add_parser("rec", help="sequential recommendation on MovieLens / RecBole atomic files",
-                       epilog="examples: rnnzoo rec --model sasrec --epochs 50 --out runs/sasrec\n"
-                              "          rnnzoo rec --encoder lstm --objective next --seed 1\n"
-                              "          rnnzoo rec --model bert4rec --data path/to/ratings.dat",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="sasrec", choices=("sasrec", "bert4rec", "gru4rec", "pop"))
-    p.add_argument("--encoder", default=None, help="registry mixer as the sequence encoder (see `rnnzoo list`)")
-    p.add_argument("--objective", default=None, choices=("next", "cloze"),
-                   help="for --encoder: SASRec-style next item (default) or BERT4Rec-style cloze")
-    p.add_argument("--data", default=None, help=".inter, u.data, ratings.dat or ratings.csv "
-                                                "(default: ml-100k shipped in the recbole wheel)")
-    p.add_argument("--epochs", type=int, default=d["epochs"], help="max epochs (early stopping on valid NDCG@10)")
-    p.add_argument("--steps", type=int, default=None, help="optimiser steps instead of --epochs")
-    p.add_argument("--patience", type=int, default=d["patience"],
-                   help="epochs without valid NDCG@10 gain before stopping")
-    p.add_argument("--batch-size", type=int, default=d["batch_size"], help="training windows of max-len items per step")
-    p.add_argument("--lr", type=float, default=d["lr"])
-    p.add_argument("--d-model", type=int, default=64)
-    p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--dropout", type=float, default=None, help="default: RecBole's for the model")
-    p.add_argument("--max-len", type=int, default=50)
-    p.add_argument("--min-interactions", type=int, default=5, help="drop users with fewer interactions")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="directory for results.json, metrics.jsonl, best.safetensors")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+def _add_rec_parser(sub) -> None:
+    from rnnzoo.apps.rec import RecTrainConfig
+
+    p = sub.add_parser(
+        "rec", help="sequential recommendation on MovieLens / RecBole atomic files", usage="%(prog)s [options]",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="From Python: rnnzoo.apps.rec.train_rec(None, RecTrainConfig(...)); every flag is a field of "
+                    "it or of its nested model (RecConfig) and train (TrainConfig) configs. Training stops after "
+                    "--epochs or --steps, whichever comes first, or earlier by early stopping; evaluation "
+                    "and logging are once an epoch (--eval-every and --log-every do not apply).",
+        epilog="examples:\n  rnnzoo rec --model sasrec --epochs 50 --out runs/sasrec\n"
+               "  rnnzoo rec --encoder lstm --objective next --seed 1\n"
+               "  rnnzoo rec --encoder gla:num_heads=2 --objective cloze --steps 500\n"
+               "  rnnzoo rec --model bert4rec --data path/to/ratings.dat")
+    add_arguments(p, RecTrainConfig, aliases=_REC_ALIASES)
     p.set_defaults(func=_cmd_rec)
+
+
 def _add_bench_parser(sub) -> None:
     p = sub.add_parser(
         "bench", help="train mixers on the capability tasks (recall, state tracking) and print a leaderboard",

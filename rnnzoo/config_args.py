@@ -19,7 +19,8 @@ one name raise. The parsed value of a leaf lives in the namespace under its dott
 
 Field metadata (``option(..., key=value)``): ``help``; ``choices``; ``derived=True``: set by the app from its
 data or task, no flag; ``spec_of="mixer_options"``: the flag takes a mixer spec ``name:key=value:...``
-(``rnnzoo.spec``) that fills this field with the name and the named sibling field with the typed options.
+(``rnnzoo.spec``) that fills this field with the name and the named sibling field with the typed options
+(``None`` sets a ``str | None`` field to None and the options to {}).
 bool fields get ``--x`` / ``--no-x``; ``T | None`` also accepts ``None``; ``tuple[T, ...]`` takes
 comma-separated values.
 """
@@ -123,7 +124,9 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, *, prefix: str = "
         text = f.metadata.get("help", "")
         if "spec_of" in f.metadata:
             default = (default, getattr(_parent(cls(), path), f.metadata["spec_of"]))
-            shown, kind = format_spec(*default), dict(type=_checked(parse_mixer_spec), metavar="NAME[:KEY=VALUE...]")
+            shown = None if default[0] is None else format_spec(*default)
+            kind = dict(type=_checked(lambda raw: (None, {}) if raw == "None" else parse_mixer_spec(raw)),
+                        metavar="NAME[:KEY=VALUE...]")
         elif tp is bool:
             flags.insert(1, f"--no-{prefix}{f.name.replace('_', '-')}")
             shown, kind = default, dict(action=_Bool)

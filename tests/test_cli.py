@@ -4,8 +4,10 @@ import pytest
 
 from rnnzoo.apps.combinatorial import Seq2SeqTrainConfig
 from rnnzoo.apps.lm import LMTrainConfig
+from rnnzoo.apps.rec import RecTrainConfig
 from rnnzoo.cli import build_parser, main
 from rnnzoo.config_args import from_args, leaves
+from rnnzoo.models.generate import GenerationConfig
 
 
 def test_top_level_train_is_lm_train():
@@ -32,10 +34,12 @@ def test_bad_input_is_one_line_exit_2(capsys, tmp_path):
 # fields an app fills in from its data or task, and option dicts that the mixer spec flag sets
 NO_FLAG = {LMTrainConfig: {"model.vocab_size", "model.mixer_options"},
            Seq2SeqTrainConfig: {"model.src_vocab", "model.in_features", "model.tgt_vocab", "model.allow_end",
-                                "model.max_len", "model.encoder_options", "model.decoder_options"}}
+                                "model.max_len", "model.encoder_options", "model.decoder_options"},
+           RecTrainConfig: {"model.n_items", "model.max_len", "model.mixer_options"}}
 
 
-@pytest.mark.parametrize("command,cls", [(["lm", "train"], LMTrainConfig), (["seq2seq"], Seq2SeqTrainConfig)])
+@pytest.mark.parametrize("command,cls", [(["lm", "train"], LMTrainConfig), (["seq2seq"], Seq2SeqTrainConfig),
+                                         (["rec"], RecTrainConfig)])
 def test_every_field_of_the_nested_configs_has_a_flag(command, cls):
     parser = build_parser()
     dests = set(vars(parser.parse_args(command)))
@@ -77,3 +81,32 @@ def test_bad_mixer_option_is_one_line_exit_2(capsys):
         assert e.value.code == 2 and message in err and len(err.strip().splitlines()) <= 2, err
     with pytest.raises(SystemExit):  # the JSON form is gone: options go in the spec
         build_parser().parse_args(["lm", "train", "--mixer-options", '{"window": 3}'])
+
+
+def test_every_generation_field_has_a_flag_and_the_old_spellings_work():
+    parser = build_parser()
+    command = ["generate", "--checkpoint", "runs/lm", "--prompt", "def "]
+    assert {f.name for f in dataclasses.fields(GenerationConfig)} <= set(vars(parser.parse_args(command)))
+    assert from_args(GenerationConfig, parser.parse_args(command)) == GenerationConfig()
+    cfg = from_args(GenerationConfig, parser.parse_args(
+        [*command, "--strategy", "diverse_beam", "--beams", "6", "--groups", "3", "--diversity", "1.0",
+         "--max-new-tokens", "7", "--top-k", "5", "--top-p", "0.9", "--temperature", "0.8", "--seed", "2"]))
+    assert cfg == GenerationConfig(7, "diverse_beam", 0.8, 5, 0.9, num_beams=6, num_groups=3, diversity=1.0, seed=2)
+
+
+def test_rec_flags_and_old_spellings_reach_the_nested_config():
+    parse = build_parser().parse_args
+    cfg = from_args(RecTrainConfig, parse(["rec", "--model", "bert4rec", "--layers", "1", "--d-model", "32",
+                                           "--steps", "20", "--patience", "3", "--lr", "0.01", "--seed", "4",
+                                           "--out", "runs/r", "--no-progress", "--batch-size", "8",
+                                           "--max-len", "20", "--min-interactions", "6", "--data", "r.dat",
+                                           "--epochs", "2", "--dropout", "0.1"]))
+    m, t = cfg.model, cfg.train
+    assert (m.arch, m.n_layers, m.d_model, m.dropout, m.goal) == ("bert4rec", 1, 32, 0.1, "cloze")
+    assert (t.steps, t.early_stop_patience, t.lr, t.seed, t.out_dir, t.progress) == (20, 3, 0.01, 4, "runs/r", False)
+    assert (cfg.epochs, cfg.batch_size, cfg.history_len, cfg.min_interactions, cfg.data) == (2, 8, 20, 6, "r.dat")
+    default = from_args(RecTrainConfig, parse(["rec", "--model", "gru4rec"])).model  # None: the arch's defaults
+    assert (default.objective, default.goal, default.dropout, default.drop) == (None, "next", None, 0.3)
+    m = from_args(RecTrainConfig, parse(["rec", "--encoder", "gla:num_heads=2", "--objective", "cloze"])).model
+    assert (m.encoder, m.mixer_options, m.goal, m.name) == ("gla", {"num_heads": 2}, "cloze", "gla-cloze")
+    assert from_args(RecTrainConfig, parse(["rec", "--encoder", "None"])).model.encoder is None

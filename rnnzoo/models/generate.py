@@ -7,7 +7,7 @@ sequence-to-sequence and pointer models (``rnnzoo.models.seq2seq.Seq2SeqDecoder`
 outputs with log-probability -inf).
 
 ```python
-new = generate(model, prompt, GenerationConfig(strategy="top_p", top_p=0.9, max_new_tokens=100))  # [B, 100]
+new = generate(model, prompt, GenerationConfig(strategy="sample", top_p=0.9, max_new_tokens=100))  # [B, 100]
 tokens, scores = beam_search(model, prompt[0], max_new_tokens=50, num_beams=4)                  # [4, 50], [4]
 tokens, scores = search_beams(LMDecoder(model, prompt[:1]), 50, num_beams=4, num_groups=2, diversity=0.5)
 ```
@@ -21,20 +21,23 @@ from typing import Any, Callable, Protocol
 import torch
 from torch import nn
 
+from rnnzoo.config_args import option
+
 STRATEGIES = ("greedy", "sample", "beam", "diverse_beam")
 
 
 @dataclass
 class GenerationConfig:
-    max_new_tokens: int = 100
-    strategy: str = "greedy"     # one of STRATEGIES
-    temperature: float = 1.0     # sample: logits / temperature
-    top_k: int = 0               # sample: keep the k most likely tokens; 0 keeps all
-    top_p: float = 1.0           # sample: keep the smallest set with probability >= top_p (nucleus)
-    num_beams: int = 4           # beam, diverse_beam
-    num_groups: int = 2          # diverse_beam: beams are split into this many groups
-    diversity: float = 0.5       # diverse_beam: penalty per earlier-group use of a token at the same step
-    seed: int = 0                # sample
+    max_new_tokens: int = option(100, "tokens generated after the prompt")
+    strategy: str = option("greedy", "decoding strategy", choices=STRATEGIES)
+    temperature: float = option(1.0, "sample: logits are divided by it")
+    top_k: int = option(0, "sample: keep the k most likely tokens; 0 keeps all")
+    top_p: float = option(1.0, "sample: keep the smallest set with probability >= top_p (nucleus)")
+    num_beams: int = option(4, "beam, diverse_beam: hypotheses kept")
+    num_groups: int = option(2, "diverse_beam: beams are split into this many groups")
+    diversity: float = option(0.5, "diverse_beam: penalty per earlier-group use of a token at the same step "
+                                   "(Hamming diversity)")
+    seed: int = option(0, "sample: seed of the sampling generator")
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:

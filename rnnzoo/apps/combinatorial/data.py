@@ -1,11 +1,11 @@
 """Task generators: a task name plus a pure function of (seed, batch, n) giving inputs and exact targets.
 
 Pointer targets index the model's memory, whose slot 0 is *end*: ``j >= 1`` means input ``j - 1``.
-Padding is -100 (ignored by the loss).
+Padding is ``IGNORE`` (-100, ``rnnzoo.labels``: skipped by the loss).
 
 ```text
 sort         src [B, n, 1] uniform(0, 1)    targets [B, n]     argsort + 1, e.g. (.7 .1 .4) -> 2 3 1
-convex_hull  src [B, n, 2] uniform square   targets [B, n + 1] hull (CCW from lowest x) + 1, then 0, then -100
+convex_hull  src [B, n, 2] uniform square   targets [B, n + 1] hull (CCW from lowest x) + 1, then 0, then IGNORE
 tsp          src [B, n, 2] uniform square   targets [B, n]     optimal tour (Held-Karp) from city 0, + 1
 reverse      src [B, n] digits 0..9         targets [B, n + 1] reversed digits + 1 (token head), then 0 (end)
 ```
@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnzoo.apps.combinatorial.solvers import convex_hull, held_karp
+from rnnzoo.labels import IGNORE
 
 TASKS = ("sort", "convex_hull", "tsp", "reverse")
 POINTER_TASKS = ("sort", "convex_hull", "tsp")
@@ -54,7 +55,7 @@ def make_batch(task: str, seed, batch: int, n: int) -> tuple[np.ndarray, np.ndar
         return src, np.argsort(src[..., 0], axis=1, kind="stable") + 1
     if task == "tsp":
         return src, held_karp(src)[0] + 1
-    targets = np.full((batch, n + 1), -100, dtype=np.int64)
+    targets = np.full((batch, n + 1), IGNORE, dtype=np.int64)
     for i in range(batch):
         hull = convex_hull(src[i]) + 1
         targets[i, :len(hull)] = hull

@@ -33,6 +33,7 @@ from torch import nn
 from rnnzoo.apps.combinatorial import data
 from rnnzoo.apps.combinatorial.solvers import check_points, is_simple_polygon, polygon_area, tour_length
 from rnnzoo.io import atomic_write_json
+from rnnzoo.labels import IGNORE
 from rnnzoo.models.generate import decode, search_beams
 from rnnzoo.config_args import from_dict, option
 from rnnzoo.models.seq2seq import END, Seq2Seq, Seq2SeqConfig, Seq2SeqDecoder
@@ -95,9 +96,9 @@ def build_model(cfg: Seq2SeqTrainConfig) -> Seq2Seq:
 def seq2seq_loss(model: nn.Module, batch) -> tuple[torch.Tensor, dict[str, float]]:
     src, targets = batch
     logits = model(src, targets)
-    loss = nn.functional.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100)
+    loss = nn.functional.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE)
     with torch.no_grad():
-        mask = targets != -100
+        mask = targets != IGNORE
         acc = ((logits.argmax(-1) == targets) & mask).sum() / mask.sum()
     return loss, {"acc": float(acc)}
 
@@ -136,7 +137,7 @@ def _answer(task: str, row: list[int]) -> list[int]:
 
 def score(task: str, src: np.ndarray, targets: np.ndarray, answers: list[list[int]]) -> dict[str, float]:
     """Task metrics of decoded ``answers`` against exact ``targets`` (both as from ``make_batch``)."""
-    truth = [_answer(task, [t for t in row if t != -100]) for row in targets.tolist()]
+    truth = [_answer(task, [t for t in row if t != IGNORE]) for row in targets.tolist()]
     exact = [a == t for a, t in zip(answers, truth)]
     if task == "convex_hull":
         cover, exact = [], []

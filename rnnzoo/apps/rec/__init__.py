@@ -4,7 +4,7 @@ SASRec / BERT4Rec / GRU4Rec / popularity and any registry mixer as the sequence 
 ```python
 from rnnzoo.apps.rec import RecConfig, RecTrainConfig, load_dataset, train_rec
 data = load_dataset()                                                            # ml-100k from the recbole wheel
-result = train_rec(data, RecTrainConfig(model=RecConfig(model="sasrec"), epochs=50))  # {"test": {"hit@10": ...}}
+result = train_rec(data, RecTrainConfig(model=RecConfig(arch="sasrec"), epochs=50))  # {"test": {"hit@10": ...}}
 ```
 """
 
@@ -12,8 +12,8 @@ from rnnzoo.apps.rec.data import (Interactions, SequenceData, build_sequences, d
                                   load_dataset, read_interactions)
 from rnnzoo.apps.rec.metrics import rank_metrics, target_ranks
 from rnnzoo.apps.rec.models import RecConfig, build_model
-from rnnzoo.apps.rec.train import RecTrainConfig, train_rec
+from rnnzoo.apps.rec.train import RecTrainConfig, load_data, train_rec
 
 __all__ = ["Interactions", "SequenceData", "build_sequences", "default_dataset_path", "load_dataset",
            "read_interactions", "rank_metrics", "target_ranks", "RecConfig", "build_model", "RecTrainConfig",
-           "train_rec"]
+           "load_data", "train_rec"]

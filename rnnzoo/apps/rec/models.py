@@ -25,13 +25,14 @@ Classes: ``Popularity``; ``SeqRec`` (item table, tied scores, loss) with one sub
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from rnnzoo import mixers
 from rnnzoo.apps.rec.data import PAD
+from rnnzoo.config_args import option
 from rnnzoo.labels import IGNORE
 from rnnzoo.mixers import Bidirectional
 from rnnzoo.models.block import Block
@@ -40,52 +41,65 @@ MODELS = ("pop", "gru4rec", "sasrec", "bert4rec")
 OBJECTIVES = ("next", "cloze")
 
 
-def _opt(default, help: str, **kw):
-    return field(default=default, metadata={"help": help}, **kw)
-
-
 @dataclass
 class RecConfig:
-    n_items: int | None = _opt(None, "real items, ids 1..n_items (0 = padding); None: train_rec takes it from the data")
-    model: str = _opt("sasrec", f"one of {MODELS}; ignored when encoder is set")
-    encoder: str | None = _opt(None, "registry mixer as the sequence encoder, replacing the Transformer "
-                                     "(see `rnnzoo list`)")
-    objective: str | None = _opt(None, "for encoder: 'next' (SASRec-style next item) or 'cloze' (BERT4Rec-style); "
-                                       "None: 'cloze' for bert4rec, else 'next'")
-    max_len: int = _opt(50, "positions the model reads; train_rec takes it from the data (load_dataset's max_len)")
-    d_model: int = _opt(64, "embedding and hidden width")
-    n_layers: int = _opt(2, "encoder layers")
-    n_heads: int = _opt(2, "attention heads (sasrec, bert4rec)")
-    inner_size: int = _opt(256, "feed-forward width (Transformer FFN; MLP of an encoder's blocks)")
-    dropout: float | None = _opt(None, "None: RecBole's default for the model (sasrec 0.5, bert4rec 0.2, "
-                                       "gru4rec 0.3; an encoder takes its objective's)")
-    mask_ratio: float = _opt(0.2, "cloze: probability that an item is masked")
-    gru_hidden: int = _opt(128, "gru4rec: GRU width")
-    mixer_options: dict = field(default_factory=dict, metadata={"help": "config overrides for the encoder mixer"})
+    n_items: int | None = option(None, "real items, ids 1..n_items (0 = padding); None: train_rec takes it from the "
+                                       "data", derived=True)
+    arch: str = option("sasrec", "the recommender; ignored when encoder is set", choices=MODELS)
+    encoder: str | None = option(None, "registry mixer as the sequence encoder, replacing the Transformer, with "
+                                       "options as in gla:num_heads=2 (see `rnnzoo list`)", spec_of="mixer_options")
+    objective: str | None = option(None, "for encoder: 'next' (SASRec-style next item) or 'cloze' (BERT4Rec-style); "
+                                         "None: 'cloze' for bert4rec, else 'next'", choices=OBJECTIVES)
+    max_len: int = option(50, "positions the model reads; train_rec takes it from the data", derived=True)
+    d_model: int = option(64, "embedding and hidden width")
+    n_layers: int = option(2, "encoder layers")
+    n_heads: int = option(2, "attention heads (sasrec, bert4rec)")
+    inner_size: int = option(256, "feed-forward width (Transformer FFN; MLP of an encoder's blocks)")
+    dropout: float | None = option(None, "None: RecBole's default for the model (sasrec 0.5, bert4rec 0.2, "
+                                         "gru4rec 0.3; an encoder takes its objective's)")
+    mask_ratio: float = option(0.2, "cloze: probability that an item is masked")
+    gru_hidden: int = option(128, "gru4rec: GRU width")
+    mixer_options: dict = option(factory=dict, help="config overrides for the encoder mixer")
 
+    # Fields stay as given (None included; ``dataclasses.replace`` and the CLI re-read them): the defaults that
+    # None stands for are the properties ``cloze`` and ``drop``.
     def __post_init__(self) -> None:
         if self.n_items is not None and self.n_items < 1:
             raise ValueError(f"n_items must be >= 1, got {self.n_items}")
-        if self.model not in MODELS:
-            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
-        if self.objective is None:
-            self.objective = "cloze" if self.model == "bert4rec" else "next"
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
-        if self.encoder is None and self.model != "pop" and self.objective != ("cloze" if self.model == "bert4rec"
-                                                                               else "next"):
-            raise ValueError(f"model {self.model!r} has a fixed objective; objective={self.objective!r} "
+        if self.arch not in MODELS:
+            raise ValueError(f"arch must be one of {MODELS}, got {self.arch!r}")
+        if self.objective is not None and self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES} or None, got {self.objective!r}")
+        fixed = "cloze" if self.arch == "bert4rec" else "next"
+        if self.encoder is None and self.arch != "pop" and self.objective not in (None, fixed):
+            raise ValueError(f"arch {self.arch!r} has a fixed objective; objective={self.objective!r} "
                              f"applies to --encoder models only")
         if self.encoder is not None:
             mixers.make_config(self.encoder, self.d_model, **self.mixer_options)  # unknown name/options raise
-            if self.objective == "next" and not mixers.get(self.encoder).causal:
+            if not self.cloze and not mixers.get(self.encoder).causal:
                 raise ValueError(f"the next-item objective needs a causal encoder; {self.encoder!r} is not "
                                  f"causal (use objective='cloze')")
-        if self.dropout is None:  # RecBole defaults; an encoder takes those of its objective's Transformer
-            key = ("bert4rec" if self.objective == "cloze" else "sasrec") if self.encoder else self.model
-            self.dropout = {"sasrec": 0.5, "bert4rec": 0.2, "gru4rec": 0.3, "pop": 0.0}[key]
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1) or None, got {self.dropout}")
         if not 0 < self.mask_ratio < 1:
             raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
+
+    @property
+    def goal(self) -> str:
+        """The objective trained: ``objective``, else 'cloze' for bert4rec and 'next' for the others."""
+        return self.objective or ("cloze" if self.arch == "bert4rec" else "next")
+
+    @property
+    def cloze(self) -> bool:
+        return self.goal == "cloze"
+
+    @property
+    def drop(self) -> float:
+        """``dropout``, else RecBole's default (an encoder takes that of its objective's Transformer)."""
+        if self.dropout is not None:
+            return self.dropout
+        key = ("bert4rec" if self.cloze else "sasrec") if self.encoder else self.arch
+        return {"sasrec": 0.5, "bert4rec": 0.2, "gru4rec": 0.3, "pop": 0.0}[key]
 
     @property
     def mask_token(self) -> int:
@@ -93,7 +107,7 @@ class RecConfig:
 
     @property
     def name(self) -> str:
-        return f"{self.encoder}-{self.objective}" if self.encoder else self.model
+        return f"{self.encoder}-{self.goal}" if self.encoder else self.arch
 
 
 class Popularity(nn.Module):
@@ -116,9 +130,9 @@ class SeqRec(nn.Module):
         if config.n_items is None:
             raise ValueError("RecConfig.n_items is unset; train_rec fills it from the data")
         self.config = config
-        self.cloze = config.objective == "cloze"
+        self.cloze = config.cloze
         self.item_emb = nn.Embedding(config.n_items + 1 + self.cloze, config.d_model, padding_idx=0)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = nn.Dropout(config.drop)
         self.bias: nn.Parameter | None = None  # per-item output bias (BERT4Rec)
 
     def _zero_padding(self) -> None:
@@ -176,7 +190,7 @@ class TransformerRec(SeqRec):
         c, d = config, config.d_model
         self.pos_emb = nn.Embedding(c.max_len, d)
         self.emb_norm = nn.LayerNorm(d, eps=1e-12)
-        layer = nn.TransformerEncoderLayer(d, c.n_heads, c.inner_size, c.dropout, activation="gelu",
+        layer = nn.TransformerEncoderLayer(d, c.n_heads, c.inner_size, c.drop, activation="gelu",
                                            layer_norm_eps=1e-12, batch_first=True)
         self.transformer = nn.TransformerEncoder(layer, c.n_layers, enable_nested_tensor=False)
         if self.cloze:
@@ -214,7 +228,7 @@ class MixerRec(SeqRec):
             return (Bidirectional(c.encoder, c.d_model, **c.mixer_options) if bidirectional
                     else mixers.build(c.encoder, c.d_model, **c.mixer_options))
 
-        self.layers = nn.ModuleList(Block(mixer(), c.inner_size / c.d_model, c.dropout) for _ in range(c.n_layers))
+        self.layers = nn.ModuleList(Block(mixer(), c.inner_size / c.d_model, c.drop) for _ in range(c.n_layers))
         self.out_norm = nn.RMSNorm(c.d_model)
         nn.init.normal_(self.item_emb.weight, std=0.02)
         self._zero_padding()
@@ -227,13 +241,13 @@ class MixerRec(SeqRec):
 
 
 def build_model(config: RecConfig, item_counts: torch.Tensor | None = None) -> nn.Module:
-    """``Popularity`` for model 'pop' (needs item_counts [n_items + 1]); a ``MixerRec`` when an encoder is set;
+    """``Popularity`` for arch 'pop' (needs item_counts [n_items + 1]); a ``MixerRec`` when an encoder is set;
     else ``GRU4Rec`` or ``TransformerRec`` (sasrec, bert4rec)."""
-    if config.model == "pop" and config.encoder is None:
+    if config.arch == "pop" and config.encoder is None:
         if config.n_items is None or item_counts is None or item_counts.shape != (config.n_items + 1,):
             raise ValueError(f"the popularity model needs n_items (got {config.n_items}) and item_counts of "
                              f"shape (n_items + 1,)")
         return Popularity(item_counts)
     if config.encoder is not None:
         return MixerRec(config)
-    return GRU4Rec(config) if config.model == "gru4rec" else TransformerRec(config)
+    return GRU4Rec(config) if config.arch == "gru4rec" else TransformerRec(config)

@@ -1,9 +1,11 @@
 """Train and evaluate a sequential recommender on leave-one-out splits with the shared Trainer.
 
 ```python
-config = RecTrainConfig(model=RecConfig(model="bert4rec"), epochs=50)   # or RecConfig(encoder="lstm")
+config = RecTrainConfig(model=RecConfig(arch="bert4rec"), epochs=50)   # or RecConfig(encoder="lstm")
 result = train_rec(load_dataset(), config)                             # {"test": {"ndcg@10": ...}, ...}
+result = train_rec(None, override(RecTrainConfig(), arch="gru4rec", steps=200, data="ratings.dat"))
 ```
+(``override`` from ``rnnzoo.config_args`` changes fields by leaf name, as the ``rnnzoo rec`` flags do.)
 
 One epoch = one pass over the training windows (``batches.train_windows``); validation every epoch;
 early stopping on ``train.early_stop_metric`` (valid NDCG@10) after ``train.early_stop_patience`` epochs
@@ -17,37 +19,43 @@ import copy
 import dataclasses
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import safetensors.torch
 import torch
 
 from rnnzoo.apps.rec.batches import eval_batch, mask_batch, train_windows
-from rnnzoo.apps.rec.data import SequenceData
+from rnnzoo.apps.rec.data import SequenceData, load_dataset
 from rnnzoo.apps.rec.metrics import METRICS, rank_metrics, target_ranks
 from rnnzoo.apps.rec.models import RecConfig, SeqRec, build_model
+from rnnzoo.config_args import option
 from rnnzoo.io import atomic_write_bytes, atomic_write_json
 from rnnzoo.train import Trainer, TrainConfig
 
 
 def recbole_train() -> TrainConfig:
     """RecBole's sequential recipe: Adam at a constant lr 2e-3, betas (0.9, 0.999), no weight decay, early
-    stopping on valid NDCG@10 (patience 5 epochs here); gradients clipped at norm 1."""
-    return TrainConfig(lr=2e-3, weight_decay=0.0, betas=(0.9, 0.999), warmup_steps=0, min_lr_ratio=1.0,
-                       grad_clip=1.0, early_stop_metric="ndcg@10", early_stop_patience=5)
+    stopping on valid NDCG@10 (patience 5 epochs here); gradients clipped at norm 1. ``steps`` is only a cap:
+    ``RecTrainConfig.epochs`` ends a run first unless it is None or ``--steps`` is set lower."""
+    return TrainConfig(steps=1_000_000, lr=2e-3, weight_decay=0.0, betas=(0.9, 0.999), warmup_steps=0,
+                       min_lr_ratio=1.0, grad_clip=1.0, early_stop_metric="ndcg@10", early_stop_patience=5)
 
 
 @dataclass
 class RecTrainConfig:
-    model: RecConfig = field(default_factory=RecConfig, metadata={
-        "help": "the recommender: model or encoder, objective, sizes, dropout (n_items, max_len: from the data)"})
-    train: TrainConfig = field(default_factory=recbole_train, metadata={
-        "help": "optimiser, seed, out_dir, progress; early_stop_patience counts epochs; eval_every and log_every "
-                "are one epoch, and steps is epochs x windows per epoch unless epochs is None"})
-    epochs: int | None = field(default=40, metadata={
-        "help": "max epochs (early stopping on the valid metric); None: train.steps optimiser steps"})
-    batch_size: int = field(default=64, metadata={"help": "training windows of max_len items per step"})
+    """The model and trainer configs nested, plus the data and the epoch loop. Training stops at whichever
+    comes first of ``epochs`` (None: no limit) and ``train.steps``, or earlier by early stopping; the model's
+    ``n_items`` and ``max_len`` come from the data."""
+
+    model: RecConfig = option(factory=RecConfig)
+    train: TrainConfig = option(factory=recbole_train)
+    epochs: int | None = option(40, "max epochs (early stopping on valid NDCG@10); None: only train.steps limits")
+    batch_size: int = option(64, "training windows of history_len items per step")
+    data: str | None = option(None, ".inter, u.data, ratings.dat or ratings.csv; None: ml-100k shipped in the "
+                                    "recbole wheel (train_rec's own data argument, when given, wins)")
+    min_interactions: int = option(5, "drop users with fewer interactions")
+    history_len: int = option(50, "most recent items per user the model reads (its max_len)")
 
     def __post_init__(self) -> None:
         if self.epochs is not None and self.epochs < 1:
@@ -57,6 +65,11 @@ class RecTrainConfig:
         if self.train.early_stop_metric not in METRICS:
             raise ValueError(f"train.early_stop_metric picks the best epoch and must be one of {METRICS}, "
                              f"got {self.train.early_stop_metric!r}")
+
+
+def load_data(config: RecTrainConfig) -> SequenceData:
+    """The leave-one-out sequences that ``config.data``, ``min_interactions`` and ``history_len`` describe."""
+    return load_dataset(config.data, min_interactions=config.min_interactions, max_len=config.history_len)
 
 
 @torch.no_grad()
@@ -70,17 +83,18 @@ def evaluate(model: torch.nn.Module, batch: tuple[torch.Tensor, ...], chunk: int
     return rank_metrics(torch.cat(ranks))
 
 
-def train_rec(data: SequenceData, config: RecTrainConfig | None = None) -> dict:
-    """Train ``config.model`` on ``data`` and return the results dict (also written to ``out_dir/results.json``
+def train_rec(data: SequenceData | None = None, config: RecTrainConfig | None = None) -> dict:
+    """Train ``config.model`` on ``data`` (None: ``load_data(config)``) and return the results dict (also written to ``out_dir/results.json``
     when ``config.train.out_dir`` is set): valid metrics at the best epoch, test metrics, wall time, sizes."""
     start = time.perf_counter()
     config = config or RecTrainConfig()
+    data = load_data(config) if data is None else data
     seed, out_dir = config.train.seed, config.train.out_dir
     torch.manual_seed(seed)
     model = dataclasses.replace(config.model, n_items=data.n_items, max_len=data.max_len)
-    cloze = model.objective == "cloze"
+    cloze = model.cloze
     net = build_model(model, torch.as_tensor(data.item_popularity()))
-    mask_token = model.mask_token if cloze and model.model != "pop" else None
+    mask_token = model.mask_token if cloze and model.arch != "pop" else None
     valid, test = eval_batch(data, "valid", mask_token), eval_batch(data, "test", mask_token)
     result = {"model": model.name, "dataset": {"users": data.n_users, "items": data.n_items,
               "interactions": int(sum(len(s) for s in data.sequences))}, "seed": seed,
@@ -92,7 +106,7 @@ def train_rec(data: SequenceData, config: RecTrainConfig | None = None) -> dict:
     net.eval()
     result["test"] = evaluate(net, test)
     result["wall_seconds"] = time.perf_counter() - start
-    result["config"] = dataclasses.asdict(model)
+    result["config"] = {**dataclasses.asdict(model), "objective": model.goal, "dropout": model.drop}
     if out_dir:
         atomic_write_json(Path(out_dir) / "results.json", result)
     return result
@@ -101,17 +115,17 @@ def train_rec(data: SequenceData, config: RecTrainConfig | None = None) -> dict:
 def _fit(net: SeqRec, data: SequenceData, valid, config: RecTrainConfig) -> dict:
     c, seed, out_dir = net.config, config.train.seed, config.train.out_dir
     metric, batch_size = config.train.early_stop_metric, config.batch_size
-    inputs, lengths, labels = train_windows(data, c.objective == "cloze")
+    inputs, lengths, labels = train_windows(data, c.cloze)
     n = len(inputs)
     per_epoch = math.ceil(n / batch_size)
-    total = config.train.steps if config.epochs is None else config.epochs * per_epoch
+    total = config.train.steps if config.epochs is None else min(config.train.steps, config.epochs * per_epoch)
 
     def batch_fn(step: int):
         epoch, i = divmod(step, per_epoch)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
         idx = order[i * batch_size: (i + 1) * batch_size]
         seq, lens, lab = inputs[idx], lengths[idx], labels[idx]
-        if c.objective == "cloze":
+        if c.cloze:
             seq, lab = mask_batch(seq, lens, c.mask_ratio, c.mask_token,
                                   torch.Generator().manual_seed(seed * 1_000_003 + step + 7))
         t = int(lens.max())

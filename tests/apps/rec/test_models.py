@@ -13,7 +13,7 @@ from rnnzoo.train import TrainConfig
 from tests.apps.rec.test_data import write_inter
 
 N_ITEMS = 30
-CASES = [dict(model="sasrec"), dict(model="bert4rec"), dict(model="gru4rec"),
+CASES = [dict(arch="sasrec"), dict(arch="bert4rec"), dict(arch="gru4rec"),
          dict(encoder="lstm", objective="next"), dict(encoder="gru", objective="cloze"),
          dict(encoder="attention", objective="cloze")]
 
@@ -22,7 +22,7 @@ def _batch(cfg, gen):
     lengths = torch.tensor([7, 4, 1])
     seq = torch.randint(1, N_ITEMS + 1, (3, 7), generator=gen)
     seq[torch.arange(7)[None] >= lengths[:, None]] = 0
-    if cfg.objective == "cloze":
+    if cfg.cloze:
         return _cloze(seq, lengths, cfg, gen)
     labels = torch.randint(1, N_ITEMS + 1, (3, 7), generator=gen).masked_fill(seq == 0, IGNORE)
     return seq, lengths, labels
@@ -68,26 +68,26 @@ def test_config_errors():
     with pytest.raises(ValueError, match="no option"):
         RecConfig(n_items=5, encoder="lstm", objective="next", mixer_options={"bogus": 1})
     with pytest.raises(ValueError, match="fixed objective"):
-        RecConfig(n_items=5, model="sasrec", objective="cloze")
+        RecConfig(n_items=5, arch="sasrec", objective="cloze")
     with pytest.raises(ValueError, match="unknown mixer"):
         RecConfig(n_items=5, encoder="nope")
     with pytest.raises(ValueError, match="item_counts"):
-        build_model(RecConfig(n_items=5, model="pop"))
+        build_model(RecConfig(n_items=5, arch="pop"))
     with pytest.raises(ValueError, match="n_items is unset"):
-        build_model(RecConfig(model="sasrec"))
+        build_model(RecConfig(arch="sasrec"))
     with pytest.raises(ValueError, match="early_stop_metric"):
         RecTrainConfig(train=TrainConfig(early_stop_metric="loss"))
     with pytest.raises(ValueError, match="epochs"):
         RecTrainConfig(epochs=0)
 
 
-@pytest.mark.parametrize("kw, cls", [(dict(model="gru4rec"), GRU4Rec), (dict(model="sasrec"), TransformerRec),
-                                     (dict(model="bert4rec"), TransformerRec), (dict(encoder="gru"), MixerRec)])
+@pytest.mark.parametrize("kw, cls", [(dict(arch="gru4rec"), GRU4Rec), (dict(arch="sasrec"), TransformerRec),
+                                     (dict(arch="bert4rec"), TransformerRec), (dict(encoder="gru"), MixerRec)])
 def test_build_model_picks_the_encoder_family(kw, cls):
     assert type(build_model(RecConfig(n_items=5, **kw))) is cls
 
 
-@pytest.mark.parametrize("kw", [dict(model="pop"), dict(model="sasrec"), dict(model="bert4rec")])
+@pytest.mark.parametrize("kw", [dict(arch="pop"), dict(arch="sasrec"), dict(arch="bert4rec")])
 def test_train_rec_end_to_end(tmp_path, kw):
     rows = [(f"u{u}", f"i{(u * 7 + t * 3) % 11}", t) for u in range(6) for t in range(8)]
     data = load_dataset(write_inter(tmp_path / "t.inter", rows), max_len=5)
@@ -99,6 +99,27 @@ def test_train_rec_end_to_end(tmp_path, kw):
         assert set(saved[split]) == {f"{m}@{k}" for m in ("hit", "ndcg", "mrr") for k in (10, 20)}
         assert 0 <= saved[split]["hit@10"] <= saved[split]["hit@20"] <= 1
     assert saved["wall_seconds"] > 0 and res["test"] == saved["test"]
-    if kw["model"] != "pop":
+    if kw["arch"] != "pop":
         assert (tmp_path / "run" / "best.safetensors").exists() and res["train_windows"] == len(
-            train_windows(data, kw["model"] == "bert4rec")[0])
+            train_windows(data, kw["arch"] == "bert4rec")[0])
+
+
+def test_epochs_and_steps_both_cap_a_run(tmp_path):
+    rows = [(f"u{u}", f"i{(u * 7 + t * 3) % 11}", t) for u in range(6) for t in range(8)]
+    data = load_dataset(write_inter(tmp_path / "t.inter", rows), max_len=5)
+    model = RecConfig(arch="gru4rec", d_model=8, gru_hidden=8)
+    per_epoch = -(-len(train_windows(data, False)[0]) // 2)
+    by_epochs = train_rec(data, RecTrainConfig(model, epochs=2, batch_size=2, train=replace(recbole_train(),
+                                                                                          progress=False)))
+    assert by_epochs["steps"] == 2 * per_epoch and by_epochs["epochs"] == 2
+    by_steps = train_rec(data, RecTrainConfig(model, epochs=2, batch_size=2, train=replace(
+        recbole_train(), steps=per_epoch - 1, progress=False)))
+    assert by_steps["steps"] == per_epoch - 1
+
+
+def test_train_rec_loads_the_data_its_config_names(tmp_path):
+    rows = [(f"u{u}", f"i{(u * 7 + t * 3) % 11}", t) for u in range(6) for t in range(8)]
+    path = write_inter(tmp_path / "t.inter", rows)
+    res = train_rec(None, RecTrainConfig(RecConfig(arch="pop"), data=str(path), history_len=5))
+    assert res["dataset"] == {"users": 6, "items": 11, "interactions": 48}
+    assert res["config"]["max_len"] == 5 and res["config"]["objective"] == "next"
