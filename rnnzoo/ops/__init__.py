@@ -49,7 +49,7 @@ Layouts: B batch, T (or L) time, H heads, K/V key/value head dims, D channels, N
 | chunked_attention | q, k [B, T, H, dk]; v [B, T, H, dv] | recurrent, chunk | chunk | float32 |
 | combiner_attention | q, k, v [B, T, H, D]; w [H, D] | recurrent, chunk | chunk | float32 |
 | sparse_local_attention | q, k [B, T, Z]; v [B, T, V]; active [B, T] bool | recurrent, parallel | parallel | float32 |
-| routing_attention | q [B, Tq, H, D]; k, v [B, Tk, H, D]; q_cluster, k_cluster [B, T, H] int64 | recurrent, parallel | parallel | - |
+| routing_attention | q [B, Tq, H, D]; k, v [B, Tk, H, D]; q_cluster [B, Tq, H], k_cluster [B, Tk, H] int64 | recurrent, parallel | parallel | - |
 | softmax_attention | q [B, Tq, H, D]; k, v [B, Tk, H, D] | recurrent, sdpa | sdpa | - |
 | apply_rotary | x [B, T, H, D]; positions [B, T] | - | - | - |
 """

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import operator
 
 import torch
 
@@ -28,8 +29,12 @@ def check_mode(op: str, mode: str, modes: tuple[str, ...]) -> None:
 
 
 def check_chunk_size(op: str, chunk_size, name: str = "chunk_size") -> None:
-    """Raises a ValueError naming ``op`` unless ``chunk_size`` is an integer >= 1."""
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+    """Raises a ValueError naming ``op`` and ``name`` unless ``chunk_size`` is an integer >= 1 (numpy ints count)."""
+    try:
+        ok = not isinstance(chunk_size, bool) and operator.index(chunk_size) >= 1
+    except TypeError:
+        ok = False
+    if not ok:
         raise ValueError(f"{op}: {name} must be an integer >= 1, got {chunk_size!r}")
 
 

@@ -113,3 +113,9 @@ def test_autocast_safe_restores_autocast_after_the_op():
         rnnzoo.ops.simple_gla(**_inputs("simple_gla", torch.float32), mode="chunk")
         assert torch.is_autocast_enabled("cpu")
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("size", [2.0, "4", True, None])
+def test_a_chunk_size_that_is_not_an_integer_is_refused(size):
+    with pytest.raises(ValueError, match="chunk_size"):
+        rnnzoo.ops.simple_gla(**_inputs("simple_gla", torch.float32), mode="chunk", chunk_size=size)
