@@ -77,6 +77,6 @@ class Combiner(Mixer):
         q, k, v = self.qkv(x).view(b, t, 3, self.num_heads, self.head_dim).unbind(2)
         positions = pos[:, None] + torch.arange(t, device=x.device)
         q, k = apply_rotary(q, positions, self.config.rotary_base), apply_rotary(k, positions, self.config.rotary_base)
-        o, cache = combiner_attention(q, k, v, self.summary_query, self.config.block_size, self.config.partition,
-                                      initial_state=tuple(cache), output_final_state=True, mode=mode)
-        return self.out_proj(o.reshape(b, t, -1)), (*cache, pos + t)
+        o, new = combiner_attention(q, k, v, self.summary_query, self.config.block_size, self.config.partition,
+                                    initial_state=tuple(cache), output_final_state=True, mode=mode)
+        return self.out_proj(o.reshape(b, t, -1)), (*(n.to(c.dtype) for n, c in zip(new, cache)), pos + t)

@@ -69,4 +69,4 @@ class LMU(Mixer):
     def _mix(self, x, state, mode):
         u = F.relu(self.W_u(x))
         m, m_last = lmu_memory(u, self.Abar, self.Bbar, state[0], output_final_state=True, mode=mode)
-        return F.relu(self.W_h(torch.cat((m.flatten(-2), x), -1))), (m_last,)
+        return F.relu(self.W_h(torch.cat((m.flatten(-2), x), -1))), (m_last.to(state[0].dtype),)

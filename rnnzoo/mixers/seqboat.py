@@ -112,4 +112,4 @@ class SeqBoat(Mixer):
                                                           initial_state=(k_win, v_win, count),
                                                           output_final_state=True, mode=mode)
         y = hx + self.h_proj(o * r) * (p[..., 1] * active)[..., None]
-        return y, (torch.view_as_real(h).to(x.dtype), k_win, v_win, count)
+        return y, (torch.view_as_real(h).to(x.dtype), k_win.to(x.dtype), v_win.to(x.dtype), count)

@@ -99,7 +99,9 @@ class TCNCA(Mixer):
         positions = cache[2][:, None] + torch.arange(T, device=x.device)
         q, k = (apply_rotary(t.unsqueeze(2), positions, c.rotary_base) for t in (q, k))
         v = F.silu(self.v_proj(x)).unsqueeze(2)
-        o, cache = chunked_attention(q, k, v, c.chunk_size, initial_state=cache, output_final_state=True, mode=mode)
+        o, (k_cache, v_cache, pos) = chunked_attention(q, k, v, c.chunk_size, initial_state=cache,
+                                                       output_final_state=True, mode=mode)
+        cache = (k_cache.to(cache[0].dtype), v_cache.to(cache[1].dtype), pos)
         h = F.silu(hx + self.h_proj(F.silu(gamma) * o[:, :, 0]))
         phi = torch.sigmoid(phi)
         return phi * h + (1 - phi) * x, (*new_windows, *cache)

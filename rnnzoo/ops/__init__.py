@@ -10,7 +10,13 @@ module ``rnnzoo/ops/<family>.py`` states its equations and shapes and holds its 
   runs, else ``"chunk"``;
 - ops compute in float32 at least and return the output in the input's dtype and the final state in float32
   (float64 for float64 inputs; complex64 / complex128 for S4D's complex state), as flash-linear-attention
-  returns it. Ops without a state say "-".
+  returns it; integer tensors of a state (positions, counts) stay int64. Ops without a state say "-".
+  ``softmax_attention`` alone computes in its inputs' dtype (no state accumulates; sdpa accumulates in float32);
+- non-floating inputs (int64, bool where a float is meant) raise a ValueError naming the dtype, and a
+  ``chunk_size`` (or ``block_size``) below 1 a ValueError naming it;
+- under ``torch.autocast`` every op runs with autocast disabled (``autocast_safe``): it computes in float32 as
+  above and returns its output in the dtype of the input it was given (what autocast's layers produced, e.g.
+  bfloat16 after an autocast ``nn.Linear``), never in a dtype autocast would pick inside the op.
 
 Layouts: B batch, T (or L) time, H heads, K/V key/value head dims, D channels, N state size.
 
@@ -27,7 +33,7 @@ Layouts: B batch, T (or L) time, H heads, K/V key/value head dims, D channels, N
 | signed_ssd | x [B, T, H, P]; a [B, T, H]; b, c [B, T, H, N] | recurrent, chunk, kernel, auto | auto | float32 |
 | selective_scan | u, delta, z [B, D, L]; A [D, N]; B, C [D, N] / [B, N, L] / [B, G, N, L] | recurrent, chunk, kernel, auto | auto | float32 |
 | signed_selective_scan | as selective_scan | recurrent, chunk, kernel, auto | auto | float32 |
-| diagonal_scan | x, g [B, T, *R] | recurrent, chunk | chunk | float32 |
+| diagonal_scan | x, g [B, T, *R] | recurrent, chunk, log | chunk | float32 |
 | signed_diagonal_scan | x, a [B, T, *R] | recurrent, chunk | chunk | float32 |
 | s4d_conv | u [B, T, H]; log_A_real, A_imag, C [H, N2] | recurrent, fft | fft | complex64 |
 | aaren | q [H, K]; k [B, T, H, K]; v [B, T, H, V] | recurrent, chunk | chunk | float32 |
@@ -36,22 +42,38 @@ Layouts: B batch, T (or L) time, H heads, K/V key/value head dims, D channels, N
 | lstm | x [B, T, D_in] | recurrent, fused | fused | float32 |
 | gru | x [B, T, D_in] | recurrent, fused | fused | float32 |
 | slstm | gx [B, T, H, 4, D]; r [H, 4, D, D] | recurrent | recurrent | float32 |
+| lmu_memory | u [B, T, C]; Abar [q, q]; Bbar [q] | recurrent, fft | fft | float32 |
+| long_conv | u [B, T, H]; k [H, L]; D [H] | recurrent, fft | fft | float32 |
+| dilated_causal_conv | u [B, T, H]; weight [H, K]; bias [H] | recurrent, conv | conv | float32 |
+| hie | u [B, T, D]; weight [H, D, W]; bias [H] | recurrent, conv | conv | float32 |
+| chunked_attention | q, k [B, T, H, dk]; v [B, T, H, dv] | recurrent, chunk | chunk | float32 |
+| combiner_attention | q, k, v [B, T, H, D]; w [H, D] | recurrent, chunk | chunk | float32 |
+| sparse_local_attention | q, k [B, T, Z]; v [B, T, V]; active [B, T] bool | recurrent, parallel | parallel | float32 |
+| routing_attention | q [B, Tq, H, D]; k, v [B, Tk, H, D]; q_cluster [B, Tq, H], k_cluster [B, Tk, H] int64 | recurrent, parallel | parallel | - |
 | softmax_attention | q [B, Tq, H, D]; k, v [B, Tk, H, D] | recurrent, sdpa | sdpa | - |
 | apply_rotary | x [B, T, H, D]; positions [B, T] | - | - | - |
 """
 
 from rnnzoo.ops.aaren import aaren
 from rnnzoo.ops.attention import softmax_attention
+from rnnzoo.ops.chunked_attention import chunked_attention
+from rnnzoo.ops.combiner import combiner_attention
 from rnnzoo.ops.delta import delta_product, delta_rule, gated_delta_rule
+from rnnzoo.ops.dilated_conv import dilated_causal_conv
 from rnnzoo.ops.gla import gla
+from rnnzoo.ops.hie import hie
 from rnnzoo.ops.linear_attention import linear_attention
+from rnnzoo.ops.lmu import lmu_memory
+from rnnzoo.ops.long_conv import long_conv
 from rnnzoo.ops.memory import memory_update
 from rnnzoo.ops.mlstm import mlstm
 from rnnzoo.ops.rnn import elman, gru, lstm
 from rnnzoo.ops.rotary import apply_rotary
+from rnnzoo.ops.routing import routing_attention
 from rnnzoo.ops.s4d import s4d_conv
 from rnnzoo.ops.scan import diagonal_scan, signed_diagonal_scan
 from rnnzoo.ops.selective_scan import selective_scan, signed_selective_scan
+from rnnzoo.ops.seqboat import sparse_local_attention
 from rnnzoo.ops.simple_gla import simple_gla
 from rnnzoo.ops.slstm import slstm
 from rnnzoo.ops.ssd import signed_ssd, ssd
@@ -59,5 +81,7 @@ from rnnzoo.ops.ssd import signed_ssd, ssd
 __all__ = [
     "simple_gla", "gla", "linear_attention", "mlstm", "delta_rule", "gated_delta_rule", "delta_product", "ssd",
     "signed_ssd", "selective_scan", "signed_selective_scan", "diagonal_scan", "signed_diagonal_scan", "s4d_conv",
-    "aaren", "memory_update", "elman", "lstm", "gru", "slstm", "softmax_attention", "apply_rotary",
+    "aaren", "memory_update", "elman", "lstm", "gru", "slstm", "lmu_memory", "long_conv", "dilated_causal_conv", "hie",
+    "chunked_attention", "combiner_attention", "sparse_local_attention", "routing_attention", "softmax_attention",
+    "apply_rotary",
 ]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from rnnzoo.ops._common import check_mode, upcast
+from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
 
 MODES = ("recurrent", "chunk")
 
@@ -91,12 +91,14 @@ def _chunked(s, v, state, chunk_size):
     return o[:, :T], (m, u, w)
 
 
+@autocast_safe
 def aaren(q, k, v, scale=None, initial_state=None, output_final_state=False, mode="chunk", chunk_size=64):
     """Prefix softmax attention of a learned query. q: [H, K]; k: [B, T, H, K]; v: [B, T, H, V];
     initial_state: (m [B, H], u [B, H], w [B, H, V]) or None. Returns (o [B, T, H, V], (m, u, w) or None)."""
     _check(q, k, v, initial_state, mode)
+    check_chunk_size("aaren", chunk_size)
     dtype = v.dtype
-    q, k, v, *state = upcast(q, k, v, *(initial_state or ()))
+    q, k, v, *state = upcast(q, k, v, *(initial_state or ()), op="aaren")
     scale = k.shape[-1] ** -0.5 if scale is None else scale
     s = torch.einsum("bthk,hk->bth", k, q) * scale
     state = tuple(state) or empty_state(v.shape[0], v.shape[2], v.shape[3], v.device, v.dtype)

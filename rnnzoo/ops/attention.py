@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from rnnzoo.ops._common import check_mode
+from rnnzoo.ops._common import autocast_safe, check_float, check_mode
 
 MODES = ("recurrent", "sdpa")
 
@@ -34,6 +34,7 @@ def attention_mask(tq: int, tk: int, window: int | None, k_valid: torch.Tensor |
     return mask
 
 
+@autocast_safe
 def softmax_attention(q, k, v, scale=None, window=None, k_valid=None, mode="sdpa", sinks=0):
     """q: [B, Tq, H, D]; k, v: [B, Tk, H, D] with Tk >= Tq; k_valid: [B, Tk] bool or None.
 
@@ -49,14 +50,18 @@ def softmax_attention(q, k, v, scale=None, window=None, k_valid=None, mode="sdpa
     if window is not None and window < 1:
         raise ValueError(f"window must be >= 1, got {window}")
     scale = q.shape[-1] ** -0.5 if scale is None else scale
-    q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # [B, H, T, D]
+    # computed in the inputs' common dtype, unlike the recurrent ops: no state accumulates across steps, sdpa's
+    # kernels accumulate in float32 themselves, and its flash kernels need half-precision inputs
+    check_float(q, k, v, op="softmax_attention")
+    dtype, common = q.dtype, torch.promote_types(torch.promote_types(q.dtype, k.dtype), v.dtype)
+    q, k, v = (t.to(common).transpose(1, 2) for t in (q, k, v))  # [B, H, T, D]
     if mode == "sdpa":
         if window is None and k_valid is None and tq == tk and not sinks:
             o = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)
         else:
             o = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask(tq, tk, window, k_valid, q.device, sinks),
                                                scale=scale)
-        return o.transpose(1, 2)
+        return o.transpose(1, 2).to(dtype)
     scores = (q @ k.transpose(-1, -2)) * scale
     scores = scores.masked_fill(~attention_mask(tq, tk, window, k_valid, q.device, sinks), float("-inf"))
-    return (scores.softmax(-1) @ v).transpose(1, 2)
+    return (scores.softmax(-1) @ v).transpose(1, 2).to(dtype)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
+
 MODES = ("recurrent", "chunk")
 
 
@@ -28,10 +30,8 @@ def init_cache(batch: int, chunk_size: int, H: int, dk: int, dv: int, device=Non
 
 
 def _check(q, k, v, chunk_size, initial_state, mode):
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    check_mode("chunked_attention", mode, MODES)
+    check_chunk_size("chunked_attention", chunk_size)
     if q.dim() != 4 or k.shape != q.shape or v.dim() != 4 or v.shape[:3] != q.shape[:3] or q.shape[1] == 0:
         raise ValueError(f"q, k must be [B, T, H, dk] and v [B, T, H, dv] with T >= 1, got {tuple(q.shape)}, "
                          f"{tuple(k.shape)}, {tuple(v.shape)}")
@@ -50,16 +50,20 @@ def _visible(key_pos, query_pos, chunk_size):
                                                        == query_pos.div(chunk_size, rounding_mode="floor"))
 
 
+@autocast_safe
 def chunked_attention(q, k, v, chunk_size, scale=None, initial_state=None, output_final_state=False, mode="chunk"):
-    """-> (o [B, T, H, dv], (k_cache, v_cache, pos) or None). See the module docstring."""
+    """q, k: [B, T, H, dk]; v: [B, T, H, dv] -> (o [B, T, H, dv] in q's dtype, (k_cache, v_cache) float32
+    (float64 for float64 inputs) and pos, or None). See the module docstring."""
     _check(q, k, v, chunk_size, initial_state, mode)
+    dtype = q.dtype
+    kc, vc, pos = (None, None, None) if initial_state is None else initial_state
+    q, k, v, kc, vc = upcast(q, k, v, kc, vc, op="chunked_attention")
     B, T, H, dk = q.shape
     C = chunk_size
     scale = dk ** -0.5 if scale is None else scale
     if initial_state is None:
-        initial_state = init_cache(B, C, H, dk, v.shape[-1], device=q.device, dtype=k.dtype)
-    kc, vc, pos = initial_state
-    keys, values = torch.cat((kc.to(k.dtype), k), 1), torch.cat((vc.to(v.dtype), v), 1)  # [B, C-1+T, ...]
+        kc, vc, pos = init_cache(B, C, H, dk, v.shape[-1], device=q.device, dtype=k.dtype)
+    keys, values = torch.cat((kc, k), 1), torch.cat((vc, v), 1)  # [B, C-1+T, ...]
     key_pos = pos[:, None] - (C - 1) + torch.arange(C - 1 + T, device=q.device)  # [B, C-1+T]
     if mode == "recurrent":
         outs = []
@@ -87,4 +91,4 @@ def chunked_attention(q, k, v, chunk_size, scale=None, initial_state=None, outpu
     state = None
     if output_final_state:
         state = (keys[:, keys.shape[1] - (C - 1):], values[:, values.shape[1] - (C - 1):], pos + T)
-    return o, state
+    return o.to(dtype), state

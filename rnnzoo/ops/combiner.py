@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import torch
 
+from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
+
 MODES = ("recurrent", "chunk")
 PARTITIONS = ("fixed", "logsparse")
 
@@ -54,12 +56,10 @@ def fenwick_groups(g: int) -> list[tuple[int, int]]:
 
 
 def _check(q, k, v, w, block_size, partition, initial_state, mode):
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    check_mode("combiner_attention", mode, MODES)
     if partition not in PARTITIONS:
-        raise ValueError(f"partition must be one of {PARTITIONS}, got {partition!r}")
-    if block_size < 1:
-        raise ValueError(f"block_size must be >= 1, got {block_size}")
+        raise ValueError(f"combiner_attention: partition must be one of {PARTITIONS}, got {partition!r}")
+    check_chunk_size("combiner_attention", block_size, name="block_size")
     if q.dim() != 4 or q.shape != k.shape or q.shape != v.shape:
         raise ValueError(f"q, k, v must be [B, T, H, D] of one shape, got {tuple(q.shape)}, {tuple(k.shape)}, "
                          f"{tuple(v.shape)}")
@@ -82,18 +82,22 @@ def _empty_state(q):
     return empty, empty, empty, empty, q.new_zeros(b, 0, h)
 
 
+@autocast_safe
 def combiner_attention(q, k, v, w, block_size, partition="fixed", scale=None, initial_state=None,
                        output_final_state=False, mode="chunk"):
     """q, k, v: [B, T, H, D]; w: [H, D] summary query; initial_state as in the module docstring or None.
 
-    Returns (o [B, T, H, D], final state (k_buf, v_buf, k_sum, v_sum, log_z) or None).
+    Returns (o [B, T, H, D] in q's dtype, final state (k_buf, v_buf, k_sum, v_sum, log_z) float32 (float64 for
+    float64 inputs) or None).
     """
     _check(q, k, v, w, block_size, partition, initial_state, mode)
+    dtype = q.dtype
+    q, k, v, w, *state = upcast(q, k, v, w, *(initial_state or ()), op="combiner_attention")
     scale = q.shape[-1] ** -0.5 if scale is None else scale
-    state = _empty_state(q) if initial_state is None else initial_state
+    state = _empty_state(q) if initial_state is None else tuple(state)
     run = _recurrent if mode == "recurrent" else _chunk
     o, state = run(q, k, v, w, block_size, partition, scale, state)
-    return o, (state if output_final_state else None)
+    return o.to(dtype), (state if output_final_state else None)
 
 
 def _group_summaries(k_sum, v_sum, log_z, partition):

@@ -31,7 +31,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from rnnzoo.ops._common import check_mode, upcast
+from rnnzoo.ops._chunk import segsum
+from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
 
 MODES = ("recurrent", "chunk")
 
@@ -39,8 +40,7 @@ MODES = ("recurrent", "chunk")
 # -- checks --------------------------------------------------------------------------------------
 def _check(op, q, k, v, g, beta, initial_state, mode, chunk_size, rows_per_token=1):
     check_mode(op, mode, MODES)
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    check_chunk_size(op, chunk_size)
     if q.dim() != 4 or k.dim() != 4 or v.dim() != 4:
         raise ValueError(f"q, k, v must be [B, T, H, D], got q {tuple(q.shape)}, k {tuple(k.shape)}, "
                          f"v {tuple(v.shape)}")
@@ -117,13 +117,14 @@ def _chunk(q, k, v, g, beta, scale, initial_state, chunk_size, rows_per_token=1)
         rhs = torch.cat((beta * v, k_beta), -1)
         q_decay, k_to_end, chunk_decay = q, k, None
     else:
-        # G_i within each chunk, summed in float64: G_i - G_j of two large float32 prefix sums would lose
-        # |G| * 1e-7 of the exponent, a relative error of that size in every decay factor.
-        gc = _to_chunks(g, c).double().cumsum(-1)
-        diff = (gc[..., :, None] - gc[..., None, :]).to(k.dtype)
-        diff = diff.masked_fill(~lower, float("-inf")).exp()  # exp(G_i - G_j), j <= i
-        to_end = (gc[..., -1:] - gc).to(k.dtype)
-        gc = gc.to(k.dtype)
+        # G_i - G_j as the sum of g over (j, i], summed directly in float64 (segsum), never as a difference of
+        # prefix sums: a -inf gate makes both prefix sums -inf and their difference NaN, and the difference of
+        # two large float32 prefix sums would lose |G| * 1e-7 of the exponent in every decay factor.
+        gd = _to_chunks(g, c).double()
+        seg = segsum(gd)  # [N, B*H, C, C], -inf above the diagonal
+        diff = seg.to(k.dtype).exp()  # exp(G_i - G_j), j <= i
+        to_end = seg[..., -1, :].to(k.dtype)  # G_C - G_i: the sum over (i, C]
+        gc = gd.cumsum(-1).to(k.dtype)
         p = qk * diff[..., read, :]
         a = a * diff
         rhs = torch.cat((beta * v, k_beta * gc.exp()[..., None]), -1)
@@ -148,6 +149,7 @@ def _chunk(q, k, v, g, beta, scale, initial_state, chunk_size, rows_per_token=1)
 
 
 # -- public ops ----------------------------------------------------------------------------------
+@autocast_safe
 def delta_rule(q, k, v, beta, scale=None, initial_state=None, output_final_state=False, mode="chunk",
                chunk_size=64):
     """DeltaNet (Schlag et al. 2021; Yang et al. 2024, eq. 1): S_t = (I - b_t k_t k_tᵀ) S_{t-1} + b_t k_t v_tᵀ,
@@ -157,9 +159,10 @@ def delta_rule(q, k, v, beta, scale=None, initial_state=None, output_final_state
     Returns (o [B, T, H, V] in q's dtype, S_T [B, H, K, V] or None).
     """
     _check("delta_rule", q, k, v, None, beta, initial_state, mode, chunk_size)
-    return _run(q, k, v, None, beta, scale, initial_state, output_final_state, mode, chunk_size)
+    return _run("delta_rule", q, k, v, None, beta, scale, initial_state, output_final_state, mode, chunk_size)
 
 
+@autocast_safe
 def gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None, output_final_state=False, mode="chunk",
                      chunk_size=64):
     """Gated DeltaNet (Yang et al. 2025, eq. 10): S_t = exp(g_t)(I - b_t k_t k_tᵀ) S_{t-1} + b_t k_t v_tᵀ,
@@ -169,9 +172,10 @@ def gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None, output_fi
     initial_state: [B, H, K, V] or None. Returns (o [B, T, H, V] in q's dtype, S_T [B, H, K, V] or None).
     """
     _check("gated_delta_rule", q, k, v, g, beta, initial_state, mode, chunk_size)
-    return _run(q, k, v, g, beta, scale, initial_state, output_final_state, mode, chunk_size)
+    return _run("gated_delta_rule", q, k, v, g, beta, scale, initial_state, output_final_state, mode, chunk_size)
 
 
+@autocast_safe
 def delta_product(q, k, v, g, beta, num_householder=2, scale=None, initial_state=None,
                   output_final_state=False, mode="chunk", chunk_size=64):
     """DeltaProduct (Siems et al. 2025, eq. 4): per token, n = num_householder delta steps
@@ -188,19 +192,19 @@ def delta_product(q, k, v, g, beta, num_householder=2, scale=None, initial_state
     _check("delta_product", q, k, v, g, beta, initial_state, mode, chunk_size, rows_per_token=num_householder)
     n = num_householder
     if mode == "recurrent" or g is None or n == 1:
-        return _run(q, k, v, g, beta, scale, initial_state, output_final_state, mode, chunk_size, n)
+        return _run("delta_product", q, k, v, g, beta, scale, initial_state, output_final_state, mode, chunk_size, n)
     # The chunk form runs one gated delta rule on the T*n rows, with the decay on each token's first row.
     b, t, h = g.shape
     g_rows = g.new_zeros(b, t, n, h)
     g_rows[:, :, 0] = g
-    return _run(q, k, v, g_rows.reshape(b, t * n, h), beta, scale, initial_state, output_final_state, mode,
-                chunk_size, n)
+    return _run("delta_product", q, k, v, g_rows.reshape(b, t * n, h), beta, scale, initial_state,
+                output_final_state, mode, chunk_size, n)
 
 
-def _run(q, k, v, g, beta, scale, initial_state, output_final_state, mode, chunk_size, rows_per_token=1):
+def _run(op, q, k, v, g, beta, scale, initial_state, output_final_state, mode, chunk_size, rows_per_token=1):
     dtype = q.dtype
     scale = q.shape[-1] ** -0.5 if scale is None else scale
-    q, k, v, g, beta, initial_state = upcast(q, k, v, g, beta, initial_state)
+    q, k, v, g, beta, initial_state = upcast(q, k, v, g, beta, initial_state, op=op)
     if mode == "recurrent":
         o, s = _recurrent(q, k, v, g, beta, scale, initial_state, rows_per_token)
     else:

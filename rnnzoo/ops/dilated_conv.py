@@ -15,12 +15,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from rnnzoo.ops._common import autocast_safe, check_mode, upcast
+
 MODES = ("recurrent", "conv")
 
 
 def _check(u, weight, bias, dilation, initial_state, mode):
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    check_mode("dilated_causal_conv", mode, MODES)
     if u.dim() != 3 or u.shape[1] == 0:
         raise ValueError(f"u must be [B, T, H] with T >= 1, got {tuple(u.shape)}")
     B, _, H = u.shape
@@ -35,16 +36,17 @@ def _check(u, weight, bias, dilation, initial_state, mode):
         raise ValueError(f"initial_state must be [B, H, (K-1)*dilation]={(B, H, span)}, got {tuple(initial_state.shape)}")
 
 
+@autocast_safe
 def dilated_causal_conv(u, weight, bias=None, dilation=1, initial_state=None, output_final_state=False, mode="conv"):
-    """u: [B, T, H] -> (y [B, T, H], final window [B, H, (K-1)*dilation] or None). See the module docstring."""
+    """u: [B, T, H] -> (y [B, T, H] in u's dtype, final window [B, H, (K-1)*dilation] float32 (float64 for
+    float64 inputs) or None). See the module docstring."""
     _check(u, weight, bias, dilation, initial_state, mode)
     dtype = u.dtype
-    real = torch.float64 if torch.float64 in (u.dtype, weight.dtype) else torch.float32
-    u, weight = u.to(real), weight.to(real)
+    u, weight, bias, past = upcast(u, weight, bias, initial_state, op="dilated_causal_conv")
     B, T, H = u.shape
     K = weight.shape[1]
     span = (K - 1) * dilation
-    past = u.new_zeros(B, H, span) if initial_state is None else initial_state.to(real)
+    past = u.new_zeros(B, H, span) if past is None else past
     window = torch.cat((past, u.transpose(1, 2)), dim=-1)  # [B, H, span + T]
     if mode == "recurrent":
         ys = [(window[..., t:t + span + 1:dilation] * weight).sum(-1) for t in range(T)]
@@ -52,6 +54,6 @@ def dilated_causal_conv(u, weight, bias=None, dilation=1, initial_state=None, ou
     else:
         y = F.conv1d(window, weight[:, None], dilation=dilation, groups=H).transpose(1, 2)
     if bias is not None:
-        y = y + bias.to(real)
+        y = y + bias
     final = window[..., window.shape[-1] - span:] if output_final_state else None
     return y.to(dtype), final

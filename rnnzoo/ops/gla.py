@@ -29,13 +29,14 @@ import torch.nn.functional as F
 
 from rnnzoo.ops import kernels
 from rnnzoo.ops._chunk import check_qkv, detach_decay, final_state_decay_grad, from_chunks, pass_states, to_chunks
-from rnnzoo.ops._common import check_mode, upcast
+from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
 from rnnzoo.ops.kernels import linear_attention as kernel
 
 MODES = ("recurrent", "chunk", "kernel", "auto")
 DIRECT_MAX_SPAN = 20.0  # nats of decay across one chunk up to which the one-matmul intra-chunk form is used
 
 
+@autocast_safe
 def gla(q, k, v, gk, scale=None, initial_state=None, output_final_state=False, mode="auto", chunk_size=64):
     """q, k: [B, T, H, K]; v: [B, T, H, V]; gk: [B, T, H, K] log decay (<= 0); initial_state: [B, H, K, V].
 
@@ -46,10 +47,11 @@ def gla(q, k, v, gk, scale=None, initial_state=None, output_final_state=False, m
     check_qkv(q, k, v, initial_state, "gla")
     if gk.shape != q.shape:
         raise ValueError(f"gla: gk must be [B, T, H, K] like q {tuple(q.shape)}, got {tuple(gk.shape)}")
-    if chunk_size < 1 or chunk_size & (chunk_size - 1):
+    check_chunk_size("gla", chunk_size)
+    if chunk_size & (chunk_size - 1):
         raise ValueError(f"gla: chunk_size must be a power of two, got {chunk_size}")
     scale = q.shape[-1] ** -0.5 if scale is None else scale
-    qf, k, v, gk, s0 = upcast(q, k, v, gk, initial_state)
+    qf, k, v, gk, s0 = upcast(q, k, v, gk, initial_state, op="gla")
     b, t, h, dk = q.shape
     mode = kernels.resolve(mode, "linear_attention", qf, k, v, gk, s0, fits=kernel.fits(qf, v))
     if mode == "kernel":

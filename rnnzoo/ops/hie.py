@@ -15,12 +15,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from rnnzoo.ops._common import autocast_safe, check_mode, upcast
+
 MODES = ("recurrent", "conv")
 
 
 def _check(u, weight, bias, initial_state, mode):
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    check_mode("hie", mode, MODES)
     if u.dim() != 3 or u.shape[1] == 0:
         raise ValueError(f"u must be [B, T, D] with T >= 1, got {tuple(u.shape)}")
     B, _, D = u.shape
@@ -32,21 +33,22 @@ def _check(u, weight, bias, initial_state, mode):
         raise ValueError(f"initial_state must be [B, D, W]={(B, D, weight.shape[2])}, got {tuple(initial_state.shape)}")
 
 
+@autocast_safe
 def hie(u, weight, bias=None, initial_state=None, output_final_state=False, mode="conv"):
-    """u: [B, T, D] -> (H [B, T, H], final window [B, D, W] or None). See the module docstring."""
+    """u: [B, T, D] -> (H [B, T, H] in u's dtype, final window [B, D, W] float32 (float64 for float64 inputs) or
+    None). See the module docstring."""
     _check(u, weight, bias, initial_state, mode)
     dtype = u.dtype
-    real = torch.float64 if torch.float64 in (u.dtype, weight.dtype) else torch.float32
-    u, weight = u.to(real), weight.to(real)
+    u, weight, bias, past = upcast(u, weight, bias, initial_state, op="hie")
     B, T, D = u.shape
     W = weight.shape[2]
-    past = u.new_zeros(B, D, W) if initial_state is None else initial_state.to(real)
+    past = u.new_zeros(B, D, W) if past is None else past
     window = torch.cat((past, u.transpose(1, 2)), dim=-1)  # [B, D, W + T]; step t reads window[..., t:t+W]
     if mode == "recurrent":
         h = torch.stack([torch.einsum("bdw,hdw->bh", window[..., t:t + W], weight) for t in range(T)], dim=1)
     else:
         h = F.conv1d(window[..., :-1], weight).transpose(1, 2)
     if bias is not None:
-        h = h + bias.to(real)
+        h = h + bias
     final = window[..., T:] if output_final_state else None
     return h.to(dtype), final

@@ -19,18 +19,22 @@ from __future__ import annotations
 import torch
 
 from rnnzoo.ops._chunk import check_qkv
-from rnnzoo.ops._common import check_mode
+from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_float, check_mode
 from rnnzoo.ops.simple_gla import MODES, simple_gla_core
 
 EPS = 1e-10
 
 
+@autocast_safe
 def linear_attention(q, k, v, scale=None, initial_state=None, output_final_state=False, normalize=False,
                      mode="auto", chunk_size=64):
     """q, k: [B, T, H, K]; v: [B, T, H, V]; initial_state: S [B, H, K, V], or (S, z [B, H, K]) when
     normalize=True. Returns (o [B, T, H, V] in q's dtype, final state of the same form, float32 (float64 for
     float64 inputs), or None)."""
     check_mode("linear_attention", mode, MODES)
+    check_chunk_size("linear_attention", chunk_size)
+    check_float(q, k, v, *(initial_state if isinstance(initial_state, (tuple, list)) else (initial_state,)),
+                op="linear_attention")
     if normalize and initial_state is not None:
         if not isinstance(initial_state, (tuple, list)) or len(initial_state) != 2:
             raise ValueError("linear_attention: with normalize=True, initial_state must be the pair (S, z)")
@@ -46,7 +50,8 @@ def linear_attention(q, k, v, scale=None, initial_state=None, output_final_state
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     if normalize:
         v = torch.cat((v, v.new_ones(*v.shape[:-1], 1)), -1)
-    o, s = simple_gla_core(q, k, v, q.new_zeros(q.shape[:3]), scale, initial_state, mode, chunk_size)
+    o, s = simple_gla_core(q, k, v, q.new_zeros(q.shape[:3]), scale, initial_state, mode, chunk_size,
+                          op="linear_attention")
     if normalize:
         o = o[..., :-1] / (o[..., -1:] + EPS)
         s = (s[..., :-1], s[..., -1])

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 
+from rnnzoo.ops._common import autocast_safe, check_float, check_mode, compute_dtype
+
 MODES = ("recurrent", "fft")
 
 
@@ -50,13 +52,14 @@ def _apply_powers(Abar: torch.Tensor, V: torch.Tensor, T: int) -> torch.Tensor:
     return out[:T]
 
 
+@autocast_safe
 def lmu_memory(u, Abar, Bbar, initial_state=None, output_final_state=False, mode="fft"):
     """m_t = Abar m_{t-1} + Bbar u_t per channel. u: [B, T, C]; Abar: [q, q]; Bbar: [q]; initial_state: [B, C, q].
 
-    Returns (m [B, T, C, q], m_T [B, C, q] or None), in u's dtype (computed in float32 at least).
+    Returns (m [B, T, C, q] in u's dtype, m_T [B, C, q] float32 (float64 for float64 u or state) or None). The
+    compute dtype follows u and the state, not Abar, Bbar (a float64 buffer of a float32 module stays float32 work).
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    check_mode("lmu_memory", mode, MODES)
     q = Abar.shape[0]
     if u.dim() != 3 or Abar.shape != (q, q) or Bbar.shape != (q,):
         raise ValueError(f"need u [B, T, C], Abar [q, q], Bbar [q]; got {tuple(u.shape)}, {tuple(Abar.shape)}, "
@@ -65,14 +68,15 @@ def lmu_memory(u, Abar, Bbar, initial_state=None, output_final_state=False, mode
     if initial_state is not None and initial_state.shape != (batch, C, q):
         raise ValueError(f"initial_state must be [B, C, q]={(batch, C, q)}, got {tuple(initial_state.shape)}")
     dtype = u.dtype
-    work = torch.float64 if dtype == torch.float64 else torch.float32
+    check_float(Abar, Bbar, op="lmu_memory")
+    work = compute_dtype(u, initial_state, op="lmu_memory")
     u, Abar, Bbar = u.to(work), Abar.to(work), Bbar.to(work)
     m0 = None if initial_state is None else initial_state.to(work)
     if mode == "recurrent":
         m = _recurrent(u, Abar, Bbar, m0)
     else:
         m = _fft(u, Abar, Bbar, m0)
-    return m.to(dtype), (m[:, -1].to(dtype) if output_final_state else None)
+    return m.to(dtype), (m[:, -1] if output_final_state else None)
 
 
 def _recurrent(u, Abar, Bbar, m0):

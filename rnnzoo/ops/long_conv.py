@@ -15,12 +15,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from rnnzoo.ops._common import autocast_safe, check_mode, upcast
+
 MODES = ("recurrent", "fft")
 
 
 def _check(u, k, D, initial_state, mode):
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    check_mode("long_conv", mode, MODES)
     if u.dim() != 3 or u.shape[1] == 0:
         raise ValueError(f"u must be [B, T, H] with T >= 1, got {tuple(u.shape)}")
     H = u.shape[2]
@@ -45,15 +46,16 @@ def fast_fft_size(n: int) -> int:
         m += 1
 
 
+@autocast_safe
 def long_conv(u, k, D=None, initial_state=None, output_final_state=False, mode="fft"):
-    """u: [B, T, H], k: [H, L] -> (y [B, T, H], final window [B, H, L-1] or None). See the module docstring."""
+    """u: [B, T, H], k: [H, L] -> (y [B, T, H] in u's dtype, final window [B, H, L-1] float32 (float64 for
+    float64 inputs) or None). See the module docstring."""
     _check(u, k, D, initial_state, mode)
     dtype = u.dtype
-    real = torch.float64 if torch.float64 in (u.dtype, k.dtype) else torch.float32
-    u, k = u.to(real), k.to(real)
+    u, k, D, past = upcast(u, k, D, initial_state, op="long_conv")
     B, T, H = u.shape
     L = k.shape[1]
-    past = u.new_zeros(B, H, 0) if initial_state is None else initial_state.to(real)
+    past = u.new_zeros(B, H, 0) if past is None else past
     window = torch.cat((past, u.transpose(1, 2)), dim=-1)  # [B, H, S+T]
     S = past.shape[-1]
     if mode == "recurrent":
@@ -67,9 +69,9 @@ def long_conv(u, k, D=None, initial_state=None, output_final_state=False, mode="
         y = torch.fft.irfft(torch.fft.rfft(window, n=n) * torch.fft.rfft(k, n=n), n=n)[..., S:S + T]
         y = y.transpose(1, 2)
     if D is not None:
-        y = y + u * D.to(real)
+        y = y + u * D
     final = None
     if output_final_state:
         padded = F.pad(window, (L - 1, 0))
-        final = padded[..., padded.shape[-1] - (L - 1):].to(torch.promote_types(dtype, torch.float32))
+        final = padded[..., padded.shape[-1] - (L - 1):]
     return y.to(dtype), final

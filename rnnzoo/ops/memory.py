@@ -46,7 +46,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from rnnzoo.ops._common import check_mode, compute_dtype
+from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_float, check_mode, compute_dtype
 
 MODES = ("recurrent", "chunk")
 MEMORIES = ("linear", "mlp")
@@ -172,6 +172,7 @@ def grad_factors(rule: MemoryRule, ws, k, v, delta):
 
 
 # -- public op -----------------------------------------------------------------------------------
+@autocast_safe
 def memory_update(q, k, v, lr, log_decay, log_momentum=None, gamma=None, delta=None, *, rule: MemoryRule,
                   initial_state: MemoryState, output_final_state: bool = False, mode: str = "chunk",
                   chunk_size: int = 16):
@@ -185,7 +186,7 @@ def memory_update(q, k, v, lr, log_decay, log_momentum=None, gamma=None, delta=N
     """
     _check(q, k, v, lr, log_decay, log_momentum, gamma, delta, rule, initial_state, chunk_size, mode)
     in_dtype = q.dtype
-    dtype = compute_dtype(q, *initial_state.params)
+    dtype = compute_dtype(q, *initial_state.params, op="memory_update")
     b, t, h, _ = q.shape
     gates = [torch.ones_like(lr) if gamma is None else gamma, lr, log_decay, log_momentum, delta]
     q, k, v, *gates = (None if x is None else x.to(dtype).movedim(1, 2) for x in (q, k, v, *gates))
@@ -212,8 +213,8 @@ def memory_update(q, k, v, lr, log_decay, log_momentum=None, gamma=None, delta=N
 
 def _check(q, k, v, lr, log_decay, log_momentum, gamma, delta, rule, st, chunk_size, mode):
     check_mode("memory_update", mode, MODES)
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    check_chunk_size("memory_update", chunk_size)
+    check_float(q, k, v, lr, log_decay, log_momentum, gamma, delta, op="memory_update")
     if q.dim() != 4 or k.shape != q.shape or v.dim() != 4 or v.shape[:3] != q.shape[:3] or q.shape[1] == 0:
         raise ValueError(f"q, k must be [B, T, H, K] and v [B, T, H, V] with T >= 1; got q {tuple(q.shape)}, "
                          f"k {tuple(k.shape)}, v {tuple(v.shape)}")

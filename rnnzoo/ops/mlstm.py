@@ -21,17 +21,19 @@ from __future__ import annotations
 import torch
 
 from rnnzoo.ops._chunk import from_chunks, pass_states, segsum, to_chunks
-from rnnzoo.ops._common import check_mode, upcast
+from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
 
 MODES = ("recurrent", "chunk")
 
 
+@autocast_safe
 def mlstm(q, k, v, i, f, scale=None, initial_state=None, output_final_state=False, mode="chunk", chunk_size=64,
           eps=1e-6):
     """q, k: [B, T, H, K]; v: [B, T, H, V]; i, f: [B, T, H];
     initial_state: (C [B, H, K, V], n [B, H, K], m [B, H]) or None.
     Returns (h [B, T, H, V] in q's dtype, (C, n, m) float32 (float64 for float64 inputs) or None)."""
     check_mode("mlstm", mode, MODES)
+    check_chunk_size("mlstm", chunk_size)
     if q.dim() != 4 or k.shape != q.shape or v.dim() != 4 or v.shape[:3] != q.shape[:3]:
         raise ValueError(f"mlstm: q, k must be [B, T, H, K] and v [B, T, H, V]; got q {tuple(q.shape)}, "
                          f"k {tuple(k.shape)}, v {tuple(v.shape)}")
@@ -45,7 +47,7 @@ def mlstm(q, k, v, i, f, scale=None, initial_state=None, output_final_state=Fals
             raise ValueError(f"mlstm: initial_state must be (C [B,H,K,V], n [B,H,K], m [B,H]) for "
                              f"B,H,K,V={b},{h},{dk},{dv}; got shapes {shapes}")
     scale = dk ** -0.5 if scale is None else scale
-    qf, k, v, i, f, *state = upcast(q, k, v, i, f, *(initial_state or ()))
+    qf, k, v, i, f, *state = upcast(q, k, v, i, f, *(initial_state or ()), op="mlstm")
     if initial_state is None:
         c0, n0, m0 = qf.new_zeros(b, h, dk, dv), qf.new_zeros(b, h, dk), qf.new_zeros(b, h)
     else:

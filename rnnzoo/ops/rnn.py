@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from rnnzoo.ops._common import check_mode, upcast
+from rnnzoo.ops._common import autocast_safe, check_mode, upcast
 
 MODES = ("recurrent", "fused")
 
@@ -53,6 +53,7 @@ def _fused(fn, x, hx, weights, has_bias: bool):
     return out[0], tuple(h.squeeze(0) for h in out[1:])
 
 
+@autocast_safe
 def elman(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, initial_state=None,
           output_final_state=False, nonlinearity="tanh", mode="fused"):
     """Elman RNN: h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh).
@@ -65,7 +66,7 @@ def elman(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, initial_state=Non
         raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     dtype = x.dtype
     x, weight_ih, weight_hh, bias_ih, bias_hh, *state = upcast(x, weight_ih, weight_hh, bias_ih, bias_hh,
-                                                              *(initial_state or (_zeros(x, hidden),)))
+                                                              *(initial_state or (_zeros(x, hidden),)), op="elman")
     (h,) = state
     if mode == "fused":
         fn = torch.rnn_tanh if nonlinearity == "tanh" else torch.rnn_relu
@@ -80,6 +81,7 @@ def elman(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, initial_state=Non
     return torch.stack(ys, 1).to(dtype), ((h,) if output_final_state else None)
 
 
+@autocast_safe
 def lstm(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, initial_state=None,
          output_final_state=False, mode="fused"):
     """LSTM (Hochreiter & Schmidhuber; forget gate of Gers et al.), torch gate order (i, f, g, o):
@@ -93,7 +95,8 @@ def lstm(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, initial_state=None
     hidden = _check("lstm", x, weight_ih, weight_hh, 4, initial_state, 2, mode)
     dtype = x.dtype
     x, weight_ih, weight_hh, bias_ih, bias_hh, h, c = upcast(
-        x, weight_ih, weight_hh, bias_ih, bias_hh, *(initial_state or (_zeros(x, hidden), _zeros(x, hidden))))
+        x, weight_ih, weight_hh, bias_ih, bias_hh, *(initial_state or (_zeros(x, hidden), _zeros(x, hidden))),
+        op="lstm")
     if mode == "fused":
         y, final = _fused(torch.lstm, x, (h, c), _weights(weight_ih, weight_hh, bias_ih, bias_hh), bias_ih is not None)
         return y.to(dtype), (final if output_final_state else None)
@@ -107,6 +110,7 @@ def lstm(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, initial_state=None
     return torch.stack(ys, 1).to(dtype), ((h, c) if output_final_state else None)
 
 
+@autocast_safe
 def gru(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, initial_state=None,
         output_final_state=False, mode="fused"):
     """GRU (Cho et al.), torch gate order (r, z, n):
@@ -120,7 +124,7 @@ def gru(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, initial_state=None,
     hidden = _check("gru", x, weight_ih, weight_hh, 3, initial_state, 1, mode)
     dtype = x.dtype
     x, weight_ih, weight_hh, bias_ih, bias_hh, h = upcast(x, weight_ih, weight_hh, bias_ih, bias_hh,
-                                                          *(initial_state or (_zeros(x, hidden),)))
+                                                          *(initial_state or (_zeros(x, hidden),)), op="gru")
     if mode == "fused":
         y, final = _fused(torch.gru, x, (h,), _weights(weight_ih, weight_hh, bias_ih, bias_hh), bias_ih is not None)
         return y.to(dtype), (final if output_final_state else None)

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import torch
 
+from rnnzoo.ops._common import autocast_safe, upcast
 
+
+@autocast_safe
 def apply_rotary(x: torch.Tensor, positions: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
     """Rotate channel pairs (i, i + D/2) of x by angle positions * base^(-2i/D).
 
-    x: [B, T, H, D] with D even; positions: [B, T] absolute token indices. Returns [B, T, H, D].
+    x: [B, T, H, D] with D even; positions: [B, T] absolute token indices. Returns [B, T, H, D] in x's dtype
+    (computed in float32 at least: a bfloat16 angle would be off by whole radians past position 256).
     """
+    dtype = x.dtype
+    (x,) = upcast(x, op="apply_rotary")
     d = x.shape[-1]
     if d % 2:
         raise ValueError(f"rotary needs an even head dim, got {d}")
@@ -17,4 +23,4 @@ def apply_rotary(x: torch.Tensor, positions: torch.Tensor, base: float = 10000.0
     angle = positions.to(x.dtype)[..., None] * inv_freq  # [B, T, D/2]
     cos, sin = angle.cos()[:, :, None], angle.sin()[:, :, None]
     x1, x2 = x[..., : d // 2], x[..., d // 2:]
-    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
+    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).to(dtype)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from rnnzoo.ops._common import autocast_safe, check_mode, upcast
+
 MODES = ("recurrent", "parallel")
 QUERY_BLOCK = 512
 
@@ -48,8 +50,7 @@ def _sphere(x):
 
 
 def _check(q, k, v, q_cluster, k_cluster, mode):
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    check_mode("routing_attention", mode, MODES)
     if q.dim() != 4 or k.shape != v.shape or k.dim() != 4 or q.shape[0] != k.shape[0] or q.shape[2:] != k.shape[2:]:
         raise ValueError(f"q must be [B, Tq, H, D] and k, v [B, Tk, H, D]; got {tuple(q.shape)}, "
                          f"{tuple(k.shape)}, {tuple(v.shape)}")
@@ -60,9 +61,15 @@ def _check(q, k, v, q_cluster, k_cluster, mode):
                          f"{tuple(k.shape[:3])}, got {tuple(q_cluster.shape)}, {tuple(k_cluster.shape)}")
 
 
+@autocast_safe
 def routing_attention(q, k, v, q_cluster, k_cluster, scale=None, mode="parallel"):
-    """q: [B, Tq, H, D]; k, v: [B, Tk, H, D]; q_cluster: [B, Tq, H]; k_cluster: [B, Tk, H] -> o [B, Tq, H, D]."""
+    """q: [B, Tq, H, D]; k, v: [B, Tk, H, D]; q_cluster: [B, Tq, H]; k_cluster: [B, Tk, H] -> o [B, Tq, H, D] in
+    q's dtype (computed in float32 at least)."""
     _check(q, k, v, q_cluster, k_cluster, mode)
+    if q_cluster.is_floating_point() or k_cluster.is_floating_point():
+        raise ValueError(f"routing_attention: cluster ids must be integers, got {q_cluster.dtype}, {k_cluster.dtype}")
+    dtype = q.dtype
+    q, k, v = upcast(q, k, v, op="routing_attention")
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     tq, tk = q.shape[1], k.shape[1]
     if mode == "recurrent":
@@ -74,7 +81,7 @@ def routing_attention(q, k, v, q_cluster, k_cluster, scale=None, mode="parallel"
             allowed[..., -1] = True
             p = scores.masked_fill(~allowed, float("-inf")).softmax(-1)
             outs.append(torch.einsum("bhj,bjhd->bhd", p, v[:, :n]))
-        return torch.stack(outs, 1)
+        return torch.stack(outs, 1).to(dtype)
     outs = []
     key_pos = torch.arange(tk, device=q.device)
     for start in range(0, tq, QUERY_BLOCK):
@@ -85,4 +92,4 @@ def routing_attention(q, k, v, q_cluster, k_cluster, scale=None, mode="parallel"
         allowed = (same & (key_pos[None, :] <= q_pos[:, None])) | (key_pos[None, :] == q_pos[:, None])
         p = scores.masked_fill(~allowed, float("-inf")).softmax(-1)
         outs.append(torch.einsum("bhij,bjhd->bihd", p, v))
-    return torch.cat(outs, 1)
+    return torch.cat(outs, 1).to(dtype)

@@ -20,7 +20,7 @@ import math
 
 import torch
 
-from rnnzoo.ops._common import check_mode, upcast
+from rnnzoo.ops._common import autocast_safe, check_mode, upcast
 
 MODES = ("recurrent", "fft")
 
@@ -77,13 +77,14 @@ def _check(u, log_dt, log_A_real, A_imag, C, D, initial_state, mode):
         raise ValueError(f"initial_state must be [B, H, N2]={(Bt, H, C.shape[1])}, got {tuple(initial_state.shape)}")
 
 
+@autocast_safe
 def s4d_conv(u, log_dt, log_A_real, A_imag, C, D=None, initial_state=None, output_final_state=False, mode="fft"):
     """Run the S4D SSM over u: [B, T, H] with log_dt, D: [H], log_A_real, A_imag, C (complex): [H, N2] and
     initial_state: [B, H, N2] complex or None. Returns (y [B, T, H] in u's dtype, final state [B, H, N2]
     complex64 (complex128 for float64 inputs) or None)."""
     _check(u, log_dt, log_A_real, A_imag, C, D, initial_state, mode)
     dtype = u.dtype
-    u, log_dt, log_A_real, A_imag, D = upcast(u, log_dt, log_A_real, A_imag, D)
+    u, log_dt, log_A_real, A_imag, D = upcast(u, log_dt, log_A_real, A_imag, D, op="s4d_conv")
     real = u.dtype
     C = C.to(torch.complex128 if real == torch.float64 else torch.complex64)
     h0 = None if initial_state is None else initial_state.to(C.dtype)

@@ -29,7 +29,7 @@ import math
 
 import torch
 
-from rnnzoo.ops._common import check_mode, upcast
+from rnnzoo.ops._common import autocast_safe, check_mode, upcast
 
 MODES = ("recurrent", "chunk")
 LOG_MODES = ("recurrent", "chunk", "log")  # diagonal_scan's modes: log decays also have the log-space form
@@ -189,6 +189,7 @@ def _recurrent(x, a, h0):
     return torch.stack(hs, 1)
 
 
+@autocast_safe
 def diagonal_scan(x, g, initial_state=None, output_final_state=False, mode="chunk"):
     """h_t = exp(g_t) * h_{t-1} + x_t (elementwise). x, g: [B, T, *R] (g <= 0); initial_state: [B, *R].
 
@@ -197,7 +198,7 @@ def diagonal_scan(x, g, initial_state=None, output_final_state=False, mode="chun
     """
     _check("diagonal_scan", x, g, initial_state, "g", mode, LOG_MODES)
     dtype = x.dtype
-    x, g, h0 = upcast(x, g, initial_state)
+    x, g, h0 = upcast(x, g, initial_state, op="diagonal_scan")
     if mode == "recurrent":
         h = _recurrent(x, g.exp(), h0)
     else:
@@ -205,6 +206,7 @@ def diagonal_scan(x, g, initial_state=None, output_final_state=False, mode="chun
     return h.to(dtype), (h[:, -1] if output_final_state else None)
 
 
+@autocast_safe
 def signed_diagonal_scan(x, a, initial_state=None, output_final_state=False, mode="chunk"):
     """h_t = a_t * h_{t-1} + x_t (elementwise) with a signed transition a_t in [-1, 1].
 
@@ -214,7 +216,7 @@ def signed_diagonal_scan(x, a, initial_state=None, output_final_state=False, mod
     """
     _check("signed_diagonal_scan", x, a, initial_state, "a", mode)
     dtype = x.dtype
-    x, a, h0 = upcast(x, a, initial_state)
+    x, a, h0 = upcast(x, a, initial_state, op="signed_diagonal_scan")
     if mode == "recurrent":
         h = _recurrent(x, a, h0)
     else:

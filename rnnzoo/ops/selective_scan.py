@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.ops import kernels
-from rnnzoo.ops._common import check_mode, upcast
+from rnnzoo.ops._common import autocast_safe, check_mode, upcast
 from rnnzoo.ops.kernels.selective_scan import kernel_scan
 
 MODES = ("recurrent", "chunk", "kernel", "auto")
@@ -76,6 +76,7 @@ def _per_channel(t: torch.Tensor, dim: int) -> torch.Tensor:
     return t.repeat_interleave(dim // t.shape[1], dim=1)
 
 
+@autocast_safe
 def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
                    return_last_state=False, initial_state=None, mode="auto"):
     """Selective scan, mamba_ssm semantics. u, delta, z: [B, D, L]; A: [D, N]; B, C: [D, N], [B, N, L] or
@@ -85,6 +86,7 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
                            initial_state, mode, signed=False)
 
 
+@autocast_safe
 def signed_selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
                           return_last_state=False, initial_state=None, mode="auto"):
     """``selective_scan`` with the signed transition ``2 exp(delta A) - 1`` in (-1, 1] instead of
@@ -100,7 +102,8 @@ def _selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_
     _check("signed_selective_scan" if signed else "selective_scan", u, delta, A, B, C, D, z, delta_bias,
            initial_state, mode)
     dtype_in = u.dtype
-    u, delta, A, B, C, D, z, delta_bias, h0 = upcast(u, delta, A, B, C, D, z, delta_bias, initial_state)
+    u, delta, A, B, C, D, z, delta_bias, h0 = upcast(u, delta, A, B, C, D, z, delta_bias, initial_state,
+                                                     op="signed_selective_scan" if signed else "selective_scan")
     mode = kernels.resolve(mode, "selective_scan", u, delta, A, B, C, D, z, delta_bias, h0)
     if mode in ("recurrent", "kernel"):
         core = _reference if mode == "recurrent" else kernel_scan

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import torch
 
+from rnnzoo.ops._common import autocast_safe, check_mode, upcast
 from rnnzoo.ops.attention import attention_mask
 
 MODES = ("recurrent", "parallel")
 
 
 def _check(q, k, v, active, window, initial_state, mode):
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    check_mode("sparse_local_attention", mode, MODES)
     if window < 1:
         raise ValueError(f"window must be >= 1, got {window}")
     if q.dim() != 3 or q.shape != k.shape or v.shape[:2] != q.shape[:2] or v.dim() != 3:
@@ -41,18 +41,23 @@ def _check(q, k, v, active, window, initial_state, mode):
                              f"count [B]); got {[tuple(t.shape) for t in initial_state]}")
 
 
+@autocast_safe
 def sparse_local_attention(q, k, v, active, window, scale=None, initial_state=None, output_final_state=False,
                            mode="parallel"):
-    """q, k: [B, T, Z]; v: [B, T, V]; active: [B, T] bool -> (o [B, T, V], (k_win, v_win, count) or None)."""
+    """q, k: [B, T, Z]; v: [B, T, V]; active: [B, T] bool -> (o [B, T, V] in q's dtype, (k_win, v_win) float32
+    (float64 for float64 inputs) and count, or None)."""
     _check(q, k, v, active, window, initial_state, mode)
+    dtype = q.dtype
+    k_win, v_win, count = (None, None, None) if initial_state is None else initial_state
+    q, k, v, k_win, v_win = upcast(q, k, v, k_win, v_win, op="sparse_local_attention")
     b, _, z = q.shape
     scale = z ** -0.5 if scale is None else scale
     if initial_state is None:
-        initial_state = (q.new_zeros(b, window - 1, z), v.new_zeros(b, window - 1, v.shape[2]),
-                         torch.zeros(b, dtype=torch.long, device=q.device))
+        k_win, v_win = q.new_zeros(b, window - 1, z), v.new_zeros(b, window - 1, v.shape[2])
+        count = torch.zeros(b, dtype=torch.long, device=q.device)
     run = _recurrent if mode == "recurrent" else _parallel
-    o, state = run(q, k, v, active, window, scale, initial_state)
-    return o, (state if output_final_state else None)
+    o, state = run(q, k, v, active, window, scale, (k_win, v_win, count))
+    return o.to(dtype), (state if output_final_state else None)
 
 
 def _filled(count, slots: int):

@@ -23,13 +23,14 @@ import torch
 from rnnzoo.ops import kernels
 from rnnzoo.ops._chunk import (check_qkv, detach_decay, final_state_decay_grad, from_chunks, pass_states, segsum,
                                to_chunks)
-from rnnzoo.ops._common import check_mode, upcast
+from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
 from rnnzoo.ops._scalar_chunk import direct_ok, scalar_decay_chunk
 from rnnzoo.ops.kernels import linear_attention as kernel
 
 MODES = ("recurrent", "chunk", "kernel", "auto")
 
 
+@autocast_safe
 def simple_gla(q, k, v, g, scale=None, initial_state=None, output_final_state=False, mode="auto",
                chunk_size=64):
     """q, k: [B, T, H, K]; v: [B, T, H, V]; g: [B, T, H] log decay (<= 0); initial_state: [B, H, K, V].
@@ -41,20 +42,19 @@ def simple_gla(q, k, v, g, scale=None, initial_state=None, output_final_state=Fa
     check_qkv(q, k, v, initial_state, "simple_gla")
     if g.shape != q.shape[:3]:
         raise ValueError(f"simple_gla: g must be [B, T, H]={list(q.shape[:3])}, got {tuple(g.shape)}")
-    if chunk_size < 1:
-        raise ValueError(f"simple_gla: chunk_size must be >= 1, got {chunk_size}")
+    check_chunk_size("simple_gla", chunk_size)
     scale = q.shape[-1] ** -0.5 if scale is None else scale
-    o, s = simple_gla_core(q, k, v, g, scale, initial_state, mode, chunk_size)
+    o, s = simple_gla_core(q, k, v, g, scale, initial_state, mode, chunk_size, op="simple_gla")
     return o.to(q.dtype), (s if output_final_state else None)
 
 
-def simple_gla_core(q, k, v, g, scale, initial_state, mode, chunk_size, decay_grad_identity=True):
+def simple_gla_core(q, k, v, g, scale, initial_state, mode, chunk_size, decay_grad_identity=True, op="simple_gla"):
     """Unchecked body shared with linear_attention and ssd; returns float (o, S_T).
 
     ``decay_grad_identity=False`` takes dg by autograd through the decay masks instead of the identity of
     ``detach_decay``: exact zeros stay zeros, which matters when g is itself a log of a transition that may
     be tiny (signed_ssd), since d log|a| / da = 1/a would amplify the identity's rounding."""
-    q, k, v, g, s0 = upcast(q, k, v, g, initial_state)
+    q, k, v, g, s0 = upcast(q, k, v, g, initial_state, op=op)
     b, t, h, dk = q.shape
     mode = kernels.resolve(mode, "linear_attention", q, k, v, g, s0, fits=kernel.fits(q, v))
     if mode == "kernel":

@@ -21,12 +21,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from rnnzoo.ops._common import check_mode, upcast
+from rnnzoo.ops._common import autocast_safe, check_mode, upcast
 
 
 MODES = ("recurrent",)  # the state feeds back through R nonlinearly: no parallel-in-time form
 
 
+@autocast_safe
 def slstm(gx: torch.Tensor, r: torch.Tensor, initial_state=None, output_final_state: bool = False,
           mode: str = "recurrent"):
     """sLSTM scan over precomputed input pre-activations.
@@ -46,7 +47,7 @@ def slstm(gx: torch.Tensor, r: torch.Tensor, initial_state=None, output_final_st
     if initial_state is None:
         zeros = gx.new_zeros(b, h_n, d)
         initial_state = (zeros, zeros, zeros, zeros)
-    gx, r, h, c, n, m = upcast(gx, r, *initial_state)
+    gx, r, h, c, n, m = upcast(gx, r, *initial_state, op="slstm")
     ys = []
     for gx_t in gx.unbind(1):  # unbind, not gx[:, t]: per-step indexing makes the backward pass O(T^2)
         a = gx_t + torch.einsum("bhd,hgde->bhge", h, r)

@@ -30,14 +30,15 @@ import math
 
 import torch
 
-from rnnzoo.ops._common import check_mode, upcast
+from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
 from rnnzoo.ops.simple_gla import MODES, simple_gla_core
 
 _MIN_LOG = -60.0  # |a| below e^-60 counts as e^-60 in signed_ssd's chunked form
 
 
-def _check(op, x, a, b, c, initial_state, mode):
+def _check(op, x, a, b, c, initial_state, mode, chunk_size):
     check_mode(op, mode, MODES)
+    check_chunk_size(op, chunk_size)
     if x.dim() != 4:
         raise ValueError(f"x must be [B, T, H, P], got {tuple(x.shape)}")
     Bt, T, H, P = x.shape
@@ -69,13 +70,14 @@ def _as_simple_gla(x, la, b, c, h0, mode, chunk_size, decay_grad_identity=True):
     return simple_gla_core(c, b, x, la, 1.0, h0, mode, chunk_size, decay_grad_identity)
 
 
+@autocast_safe
 def ssd(x, a, b, c, initial_state=None, output_final_state=False, mode="auto", chunk_size=64):
     """Mamba-2 SSD with log decay a <= 0. x: [B, T, H, P]; a: [B, T, H]; b, c: [B, T, H, N];
     initial_state: [B, H, N, P] or None. Returns (y [B, T, H, P], final_state [B, H, N, P] or None).
     """
-    _check("ssd", x, a, b, c, initial_state, mode)
+    _check("ssd", x, a, b, c, initial_state, mode, chunk_size)
     dtype = x.dtype
-    x, a, b, c, h0 = upcast(x, a, b, c, initial_state)
+    x, a, b, c, h0 = upcast(x, a, b, c, initial_state, op="ssd")
     if mode == "recurrent":
         y, h = _recurrent(x, a.exp(), b, c, h0)
     else:
@@ -83,15 +85,16 @@ def ssd(x, a, b, c, initial_state=None, output_final_state=False, mode="auto", c
     return y.to(dtype), (h if output_final_state else None)
 
 
+@autocast_safe
 def signed_ssd(x, a, b, c, initial_state=None, output_final_state=False, mode="auto", chunk_size=64):
     """SSD with a signed per-head transition a in [-1, 1]: h_t = a_t h_{t-1} + b_t x_t^T, y_t = h_t^T c_t.
 
     x: [B, T, H, P]; a: [B, T, H]; b, c: [B, T, H, N]; initial_state: [B, H, N, P] or None.
     Returns (y [B, T, H, P], final_state [B, H, N, P] or None).
     """
-    _check("signed_ssd", x, a, b, c, initial_state, mode)
+    _check("signed_ssd", x, a, b, c, initial_state, mode, chunk_size)
     dtype = x.dtype
-    x, a, b, c, h0 = upcast(x, a, b, c, initial_state)
+    x, a, b, c, h0 = upcast(x, a, b, c, initial_state, op="signed_ssd")
     if mode == "recurrent":
         y, h = _recurrent(x, a, b, c, h0)
     else:

@@ -215,3 +215,23 @@ def test_bad_shapes_and_mode_raise():
         delta_rule(q, k, v, beta, initial_state=torch.zeros(2, 2, 4, 5))
     with pytest.raises(ValueError, match=r"T\*2"):
         delta_product(q, k, v, g, beta, num_householder=2)
+
+
+@pytest.mark.parametrize("op", ["gated_delta_rule", "delta_product"])
+def test_chunk_form_with_a_minus_inf_gate_matches_the_reference(op):
+    """A -inf log decay (exp(A_log) overflowing in the mixer) resets the state; the chunk form stays finite and
+    equal to the recurrence: its decays are segment sums, never a difference of two -inf prefix sums."""
+    x = make_inputs(op, 2, 11, 2, 8, 8, seed=5)
+    g = x["g"].detach().clone()
+    g[0, 3, 0] = g[1, 0, 1] = g[1, 9, 0] = float("-inf")
+    inputs = {**{n: t.detach() for n, t in x.items()}, "g": g}
+    fn = {"gated_delta_rule": gated_delta_rule, "delta_product": delta_product}[op]
+    o_ref, s_ref = fn(**inputs, output_final_state=True, mode="recurrent")
+    for chunk in (4, 6, 64):
+        leaves = {n: t.clone().requires_grad_() for n, t in inputs.items()}
+        o, s = fn(**leaves, output_final_state=True, mode="chunk", chunk_size=chunk)
+        assert torch.isfinite(o).all() and torch.isfinite(s).all()
+        torch.testing.assert_close(o, o_ref, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(s, s_ref, atol=1e-4, rtol=1e-4)
+        grads = torch.autograd.grad(o.square().sum() + s.square().sum(), list(leaves.values()))
+        assert all(torch.isfinite(gr).all() for gr in grads)

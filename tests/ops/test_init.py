@@ -1,6 +1,7 @@
 """The op API of rnnzoo/ops/__init__.py: every name of ``__all__`` is an importable op, its docstring table lists
 exactly ``__all__`` with each op's real modes and default mode, and every op returns its output in the input's
-dtype and its final state in float32 (float64 for float64 inputs), in every mode."""
+dtype and its final state in float32 (float64 for float64 inputs), in every mode. ``_inputs`` has small inputs
+of every op (tests/ops/test_common.py runs every op on them too)."""
 
 import importlib
 import inspect
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 import rnnzoo.ops
+from rnnzoo.ops.lmu import legendre_state_space, zoh
 from rnnzoo.ops.memory import MemoryRule, init_memory_state
 from rnnzoo.ops.s4d import s4d_init
 from tests.ops.modes import kernel_missing
@@ -24,6 +26,11 @@ def _table() -> dict[str, dict[str, str]]:
 
 def _module(name: str):
     return importlib.import_module(inspect.getmodule(getattr(rnnzoo.ops, name)).__name__)
+
+
+def modes(name: str) -> tuple[str, ...]:
+    """The modes op ``name`` accepts: its module's MODES (diagonal_scan's are the module's LOG_MODES)."""
+    return _module(name).LOG_MODES if name == "diagonal_scan" else _module(name).MODES
 
 
 def test_every_name_in_all_is_importable_and_callable():
@@ -43,7 +50,7 @@ def test_the_table_states_the_real_modes_and_default(name):
     if "mode" not in params:
         assert row["modes"] == row["default mode"] == "-"
         return
-    assert row["modes"] == ", ".join(_module(name).MODES)
+    assert row["modes"] == ", ".join(modes(name))
     assert row["default mode"] == params["mode"].default
 
 
@@ -95,15 +102,37 @@ def _inputs(name, dtype):
         return dict(x=r(b, t, 5), weight_ih=r(gates * 6, 5), weight_hh=r(gates * 6, 6))
     if name == "slstm":
         return dict(gx=r(b, t, h, 4, d), r=r(h, 4, d, d) * 0.1)
+    if name == "lmu_memory":
+        abar, bbar = zoh(*legendre_state_space(4, 3.0))
+        return dict(u=r(b, t, 5), Abar=abar.to(dtype), Bbar=bbar.to(dtype))
+    if name == "long_conv":
+        return dict(u=r(b, t, h), k=r(h, 4), D=r(h))
+    if name == "dilated_causal_conv":
+        return dict(u=r(b, t, h), weight=r(h, 3), bias=r(h), dilation=2)
+    if name == "hie":
+        return dict(u=r(b, t, 5), weight=r(h, 5, 3), bias=r(h))
+    if name == "chunked_attention":
+        return dict(q=q, k=k, v=v, chunk_size=2)
+    if name == "combiner_attention":
+        return dict(q=q, k=k, v=v, w=r(h, d), block_size=2)
+    if name == "sparse_local_attention":
+        return dict(q=r(b, t, 8), k=r(b, t, 8), v=r(b, t, 6), active=torch.tensor([[True, False, True]]), window=2)
+    if name == "routing_attention":
+        clusters = torch.randint(0, 2, (b, t, h), generator=gen)
+        return dict(q=q, k=k, v=v, q_cluster=clusters, k_cluster=clusters.roll(1, 1))
+    if name == "softmax_attention":
+        return dict(q=q, k=k, v=v)
+    if name == "apply_rotary":
+        return dict(x=q, positions=torch.arange(t)[None])
     raise KeyError(name)
 
 
 STATEFUL = [n for n in rnnzoo.ops.__all__ if _table()[n]["final-state dtype"] != "-"]
-CASES = [(n, m) for n in STATEFUL for m in _module(n).MODES]
+CASES = [(n, m) for n in STATEFUL for m in modes(n)]
 
 
-def test_every_op_with_a_state_has_inputs_here():
-    for name in STATEFUL:
+def test_every_op_has_inputs_here():
+    for name in rnnzoo.ops.__all__:
         _inputs(name, torch.float32)
 
 

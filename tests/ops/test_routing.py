@@ -48,6 +48,8 @@ def test_float64_exact_and_gradcheck():
     inputs = _inputs(1, 6, 8, 2, 3, 2, dtype=torch.float64)
     (o, g), (o_ref, g_ref) = _run(inputs, "parallel"), _run(inputs, "recurrent")
     torch.testing.assert_close(o, o_ref, rtol=1e-10, atol=1e-10)
+    for a, r in zip(g, g_ref):
+        torch.testing.assert_close(a, r, rtol=1e-10, atol=1e-10)
     ids = dict(q_cluster=inputs.pop("q_cluster"), k_cluster=inputs.pop("k_cluster"))
     assert gradcheck(lambda **kw: routing_attention(**kw, **ids), inputs)
 
