@@ -18,26 +18,22 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from rnnzoo.mixers.base import Mixer, MixerConfig, State
+from rnnzoo.mixers.attention import AttentionConfig
+from rnnzoo.mixers.base import Mixer, State
 from rnnzoo.mixers.registry import register
 from rnnzoo.ops.combiner import PARTITIONS, combiner_attention
 from rnnzoo.ops.rotary import apply_rotary
 
 
 @dataclass
-class CombinerConfig(MixerConfig):
-    num_heads: int = 4
+class CombinerConfig(AttentionConfig):
+    """``attention``'s heads, rotary and bias options, and the partition into regions."""
+
     block_size: int = 64  # region size s (the paper's sqrt(L) at L = 4096)
     partition: str = "fixed"  # "fixed" (Combiner-Fixed) or "logsparse" (Combiner-Logsparse)
-    rotary_base: float = 10000.0
-    bias: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.num_heads < 1 or self.d_model % self.num_heads:
-            raise ValueError(f"d_model={self.d_model} must be divisible by num_heads={self.num_heads}")
-        if (self.d_model // self.num_heads) % 2:
-            raise ValueError(f"head dim d_model/num_heads={self.d_model // self.num_heads} must be even for rotary")
         if self.block_size < 1:
             raise ValueError(f"block_size must be >= 1, got {self.block_size}")
         if self.partition not in PARTITIONS:

@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnzoo.mixers.base import Mixer, MixerConfig, State
+from rnnzoo.mixers.attention import AttentionConfig
+from rnnzoo.mixers.base import Mixer, State
 from rnnzoo.mixers.registry import register
 from rnnzoo.ops.attention import softmax_attention
 from rnnzoo.ops.rotary import apply_rotary
@@ -30,21 +31,16 @@ from rnnzoo.ops.routing import ema_centroids, route, routing_attention
 
 
 @dataclass
-class RoutingAttentionConfig(MixerConfig):
-    num_heads: int = 4
+class RoutingAttentionConfig(AttentionConfig):
+    """``attention``'s heads, rotary and bias options, and the routing."""
+
     num_local_heads: int = 2  # heads with sliding-window attention; the others are routed
     num_clusters: int = 4  # k-means centroids per routed head (the paper: about sqrt(T))
     window: int = 64  # keys a local head sees, itself included
     ema_decay: float = 0.999  # centroid EMA decay lambda; 1.0 freezes the centroids
-    rotary_base: float = 10000.0
-    bias: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.num_heads < 1 or self.d_model % self.num_heads:
-            raise ValueError(f"d_model={self.d_model} must be divisible by num_heads={self.num_heads}")
-        if (self.d_model // self.num_heads) % 2:
-            raise ValueError(f"head dim d_model/num_heads={self.d_model // self.num_heads} must be even for rotary")
         if not 0 <= self.num_local_heads < self.num_heads:
             raise ValueError(f"num_local_heads must be in [0, num_heads={self.num_heads}), got {self.num_local_heads}")
         if self.num_clusters < 1:
