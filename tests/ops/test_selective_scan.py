@@ -53,7 +53,10 @@ def _block_tokens(tokens, batch, dim, n):
        drop=st.sets(st.sampled_from(["D", "z", "delta_bias", "initial_state"])),
        block=st.sampled_from([1, 3, 8, 1000]), signed=st.booleans())
 def test_chunk_matches_reference(batch, length, n, bc, softplus, drop, block, signed):
-    inputs = _inputs(batch, 4, n, length, bc)
+    # float64: the two forms are the same arithmetic up to rounding; in float32, without softplus a negative
+    # delta grows the signed state over 70 steps and rounding alone reached 3e-5 of scale (hypothesis,
+    # length 50, block 1), so float32 is checked on fixed shapes by the tests below
+    inputs = _inputs(batch, 4, n, length, bc, dtype=torch.float64)
     for k in drop:
         del inputs[k]
     fn = signed_selective_scan if signed else selective_scan
@@ -61,8 +64,8 @@ def test_chunk_matches_reference(batch, length, n, bc, softplus, drop, block, si
         got = _run(inputs, "chunk", fn, delta_softplus=softplus)
     want = _run(inputs, "recurrent", fn, delta_softplus=softplus)
     assert got.keys() == want.keys()
-    for k in want:  # relative to scale: without softplus a negative delta grows the state over 70 steps
-        close(got[k], want[k], 1e-5)
+    for k in want:  # relative to scale
+        close(got[k], want[k], 1e-10)
 
 
 @pytest.mark.parametrize("signed", [False, True])
