@@ -7,7 +7,7 @@ import os
 import sys
 
 from rnnzoo import mixers
-from rnnzoo.config_args import add_arguments, from_args
+from rnnzoo.config_args import add_arguments, from_args, from_dict
 from rnnzoo.runtime import keep_freed_memory
 
 
@@ -65,6 +65,8 @@ _LM_TRAIN_HELP = dict(
                 "model (LMConfig) and train (TrainConfig) configs.",
     epilog="examples:\n  rnnzoo lm train --mixer lstm --layers 2 --d-model 128 --steps 2000 --out runs/lm\n"
            "  rnnzoo lm train --out runs/lm --resume          # continue an interrupted run exactly\n"
+           "  rnnzoo lm train --out runs/lm --resume --steps 4000   # ... and train it for longer\n"
+           "  rnnzoo lm train --out runs/lm --overwrite       # replace the run in runs/lm\n"
            "  rnnzoo lm train --corpus book.txt --mixer attention:num_heads=4 --out runs/book\n"
            "  torchrun --nproc-per-node 2 -m rnnzoo train --out runs/ddp   # data parallel")
 
@@ -83,13 +85,28 @@ def _add_lm_train_arguments(p: argparse.ArgumentParser) -> None:
 def _cmd_lm_train(args: argparse.Namespace) -> int:
     from rnnzoo.apps.lm import LMTrainConfig, train_lm
 
-    cfg = from_args(LMTrainConfig, args)
+    cfg = _config(LMTrainConfig, args)
     r = train_lm(cfg)
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
         return 0
     print(f"{r['mixer']}: {r['params']:,} params, {r['steps']} steps, test {r['test_bpc']:.3f} bits/char "
           f"(valid {r['valid_bpc']:.3f}) on {r['scored_chars']:,} chars; checkpoint in {cfg.train.out_dir}")
     return 0
+
+
+def _config(cls: type, args: argparse.Namespace):
+    """The run's config from the flags; on --resume the saved run's config changed by the typed flags only
+    (the Trainer then refuses changes that are not safe, unless --override-config)."""
+    if not vars(args)["train.resume"]:
+        return from_args(cls, args)
+    from rnnzoo.train.checkpoint import read_sidecar
+
+    out = vars(args)["train.out_dir"] or from_args(cls, args).train.out_dir
+    extra = read_sidecar(out)["extra"]
+    saved = extra.get("run_config", extra.get("lm_train_config"))
+    if saved is None:
+        return from_args(cls, args)  # a checkpoint older than saved run configs: the flags as given
+    return from_args(cls, args, base=from_dict(cls, saved))
 
 
 def _add_generate_parser(sub) -> None:
@@ -142,6 +159,7 @@ def _cmd_rec(args: argparse.Namespace) -> int:
                       n_layers=args.layers, dropout=args.dropout)
     train = dataclasses.replace(RecTrainConfig().train, lr=args.lr, early_stop_patience=args.patience,
                                 seed=args.seed, out_dir=args.out, progress=not args.no_progress,
+                                overwrite=args.overwrite,
                                 **({"steps": args.steps} if args.steps is not None else {}))
     r = train_rec(data, RecTrainConfig(model, train, None if args.steps is not None else args.epochs,
                                        args.batch_size))
@@ -182,6 +200,8 @@ def _add_rec_parser(sub) -> None:
     p.add_argument("--min-interactions", type=int, default=5, help="drop users with fewer interactions")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="directory for results.json, metrics.jsonl, best.safetensors")
+    p.add_argument("--overwrite", action="store_true",  # the TrainConfig field's help: one source of truth
+                   help=type(rc.train).__dataclass_fields__["overwrite"].metadata["help"])
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_rec)
 def _add_bench_parser(sub) -> None:
@@ -240,7 +260,7 @@ def _add_seq2seq_parser(sub) -> None:
 def _cmd_seq2seq(args: argparse.Namespace) -> int:
     from rnnzoo.apps.combinatorial import Seq2SeqTrainConfig, train_seq2seq
 
-    cfg = from_args(Seq2SeqTrainConfig, args)
+    cfg = _config(Seq2SeqTrainConfig, args)
     r = train_seq2seq(cfg)
     print(f"{cfg.task}: {r['params']:,} params, train {r['train_seconds']:.0f}s, eval {r['eval_seconds']:.0f}s")
     for key, res in r["eval"].items():
@@ -286,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     keep_freed_memory()  # training re-allocates the same big tensors every step (rnnzoo/runtime.py)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as e:  # bad input: one clear line, not a traceback
+    except (ValueError, OSError) as e:  # bad input, unwritable or full disk: one clear line, not a traceback
         parser.exit(2, f"rnnzoo {args.command}: error: {e}\n")
 
 

@@ -12,6 +12,7 @@ from rnnzoo.cli import main
 from rnnzoo.config_args import from_dict
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.models.generate import GenerationConfig
+from rnnzoo.train.checkpoint import write_sidecar
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +100,7 @@ def test_checkpoints_of_the_flat_config_still_load(corpus, tmp_path):
         "batch_size": 4, "seq_len": 16, "lr": 0.003, "warmup_steps": 100, "eval_every": 5, "eval_chars": 200,
         "checkpoint_every": 5, "corpus": str(corpus), "out_dir": str(tmp_path), "resume": False, "seed": 3,
         "progress": False, "compile": False}
-    (tmp_path / "checkpoint.json").write_text(json.dumps(sidecar))
+    write_sidecar(tmp_path, sidecar)  # as that version wrote it (with today's sidecar checksum)
     cfg = load_train_config(tmp_path)
     assert cfg.model == LMConfig(d_model=16, n_layers=1, mixer="gla", mixer_options={"num_heads": 2})
     assert (cfg.train.steps, cfg.train.lr, cfg.train.warmup_steps, cfg.train.eval_every, cfg.train.seed) == (
