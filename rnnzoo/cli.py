@@ -152,17 +152,21 @@ def _cmd_rec(args: argparse.Namespace) -> int:
 
     from rnnzoo.apps.rec import RecConfig, RecTrainConfig, load_dataset, train_rec
 
-    data = load_dataset(args.data, min_interactions=args.min_interactions, max_len=args.max_len)
-    print(f"== {args.data or 'ml-100k (recbole)'}: {data.n_users} users, {data.n_items} items, "
-          f"{sum(len(s) for s in data.sequences)} interactions; leave-one-out, full ranking")
     model = RecConfig(model=args.model, encoder=args.encoder, objective=args.objective, d_model=args.d_model,
                       n_layers=args.layers, dropout=args.dropout)
     train = dataclasses.replace(RecTrainConfig().train, lr=args.lr, early_stop_patience=args.patience,
                                 seed=args.seed, out_dir=args.out, progress=not args.no_progress,
                                 overwrite=args.overwrite,
                                 **({"steps": args.steps} if args.steps is not None else {}))
-    r = train_rec(data, RecTrainConfig(model, train, None if args.steps is not None else args.epochs,
-                                       args.batch_size))
+    config = RecTrainConfig(model, train, None if args.steps is not None else args.epochs, args.batch_size)
+    if args.out:  # an unwritable --out, or one holding a run, is refused before the data is read
+        from rnnzoo.rundir import check_run_dir
+
+        check_run_dir(args.out, overwrite=args.overwrite)
+    data = load_dataset(args.data, min_interactions=args.min_interactions, max_len=args.max_len)
+    print(f"== {args.data or 'ml-100k (recbole)'}: {data.n_users} users, {data.n_items} items, "
+          f"{sum(len(s) for s in data.sequences)} interactions; leave-one-out, full ranking")
+    r = train_rec(data, config)
     print(f"{r['model']}: best epoch {r.get('best_epoch', '-')}, wall {r['wall_seconds']:.1f}s")
     for split in ("valid", "test"):
         m = r[split]

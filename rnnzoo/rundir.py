@@ -78,9 +78,8 @@ def remove_temp_files(path: str | os.PathLike) -> list[str]:
     return gone
 
 
-@contextmanager
-def open_run(path: str | os.PathLike, *, resume: bool = False, overwrite: bool = False) -> Iterator[Run]:
-    """Check, lock and prepare the run directory ``path`` for the duration of the ``with`` block (see module)."""
+def check_run_dir(path: str | os.PathLike, *, resume: bool = False, overwrite: bool = False) -> Path:
+    """``path`` checked as the directory of a new run (or of the run to resume / replace); ValueError if not."""
     if resume and overwrite:
         raise ValueError("resume and overwrite exclude each other: resume continues the run, overwrite replaces it")
     path = check_writable(path)
@@ -88,6 +87,13 @@ def open_run(path: str | os.PathLike, *, resume: bool = False, overwrite: bool =
     if found and not (resume or overwrite):
         raise ValueError(f"{path} already holds a run ({', '.join(found[:3])}); pass --resume to continue it or "
                          f"--overwrite to replace it")
+    return path
+
+
+@contextmanager
+def open_run(path: str | os.PathLike, *, resume: bool = False, overwrite: bool = False) -> Iterator[Run]:
+    """Check, lock and prepare the run directory ``path`` for the duration of the ``with`` block (see module)."""
+    path = check_run_dir(path, resume=resume, overwrite=overwrite)
     _lock(path)
     try:
         remove_temp_files(path)
@@ -212,4 +218,4 @@ def truncate_metrics(path: str | os.PathLike, step: int) -> int:
     return dropped
 
 
-__all__ = ["Run", "open_run", "check_writable", "holds_run", "remove_temp_files", "truncate_metrics"]
+__all__ = ["Run", "open_run", "check_run_dir", "check_writable", "resume_changes", "holds_run", "remove_temp_files", "truncate_metrics"]
