@@ -37,7 +37,6 @@ import math
 import os
 import sys
 import time
-from contextlib import ExitStack
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -53,7 +52,7 @@ from rnnzoo.io import append_jsonl, atomic_write_json
 from rnnzoo.labels import IGNORE
 from rnnzoo.config_args import option
 from rnnzoo.rundir import Run, open_run, resume_changes, truncate_metrics
-from rnnzoo.train.checkpoint import SIDECAR, CheckpointError, load_checkpoint, save_checkpoint
+from rnnzoo.train.checkpoint import SIDECAR, CheckpointError, load_checkpoint, read_sidecar, save_checkpoint
 from rnnzoo.validate import check_types
 from rnnzoo.train.optim import build_optimizer, warmup_cosine
 
@@ -143,11 +142,14 @@ class Trainer:
 
     def fit(self) -> dict:
         """Train to ``config.steps`` (or early stop); returns the summary dict."""
-        with ExitStack() as stack:
-            if self.run is None and self.config.out_dir and self.is_main:
-                self.run = stack.enter_context(open_run(self.config.out_dir, resume=self.config.resume,
-                                                        overwrite=self.config.overwrite))
+        if self.run is not None or not (self.config.out_dir and self.is_main):
             return self._fit()
+        with open_run(self.config.out_dir, resume=self.config.resume, overwrite=self.config.overwrite) as run:
+            self.run = run
+            try:
+                return self._fit()
+            finally:
+                self.run = None  # the lock is released: a later fit opens the directory again
 
     def _fit(self) -> dict:
         cfg = self.config
@@ -201,13 +203,13 @@ class Trainer:
 
     def _resume(self) -> None:
         out = Path(self.config.out_dir)
+        saved = read_sidecar(out)["extra"].get("run_config")  # compared first: a differing mixer is listed too
+        changed = [] if saved is None else resume_changes(saved, self.run_config, self.config.override_config)
         meta = load_checkpoint(out, self.model, optimizer=self.optimizer, scheduler=self.scheduler,
                                restore_rng=True)
-        if "run_config" in meta["extra"]:
-            changed = resume_changes(meta["extra"]["run_config"], self.run_config, self.config.override_config)
-            if changed and self.is_main:
-                print(f"resuming {out} at step {meta['step']} with changed settings: {', '.join(changed)}",
-                      file=sys.stderr)
+        if changed and self.is_main:
+            print(f"resuming {out} at step {meta['step']} with changed settings: {', '.join(changed)}",
+                  file=sys.stderr)
         self.step = meta["step"]
         bookkeeping = meta["extra"].get("trainer")
         if not (isinstance(bookkeeping, dict) and isinstance(bookkeeping.get("evals_without_gain"), int)

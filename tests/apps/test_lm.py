@@ -145,6 +145,9 @@ def test_resume_with_only_out_restores_the_saved_config(corpus, tmp_path, capsys
         main(["lm", "train", "--out", str(out), "--resume", "--lr", "0.5", "--seed", "2", "--no-progress"])
     err = capsys.readouterr().err
     assert "lr 0.01 -> 0.5, seed 0 -> 2" in err and "--override-config" in err and len(err.splitlines()) == 1
+    with pytest.raises(SystemExit):
+        main(["lm", "train", "--out", str(out), "--resume", "--mixer", "lstm", "--no-progress"])
+    assert "mixer 'gru' -> 'lstm'" in capsys.readouterr().err  # listed, not a weight-shape error
     assert main(["lm", "train", "--out", str(out), "--resume", "--lr", "0.02", "--steps", "8", "--override-config",
                  "--no-progress"]) == 0
     assert json.loads((out / "lm.json").read_text())["config"]["train"]["lr"] == 0.02
