@@ -27,9 +27,10 @@ from typing import Iterator
 
 LOCK = ".lock"
 RUN_FILE = "run.json"
-# what a run writes; any of these present means the directory holds a run
-RUN_FILES = ("checkpoint.json", "metrics.jsonl", "summary.json", RUN_FILE, "lm.json", "results.json",
-             "best.safetensors", "model.safetensors")
+# what a run writes; any of these present means the directory holds a run (run.json alone does not: a run that
+# failed before its first record, e.g. on a bad corpus, can be started again)
+RUN_FILES = ("checkpoint.json", "metrics.jsonl", "summary.json", "lm.json", "results.json", "best.safetensors",
+             "model.safetensors")
 RUN_PATTERNS = ("model-*.safetensors", "optim-*.pt", ".*.tmp")
 
 
@@ -98,7 +99,7 @@ def open_run(path: str | os.PathLike, *, resume: bool = False, overwrite: bool =
     try:
         remove_temp_files(path)
         if overwrite:
-            for name in holds_run(path):
+            for name in [*holds_run(path), RUN_FILE]:
                 (path / name).unlink(missing_ok=True)
         yield Run(path, _run_id(path, keep=resume))
     finally:

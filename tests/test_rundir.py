@@ -29,6 +29,14 @@ def test_a_directory_holding_a_run_is_refused_unless_resume_or_overwrite(tmp_pat
         check_run_dir(tmp_path, resume=True, overwrite=True)
 
 
+def test_a_run_that_failed_before_writing_anything_can_be_started_again(tmp_path):
+    with pytest.raises(RuntimeError):
+        with open_run(tmp_path):
+            raise RuntimeError("bad corpus")
+    with open_run(tmp_path):
+        pass
+
+
 def test_a_live_lock_is_refused_naming_the_pid(tmp_path):
     with open_run(tmp_path):
         with pytest.raises(ValueError, match=rf"in use by pid {os.getpid()} .*lock file"):
