@@ -239,7 +239,7 @@ def _train_lm(cfg: LMTrainConfig, run) -> dict:
     trainer = Trainer(
         model, cfg.train, batch_fn, lm_loss,
         eval_fn=lambda m: {"valid_bpc": bits_per_char(m, scored["valid"], seq_len)},
-        checkpoint_extra={"vocab": list(vocab.chars), "lm_train_config": asdict(cfg)}, run_config=cfg, run=run,
+        checkpoint_extra={"vocab": list(vocab.chars)}, run_config=cfg, run=run,
     )
     summary = trainer.fit()
     model.eval()
@@ -254,8 +254,10 @@ def _train_lm(cfg: LMTrainConfig, run) -> dict:
 
 
 def load_train_config(checkpoint_dir: str | Path) -> LMTrainConfig:
-    """The LMTrainConfig a checkpoint of ``train_lm`` was written with (also the flat form of older versions)."""
-    return from_dict(LMTrainConfig, read_sidecar(checkpoint_dir)["extra"]["lm_train_config"])
+    """The LMTrainConfig a checkpoint of ``train_lm`` was written with (saved by the Trainer as ``run_config``;
+    older versions saved it as ``lm_train_config``, also in the flat form)."""
+    extra = read_sidecar(checkpoint_dir)["extra"]
+    return from_dict(LMTrainConfig, extra["run_config"] if "run_config" in extra else extra["lm_train_config"])
 
 
 def load_lm(checkpoint_dir: str | Path) -> tuple[LanguageModel, Vocab]:

@@ -53,8 +53,8 @@ from rnnzoo.labels import IGNORE
 from rnnzoo.config_args import option
 from rnnzoo.rundir import Run, open_run, resume_changes, truncate_metrics
 from rnnzoo.train.checkpoint import SIDECAR, CheckpointError, load_checkpoint, read_sidecar, save_checkpoint
-from rnnzoo.validate import check_types
 from rnnzoo.train.optim import build_optimizer, warmup_cosine
+from rnnzoo.validate import check_types
 
 Batch = Any
 LossFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, dict[str, float]]]
