@@ -7,7 +7,7 @@ import os
 import sys
 
 from rnnzoo import mixers
-from rnnzoo.config_args import add_arguments, from_args
+from rnnzoo.config_args import add_arguments, from_args, from_dict
 from rnnzoo.runtime import keep_freed_memory
 
 
@@ -65,6 +65,8 @@ _LM_TRAIN_HELP = dict(
                 "model (LMConfig) and train (TrainConfig) configs.",
     epilog="examples:\n  rnnzoo lm train --mixer lstm --layers 2 --d-model 128 --steps 2000 --out runs/lm\n"
            "  rnnzoo lm train --out runs/lm --resume          # continue an interrupted run exactly\n"
+           "  rnnzoo lm train --out runs/lm --resume --steps 4000   # ... and train it for longer\n"
+           "  rnnzoo lm train --out runs/lm --overwrite       # replace the run in runs/lm\n"
            "  rnnzoo lm train --corpus book.txt --mixer attention:num_heads=4 --out runs/book\n"
            "  torchrun --nproc-per-node 2 -m rnnzoo train --out runs/ddp   # data parallel")
 
@@ -83,13 +85,28 @@ def _add_lm_train_arguments(p: argparse.ArgumentParser) -> None:
 def _cmd_lm_train(args: argparse.Namespace) -> int:
     from rnnzoo.apps.lm import LMTrainConfig, train_lm
 
-    cfg = from_args(LMTrainConfig, args)
+    cfg = _config(LMTrainConfig, args)
     r = train_lm(cfg)
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
         return 0
     print(f"{r['mixer']}: {r['params']:,} params, {r['steps']} steps, test {r['test_bpc']:.3f} bits/char "
           f"(valid {r['valid_bpc']:.3f}) on {r['scored_chars']:,} chars; checkpoint in {cfg.train.out_dir}")
     return 0
+
+
+def _config(cls: type, args: argparse.Namespace):
+    """The run's config from the flags; on --resume the saved run's config changed by the typed flags only
+    (the Trainer then refuses changes that are not safe, unless --override-config)."""
+    if not vars(args)["train.resume"]:
+        return from_args(cls, args)
+    from rnnzoo.train.checkpoint import read_sidecar
+
+    out = vars(args)["train.out_dir"] or from_args(cls, args).train.out_dir
+    extra = read_sidecar(out)["extra"]
+    saved = extra.get("run_config", extra.get("lm_train_config"))
+    if saved is None:
+        return from_args(cls, args)  # a checkpoint older than saved run configs: the flags as given
+    return from_args(cls, args, base=from_dict(cls, saved))
 
 
 def _add_generate_parser(sub) -> None:
@@ -126,6 +143,10 @@ def _cmd_rec(args: argparse.Namespace) -> int:
     from rnnzoo.apps.rec import RecTrainConfig, load_data, train_rec
 
     cfg = from_args(RecTrainConfig, args)
+    if cfg.train.out_dir:  # an unwritable --out, or one holding a run, is refused before the data is read
+        from rnnzoo.rundir import check_run_dir
+
+        check_run_dir(cfg.train.out_dir, overwrite=cfg.train.overwrite)
     data = load_data(cfg)
     print(f"== {cfg.data or 'ml-100k (recbole)'}: {data.n_users} users, {data.n_items} items, "
           f"{sum(len(s) for s in data.sequences)} interactions; leave-one-out, full ranking")
@@ -216,7 +237,7 @@ def _add_seq2seq_parser(sub) -> None:
 def _cmd_seq2seq(args: argparse.Namespace) -> int:
     from rnnzoo.apps.combinatorial import Seq2SeqTrainConfig, train_seq2seq
 
-    cfg = from_args(Seq2SeqTrainConfig, args)
+    cfg = _config(Seq2SeqTrainConfig, args)
     r = train_seq2seq(cfg)
     print(f"{cfg.task}: {r['params']:,} params, train {r['train_seconds']:.0f}s, eval {r['eval_seconds']:.0f}s")
     for key, res in r["eval"].items():
@@ -262,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     keep_freed_memory()  # training re-allocates the same big tensors every step (rnnzoo/runtime.py)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as e:  # bad input: one clear line, not a traceback
+    except (ValueError, OSError) as e:  # bad input, unwritable or full disk: one clear line, not a traceback
         parser.exit(2, f"rnnzoo {args.command}: error: {e}\n")
 
 

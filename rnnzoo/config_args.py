@@ -10,6 +10,7 @@ add_arguments(parser, LMTrainConfig, aliases={"n_layers": "--layers"})   # --ste
 cfg = from_args(LMTrainConfig, parser.parse_args(["--steps", "50", "--layers", "1"]))
 cfg = override(LMTrainConfig(), steps=50, mixer="gru")   # the app's defaults, leaves changed by name
 cfg = from_dict(LMTrainConfig, saved)          # asdict() output, or the flat form saved before nesting
+cfg = from_args(LMTrainConfig, args, base=saved_cfg)   # only the flags typed on the command line change it
 ```
 
 Defaults come from an instance of the class (``LMTrainConfig()``), so an app that nests ``TrainConfig`` with
@@ -21,7 +22,9 @@ Field metadata (``option(..., key=value)``): ``help``; ``choices``; ``derived=Tr
 data or task, no flag; ``spec_of="mixer_options"``: the flag takes a mixer spec ``name:key=value:...``
 (``rnnzoo.spec``) that fills this field with the name and the named sibling field with the typed options
 (``None`` sets a ``str | None`` field to None and the options to {}).
-bool fields get ``--x`` / ``--no-x``; ``T | None`` also accepts ``None``; ``tuple[T, ...]`` takes
+``given(args)`` is the set of dests whose flag was typed (not defaulted), e.g. to resume a run with its saved
+config and only the typed changes. bool fields get ``--x`` / ``--no-x``; ``T | None`` also accepts ``None``;
+``tuple[T, ...]`` takes
 comma-separated values.
 """
 
@@ -126,22 +129,24 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, *, prefix: str = "
             default = (default, getattr(_parent(cls(), path), f.metadata["spec_of"]))
             shown = None if default[0] is None else format_spec(*default)
             kind = dict(type=_checked(lambda raw: (None, {}) if raw == "None" else parse_mixer_spec(raw)),
-                        metavar="NAME[:KEY=VALUE...]")
+                        metavar="NAME[:KEY=VALUE...]", action=_Store)
         elif tp is bool:
             flags.insert(1, f"--no-{prefix}{f.name.replace('_', '-')}")
             shown, kind = default, dict(action=_Bool)
         else:
             shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-            kind = dict(type=_checked(lambda raw, tp=tp: parse_value(raw, tp)), metavar=f.name.upper())
+            kind = dict(type=_checked(lambda raw, tp=tp: parse_value(raw, tp)), metavar=f.name.upper(),
+                        action=_Store)
             if "choices" in f.metadata:
                 kind.update(choices=f.metadata["choices"], metavar=None)
         help_text = f"{text} (default: {shown})" if text else f"default: {shown}"
         parser.add_argument(*flags, dest=dest, default=default, help=help_text.replace("%", "%%"), **kind)
 
 
-def from_args(cls: type, args: argparse.Namespace, *, prefix: str = "") -> Any:
-    """The ``cls`` instance that the flags added by ``add_arguments(parser, cls, prefix=prefix)`` describe."""
-    values = vars(args)
+def from_args(cls: type, args: argparse.Namespace, *, prefix: str = "", base: Any = None) -> Any:
+    """The ``cls`` instance that the flags added by ``add_arguments(parser, cls, prefix=prefix)`` describe;
+    with ``base`` (an instance of ``cls``): ``base`` changed by the flags typed on the command line only."""
+    values = vars(args) if base is None else {k: v for k, v in vars(args).items() if k in given(args)}
 
     def build(default: Any, path: str) -> Any:
         changes = {}
@@ -155,7 +160,19 @@ def from_args(cls: type, args: argparse.Namespace, *, prefix: str = "") -> Any:
                 changes[f.name] = values[key]
         return dataclasses.replace(default, **changes)
 
-    return build(cls(), "")
+    return build(cls() if base is None else base, "")
+
+
+_GIVEN = "_given_flags"
+
+
+def given(args: argparse.Namespace) -> set[str]:
+    """The dests of the flags (added by ``add_arguments``) typed on the command line, not defaulted."""
+    return set(getattr(args, _GIVEN, ()))
+
+
+def _mark(namespace: argparse.Namespace, dest: str) -> None:
+    setattr(namespace, _GIVEN, sorted({*getattr(namespace, _GIVEN, ()), dest}))
 
 
 def from_dict(cls: type, data: dict) -> Any:
@@ -209,6 +226,14 @@ def _checked(parse):
     return wrapped
 
 
+class _Store(argparse.Action):
+    """Store the value and remember that the flag was typed (``given``)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        _mark(namespace, self.dest)
+
+
 class _Bool(argparse.Action):
     """``--x`` sets True, ``--no-x`` (and any alias starting with ``--no-``) sets False."""
 
@@ -217,3 +242,4 @@ class _Bool(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         setattr(namespace, self.dest, not option_string.startswith("--no-"))
+        _mark(namespace, self.dest)

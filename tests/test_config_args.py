@@ -97,3 +97,21 @@ def test_from_dict_reads_nested_and_flat_forms():
     assert override(Outer(), inner={"rate": 2.0}, on=False) == Outer(Inner(width=16, rate=2.0), on=False)
     with pytest.raises(ValueError, match="no field 'depth'"):
         from_dict(Outer, {"depth": 1})
+
+
+def test_given_lists_only_typed_flags_and_from_args_applies_them_to_a_base():
+    import argparse
+
+    from rnnzoo.apps.lm import LMTrainConfig
+    from rnnzoo.config_args import given
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, LMTrainConfig, aliases={"n_layers": "--layers"})
+    args = parser.parse_args(["--steps", "9", "--no-progress", "--mixer", "gla:num_heads=2"])
+    assert given(args) == {"train.steps", "train.progress", "model.mixer"}
+    assert given(parser.parse_args([])) == set()
+    base = override(LMTrainConfig(), mixer="gru", lr=0.5, seq_len=7)
+    cfg = from_args(LMTrainConfig, args, base=base)
+    assert (cfg.model.mixer, cfg.model.mixer_options, cfg.train.steps, cfg.train.progress) == (
+        "gla", {"num_heads": 2}, 9, False)
+    assert (cfg.train.lr, cfg.seq_len) == (0.5, 7)  # not typed: the base's, not the defaults

@@ -109,3 +109,84 @@ def test_attention_rotary_base_must_be_positive():
     for base in (0.0, -10000.0, math.nan):
         with pytest.raises(ValueError, match="rotary_base"):
             mixers.build("attention", 16, rotary_base=base)
+
+
+# -- bad files, concurrent writers, interrupted saves ----------------------------------------------------
+# (run directories in detail: tests/test_rundir.py, tests/train/test_checkpoint.py, tests/apps/test_lm.py)
+import json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+REPO = str(Path(__file__).resolve().parents[1])
+
+# trains 12 steps, checkpoint every 2; with a kill step, SIGKILLs itself between writing that step's weight file
+# and renaming it into place (a kill -9 in the middle of a save)
+_TRAIN = """
+import os, signal, sys, torch
+from rnnzoo.models import LanguageModel, LMConfig
+from rnnzoo.tasks import MarkovConfig
+from rnnzoo.train import Trainer, TrainConfig, lm_loss
+out, kill_step, resume = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
+real_replace = os.replace
+def replace(src, dst):
+    if os.path.basename(dst) == f"model-{kill_step}.safetensors":
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_replace(src, dst)
+os.replace = replace
+torch.manual_seed(0)
+task = MarkovConfig(vocab_size=16, seq_len=12)
+cfg = TrainConfig(steps=12, log_every=1, progress=False, out_dir=out, warmup_steps=2, checkpoint_every=2,
+                  resume=resume)
+t = Trainer(LanguageModel(LMConfig(16, 16, 1, "gru")), cfg, lambda s: task.make("train", 4, s), lm_loss)
+t.fit()
+print(",".join(str(h["loss"]) for h in t.history if "loss" in h))
+"""
+
+
+def _train(out, kill_step=0, resume=False):
+    env = {**os.environ, "PYTHONPATH": REPO, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-c", _TRAIN, str(out), str(kill_step), "1" if resume else "0"],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_kill_9_during_a_save_then_resume_leaves_no_temp_files_and_no_duplicate_records(tmp_path):
+    killed = _train(tmp_path, kill_step=6)
+    assert killed.returncode == -9
+    assert list(tmp_path.glob(".model-6.safetensors.*.tmp")) and (tmp_path / ".lock").exists()  # left behind
+    resumed = _train(tmp_path, resume=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "stale lock" in resumed.stderr  # the dead process's lock is taken over, with a warning
+    assert not list(tmp_path.glob(".*.tmp")) and not (tmp_path / ".lock").exists()
+    records = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == list(range(1, 13)) and len({r["run_id"] for r in records}) == 1
+
+
+def test_a_second_writer_is_refused_while_the_first_holds_the_run(tmp_path):
+    from rnnzoo.rundir import open_run
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from rnnzoo.rundir import open_run\n"
+         "with open_run(sys.argv[1]):\n    print('ready', flush=True); time.sleep(60)", str(tmp_path)],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": REPO})
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(ValueError, match=f"in use by pid {holder.pid} "):  # this process is the second writer
+            with open_run(tmp_path, resume=True):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_run_directory_that_is_a_file_or_holds_a_run_is_refused(tmp_path):
+    from rnnzoo.rundir import check_run_dir
+
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        check_run_dir(tmp_path / "f" / "run")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.json").write_text("{}")
+    with pytest.raises(ValueError, match="already holds a run"):
+        check_run_dir(tmp_path / "run")

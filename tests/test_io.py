@@ -1,4 +1,9 @@
+import errno
 import json
+import os
+import stat
+
+import pytest
 
 from rnnzoo.io import append_jsonl, atomic_write_bytes, atomic_write_json
 
@@ -19,3 +24,37 @@ def test_append_jsonl_writes_one_complete_line_per_record(tmp_path):
     text = path.read_text()
     assert text.endswith("\n") and [json.loads(x) for x in text.splitlines()] == [{"loss": 0.5, "step": 1},
                                                                                     {"step": 2}]
+
+
+def test_files_honour_the_umask(tmp_path):
+    from rnnzoo.models import LanguageModel, LMConfig
+    from rnnzoo.train.checkpoint import save_checkpoint
+
+    old = os.umask(0o022)
+    try:
+        save_checkpoint(tmp_path, LanguageModel(LMConfig(8, 8, 1, "gru")), step=1)
+        append_jsonl(tmp_path / "metrics.jsonl", {"step": 1})
+        atomic_write_json(tmp_path / "r.json", {})
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert modes == {"checkpoint.json": 0o644, "model-1.safetensors": 0o644, "metrics.jsonl": 0o644, "r.json": 0o644}
+
+
+def test_a_full_disk_is_an_oserror_naming_the_file_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(OSError, match=f"No space left on device") as e:
+        atomic_write_bytes(tmp_path / "x.bin", b"abc")
+    assert str(tmp_path / "x.bin") in str(e.value) and not list(tmp_path.iterdir())
+    with pytest.raises(OSError, match="cannot write .*m.jsonl: No space left"):
+        append_jsonl(tmp_path / "m.jsonl", {"step": 1})
+
+
+def test_short_writes_are_completed(tmp_path, monkeypatch):
+    real = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real(fd, bytes(data[:3])))  # the kernel may write less
+    atomic_write_bytes(tmp_path / "x.bin", b"0123456789")
+    assert (tmp_path / "x.bin").read_bytes() == b"0123456789"

@@ -6,13 +6,15 @@ A checkpoint directory holds
   the embedding, are stored once and listed under ``"aliases"`` in the sidecar, then re-tied on load);
 - ``optim-<step>.pt``: ``optimizer.state_dict()``, read back with ``torch.load(weights_only=True)`` so a
   checkpoint can never run pickled code;
-- ``checkpoint.json``: step, train config, model config, scheduler state, RNG states, caller extras, and the
-  name, size and sha256 of the two files above.
+- ``checkpoint.json``: step, train config, model config, scheduler state, RNG states, caller extras, the
+  name, size and sha256 of the two files above, and a sha256 of the sidecar itself (``"sha256"``, over its
+  other fields as sorted compact JSON), so an edited vocabulary or step is refused like a damaged weight file.
 
 Every file is written atomically (temp file + ``os.replace``) and ``checkpoint.json`` is written last, so
 a crash at any point leaves the previous complete checkpoint readable; files of older steps are removed
 only after the new sidecar is in place. Loading verifies sizes and checksums first and raises
-``CheckpointError`` naming the file and the problem (missing, truncated, corrupt, mismatched config).
+``CheckpointError`` naming the file and the problem (missing, truncated, corrupt, mismatched config), or
+naming the sidecar field that is missing or of the wrong kind.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from torch import nn
 from rnnzoo.io import atomic_write_bytes, atomic_write_json
 
 SIDECAR = "checkpoint.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+FORMATS = (1, 2)  # 1: before the sidecar had its own checksum
 
 
 class CheckpointError(ValueError):
@@ -72,7 +75,7 @@ def save_checkpoint(directory: str | Path, model: nn.Module, *, step: int,
         "rng": _rng_state(),
         "extra": extra or {},
     }
-    atomic_write_json(directory / SIDECAR, sidecar)
+    write_sidecar(directory, sidecar)
     keep = {f["name"] for f in sidecar["files"].values()}
     for old in [*directory.glob("model-*.safetensors"), *directory.glob("optim-*.pt")]:
         if old.name not in keep:
@@ -80,8 +83,15 @@ def save_checkpoint(directory: str | Path, model: nn.Module, *, step: int,
     return directory / SIDECAR
 
 
+def write_sidecar(directory: str | Path, meta: dict) -> None:
+    """Write ``meta`` as ``directory``'s sidecar with its checksum (atomically)."""
+    meta = {k: v for k, v in meta.items() if k != "sha256"}
+    atomic_write_json(Path(directory) / SIDECAR, {**meta, "format": FORMAT_VERSION, "sha256": _digest(meta)})
+
+
 def read_sidecar(directory: str | Path) -> dict:
-    """The parsed ``checkpoint.json`` of ``directory`` (raises CheckpointError if missing or unreadable)."""
+    """The parsed ``checkpoint.json`` of ``directory``; CheckpointError if it is missing, unreadable, fails its
+    checksum, or a field is missing or of the wrong kind (naming the field)."""
     path = Path(directory) / SIDECAR
     if not path.is_file():
         raise CheckpointError(f"no checkpoint: {path} does not exist")
@@ -89,9 +99,49 @@ def read_sidecar(directory: str | Path) -> dict:
         meta = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"corrupt checkpoint sidecar {path}: not valid JSON ({e})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION or "files" not in meta:
+    if not isinstance(meta, dict) or meta.get("format") not in FORMATS or "files" not in meta:
         raise CheckpointError(f"{path} is not an rnnzoo checkpoint sidecar (format {FORMAT_VERSION})")
+    if meta["format"] >= 2 and meta.get("sha256") != _digest({k: v for k, v in meta.items() if k != "sha256"}):
+        raise CheckpointError(f"corrupt checkpoint sidecar {path}: its sha256 does not match its contents "
+                              f"(edited or damaged)")
+    _check_fields(meta, path)
     return meta
+
+
+def _digest(meta: dict) -> str:
+    return hashlib.sha256(json.dumps({**meta, "format": FORMAT_VERSION}, sort_keys=True,
+                                     separators=(",", ":")).encode()).hexdigest()
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+# field -> (test, what it must be)
+_FIELDS = {
+    "step": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "files": (lambda v: isinstance(v, dict) and all(
+        isinstance(f, dict) and isinstance(f.get("name"), str) and "/" not in f["name"] and "\\" not in f["name"]
+        and _is_int(f.get("bytes")) and isinstance(f.get("sha256"), str) for f in v.values()),
+        "{key: {name (a file name), bytes, sha256}}"),
+    "aliases": (lambda v: isinstance(v, dict) and all(isinstance(a, str) and isinstance(b, str)
+                                                      for a, b in v.items()), "{name: name}"),
+    "model_class": (lambda v: isinstance(v, str), "a class name"),
+    "model_config": (lambda v: v is None or isinstance(v, dict), "an object or null"),
+    "train_config": (lambda v: v is None or isinstance(v, dict), "an object or null"),
+    "scheduler": (lambda v: v is None or isinstance(v, dict), "an object or null"),
+    "rng": (lambda v: isinstance(v, dict) and isinstance(v.get("torch"), str) and isinstance(v.get("python"), list),
+            "{torch: base64 text, python: list}"),
+    "extra": (lambda v: isinstance(v, dict), "an object"),
+}
+
+
+def _check_fields(meta: dict, path: Path) -> None:
+    for name, (ok, what) in _FIELDS.items():
+        if name not in meta:
+            raise CheckpointError(f"checkpoint sidecar {path}: field {name!r} is missing")
+        if not ok(meta[name]):
+            raise CheckpointError(f"checkpoint sidecar {path}: field {name!r} must be {what}, got {meta[name]!r:.80}")
 
 
 def load_checkpoint(directory: str | Path, model: nn.Module, *,
@@ -107,6 +157,9 @@ def load_checkpoint(directory: str | Path, model: nn.Module, *,
     directory = Path(directory)
     meta = read_sidecar(directory)
     expected = _config_dict(getattr(model, "config", None))
+    if meta["model_config"] is None and expected is not None:
+        raise CheckpointError(f"checkpoint sidecar {directory / SIDECAR}: field 'model_config' is null, but the "
+                              f"model has a config ({type(model).__name__})")
     if meta["model_config"] != expected:
         diff = sorted(k for k in set(expected or {}) | set(meta["model_config"] or {})
                       if (expected or {}).get(k) != (meta["model_config"] or {}).get(k))
@@ -119,6 +172,9 @@ def load_checkpoint(directory: str | Path, model: nn.Module, *,
     except SafetensorError as e:
         raise CheckpointError(f"corrupt weight file {path}: {e}") from None
     for alias, target in meta["aliases"].items():
+        if target not in tensors:
+            raise CheckpointError(f"checkpoint sidecar {directory / SIDECAR}: field 'aliases' names {target!r}, "
+                                  f"which {path} does not hold")
         tensors[alias] = tensors[target]
     own = model.state_dict()
     missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
@@ -136,9 +192,17 @@ def load_checkpoint(directory: str | Path, model: nn.Module, *,
     if scheduler is not None:
         if meta["scheduler"] is None:
             raise CheckpointError(f"{directory / SIDECAR} has no scheduler state")
-        scheduler.load_state_dict(meta["scheduler"])
+        try:
+            scheduler.load_state_dict(meta["scheduler"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"checkpoint sidecar {directory / SIDECAR}: field 'scheduler' is not a "
+                                  f"scheduler state ({e!r})") from None
     if restore_rng:
-        _set_rng_state(meta["rng"])
+        try:
+            _set_rng_state(meta["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:  # binascii.Error is a ValueError
+            raise CheckpointError(f"checkpoint sidecar {directory / SIDECAR}: field 'rng' is not a saved RNG "
+                                  f"state ({e})") from None
     return meta
 
 

@@ -16,7 +16,12 @@ early stopping on an eval metric, ``tqdm`` progress, JSONL metrics and a summary
 Checkpoints (``rnnzoo.train.checkpoint``) go to ``out_dir`` every ``checkpoint_every`` steps and at the end;
 ``resume=True`` continues from the one in ``out_dir`` exactly: weights, AdamW moments, schedule, RNG
 states and early-stopping bookkeeping are restored, so the losses after resuming equal those of an
-uninterrupted run with the same seed, step for step.
+uninterrupted run with the same seed, step for step. ``out_dir`` is a run directory (``rnnzoo.rundir``):
+locked while the run trains, refused when it already holds a run unless ``resume`` or ``overwrite``, every
+metrics record carries the run's id, and a resume drops the metrics records written after the checkpoint.
+The run's config (the app's, ``run_config``, or this TrainConfig) is saved with each checkpoint; a resume
+whose config differs is refused, listing the differences, unless they are safe to change
+(``rnnzoo.rundir.SAFE_ON_RESUME``: reported in one line) or ``override_config`` is set.
 
 Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) the Trainer joins the process group (gloo on CPU,
 NCCL with CUDA), wraps the model in ``DistributedDataParallel`` and gives each rank a contiguous shard of
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
@@ -45,8 +51,10 @@ from tqdm.auto import tqdm
 from rnnzoo.io import append_jsonl, atomic_write_json
 from rnnzoo.labels import IGNORE
 from rnnzoo.config_args import option
-from rnnzoo.train.checkpoint import load_checkpoint, save_checkpoint
+from rnnzoo.rundir import Run, open_run, resume_changes, truncate_metrics
+from rnnzoo.train.checkpoint import SIDECAR, CheckpointError, load_checkpoint, read_sidecar, save_checkpoint
 from rnnzoo.train.optim import build_optimizer, warmup_cosine
+from rnnzoo.validate import check_types
 
 Batch = Any
 LossFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, dict[str, float]]]
@@ -70,7 +78,9 @@ class TrainConfig:
     out_dir: str | None = option(None, "directory for metrics.jsonl, summary.json and checkpoints")
     progress: bool = option(True, "show a progress bar")
     checkpoint_every: int = option(0, "steps between checkpoints in out_dir (and one at the end); 0: none")
-    resume: bool = option(False, "continue from the checkpoint in out_dir")
+    resume: bool = option(False, "continue from the checkpoint in out_dir, with its saved settings")
+    overwrite: bool = option(False, "replace the run already in out_dir (its checkpoint, metrics and results)")
+    override_config: bool = option(False, "with resume: apply settings that differ from the saved run's")
     compile: bool = option(False, "run the training step through torch.compile (needs a C++ compiler on CPU)")
 
     def resolved(self) -> "TrainConfig":
@@ -83,6 +93,10 @@ class TrainConfig:
                        log_every=pick(self.log_every, max(1, min(50, self.steps // 20))))
 
     def __post_init__(self) -> None:
+        check_types(self)
+        if self.resume and self.overwrite:
+            raise ValueError("resume and overwrite exclude each other: resume continues the run in out_dir, "
+                             "overwrite replaces it")
         if self.steps < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
         if self.lr <= 0 or not math.isfinite(self.lr):
@@ -102,8 +116,13 @@ class TrainConfig:
 class Trainer:
     def __init__(self, model: nn.Module, config: TrainConfig, batch_fn: Callable[[int], Batch],
                  loss_fn: LossFn, eval_fn: Callable[[nn.Module], dict[str, float]] | None = None,
-                 checkpoint_extra: dict | None = None):
-        """``checkpoint_extra``: JSON-able data saved in every checkpoint's sidecar (e.g. an app's vocabulary)."""
+                 checkpoint_extra: dict | None = None, run_config: Any = None, run: Run | None = None):
+        """``checkpoint_extra``: JSON-able data saved in every checkpoint's sidecar (e.g. an app's vocabulary).
+        ``run_config``: the app's whole config (a dataclass nesting ``config``), compared on resume; default
+        ``config``. ``run``: the run directory the app already opened (``rnnzoo.rundir.open_run``) on
+        ``out_dir``; without it ``fit`` opens (and locks) ``out_dir`` itself."""
+        self.run_config = config if run_config is None else run_config
+        self.run = run
         config = config.resolved()
         self.model, self.config = model, config
         self.batch_fn, self.loss_fn, self.eval_fn = batch_fn, loss_fn, eval_fn
@@ -123,6 +142,16 @@ class Trainer:
 
     def fit(self) -> dict:
         """Train to ``config.steps`` (or early stop); returns the summary dict."""
+        if self.run is not None or not (self.config.out_dir and self.is_main):
+            return self._fit()
+        with open_run(self.config.out_dir, resume=self.config.resume, overwrite=self.config.overwrite) as run:
+            self.run = run
+            try:
+                return self._fit()
+            finally:
+                self.run = None  # the lock is released: a later fit opens the directory again
+
+    def _fit(self) -> dict:
         cfg = self.config
         torch.manual_seed(cfg.seed)
         if cfg.resume:
@@ -169,15 +198,28 @@ class Trainer:
         bookkeeping = {"best": list(self.best) if self.best else None, "evals_without_gain": self.evals_without_gain}
         save_checkpoint(self.config.out_dir, self.model, step=self.step, optimizer=self.optimizer,
                         scheduler=self.scheduler, train_config=self.config,
-                        extra={**self.checkpoint_extra, "trainer": bookkeeping})
+                        extra={**self.checkpoint_extra, "trainer": bookkeeping,
+                               "run_config": asdict(self.run_config)})
 
     def _resume(self) -> None:
-        meta = load_checkpoint(self.config.out_dir, self.model, optimizer=self.optimizer, scheduler=self.scheduler,
+        out = Path(self.config.out_dir)
+        saved = read_sidecar(out)["extra"].get("run_config")  # compared first: a differing mixer is listed too
+        changed = [] if saved is None else resume_changes(saved, self.run_config, self.config.override_config)
+        meta = load_checkpoint(out, self.model, optimizer=self.optimizer, scheduler=self.scheduler,
                                restore_rng=True)
+        if changed and self.is_main:
+            print(f"resuming {out} at step {meta['step']} with changed settings: {', '.join(changed)}",
+                  file=sys.stderr)
         self.step = meta["step"]
-        bookkeeping = meta["extra"]["trainer"]
+        bookkeeping = meta["extra"].get("trainer")
+        if not (isinstance(bookkeeping, dict) and isinstance(bookkeeping.get("evals_without_gain"), int)
+                and (bookkeeping.get("best") is None or isinstance(bookkeeping["best"], list))):
+            raise CheckpointError(f"checkpoint sidecar {out / SIDECAR}: field 'extra.trainer' is missing or not "
+                                  f"the trainer's bookkeeping {{best, evals_without_gain}}, got {bookkeeping!r:.80}")
         self.best = tuple(bookkeeping["best"]) if bookkeeping["best"] else None
         self.evals_without_gain = bookkeeping["evals_without_gain"]
+        if self.is_main:
+            truncate_metrics(out / "metrics.jsonl", self.step)
 
     def _train_step(self) -> tuple[float, dict[str, float], int]:
         cfg = self.config
@@ -232,6 +274,8 @@ class Trainer:
         return False
 
     def _log(self, record: dict) -> None:
+        if self.run is not None:
+            record = {**record, "run_id": self.run.run_id}
         self.history.append(record)
         if self.config.out_dir and self.is_main:
             append_jsonl(Path(self.config.out_dir) / "metrics.jsonl", record)

@@ -118,3 +118,22 @@ def test_cli_bad_value_is_one_clear_error(capsys):
     with pytest.raises(SystemExit) as e:
         main(["seq2seq", "--task", "tsp", "--n", "13", "--steps", "1", "--no-progress"])
     assert e.value.code == 2 and "n=13" in capsys.readouterr().err
+
+
+def test_n_below_the_task_minimum_says_what_n_must_be(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["seq2seq", "--n", "1", "--steps", "1", "--no-progress"])
+    assert e.value.code == 2 and "n must be >= 2 for sort, got n=1" in capsys.readouterr().err
+    assert Seq2SeqTrainConfig(n=4).smallest_n == 4  # n_min None follows n, also in a copy with another n
+    assert replace(Seq2SeqTrainConfig(), n=4).smallest_n == 4
+
+
+def test_a_directory_holding_a_run_is_refused_unless_overwrite(tmp_path, capsys):
+    flags = ["seq2seq", "--task", "reverse", "--n", "3", "--steps", "1", "--batch-size", "4", "--d-model", "8",
+             "--eval-size", "2", "--beam-eval-size", "1", "--out", str(tmp_path), "--no-progress"]
+    assert main(flags) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(flags)
+    assert e.value.code == 2 and "already holds a run" in capsys.readouterr().err
+    assert main([*flags, "--overwrite"]) == 0

@@ -12,6 +12,7 @@ from rnnzoo.cli import main
 from rnnzoo.config_args import from_dict
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.models.generate import GenerationConfig
+from rnnzoo.train.checkpoint import write_sidecar
 
 
 @pytest.fixture(scope="module")
@@ -94,12 +95,13 @@ def test_checkpoints_of_the_flat_config_still_load(corpus, tmp_path):
     # the model config as the flat-config version wrote it (LMConfig's fields are unchanged)
     assert sidecar["model_config"] == {"vocab_size": vocab_size, "d_model": 16, "n_layers": 1, "mixer": "lstm",
                                        "mixer_options": {}, "mlp_ratio": 4.0, "tie_embeddings": True}
+    del sidecar["extra"]["run_config"]  # that version kept the config under "lm_train_config"
     sidecar["extra"]["lm_train_config"] = {
         "mixer": "gla", "n_layers": 1, "d_model": 16, "mixer_options": {"num_heads": 2}, "steps": 2,
         "batch_size": 4, "seq_len": 16, "lr": 0.003, "warmup_steps": 100, "eval_every": 5, "eval_chars": 200,
         "checkpoint_every": 5, "corpus": str(corpus), "out_dir": str(tmp_path), "resume": False, "seed": 3,
         "progress": False, "compile": False}
-    (tmp_path / "checkpoint.json").write_text(json.dumps(sidecar))
+    write_sidecar(tmp_path, sidecar)  # as that version wrote it (with today's sidecar checksum)
     cfg = load_train_config(tmp_path)
     assert cfg.model == LMConfig(d_model=16, n_layers=1, mixer="gla", mixer_options={"num_heads": 2})
     assert (cfg.train.steps, cfg.train.lr, cfg.train.warmup_steps, cfg.train.eval_every, cfg.train.seed) == (
@@ -111,3 +113,103 @@ def test_checkpoints_of_the_flat_config_still_load(corpus, tmp_path):
     saved = train_lm(small_config(corpus, 1, tmp_path / "new"))["config"]  # today's form reads back the same
     assert load_train_config(tmp_path / "new") == from_dict(LMTrainConfig, saved)
     assert saved["model"]["vocab_size"] == vocab_size and saved["train"]["steps"] == 1
+
+
+def cli(corpus, out, *flags):
+    return main(["lm", "train", "--corpus", str(corpus), "--layers", "1", "--d-model", "16", "--batch-size", "4",
+                 "--seq-len", "16", "--eval-chars", "200", "--out", str(out), "--no-progress", *flags])
+
+
+def test_a_directory_holding_a_run_is_refused_and_overwrite_replaces_it(corpus, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli(corpus, out, "--steps", "3") == 0
+    before = (out / "checkpoint.json").read_bytes()
+    with pytest.raises(SystemExit) as e:
+        cli(corpus, out, "--steps", "2")
+    assert e.value.code == 2 and "already holds a run" in capsys.readouterr().err
+    assert (out / "checkpoint.json").read_bytes() == before  # nothing touched
+    run_id = json.loads((out / "run.json").read_text())["run_id"]
+    assert cli(corpus, out, "--steps", "2", "--overwrite") == 0
+    records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert max(r["step"] for r in records) == 2 and {r["run_id"] for r in records} != {run_id}
+    assert sorted(p.name for p in out.glob("model-*")) == ["model-2.safetensors"]
+
+
+def test_resume_with_only_out_restores_the_saved_config(corpus, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli(corpus, out, "--mixer", "gru", "--steps", "5", "--lr", "0.01") == 0
+    # the form the help shows: no other flag; today's checkpoint knows the mixer, corpus and sizes
+    assert main(["lm", "train", "--out", str(out), "--resume", "--steps", "7", "--no-progress"]) == 0
+    assert "changed settings: " in capsys.readouterr().err
+    assert load_train_config(out).model.mixer == "gru" and load_lm(out)[0].config.mixer == "gru"
+    with pytest.raises(SystemExit):
+        main(["lm", "train", "--out", str(out), "--resume", "--lr", "0.5", "--seed", "2", "--no-progress"])
+    err = capsys.readouterr().err
+    assert "lr 0.01 -> 0.5, seed 0 -> 2" in err and "--override-config" in err and len(err.splitlines()) == 1
+    with pytest.raises(SystemExit):
+        main(["lm", "train", "--out", str(out), "--resume", "--mixer", "lstm", "--no-progress"])
+    assert "mixer 'gru' -> 'lstm'" in capsys.readouterr().err  # listed, not a weight-shape error
+    assert main(["lm", "train", "--out", str(out), "--resume", "--lr", "0.02", "--steps", "8", "--override-config",
+                 "--no-progress"]) == 0
+    assert json.loads((out / "lm.json").read_text())["config"]["train"]["lr"] == 0.02
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"abc\x00def" * 100, r"binary, not UTF-8 text \(NUL byte at offset 3\)"),
+    ("héllo wörld ".encode("latin-1") * 100, r"not UTF-8 text: byte 0xe9 at offset 1"),
+])
+def test_binary_and_non_utf8_corpora_are_refused_naming_file_and_offset(tmp_path, content, message):
+    path = tmp_path / "c.bin"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=message) as e:
+        load_corpus(str(path))
+    assert str(path) in str(e.value)
+    with pytest.raises(ValueError, match=f"corpus {tmp_path} is a directory"):
+        load_corpus(str(tmp_path))
+
+
+@pytest.mark.parametrize("flag", ["--eval-chars", "--eval-every"])
+def test_negative_eval_options_are_refused(corpus, tmp_path, capsys, flag):
+    with pytest.raises(SystemExit):
+        cli(corpus, tmp_path / "run", flag, "-5")
+    assert f"{flag[2:].replace('-', '_')} must be >= 0, got -5" in capsys.readouterr().err
+
+
+def test_huge_seq_len_is_refused_before_allocating(corpus, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli(corpus, tmp_path / "run", "--seq-len", str(10**9))
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "GiB available; lower --batch-size or --seq-len" in err
+
+
+def test_memory_estimate_warns_above_half_of_what_is_available(monkeypatch):
+    from rnnzoo.apps import lm
+
+    cfg = replace(LMTrainConfig(), model=replace(LMTrainConfig().model, vocab_size=100))
+    need = lm.train_step_bytes(cfg, 10**6)
+    monkeypatch.setattr(lm, "available_memory", lambda: int(need * 1.5))
+    with pytest.warns(UserWarning, match="more than half"):
+        lm.check_memory(cfg, 10**6)
+    monkeypatch.setattr(lm, "available_memory", lambda: None)  # no /proc/meminfo: no check
+    lm.check_memory(cfg, 10**6)
+
+
+def test_filesystem_errors_are_one_line_errors_naming_the_path(corpus, tmp_path, capsys, monkeypatch):
+    (tmp_path / "file").write_text("x")
+    for out in (tmp_path / "file", tmp_path / "file" / "run"):
+        with pytest.raises(SystemExit) as e:
+            cli(corpus, out, "--steps", "2")
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and f"{tmp_path / 'file'} is a file" in err and len(err.splitlines()) == 1
+    import errno
+    import os
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(SystemExit) as e:
+        cli(corpus, tmp_path / "run", "--steps", "2")
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "No space left on device" in err and str(tmp_path / "run") in err
+    assert err.startswith("rnnzoo lm: error: ") and len(err.splitlines()) == 1

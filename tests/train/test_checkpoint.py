@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -6,7 +7,8 @@ import torch
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.tasks import MarkovConfig
 from rnnzoo.train import Trainer, TrainConfig, lm_loss
-from rnnzoo.train.checkpoint import SIDECAR, CheckpointError, load_checkpoint, read_sidecar, save_checkpoint
+from rnnzoo.train.checkpoint import (SIDECAR, CheckpointError, load_checkpoint, read_sidecar, save_checkpoint,
+                                     write_sidecar)
 
 TASK = MarkovConfig(vocab_size=16, seq_len=12)
 
@@ -65,7 +67,7 @@ def test_the_resume_test_can_fail(tmp_path, monkeypatch):
     with pytest.raises(Killed):
         trainer(tmp_path / "run", kill_at=5).fit()
     t = trainer(tmp_path / "run")
-    t.config.checkpoint_every = 0
+    t.config.checkpoint_every, t.config.out_dir = 0, None  # writes nothing: the run directory stays as it is
     t.step = load_checkpoint(tmp_path / "run", t.model)["step"]  # weights only, fresh optimizer
     t.fit()
     assert losses(t.history) != expected
@@ -161,3 +163,66 @@ def test_optimizer_file_is_loaded_weights_only(tmp_path, monkeypatch):
     load_checkpoint(tmp_path, small_model(), optimizer=torch.optim.AdamW(model.parameters()))
     assert seen.get("weights_only") is True
     assert json.loads((tmp_path / SIDECAR).read_text())["model_config"]["mixer"] == "lstm"
+
+
+def test_resume_removes_temp_files_and_drops_metrics_after_the_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(Killed):
+        trainer(run, kill_at=5).fit()
+    # what a kill -9 after step 6, in the middle of saving step 6, leaves behind
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"step": 5, "loss": 1.0}\n{"step": 6, "loss": 1.0}\n{"step": 6, "ev')
+    (run / ".model-6.safetensors.x1y2.tmp").write_bytes(b"\0" * 4096)
+    resumed = trainer(run, resume=True)
+    resumed.fit()
+    assert not list(run.glob(".*.tmp"))
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in records if "loss" in r]
+    assert steps == list(range(1, 10))  # each step once: the records after the checkpoint at 4 were dropped
+    assert len({r["run_id"] for r in records}) == 1  # one run id, kept across the resume
+
+
+def test_resume_restores_the_saved_config_and_refuses_unsafe_changes(tmp_path, capsys):
+    trainer(tmp_path, steps=4).fit()
+    t = trainer(tmp_path, steps=6, resume=True)
+    t.run_config = dataclasses.replace(t.run_config, lr=0.5, seed=3)
+    with pytest.raises(ValueError, match=r"lr 0.001 -> 0.5, seed 0 -> 3.*--override-config"):
+        t.fit()
+    t = trainer(tmp_path, steps=6, resume=True)  # more steps: applied and reported
+    t.fit()
+    assert t.step == 6 and "changed settings: steps 4 -> 6" in capsys.readouterr().err
+
+
+def edited_sidecar(tmp_path, edit, keep_checksum=False):
+    trainer(tmp_path, steps=2).fit()
+    meta = json.loads((tmp_path / SIDECAR).read_text())
+    edit(meta)
+    if keep_checksum:
+        (tmp_path / SIDECAR).write_text(json.dumps(meta))
+    else:
+        write_sidecar(tmp_path, meta)  # a consistent checksum: the fields themselves are checked
+
+
+@pytest.mark.parametrize("field", ["step", "vocab"])
+def test_an_edited_sidecar_fails_its_checksum(tmp_path, field):
+    edit = {"step": lambda m: m.update(step=9), "vocab": lambda m: m["extra"].update(vocab=["<unk>", "a"])}[field]
+    edited_sidecar(tmp_path, edit, keep_checksum=True)
+    with pytest.raises(CheckpointError, match="sha256 does not match its contents"):
+        read_sidecar(tmp_path)
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda m: m.update(rng="garbage"), "field 'rng' must be"),
+    (lambda m: m["rng"].update(torch="!!not base64!!"), "field 'rng' is not a saved RNG state"),
+    (lambda m: m.pop("step"), "field 'step' is missing"),
+    (lambda m: m.update(step="4"), "field 'step' must be an integer"),
+    (lambda m: m["extra"].pop("trainer"), "field 'extra.trainer' is missing"),
+    (lambda m: m.update(model_config=None), "field 'model_config' is null"),
+    (lambda m: m["files"]["model"].update(name="../../etc/passwd"), "field 'files' must be"),
+    (lambda m: m.update(aliases={"head.weight": "nothing"}), "field 'aliases' names 'nothing'"),
+    (lambda m: m.update(scheduler={"x": 1}), "field 'scheduler'"),
+], ids=["rng", "rng_text", "no_step", "step_text", "no_trainer", "null_model_config", "path", "alias", "scheduler"])
+def test_hand_edited_sidecar_fields_are_checkpoint_errors_naming_the_field(tmp_path, edit, message):
+    edited_sidecar(tmp_path, edit)
+    with pytest.raises(CheckpointError, match=message):
+        trainer(tmp_path, steps=3, resume=True).fit()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -37,9 +38,13 @@ from rnnzoo.labels import IGNORE
 from rnnzoo.models.generate import decode, search_beams
 from rnnzoo.config_args import from_dict, option
 from rnnzoo.models.seq2seq import END, Seq2Seq, Seq2SeqConfig, Seq2SeqDecoder
+from rnnzoo.rundir import open_run
 from rnnzoo.train import Trainer, TrainConfig
+from rnnzoo.validate import check_types
 
 EVAL_SEED = 1_000_003
+# smallest instance with something to learn: 2 numbers to sort, 3 points for a hull or a tour
+MIN_N = {"sort": 2, "reverse": 1, "convex_hull": 3, "tsp": 3}
 
 
 @dataclass
@@ -65,16 +70,15 @@ class Seq2SeqTrainConfig:
 
     def __post_init__(self) -> None:
         data.check_task(self.task)
-        if self.n < 1:
-            raise ValueError(f"n must be >= 1, got n={self.n}")
+        check_types(self)
+        if self.n < MIN_N[self.task]:
+            raise ValueError(f"n must be >= {MIN_N[self.task]} for {self.task}, got n={self.n}")
         if self.task == "tsp" and self.n > 12:
             raise ValueError(f"tsp targets are exact (Held-Karp) only up to n=12, got n={self.n}")
-        if self.n_min is None:
-            self.n_min = self.n
-        if not 1 <= self.n_min <= self.n:
+        if not 1 <= self.smallest_n <= self.n:
             raise ValueError(f"need 1 <= n_min <= n, got n_min={self.n_min}, n={self.n}")
-        if self.task == "convex_hull" and self.n_min < 3:
-            raise ValueError(f"convex_hull needs n >= 3 points, got n_min={self.n_min}")
+        if self.smallest_n < MIN_N[self.task]:
+            raise ValueError(f"n_min must be >= {MIN_N[self.task]} for {self.task}, got n_min={self.smallest_n}")
         if self.beams < 1:
             raise ValueError(f"beams must be >= 1, got {self.beams}")
         for order in (self.train_order, *self.eval_orders):
@@ -87,6 +91,12 @@ class Seq2SeqTrainConfig:
                              in_features=data.in_features(self.task) if pointer else None,
                              tgt_vocab=None if pointer else data.DIGITS + 1, allow_end=self.task == "convex_hull",
                              max_len=self.n)
+
+    @property
+    def smallest_n(self) -> int:
+        """The smallest training/eval size: ``n_min``, or ``n`` when it is None (resolved here, not stored, so
+        a config copied with another ``n`` does not keep the old one)."""
+        return self.n if self.n_min is None else self.n_min
 
 
 def build_model(cfg: Seq2SeqTrainConfig) -> Seq2Seq:
@@ -188,12 +198,21 @@ def evaluate(model: Seq2Seq, cfg: Seq2SeqTrainConfig, n: int, order: str = "rand
 def train_seq2seq(cfg: Seq2SeqTrainConfig) -> dict:
     """Train on ``cfg.task`` with the shared Trainer, evaluate every size in [n_min, n] and every input
     order in ``cfg.eval_orders``; writes ``results.json`` (atomically) to ``cfg.train.out_dir`` when set."""
+    with ExitStack() as stack:
+        run = None
+        if cfg.train.out_dir and os.environ.get("RANK", "0") == "0":
+            run = stack.enter_context(open_run(cfg.train.out_dir, resume=cfg.train.resume,
+                                               overwrite=cfg.train.overwrite))
+        return _train_seq2seq(cfg, run)
+
+
+def _train_seq2seq(cfg: Seq2SeqTrainConfig, run) -> dict:
     seed, out_dir = cfg.train.seed, cfg.train.out_dir
     torch.manual_seed(seed)
     model = build_model(cfg)
 
     def batch_fn(step: int):
-        n = int(np.random.default_rng([seed, step, 7]).integers(cfg.n_min, cfg.n + 1))
+        n = int(np.random.default_rng([seed, step, 7]).integers(cfg.smallest_n, cfg.n + 1))
         src, targets = data.make_batch(cfg.task, [seed, step], cfg.batch_size, n)
         if cfg.train_order != "random":
             src, targets = data.reorder(cfg.task, src, targets, cfg.train_order)
@@ -205,11 +224,12 @@ def train_seq2seq(cfg: Seq2SeqTrainConfig) -> dict:
     def eval_fn(m):
         return {"exact_greedy": evaluate(m, small, cfg.n, cfg.train_order)["greedy"]["exact"]}
 
-    summary = Trainer(model, cfg.train, batch_fn=batch_fn, loss_fn=seq2seq_loss, eval_fn=eval_fn).fit()
+    summary = Trainer(model, cfg.train, batch_fn=batch_fn, loss_fn=seq2seq_loss, eval_fn=eval_fn, run_config=cfg,
+                      run=run).fit()
     start = time.perf_counter()
     results = {}
     for order in cfg.eval_orders:
-        for n in range(cfg.n_min, cfg.n + 1):
+        for n in range(cfg.smallest_n, cfg.n + 1):
             key = str(n) if order == "random" else f"{n}/{order}"
             results[key] = evaluate(model, cfg, n, order, cfg.beams)
     out = {"config": asdict(cfg), "params": sum(p.numel() for p in model.parameters()),

@@ -19,6 +19,7 @@ import copy
 import dataclasses
 import math
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from rnnzoo.apps.rec.metrics import METRICS, rank_metrics, target_ranks
 from rnnzoo.apps.rec.models import RecConfig, SeqRec, build_model
 from rnnzoo.config_args import option
 from rnnzoo.io import atomic_write_bytes, atomic_write_json
+from rnnzoo.rundir import Run, open_run
 from rnnzoo.train import Trainer, TrainConfig
 
 
@@ -58,6 +60,9 @@ class RecTrainConfig:
     history_len: int = option(50, "most recent items per user the model reads (its max_len)")
 
     def __post_init__(self) -> None:
+        if self.train.resume:
+            raise ValueError("rec runs cannot be resumed (the best epoch's weights are kept in memory); "
+                             "start again with overwrite")
         if self.epochs is not None and self.epochs < 1:
             raise ValueError(f"epochs must be >= 1 or None, got {self.epochs}")
         if self.batch_size < 1:
@@ -86,9 +91,17 @@ def evaluate(model: torch.nn.Module, batch: tuple[torch.Tensor, ...], chunk: int
 def train_rec(data: SequenceData | None = None, config: RecTrainConfig | None = None) -> dict:
     """Train ``config.model`` on ``data`` (None: ``load_data(config)``) and return the results dict (also written to ``out_dir/results.json``
     when ``config.train.out_dir`` is set): valid metrics at the best epoch, test metrics, wall time, sizes."""
-    start = time.perf_counter()
     config = config or RecTrainConfig()
-    data = load_data(config) if data is None else data
+    with ExitStack() as stack:
+        run = None
+        if config.train.out_dir:  # an unwritable --out, or one holding a run, is refused before the data is read
+            run = stack.enter_context(open_run(config.train.out_dir, overwrite=config.train.overwrite))
+        data = load_data(config) if data is None else data
+        return _train_rec(data, config, run)
+
+
+def _train_rec(data: SequenceData, config: RecTrainConfig, run: Run | None) -> dict:
+    start = time.perf_counter()
     seed, out_dir = config.train.seed, config.train.out_dir
     torch.manual_seed(seed)
     model = dataclasses.replace(config.model, n_items=data.n_items, max_len=data.max_len)
@@ -100,7 +113,7 @@ def train_rec(data: SequenceData | None = None, config: RecTrainConfig | None = 
               "interactions": int(sum(len(s) for s in data.sequences))}, "seed": seed,
               "params": sum(p.numel() for p in net.parameters())}
     if isinstance(net, SeqRec):
-        result.update(_fit(net, data, valid, config))
+        result.update(_fit(net, data, valid, config, run))
     else:
         result["valid"] = evaluate(net, valid)
     net.eval()
@@ -112,7 +125,7 @@ def train_rec(data: SequenceData | None = None, config: RecTrainConfig | None = 
     return result
 
 
-def _fit(net: SeqRec, data: SequenceData, valid, config: RecTrainConfig) -> dict:
+def _fit(net: SeqRec, data: SequenceData, valid, config: RecTrainConfig, run: Run | None) -> dict:
     c, seed, out_dir = net.config, config.train.seed, config.train.out_dir
     metric, batch_size = config.train.early_stop_metric, config.batch_size
     inputs, lengths, labels = train_windows(data, c.cloze)
@@ -143,7 +156,7 @@ def _fit(net: SeqRec, data: SequenceData, valid, config: RecTrainConfig) -> dict
         return metrics
 
     cfg = dataclasses.replace(config.train, steps=total, eval_every=per_epoch, log_every=per_epoch)
-    trainer = Trainer(net, cfg, batch_fn, lambda m, b: (m.loss(*b), {}), eval_fn)
+    trainer = Trainer(net, cfg, batch_fn, lambda m, b: (m.loss(*b), {}), eval_fn, run=run)
     summary = trainer.fit()
     net.load_state_dict(best["state"])
     return {"valid": best["valid"], "best_epoch": best["epoch"], "epochs": round(summary["steps"] / per_epoch, 2),

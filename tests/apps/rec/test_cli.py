@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from rnnzoo.cli import main
 from tests.apps.rec.test_data import write_inter
 
@@ -14,3 +16,30 @@ def test_rec_command_prints_and_writes_results(tmp_path, capsys):
     test_line = next(line for line in out.splitlines() if line.startswith("test"))
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     assert f"ndcg@10={saved['test']['ndcg@10']:.4f}" in test_line and "mrr@20=" in test_line
+
+
+def test_rec_refuses_a_directory_holding_a_run_before_reading_data(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "results.json").write_text("{}")
+    with pytest.raises(SystemExit) as e:  # --data does not exist: the directory is checked first
+        main(["rec", "--data", str(tmp_path / "none.inter"), "--out", str(tmp_path / "run")])
+    assert e.value.code == 2 and "already holds a run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("epochs", ["0", "-2"])
+def test_rec_bad_epochs_is_reported_as_epochs_before_reading_data(tmp_path, capsys, epochs):
+    with pytest.raises(SystemExit) as e:
+        main(["rec", "--data", str(tmp_path / "none.inter"), "--epochs", epochs])
+    assert e.value.code == 2 and f"epochs must be >= 1 or None, got {epochs}" in capsys.readouterr().err
+
+
+def test_rec_overwrite_replaces_the_run(tmp_path, capsys):
+    rows = [(f"u{u}", f"i{(u * 5 + t * 3) % 13}", t) for u in range(5) for t in range(7)]
+    path = write_inter(tmp_path / "t.inter", rows)
+    flags = ["rec", "--model", "gru4rec", "--data", str(path), "--steps", "2", "--batch-size", "4",
+             "--d-model", "16", "--no-progress", "--out", str(tmp_path / "run")]
+    assert main(flags) == 0
+    with pytest.raises(SystemExit):
+        main(flags)
+    assert main([*flags, "--overwrite"]) == 0
+    assert all("run_id" in json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
