@@ -180,12 +180,14 @@ def plot_all(records: list[dict], out_dir: str | Path) -> list[Path]:
         if first["task_kind"] == "recall":
             fig, ax = plt.subplots(figsize=(8, 4.5))
             by_mixer: dict[str, list[tuple[int, float]]] = defaultdict(list)
+            grows = 0
             for key, rs in rows.items():
                 state, acc = rs[0]["state_size"], _acc(rs, lengths[0])
-                if state is None:
-                    ax.axhline(acc, linestyle="--", color="gray", linewidth=1.2)
-                    ax.annotate(f"{mixer_label(key[0])} (state grows with T)", (0.01, acc),
-                                xycoords=("axes fraction", "data"), va="bottom", color="dimgray", fontsize=8)
+                if state is None:  # one gray shade and dash pattern per line, so that each stays readable
+                    ax.axhline(acc, linestyle=("--", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (8, 3)))[grows % 4],
+                               color=str(0.15 + 0.2 * (grows % 4)), linewidth=1.3,
+                               label=f"{label[key]} (state grows with T)")
+                    grows += 1
                 else:
                     by_mixer[mixer_label(key[0])].append((state, acc))
             for i, (mixer, pts) in enumerate(by_mixer.items()):
@@ -207,7 +209,9 @@ def plot_all(records: list[dict], out_dir: str | Path) -> list[Path]:
             fig, ax = plt.subplots(figsize=(8, 4.5))
             xs = [int(L) for L in lengths]
             for i, (key, rs) in enumerate(rows.items()):
-                ax.plot(xs, [_acc(rs, L) for L in lengths], label=label[key], **_style(i))
+                # lines that coincide (all at 1.0, or all at chance) are dodged sideways by under 1% each
+                dodge = 1.0 + 0.008 * (i - (len(rows) - 1) / 2)
+                ax.plot([x * dodge for x in xs], [_acc(rs, L) for L in lengths], label=label[key], **_style(i))
             trained = first.get("train_length", first.get("task_config", {}).get("seq_len"))
             if trained is not None:
                 ax.axvline(trained, color="tab:green", linestyle=":", linewidth=1.5)
