@@ -1,8 +1,9 @@
 """Benchmark cases for the delta-rule family: {op: {mode: make}}, the reference mode first.
 ``make()`` draws the inputs (untimed) and returns ``run``, the timed call.
 
-Shapes from issue 4: B=batch, H=4, K=V=64. Keys are unit vectors and beta in (0, 1) as DeltaNet's mixer
-makes them; decays are Gated DeltaNet-like logsigmoid(N(0, 1) + 3); DeltaProduct uses 2 Householder steps.
+Shapes (those the speed targets in docs/speed.md are stated at): B=batch, H=4, K=V=64. Keys are unit
+vectors and beta in (0, 1) as DeltaNet's mixer makes them; decays are Gated DeltaNet-like
+logsigmoid(N(0, 1) + 3); DeltaProduct uses 2 Householder steps.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Benchmark cases for the linear-attention family: {op: {mode: make}}, the reference mode first.
 ``make()`` draws the inputs (untimed) and returns ``run``, the timed call.
 
-Shapes from issue 4: B=batch, H=4, K=V=64; decays drawn as logsigmoid of N(0, 1) (moderate memory).
+Shapes (those the speed targets in docs/speed.md are stated at): B=batch, H=4, K=V=64; decays drawn as
+logsigmoid of N(3, 1) (moderate memory).
 """
 
 from __future__ import annotations

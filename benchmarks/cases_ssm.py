@@ -1,7 +1,8 @@
 """Benchmark cases for the state-space family: {op: {mode: make}}, the reference mode first.
 ``make()`` draws the inputs (untimed) and returns ``run``, the timed call.
 
-Shapes from issue 5: B=batch, d_inner 512, d_state 16. SSD and Aaren split d_inner into 8 heads of 64;
+Shapes (those the speed targets in docs/speed.md are stated at): B=batch, d_inner 512, d_state 16.
+SSD and Aaren split d_inner into 8 heads of 64;
 S4D runs 512 channels with 8 complex modes (d_state 16). Decays as Mamba's init gives them:
 delta = softplus(N(-3, 1)), A = -(1..16).
 

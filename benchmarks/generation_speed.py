@@ -3,7 +3,7 @@ generates N tokens greedily through ``model.step`` (the path ``rnnzoo.models.gen
 subprocess per (mixer, N) so peaks do not leak between configs. Baseline: softmax attention with its
 growing KV cache; recurrent mixers should show constant state and flat memory.
 
-    python benchmarks/generation_speed.py --lengths 1000,4000,16000 --out benchmarks/results/generation.json
+    python benchmarks/generation_speed.py --lengths 1000,4000,16000 --out results/speed/generation/generation.json
 
 Mixers that are not registered in this checkout are skipped with a note.
 """
@@ -60,6 +60,7 @@ def main() -> None:
 
     from rnnzoo import mixers
     from rnnzoo.io import atomic_write_json
+    from rnnzoo.provenance import provenance
 
     names = [m for m in args.mixers.split(",") if m in mixers.names()]
     skipped = [m for m in args.mixers.split(",") if m not in names]
@@ -78,7 +79,7 @@ def main() -> None:
     if skipped:
         print(f"not registered here, skipped: {', '.join(skipped)}")
     atomic_write_json(args.out, {"rows": rows, "skipped": skipped, "d_model": args.d_model, "layers": args.layers,
-                                 "load_avg": os.getloadavg()[0]})
+                                 "load_avg": os.getloadavg()[0], "provenance": provenance()})
 
 
 if __name__ == "__main__":

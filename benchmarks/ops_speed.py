@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from rnnzoo.provenance import provenance
 from rnnzoo.runtime import keep_freed_memory
 
 FAMILIES = ("cases_linear", "cases_delta", "cases_ssm", "cases_memory")
@@ -103,7 +104,7 @@ def write_json(path: Path, payload) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "w") as f:
-        json.dump(payload, f, indent=2)
+        json.dump({**payload, "provenance": provenance()}, f, indent=2)
     os.replace(tmp, path)
 
 
@@ -146,7 +147,7 @@ def main(argv=None) -> None:
                              "the median of the per-round speed-ups (steadier on a noisy machine)")
     parser.add_argument("--out", type=Path, default=Path("bench_results/ops_speed.json"),
                         help="JSON rows (default in the git-ignored bench_results/; the committed tables in "
-                             "benchmarks/results/ are written with an explicit --out)")
+                             "results/speed/ are written with an explicit --out)")
     args = parser.parse_args(argv)
     if args.paired < 0 or args.repeats < 1:
         parser.error(f"--paired must be >= 0 and --repeats >= 1, got {args.paired} and {args.repeats}")

@@ -13,7 +13,7 @@ processes use the other cores.
 unmaps them on free, and trims freed memory off the heap top, so the next tensor of that size is
 page-faulted and zeroed again, page by page. The chunked forms allocate many tensors of tens of MiB per
 call. On the 2-core benchmark machine a fresh 64 MiB tensor costs 33 ms to first touch (16,385 minor page
-faults) against 2.7 ms to refill (``benchmarks/results`` and docs/speed.md show the effect on each op).
+faults) against 2.7 ms to refill (docs/notes/2026-11-speed-history.md shows the effect on each op).
 ``mallopt(M_MMAP_MAX, 0)`` and ``mallopt(M_TRIM_THRESHOLD, max)`` (the environment variables
 ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=...``) serve every block from the heap and never give freed
 memory back, so the process keeps its peak resident memory. jemalloc or tcmalloc preloaded (``LD_PRELOAD``)

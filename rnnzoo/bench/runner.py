@@ -36,6 +36,7 @@ from rnnzoo.bench.suites import Suite, TaskRun, get_suite
 from rnnzoo.io import append_jsonl, read_jsonl
 from rnnzoo.labels import IGNORE
 from rnnzoo.models import LanguageModel, LMConfig
+from rnnzoo.provenance import provenance
 from rnnzoo.train import Trainer, TrainConfig, lm_loss
 
 RESULTS = "results.jsonl"
@@ -202,6 +203,7 @@ def run_suite(suite: Suite, out_dir: str | os.PathLike, strict: bool = False, pr
             accs = ", ".join(f"acc@{k} {v:.3f}" for k, v in record["accuracy"].items())
             watch.close(f"done, loss {record['final_loss']:.4f}, {accs}")
             record["suite"] = suite.name
+            record["provenance"] = provenance()
             append_jsonl(out / RESULTS, record)
             bar.update(1)
     finally:

@@ -98,7 +98,7 @@ class RoutingAttention(Mixer):
         o = routing_attention(q[:, :, :r], keys[:, :, :r], values[:, :, :r], q_cluster, clusters, mode=mode)
         if r < self.num_heads:
             local = softmax_attention(q[:, :, r:], keys[:, :, r:], values[:, :, r:], window=self.config.window,
-                                      mode="reference" if mode == "recurrent" else "sdpa")
+                                      mode=mode if mode == "recurrent" else "sdpa")
             o = torch.cat((o, local), 2)
         if self.training and mode == self.fast_mode:
             with torch.no_grad():

@@ -58,7 +58,7 @@ def run(tmp_path, name, launcher):
     return json.loads(out.read_text())
 
 
-# Runs in the default suite (about 10-40 s: torchrun plus two interpreters) because issue 7 wants DDP checked in CI.
+# Runs in the default suite (about 10-40 s: torchrun plus two interpreters) because data-parallel training must be checked in CI, not only by hand.
 def test_two_processes_match_one_process_on_the_same_global_batch(tmp_path):
     single = run_single(tmp_path)
     ddp = run(tmp_path, "ddp", ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"])

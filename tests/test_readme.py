@@ -1,0 +1,67 @@
+"""README and docs state each claim in one place: the mixer table is generated from the registry, and every
+file they cite exists."""
+
+import itertools
+import re
+import runpy
+from pathlib import Path
+
+import pytest
+
+from rnnzoo import mixers
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+DOCS = sorted([README, ROOT / "results" / "README.md", *(ROOT / "docs").rglob("*.md")])
+script = runpy.run_path(str(ROOT / "scripts" / "readme_table.py"))
+
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+CODE_SPAN = re.compile(r"`([^`\s]+)`")
+
+
+def test_every_registered_mixer_has_a_family_row():
+    missing = sorted(set(mixers.names()) - set(script["FAMILY"]))
+    assert not missing, f"add these mixers to FAMILY in scripts/readme_table.py: {missing}"
+    stale = sorted(set(script["FAMILY"]) - set(mixers.names()))
+    assert not stale, f"FAMILY in scripts/readme_table.py names unregistered mixers: {stale}"
+
+
+def test_readme_mixer_table_is_the_generated_one():
+    text = README.read_text()
+    start, end = "<!-- mixer-table:start -->\n", "<!-- mixer-table:end -->"
+    assert start in text and end in text, "README.md lost its mixer-table markers"
+    committed = text[text.index(start) + len(start): text.index(end)]
+    assert committed == script["table"](), "README's mixer table is stale: paste `python scripts/readme_table.py`"
+
+
+def expand_braces(path: str) -> list[str]:
+    """`a/{b,c}/` -> [`a/b/`, `a/c/`]."""
+    parts = re.split(r"\{([^}]*)\}", path)
+    choices = [[p] if i % 2 == 0 else p.split(",") for i, p in enumerate(parts)]
+    return ["".join(c) for c in itertools.product(*choices)]
+
+
+def cited_paths(doc: Path) -> list[tuple[str, Path]]:
+    """(as written, resolved path) for every relative link and every backticked results/ or docs/ path."""
+    text = re.sub(r"```.*?```", "", doc.read_text(), flags=re.S)  # commands in code blocks write, not cite
+    found = []
+    for target in LINK.findall(text):
+        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+            continue  # web addresses and anchors
+        found.append((target, doc.parent / target.split("#")[0]))
+    for span in CODE_SPAN.findall(text):
+        if span.startswith(("results/", "docs/")) and not re.search(r"[<*]", span):
+            found += [(path, ROOT / path) for path in expand_braces(span)]
+    return found
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_cited_path_exists(doc):
+    missing = [written for written, path in cited_paths(doc) if not path.exists()]
+    assert not missing, f"{doc.relative_to(ROOT)} cites paths that do not exist: {missing}"
+
+
+def test_the_path_check_can_fail(tmp_path):
+    doc = tmp_path / "x.md"
+    doc.write_text("see [a](nowhere.md) and `results/none.json`, not ```\n`results/written.json`\n```")
+    assert [w for w, p in cited_paths(doc) if not p.exists()] == ["nowhere.md", "results/none.json"]
