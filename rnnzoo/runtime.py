@@ -1,12 +1,13 @@
 """Process-wide CPU settings that the numbers in docs/speed.md depend on: torch's thread count and malloc.
 
 Threads: torch starts one OpenMP thread per core. When some cores are busy with other work, the threads that
-wait for the busy ones stall every parallel region: on a 2-core machine with a load average of 3.6, 100 steps
-of the quick suite's MQAR run took 66 s (lstm) and 135 s (mamba) with 2 threads against 10 s and 15 s with 1.
-``default_threads`` therefore uses the cores that are not busy (``OMP_NUM_THREADS`` wins when set), at
-most 4: the models of the bench and the demos are too small for more threads to pay. The bench runs one
-thread per process (``BENCH_THREADS``): results depend on the thread count (float sums are split
-differently), so a fixed count keeps a rerun's numbers equal to a busy machine's, and ``--shard i/n``
+wait for the busy ones stall every parallel region. On the 2-core machine at a load average of 7.8,
+``rnnzoo bench --suite quick --mixers lstm,mamba --steps 100`` took 68 s wall (26 s user) with 1 thread and
+377 s wall (169 s user) with 2. ``default_threads`` therefore uses the cores that are not busy
+(``OMP_NUM_THREADS`` wins when set), capped at 4 so that jobs sharing a big machine do not each take all of
+it. The bench runs one thread per process (``BENCH_THREADS``), whatever the load: results depend on the
+thread count (float sums are split differently; lstm's MQAR accuracy after those 100 steps was 0.549 with 1
+thread and 0.533 with 2), so a fixed count keeps a suite's numbers reproducible, and ``--shard i/n``
 processes use the other cores.
 
 ``keep_freed_memory``: glibc's malloc serves blocks above its mmap threshold (at most 32 MiB) by mmap and
