@@ -13,6 +13,7 @@ chance level; lines have distinct hollow markers of decreasing size, so lines th
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -44,13 +45,18 @@ def _acc(rs: list[dict], length: str) -> float:
     return mean(r["accuracy"][length] for r in rs if length in r["accuracy"])
 
 
-def _chance(rows: dict[tuple, list[dict]]) -> float:
-    """A task's chance level (records written before it was recorded count as 0)."""
-    return next(iter(rows.values()))[0].get("chance", 0.0)
+def _chance(rows: dict[tuple, list[dict]]) -> float | None:
+    """A task's chance level; None for records written before it was recorded."""
+    return next(iter(rows.values()))[0].get("chance")
 
 
-def _normalised(acc: float, chance: float) -> float:
+def _normalised(acc: float, chance: float | None) -> float:
+    chance = chance or 0.0  # unknown: the raw accuracy
     return (acc - chance) / (1 - chance) if chance < 1 else 0.0
+
+
+def _fmt(value: float | None, pattern: str = "{:.3f}") -> str:
+    return "unknown" if value is None else pattern.format(value)
 
 
 def _ranks(values: dict) -> dict:
@@ -80,7 +86,7 @@ def summary(records: list[dict]) -> list[str]:
              "Chance is guessing uniformly among a task's answers.", "",
              "| mixer | d_model | " + " | ".join(headers) + " | mean over tasks, normalised |",
              "|---|---:|" + "---:|" * (len(headers) + 1),
-             "| *chance* | | " + " | ".join(f"*{chance[t]:.3f}*" for t in groups) + " | *0.000* |"]
+             "| *chance* | | " + " | ".join(_fmt(chance[t], "*{:.3f}*") for t in groups) + " | *0.000* |"]
     for key in order:
         mixer, d_model = key
         row = [f"{cells[key][t]:.3f} (#{ranks[t][key]})" if t in cells[key] else "" for t in groups]
@@ -101,7 +107,7 @@ def leaderboard(records: list[dict]) -> str:
         lengths = _lengths(rows)
         first = next(iter(rows.values()))[0]
         trained = first.get("train_length", first.get("task_config", {}).get("seq_len"))
-        lines += [f"## {task}", "", f"Chance: {_chance(rows):.3f} (uniform guess among the task's answers); "
+        lines += [f"## {task}", "", f"Chance: {_fmt(_chance(rows))} (uniform guess among the task's answers); "
                   f"trained at length {trained}.", "",
                   "| mixer | d_model | layers | steps | lr | batch | state (floats) | params | "
                   + " | ".join(f"acc@{L}" for L in lengths) + " | seeds | train s |",
@@ -144,15 +150,20 @@ def mixer_label(spec: str, d_model: int | None = None) -> str:
 
 
 def _style(i: int) -> dict:
-    """Hollow markers that differ in shape and shrink with i, so coinciding lines stay visible."""
-    return dict(marker="osD^vp<>h*"[i % 10], markersize=max(4.0, 11.0 - 1.2 * i), markerfacecolor="none",
-                markeredgewidth=1.5, linestyle=("-", "--", ":", "-.")[i % 4], linewidth=1.2)
+    """Hollow markers that shrink with i, each (colour, marker) pair used once up to 100 lines, so coinciding
+    lines stay visible and every legend entry is told apart."""
+    return dict(color=f"C{i % 10}", marker="osD^vp<>h*"[(i + i // 10) % 10], markersize=max(4.0, 11.0 - 1.2 * i),
+                markerfacecolor="none", markeredgewidth=1.5, linestyle=("-", "--", ":", "-.")[(i + i // 10) % 4],
+                linewidth=1.2)
+
+
+def _count(value: float, _=None) -> str:
+    """A tick label: 3,200 below ten thousand, 25.7k above."""
+    return f"{value:,.0f}" if value < 10_000 else f"{value / 1000:.3g}k"
 
 
 def _spread(values: list[int], min_gap: float) -> list[int]:
     """The values whose log10 is at least ``min_gap`` above the previous kept one (tick labels that fit)."""
-    import math
-
     kept: list[int] = []
     for v in sorted(values):
         if not kept or math.log10(v) - math.log10(kept[-1]) >= min_gap:
@@ -196,8 +207,8 @@ def plot_all(records: list[dict], out_dir: str | Path) -> list[Path]:
             ax.set_xscale("log")
             states = sorted({p[0] for pts in by_mixer.values() for p in pts})
             if states:  # label the measured sizes, leaving out those too close to the previous one to read
-                ax.set_xticks(_spread(states, 0.12))
-                ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+                ax.set_xticks(_spread(states, max(0.12, math.log10(states[-1] / states[0]) / 10)))
+                ax.xaxis.set_major_formatter(ticker.FuncFormatter(_count))
                 ax.xaxis.set_minor_locator(ticker.NullLocator())
                 ax.tick_params(axis="x", labelrotation=30)
                 if len(states) == 1:
@@ -209,8 +220,8 @@ def plot_all(records: list[dict], out_dir: str | Path) -> list[Path]:
             fig, ax = plt.subplots(figsize=(8, 4.5))
             xs = [int(L) for L in lengths]
             for i, (key, rs) in enumerate(rows.items()):
-                # lines that coincide (all at 1.0, or all at chance) are dodged sideways by under 1% each
-                dodge = 1.0 + 0.008 * (i - (len(rows) - 1) / 2)
+                # lines that coincide (all at 1.0, or all at chance) are dodged sideways, by 3% at most
+                dodge = 1.0 + min(0.008, 0.06 / len(rows)) * (i - (len(rows) - 1) / 2)
                 ax.plot([x * dodge for x in xs], [_acc(rs, L) for L in lengths], label=label[key], **_style(i))
             trained = first.get("train_length", first.get("task_config", {}).get("seq_len"))
             if trained is not None:
@@ -226,15 +237,19 @@ def plot_all(records: list[dict], out_dir: str | Path) -> list[Path]:
     return paths
 
 
-def _finish(fig, ax, chance: float, path: Path) -> Path:
-    """Chance line, y range, legend outside the axes (it never hides a line), save."""
+def _finish(fig, ax, chance: float | None, path: Path) -> Path:
+    """Chance line, y range, legend beside the axes in as many columns as it needs (it never hides a line,
+    and the saved image grows to hold it), save."""
     import matplotlib.pyplot as plt
 
-    ax.axhline(chance, color="tab:red", linestyle=(0, (1, 3)), linewidth=1.2, label=f"chance ({chance:.3f})")
+    if chance is not None:
+        ax.axhline(chance, color="tab:red", linestyle=(0, (1, 3)), linewidth=1.2, label=f"chance ({chance:.3f})")
     ax.set_ylim(-0.03, 1.03)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    entries = len(ax.get_legend_handles_labels()[0])
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, ncol=math.ceil(entries / 16))
+    fig.set_figheight(max(4.5, 0.25 * min(entries, 16)))
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path

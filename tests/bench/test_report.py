@@ -71,3 +71,19 @@ def test_state_plot_has_chance_and_one_readable_line_per_attention_width(tmp_pat
     first, second = ax.get_lines()[:2]
     assert (first.get_linestyle(), first.get_color()) != (second.get_linestyle(), second.get_color())
     assert ax.get_title() == "MQAR (multi-query associative recall)\nvocab 16, seq_len 8, num_kv_pairs 2"
+
+
+def test_many_lines_get_distinct_styles_and_a_legend_in_columns(tmp_path, axes):
+    names = [f"m{i}" for i in range(28)]  # the standard suite's count of mixers
+    report.plot_all([_record(m) for m in names], tmp_path)
+    (ax,) = axes
+    lines = [line for line in ax.get_lines() if line.get_label() in names]
+    assert len({(line.get_color(), line.get_marker()) for line in lines}) == 28
+    assert ax.get_legend()._ncols == 2 and len(ax.get_legend().get_texts()) == 29  # and the chance line
+
+
+def test_records_without_a_chance_level_say_so(tmp_path, axes):
+    old = {k: v for k, v in _record("gru").items() if k != "chance"}  # written before chance was recorded
+    assert "Chance: unknown" in report.leaderboard([old])
+    report.plot_all([old], tmp_path)
+    assert not any(line.get_label().startswith("chance") for line in axes[0].get_lines())
