@@ -285,7 +285,7 @@ def _add_bench_parser(sub) -> None:
                                  "bench_results/<suite>_custom when a flag changes the suite)")
     p.add_argument("--shard", help="i/n: run every n-th job starting at i; start n processes with the same "
                                    "--out and shards 0/n..n-1/n to use n cores (default: the whole suite)")
-    p.add_argument("--threads", type=_at_least(1), default=argparse.SUPPRESS,
+    p.add_argument("--threads", metavar="N", type=_at_least(1), default=argparse.SUPPRESS,
                    help=f"torch threads of this process (default: {BENCH_THREADS}, so that results do not "
                         "depend on the machine's load; use --shard to use more cores)")
     p.add_argument("--no-progress", action="store_true",
@@ -346,15 +346,15 @@ def build_parser() -> argparse.ArgumentParser:
                "  rnnzoo --threads 2 train --mixer lstm --out runs/lm2\n"
                "`rnnzoo <command> --help` shows each command's options and examples.")
     parser.add_argument("--version", action="version", version=f"rnnzoo {__version__}")
-    parser.add_argument("--threads", dest="top_threads", type=_at_least(1), default=None,
+    parser.add_argument("--threads", dest="top_threads", metavar="N", type=_at_least(1), default=None,
                         help="torch threads for any command (default: OMP_NUM_THREADS if set, else the cores "
                              f"not busy by the load average, 1 to {MAX_DEFAULT_THREADS}; bench: 1)")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list", help="list every registered mixer with its paper and state size",
                        epilog="examples: rnnzoo list | rnnzoo list --wide | rnnzoo list --json")
     how = p.add_mutually_exclusive_group()
-    how.add_argument("--wide", action="store_true", help="one line per mixer, however long (default: wrap the "
-                                                         "long columns to the terminal width)")
+    how.add_argument("--wide", action="store_true", help="one line per mixer, however long (default: cut the "
+                                                         "long cells to fit the terminal width)")
     how.add_argument("--json", action="store_true", help="a JSON list of objects, one per mixer")
     p.set_defaults(func=_cmd_list)
 
