@@ -3,28 +3,64 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import sys
 
 from rnnzoo import mixers
 from rnnzoo.config_args import add_arguments, from_args, from_dict
-from rnnzoo.runtime import keep_freed_memory
+from rnnzoo.runtime import keep_freed_memory, set_threads
 
 
-def mixer_table() -> str:
-    """One row per registered mixer: name, causal, state size formula, fast path, paper."""
-    rows = [("name", "causal", "state size (floats/sequence)", "fast path", "paper")]
+_LIST_HEADER = ("name", "causal", "state size (floats/sequence)", "fast path", "paper")
+
+
+def mixer_rows() -> list[dict]:
+    """One dict per registered mixer: name, causal, state size formula, fast path, paper."""
+    rows = []
     for name in mixers.names():
         cls = mixers.get(name)
-        rows.append((name, "yes" if cls.causal else "no", cls.state_formula, cls.fast_path or "loop only", cls.paper))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:-1], widths)) + "  " + r[-1] for r in rows]
-    lines.insert(1, "-" * len(lines[0]))
+        rows.append({"name": name, "causal": bool(cls.causal), "state_formula": cls.state_formula,
+                     "fast_path": cls.fast_path or "loop only", "paper": cls.paper})
+    return rows
+
+
+def mixer_table(width: int | None = None) -> str:
+    """The mixers as a text table, one line per mixer. ``width``: cut the state size, fast path and paper
+    cells (marked "…") so that no line is longer, with a last line saying so (None: full cells)."""
+    rows = [_LIST_HEADER] + [(r["name"], "yes" if r["causal"] else "no", r["state_formula"], r["fast_path"],
+                              r["paper"]) for r in mixer_rows()]
+    full = [max(len(r[i]) for r in rows) for i in range(len(_LIST_HEADER))]
+    widths = full if width is None else _fit(full, width, fixed=2)
+    lines = ["  ".join(_cut(c, w).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "-" * (sum(widths) + 2 * (len(widths) - 1)))
+    if widths != full:
+        lines.append(f"(cut to {width} columns; `rnnzoo list --wide`: full lines, --json: data)")
     return "\n".join(lines)
 
 
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def _fit(full: list[int], width: int, fixed: int, minimum: int = 12) -> list[int]:
+    """Column widths within ``width``: the first ``fixed`` columns keep theirs, the others share the rest,
+    a narrow column keeping its own width and the wide ones splitting what is left evenly."""
+    room = width - sum(full[:fixed]) - 2 * (len(full) - 1)
+    flexible = sorted(range(fixed, len(full)), key=lambda i: full[i])
+    widths = list(full)
+    for n, i in enumerate(flexible):
+        widths[i] = max(minimum, min(full[i], room // (len(flexible) - n)))
+        room -= widths[i]
+    return widths
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
-    print(mixer_table())
+    if args.json:
+        print(json.dumps(mixer_rows(), indent=2))
+    else:
+        print(mixer_table(None if args.wide else shutil.get_terminal_size().columns))
     return 0
 
 
@@ -181,31 +217,77 @@ def _add_rec_parser(sub) -> None:
     p.set_defaults(func=_cmd_rec)
 
 
+def _at_least(minimum: int):
+    """argparse type: an integer >= minimum (argparse names the flag in its error)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 def _add_bench_parser(sub) -> None:
+    from rnnzoo.bench.suites import SUITES, TaskRun
+    from rnnzoo.runtime import BENCH_THREADS
+
+    run = TaskRun("", steps=1)  # the per-task defaults a suite entry starts from
     p = sub.add_parser(
         "bench", help="train mixers on the capability tasks (recall, state tracking) and print a leaderboard",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Trains every mixer x task x width x seed of a suite and writes results.jsonl, leaderboard.md "
+                    "and plots/ to --out. Every flag left out keeps the suite's value. A run is identified by a "
+                    "hash of all its settings: rerunning with the same --out skips finished runs (and resumes "
+                    "after Ctrl-C), while changed settings (e.g. --steps) train anew. "
+                    "From Python: rnnzoo.bench.run_suite(get_suite('quick'), out_dir).",
         epilog="examples:\n"
                "  rnnzoo bench --suite quick\n"
                "  rnnzoo bench --suite quick --mixers lstm,deltanet:allow_neg_eigval=True --seeds 0,1\n"
                "  rnnzoo bench --mixers attention,gru --tasks mqar:num_kv_pairs=8:vocab=256,parity "
                "--d-model 64,128 --steps 500\n"
                "  rnnzoo bench --suite standard --shard 0/2 & rnnzoo bench --suite standard --shard 1/2\n"
-               "specs: name[:key=value[:key=value...]]; values are Python literals. A killed run resumes "
-               "with the same --out.")
-    p.add_argument("--suite", default="quick", help="predefined suite: quick (minutes), recall (state size and JRT on MQAR) or standard (hours)")
-    p.add_argument("--mixers", help="comma-separated mixer specs, replacing the suite's (see `rnnzoo list`)")
+               "specs: name[:key=value[:key=value...]]; values are Python literals.")
+    p.add_argument("--suite", default="quick", choices=sorted(SUITES),
+                   help="predefined suite: quick (minutes), recall (state size and JRT on MQAR) or standard "
+                        "(hours) (default: quick)")
+    p.add_argument("--mixers", help="comma-separated mixer specs, replacing the suite's (see `rnnzoo list`) "
+                                    "(default: the suite's)")
     p.add_argument("--tasks", help="comma-separated task specs, replacing the suite's; one of: "
                                    "icll, induction_heads, modular_arithmetic, mqar, parity, passkey, "
-                                   "permutations, selective_copy")
-    p.add_argument("--d-model", help="comma-separated widths, e.g. 64,128")
-    p.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1")
-    p.add_argument("--steps", type=int, help="training steps for every task (default: per task in the suite)")
-    p.add_argument("--layers", type=int, help="blocks per model (default: the suite's)")
-    p.add_argument("--out", help="output directory (default: bench_results/<suite>)")
+                                   "permutations, selective_copy (default: the suite's)")
+    p.add_argument("--d-model", help="comma-separated model widths, e.g. 64,128 (default: the suite's; quick: 64)")
+    p.add_argument("--seeds", help="comma-separated integer seeds, e.g. 0,1 (default: the suite's; quick: 0)")
+    p.add_argument("--steps", type=_at_least(1), help="optimiser steps of every training run (default: per task "
+                                                       "in the suite; quick: 1000 on MQAR, 400 on parity)")
+    p.add_argument("--lr", type=_positive_float, help="peak AdamW learning rate of every run (default: per task "
+                                                      f"in the suite; {run.lr:g} unless the suite says otherwise)")
+    p.add_argument("--batch-size", type=_at_least(1), help="training sequences per step (default: per task in "
+                                                           f"the suite; {run.batch_size} unless it says otherwise)")
+    p.add_argument("--layers", type=_at_least(1), help="blocks per model, for every task (default: per task in "
+                                                       "the suite; quick: 2 on MQAR, 1 on parity)")
+    p.add_argument("--out", help="output directory; the same --out resumes (default: bench_results/<suite>, "
+                                 "bench_results/<suite>_custom when a flag changes the suite)")
     p.add_argument("--shard", help="i/n: run every n-th job starting at i; start n processes with the same "
-                                   "--out and shards 0/n..n-1/n to use n cores")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+                                   "--out and shards 0/n..n-1/n to use n cores (default: the whole suite)")
+    p.add_argument("--threads", metavar="N", type=_at_least(1), default=argparse.SUPPRESS,
+                   help=f"torch threads of this process (default: {BENCH_THREADS}, so that results do not "
+                        "depend on the machine's load; use --shard to use more cores)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="instead of progress bars, print a plain line per run start and end and every tenth of "
+                        "its steps or 30 s, with the loss (for logs)")
     p.set_defaults(func=_cmd_bench)
 
 
@@ -213,8 +295,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from rnnzoo.bench import bench_from_args
 
     return bench_from_args(args.suite, mixers=args.mixers, tasks=args.tasks, d_models=args.d_model,
-                           seeds=args.seeds, steps=args.steps, n_layers=args.layers, out=args.out,
-                           progress=not args.no_progress, shard=args.shard)
+                           seeds=args.seeds, steps=args.steps, n_layers=args.layers, lr=args.lr,
+                           batch_size=args.batch_size, out=args.out, progress=not args.no_progress,
+                           shard=args.shard, threads=getattr(args, "threads", None) or args.top_threads)
 
 
 def _add_seq2seq_parser(sub) -> None:
@@ -247,6 +330,9 @@ def _cmd_seq2seq(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from rnnzoo import __version__
+    from rnnzoo.runtime import MAX_DEFAULT_THREADS
+
     parser = argparse.ArgumentParser(
         prog="rnnzoo", description="Recurrent sequence models side by side.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -254,9 +340,19 @@ def build_parser() -> argparse.ArgumentParser:
                "  rnnzoo train --mixer mamba --layers 2 --d-model 128 --steps 2000 --out runs/lm\n"
                "  rnnzoo generate --checkpoint runs/lm --prompt 'def ' --strategy beam --beams 4\n"
                "  rnnzoo rec --model sasrec\n"
+               "  rnnzoo --threads 2 train --mixer lstm --out runs/lm2\n"
                "`rnnzoo <command> --help` shows each command's options and examples.")
+    parser.add_argument("--version", action="version", version=f"rnnzoo {__version__}")
+    parser.add_argument("--threads", dest="top_threads", metavar="N", type=_at_least(1), default=None,
+                        help="torch threads for any command (default: OMP_NUM_THREADS if set, else the cores "
+                             f"not busy by the load average, 1 to {MAX_DEFAULT_THREADS}; bench: 1)")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("list", help="list every registered mixer with its paper and state size")
+    p = sub.add_parser("list", help="list every registered mixer with its paper and state size",
+                       epilog="examples: rnnzoo list | rnnzoo list --wide | rnnzoo list --json")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--wide", action="store_true", help="one line per mixer, however long (default: cut the "
+                                                         "long cells to fit the terminal width)")
+    how.add_argument("--json", action="store_true", help="a JSON list of objects, one per mixer")
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("demo", help="train small LMs on a Markov-chain language and compare their test loss",
@@ -282,9 +378,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     keep_freed_memory()  # training re-allocates the same big tensors every step (rnnzoo/runtime.py)
     try:
+        set_threads(args.top_threads)
         return args.func(args)
+    except BrokenPipeError:  # `rnnzoo list | head` (an OSError: caught before the general case)
+        sys.stderr.close()
+        return 0
     except (ValueError, OSError) as e:  # bad input, unwritable or full disk: one clear line, not a traceback
         parser.exit(2, f"rnnzoo {args.command}: error: {e}\n")
+    except KeyboardInterrupt:  # Ctrl-C: one line, and the shell's status for an interrupted command
+        print(f"\nrnnzoo {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

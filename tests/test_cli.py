@@ -1,3 +1,4 @@
+import argparse
 import dataclasses
 
 import pytest
@@ -110,3 +111,122 @@ def test_rec_flags_and_old_spellings_reach_the_nested_config():
     m = from_args(RecTrainConfig, parse(["rec", "--encoder", "gla:num_heads=2", "--objective", "cloze"])).model
     assert (m.encoder, m.mixer_options, m.goal, m.name) == ("gla", {"num_heads": 2}, "cloze", "gla-cloze")
     assert from_args(RecTrainConfig, parse(["rec", "--encoder", "None"])).model.encoder is None
+def test_version(capsys):
+    from rnnzoo import __version__
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"rnnzoo {__version__}"
+
+
+def _bench_actions():
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return [a for a in sub.choices["bench"]._actions if a.dest != "help"]
+
+
+def test_every_bench_flag_says_what_it_does_and_its_default():
+    for action in _bench_actions():
+        assert action.help and len(action.help) > 20, action.option_strings
+        assert "default" in action.help or action.const is True, action.option_strings  # store_true: off
+
+
+@pytest.mark.parametrize("flag", ["--steps", "--layers", "--batch-size", "--threads"])
+@pytest.mark.parametrize("value", ["0", "-1", "x"])
+def test_bench_zero_is_a_value_refused_where_invalid(flag, value, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["bench", flag, value, "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and f"argument {flag}: expected an integer >= 1, got '{value}'" in err[-1]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--seeds", "a"], "--seeds expects comma-separated integers >= 0, e.g. 0,1; got 'a'"),
+    (["--seeds", "-1"], "--seeds expects comma-separated integers >= 0"),
+    (["--d-model", "0"], "--d-model expects comma-separated integers >= 1"),
+    (["--lr", "0"], "argument --lr: expected a positive number, got '0'"),
+    (["--mixers", ""], "--mixers must be one or more comma-separated mixer specs"),
+])
+def test_bench_bad_values_name_the_flag_in_one_line(argv, message, capsys, tmp_path):
+    with pytest.raises(SystemExit) as e:
+        main(["bench", *argv, "--out", str(tmp_path), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and message in err.splitlines()[-1] and "Traceback" not in err, err
+    assert not (tmp_path / "results.jsonl").exists()
+
+
+def test_bench_overrides_reach_every_task_and_zero_is_not_unset():
+    from rnnzoo.bench import suite_from_args
+
+    suite, _ = suite_from_args("quick", steps=7, lr=0.02, batch_size=3, n_layers=3)
+    assert {(r.steps, r.lr, r.batch_size, r.n_layers) for r in suite.tasks} == {(7, 0.02, 3, None)}
+    assert suite.n_layers == 3
+    for kwargs, flag in [({"steps": 0}, "--steps"), ({"n_layers": 0}, "--layers"), ({"lr": 0.0}, "--lr"),
+                         ({"batch_size": 0}, "--batch-size"), ({"seeds": ""}, "--seeds")]:
+        with pytest.raises(ValueError, match=flag):
+            suite_from_args("quick", **kwargs)
+
+
+def test_threads_flag_on_every_command_and_the_bench(monkeypatch):
+    import torch
+
+    from rnnzoo import runtime
+    from rnnzoo.bench import runner
+
+    seen = {}
+    monkeypatch.setattr(runner, "run_suite", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    before = torch.get_num_threads()
+    try:
+        main(["--threads", "2", "list", "--json"])
+        assert torch.get_num_threads() == 2
+        monkeypatch.setattr(runtime, "default_threads", lambda: 3)
+        main(["list", "--json"])
+        assert torch.get_num_threads() == 3
+        for argv, threads in [(["bench"], runtime.BENCH_THREADS), (["bench", "--threads", "2"], 2),
+                              (["--threads", "2", "bench"], 2)]:
+            assert main([*argv, "--no-progress", "--out", "unused"]) == 130
+            seen[tuple(argv)] = torch.get_num_threads()
+            assert seen[tuple(argv)] == threads, argv
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_ctrl_c_in_the_bench_says_how_to_resume_exit_130(tmp_path, capsys, monkeypatch):
+    from rnnzoo.bench import runner
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "train_and_eval", interrupted)
+    code = main(["bench", "--mixers", "gru", "--tasks", "parity:seq_len=4", "--steps", "1", "--d-model", "8",
+                 "--out", str(tmp_path), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 130 and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "interrupted" in err and f"same --out {tmp_path}" in err and "to resume" in err
+
+
+def test_ctrl_c_in_any_command_is_one_line_exit_130(capsys, monkeypatch):
+    import rnnzoo.cli as cli
+
+    monkeypatch.setattr(cli, "mixer_rows", lambda: (_ for _ in ()).throw(KeyboardInterrupt))
+    assert main(["list"]) == 130
+    assert capsys.readouterr().err.strip() == "rnnzoo list: interrupted"
+
+
+def test_list_fits_the_terminal_with_wide_and_json(capsys, monkeypatch):
+    import json
+
+    from rnnzoo import mixers
+
+    monkeypatch.setenv("COLUMNS", "100")
+    main(["list"])
+    lines = capsys.readouterr().out.splitlines()
+    assert max(map(len, lines)) <= 100 and len(lines) == len(mixers.names()) + 3  # header, rule, note
+    assert "--wide" in lines[-1] and any("…" in line for line in lines)
+    main(["list", "--wide"])
+    wide = capsys.readouterr().out.splitlines()
+    assert max(map(len, wide)) > 100 and len(wide) == len(mixers.names()) + 2
+    assert all(mixers.get(n).paper in "\n".join(wide) for n in mixers.names())
+    main(["list", "--json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == mixers.names() and set(rows[0]) == {"name", "causal", "state_formula",
+                                                                            "fast_path", "paper"}

@@ -5,7 +5,8 @@ import stat
 
 import pytest
 
-from rnnzoo.io import append_jsonl, atomic_write_bytes, atomic_write_json
+
+from rnnzoo.io import append_jsonl, atomic_write_bytes, atomic_write_json, read_jsonl
 
 
 def test_atomic_write_replaces_and_leaves_no_temp_file(tmp_path):
@@ -46,7 +47,7 @@ def test_a_full_disk_is_an_oserror_naming_the_file_and_leaves_no_temp_file(tmp_p
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "write", full)
-    with pytest.raises(OSError, match=f"No space left on device") as e:
+    with pytest.raises(OSError, match="No space left on device") as e:
         atomic_write_bytes(tmp_path / "x.bin", b"abc")
     assert str(tmp_path / "x.bin") in str(e.value) and not list(tmp_path.iterdir())
     with pytest.raises(OSError, match="cannot write .*m.jsonl: No space left"):
@@ -58,3 +59,48 @@ def test_short_writes_are_completed(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "write", lambda fd, data: real(fd, bytes(data[:3])))  # the kernel may write less
     atomic_write_bytes(tmp_path / "x.bin", b"0123456789")
     assert (tmp_path / "x.bin").read_bytes() == b"0123456789"
+def test_append_jsonl_continues_short_writes(tmp_path, monkeypatch):
+    real = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real(fd, data[:7]))  # the kernel takes 7 bytes a call
+    append_jsonl(tmp_path / "m.jsonl", {"step": 1, "loss": 0.5})
+    monkeypatch.undo()
+    assert read_jsonl(tmp_path / "m.jsonl", warn=pytest.fail) == [{"loss": 0.5, "step": 1}]
+
+
+def test_append_jsonl_that_fails_part_way_leaves_nothing(tmp_path, monkeypatch):
+    path = tmp_path / "m.jsonl"
+    append_jsonl(path, {"step": 1})
+    before = path.read_bytes()
+    real, calls = os.write, []
+
+    def disk_fills(fd, data):
+        calls.append(len(data))
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, data[:5])
+
+    monkeypatch.setattr(os, "write", disk_fills)
+    with pytest.raises(OSError, match="No space"):
+        append_jsonl(path, {"step": 2, "loss": 0.25})
+    monkeypatch.undo()
+    assert path.read_bytes() == before  # the half record was truncated away
+
+
+def test_a_partial_last_line_does_not_glue_onto_the_next_record(tmp_path):
+    path = tmp_path / "m.jsonl"
+    append_jsonl(path, {"step": 1})
+    with open(path, "a") as f:
+        f.write('{"step": 2, "lo')  # a writer killed mid-record
+    append_jsonl(path, {"step": 3})
+    warnings = []
+    assert read_jsonl(path, warn=warnings.append) == [{"step": 1}, {"step": 3}]
+    assert len(warnings) == 1 and warnings[0].startswith(f"{path}:2: skipping a damaged line")
+
+
+def test_read_jsonl_skips_damaged_lines_naming_file_and_line(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b'{"a": 1}\nnot json\n\n[1, 2]\n\xff\xfe\n{"a": 2}\n')
+    warnings = []
+    assert read_jsonl(path, warn=warnings.append) == [{"a": 1}, {"a": 2}]
+    assert [w.split(": ")[0] for w in warnings] == [f"{path}:2", f"{path}:4", f"{path}:5"]
+    assert read_jsonl(tmp_path / "missing.jsonl", warn=pytest.fail) == []

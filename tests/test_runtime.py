@@ -32,3 +32,32 @@ def test_reallocating_a_big_tensor_stops_faulting_pages():
     default, kept = _faults("default"), _faults("keep")
     assert default >= 4 * 16_000  # glibc unmaps the block on free: every allocation faults its 16,384 pages
     assert kept < default / 8, (kept, default)
+
+
+@pytest.mark.parametrize("cores,load,expected", [(2, 0.0, 2), (2, 1.2, 1), (2, 3.6, 1), (16, 0.3, 4), (16, 13.0, 3),
+                                                 (1, 0.0, 1)])
+def test_default_threads_are_the_cores_not_busy_at_most_four(monkeypatch, cores, load, expected):
+    from rnnzoo import runtime
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(runtime, "available_cores", lambda: cores)
+    monkeypatch.setattr(runtime.os, "getloadavg", lambda: (load, load, load))
+    assert runtime.default_threads() == expected
+
+
+def test_omp_num_threads_wins_and_set_threads_checks_its_value(monkeypatch):
+    import torch
+
+    from rnnzoo import runtime
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert runtime.default_threads() == 3
+    before = torch.get_num_threads()
+    try:
+        assert runtime.set_threads(None) == 3 and torch.get_num_threads() == 3
+        assert runtime.set_threads(1) == 1 and torch.get_num_threads() == 1
+        for bad in (0, -1, 1.5, True):
+            with pytest.raises(ValueError, match="--threads must be an integer >= 1"):
+                runtime.set_threads(bad)
+    finally:
+        torch.set_num_threads(before)

@@ -1,27 +1,43 @@
 """Turn bench records into a markdown leaderboard and PNG plots (matplotlib, Agg backend).
 
-Plots: accuracy vs recurrent state size for every recall task (the Zoology picture; attention, whose
-KV cache grows with T, is a dashed horizontal line), and accuracy vs test length for every task tested
-at several lengths (length generalisation / state tracking).
+Leaderboard: with two or more tasks, a summary ranks the rows by the mean over tasks of the accuracy
+normalised by chance, ``(acc - chance) / (1 - chance)`` (0: chance, 1: perfect), so that a task with many
+possible answers and one with two weigh alike, and shows each row's rank on every task; then one table per
+task with its chance level and each row's training budget (steps, lr, layers, batch).
+
+Plots: accuracy vs recurrent state size for every recall task (the Zoology picture; attention, whose KV
+cache grows with T, is a dashed horizontal line), and accuracy vs test length for every task tested at
+several lengths (length generalisation / state tracking), with the training length marked. Both draw the
+chance level; lines have distinct hollow markers of decreasing size, so lines that coincide stay visible.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from pathlib import Path
 from statistics import mean
 
+from rnnzoo.spec import parse_spec
 
-def _group(records: list[dict]) -> dict[str, dict[tuple[str, int], list[dict]]]:
-    """task spec -> (mixer spec, d_model) -> records over seeds, in first-seen order."""
-    out: dict[str, dict[tuple[str, int], list[dict]]] = defaultdict(lambda: defaultdict(list))
+NORMALISED = "(acc - chance) / (1 - chance)"
+
+
+def _budget(r: dict) -> tuple:
+    """(layers, steps, lr, batch size) of a record: the settings shown beside each row."""
+    return r.get("n_layers"), r.get("planned_steps", r.get("steps")), r.get("lr"), r.get("batch_size")
+
+
+def _group(records: list[dict]) -> dict[str, dict[tuple, list[dict]]]:
+    """task spec -> (mixer spec, d_model, *budget) -> records over seeds, in first-seen order."""
+    out: dict[str, dict[tuple, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
-        out[r["task"]][(r["mixer"], r["d_model"])].append(r)
+        out[r["task"]][(r["mixer"], r["d_model"], *_budget(r))].append(r)
     return out
 
 
-def _lengths(rows: dict[tuple[str, int], list[dict]]) -> list[str]:
+def _lengths(rows: dict[tuple, list[dict]]) -> list[str]:
     return sorted({k for rs in rows.values() for r in rs for k in r["accuracy"]}, key=int)
 
 
@@ -29,47 +45,81 @@ def _acc(rs: list[dict], length: str) -> float:
     return mean(r["accuracy"][length] for r in rs if length in r["accuracy"])
 
 
+def _chance(rows: dict[tuple, list[dict]]) -> float | None:
+    """A task's chance level; None for records written before it was recorded."""
+    return next(iter(rows.values()))[0].get("chance")
+
+
+def _normalised(acc: float, chance: float | None) -> float:
+    chance = chance or 0.0  # unknown: the raw accuracy
+    return (acc - chance) / (1 - chance) if chance < 1 else 0.0
+
+
+def _fmt(value: float | None, pattern: str = "{:.3f}") -> str:
+    return "unknown" if value is None else pattern.format(value)
+
+
+def _ranks(values: dict) -> dict:
+    """Competition ranks, 1 for the highest value; ties share a rank."""
+    ordered = sorted(values.values(), reverse=True)
+    return {k: ordered.index(v) + 1 for k, v in values.items()}
+
+
 def summary(records: list[dict]) -> list[str]:
-    """Markdown lines of a mixer x task matrix: accuracy (mean over seeds) at each task's longest test length,
-    rows sorted by their mean over the tasks. One row per (mixer, d_model)."""
+    """Markdown lines of a mixer x task matrix: accuracy (mean over seeds) at each task's longest test length
+    with the row's rank on that task, a chance row, and rows sorted by their mean over tasks of the accuracy
+    normalised by chance. One row per (mixer, d_model)."""
     groups = _group(records)
     names = [task.split(":")[0] for task in groups]
     headers = [n if names.count(n) == 1 else task for n, task in zip(names, groups)]
     cells: dict[tuple[str, int], dict[str, float]] = defaultdict(dict)
+    chance = {task: _chance(rows) for task, rows in groups.items()}
     for task, rows in groups.items():
         longest = _lengths(rows)[-1]
-        for key, rs in rows.items():
-            cells[key][task] = _acc(rs, longest)
-    order = sorted(cells.items(), key=lambda kv: (-mean(kv[1].values()), kv[0]))
-    lines = ["## Summary: accuracy at each task's longest test length", "",
-             "| mixer | d_model | " + " | ".join(headers) + " | mean |",
-             "|---|---:|" + "---:|" * (len(headers) + 1)]
-    for (mixer, d_model), accs in order:
-        row = [f"{accs[t]:.3f}" if t in accs else "" for t in groups]
-        lines.append(f"| {mixer} | {d_model} | " + " | ".join(row) + f" | {mean(accs.values()):.3f} |")
+        for (mixer, d_model, *_), rs in rows.items():
+            cells[(mixer, d_model)][task] = _acc(rs, longest)
+    ranks = {task: _ranks({key: accs[task] for key, accs in cells.items() if task in accs}) for task in groups}
+    score = {key: mean(_normalised(a, chance[t]) for t, a in accs.items()) for key, accs in cells.items()}
+    order = sorted(cells, key=lambda key: (-score[key], key))
+    lines = ["## Summary: accuracy at each task's longest test length (#rank among the rows)", "",
+             f"Rows are ranked by the mean over tasks of {NORMALISED}: 0 is chance, 1 is perfect on every task. "
+             "Chance is guessing uniformly among a task's answers.", "",
+             "| mixer | d_model | " + " | ".join(headers) + " | mean over tasks, normalised |",
+             "|---|---:|" + "---:|" * (len(headers) + 1),
+             "| *chance* | | " + " | ".join(_fmt(chance[t], "*{:.3f}*") for t in groups) + " | *0.000* |"]
+    for key in order:
+        mixer, d_model = key
+        row = [f"{cells[key][t]:.3f} (#{ranks[t][key]})" if t in cells[key] else "" for t in groups]
+        lines.append(f"| {mixer} | {d_model} | " + " | ".join(row) + f" | {score[key]:.3f} |")
     return lines + [""]
 
 
 def leaderboard(records: list[dict]) -> str:
-    """One markdown table per task: accuracy (mean over seeds) at each test length, best first; with two
-    or more tasks, a mixer x task summary first."""
-    lines = ["# rnnzoo bench leaderboard", ""]
+    """One markdown table per task: accuracy (mean over seeds) at each test length, best first, with the
+    task's chance level and each row's budget; with two or more tasks, a mixer x task summary first."""
+    lines = ["# rnnzoo bench leaderboard", "",
+             "Accuracy is the mean over seeds. Each row shows its training budget: layers, optimiser steps, "
+             "peak learning rate and batch size.", ""]
     groups = _group(records)
     if len(groups) > 1:
         lines += summary(records)
     for task, rows in groups.items():
         lengths = _lengths(rows)
-        lines += [f"## {task}", "",
-                  "| mixer | d_model | state (floats) | params | " + " | ".join(f"acc@{L}" for L in lengths)
-                  + " | seeds | train s |",
-                  "|---|---:|---:|---:|" + "---:|" * len(lengths) + "---:|---:|"]
+        first = next(iter(rows.values()))[0]
+        trained = first.get("train_length", first.get("task_config", {}).get("seq_len"))
+        lines += [f"## {task}", "", f"Chance: {_fmt(_chance(rows))} (uniform guess among the task's answers); "
+                  f"trained at length {trained}.", "",
+                  "| mixer | d_model | layers | steps | lr | batch | state (floats) | params | "
+                  + " | ".join(f"acc@{L}" for L in lengths) + " | seeds | train s |",
+                  "|---|" + "---:|" * (9 + len(lengths))]
         order = sorted(rows.items(), key=lambda kv: (-_acc(kv[1], lengths[-1]), kv[0][1]))
-        for (mixer, d_model), rs in order:
+        for (mixer, d_model, layers, steps, lr, batch), rs in order:
             state = rs[0]["state_size"]
             failed = sum(1 for r in rs if r.get("diverged"))
             if failed:
                 mixer = f"{mixer} (diverged in {failed} of {len(rs)} seeds: scored 0)"
-            cells = [mixer, str(d_model), "grows" if state is None else f"{state:,}", f"{rs[0]['params']:,}"]
+            cells = [mixer, str(d_model), str(layers), str(steps), f"{lr:g}" if lr is not None else "", str(batch),
+                     "grows" if state is None else f"{state:,}", f"{rs[0]['params']:,}"]
             cells += [f"{_acc(rs, L):.3f}" for L in lengths]
             cells += [str(len(rs)), f"{mean(r['train_seconds'] for r in rs):.0f}"]
             lines.append("| " + " | ".join(cells) + " |")
@@ -79,6 +129,46 @@ def leaderboard(records: list[dict]) -> str:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")
+
+
+_TASK_NAMES = {"mqar": "MQAR (multi-query associative recall)", "icll": "In-context language learning"}
+
+
+def task_title(spec: str) -> str:
+    """A plot title for a task spec: its name in words, then its options, e.g. "Parity\\nseq_len 40, ..."."""
+    name, options = parse_spec(spec)
+    title = _TASK_NAMES.get(name, name.replace("_", " ").capitalize())
+    text = ", ".join(f"{k} {'/'.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in options.items())
+    return f"{title}\n{text}" if text else title
+
+
+def mixer_label(spec: str, d_model: int | None = None) -> str:
+    """A legend label for a mixer spec: "deltanet (allow_neg_eigval=True)", plus the width when given."""
+    name, _, options = spec.partition(":")
+    label = f"{name} ({options.replace(':', ', ')})" if options else name
+    return f"{label}, d={d_model}" if d_model is not None else label
+
+
+def _style(i: int) -> dict:
+    """Hollow markers that shrink with i, each (colour, marker) pair used once up to 100 lines, so coinciding
+    lines stay visible and every legend entry is told apart."""
+    return dict(color=f"C{i % 10}", marker="osD^vp<>h*"[(i + i // 10) % 10], markersize=max(4.0, 11.0 - 1.2 * i),
+                markerfacecolor="none", markeredgewidth=1.5, linestyle=("-", "--", ":", "-.")[(i + i // 10) % 4],
+                linewidth=1.2)
+
+
+def _count(value: float, _=None) -> str:
+    """A tick label: 3,200 below ten thousand, 25.7k above."""
+    return f"{value:,.0f}" if value < 10_000 else f"{value / 1000:.3g}k"
+
+
+def _spread(values: list[int], min_gap: float) -> list[int]:
+    """The values whose log10 is at least ``min_gap`` above the previous kept one (tick labels that fit)."""
+    kept: list[int] = []
+    for v in sorted(values):
+        if not kept or math.log10(v) - math.log10(kept[-1]) >= min_gap:
+            kept.append(v)
+    return kept
 
 
 def plot_all(records: list[dict], out_dir: str | Path) -> list[Path]:
@@ -94,47 +184,72 @@ def plot_all(records: list[dict], out_dir: str | Path) -> list[Path]:
     paths = []
     for task, rows in _group(records).items():
         lengths = _lengths(rows)
-        kind = next(iter(rows.values()))[0]["task_kind"]
-        if kind == "recall":
-            fig, ax = plt.subplots(figsize=(6, 4))
+        first = next(iter(rows.values()))[0]
+        chance = _chance(rows)
+        widths = {key[1] for key in rows}
+        label = {key: mixer_label(key[0], key[1] if len(widths) > 1 else None) for key in rows}
+        if first["task_kind"] == "recall":
+            fig, ax = plt.subplots(figsize=(8, 4.5))
             by_mixer: dict[str, list[tuple[int, float]]] = defaultdict(list)
-            for (mixer, _), rs in rows.items():
-                state = rs[0]["state_size"]
-                acc = _acc(rs, lengths[0])
-                if state is None:
-                    ax.axhline(acc, linestyle="--", color="gray")
-                    ax.annotate(mixer, (0.01, acc), xycoords=("axes fraction", "data"), va="bottom", color="gray")
+            grows = 0
+            for key, rs in rows.items():
+                state, acc = rs[0]["state_size"], _acc(rs, lengths[0])
+                if state is None:  # one gray shade and dash pattern per line, so that each stays readable
+                    ax.axhline(acc, linestyle=("--", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (8, 3)))[grows % 4],
+                               color=str(0.15 + 0.2 * (grows % 4)), linewidth=1.3,
+                               label=f"{label[key]} (state grows with T)")
+                    grows += 1
                 else:
-                    by_mixer[mixer].append((state, acc))
-            for mixer, pts in by_mixer.items():
+                    by_mixer[mixer_label(key[0])].append((state, acc))
+            for i, (mixer, pts) in enumerate(by_mixer.items()):
                 pts.sort()
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=mixer)
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], label=mixer, **_style(i))
             ax.set_xscale("log")
             states = sorted({p[0] for pts in by_mixer.values() for p in pts})
-            if states:  # label the measured sizes; decade ticks rarely fall inside the range
-                ax.set_xticks(states)
-                ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
-                ax.xaxis.set_minor_formatter(ticker.NullFormatter())
-            ax.set(xlabel="recurrent state size (floats per sequence)", ylabel=f"accuracy (T={lengths[0]})",
-                   title=task, ylim=(-0.02, 1.02))
-            if by_mixer:
-                ax.legend(fontsize=7)
-            paths.append(_save(fig, plot_dir / f"{_slug(task)}_acc_vs_state.png"))
+            if states:  # label the measured sizes, leaving out those too close to the previous one to read
+                ax.set_xticks(_spread(states, max(0.12, math.log10(states[-1] / states[0]) / 10)))
+                ax.xaxis.set_major_formatter(ticker.FuncFormatter(_count))
+                ax.xaxis.set_minor_locator(ticker.NullLocator())
+                ax.tick_params(axis="x", labelrotation=30)
+                if len(states) == 1:
+                    ax.set_xlim(states[0] / 2, states[0] * 2)
+            ax.set(xlabel="recurrent state size (floats per sequence)",
+                   ylabel=f"accuracy at length {lengths[0]}", title=task_title(task))
+            paths.append(_finish(fig, ax, chance, plot_dir / f"{_slug(task)}_acc_vs_state.png"))
         if len(lengths) > 1:
-            fig, ax = plt.subplots(figsize=(6, 4))
-            for i, ((mixer, d_model), rs) in enumerate(rows.items()):
-                ax.plot([int(L) for L in lengths], [_acc(rs, L) for L in lengths], marker="osv^Dpx*"[i % 8],
-                        linestyle=("-", "--", ":", "-.")[i % 4], label=f"{mixer} d={d_model}")
-            ax.set(xlabel="test length", ylabel="accuracy", title=task, ylim=(-0.02, 1.02))
-            ax.legend(fontsize=6 if len(rows) > 10 else 7, ncol=2 if len(rows) > 10 else 1)
-            paths.append(_save(fig, plot_dir / f"{_slug(task)}_acc_vs_length.png"))
+            fig, ax = plt.subplots(figsize=(8, 4.5))
+            xs = [int(L) for L in lengths]
+            for i, (key, rs) in enumerate(rows.items()):
+                # lines that coincide (all at 1.0, or all at chance) are dodged sideways, by 3% at most
+                dodge = 1.0 + min(0.008, 0.06 / len(rows)) * (i - (len(rows) - 1) / 2)
+                ax.plot([x * dodge for x in xs], [_acc(rs, L) for L in lengths], label=label[key], **_style(i))
+            trained = first.get("train_length", first.get("task_config", {}).get("seq_len"))
+            if trained is not None:
+                ax.axvline(trained, color="tab:green", linestyle=":", linewidth=1.5)
+                ax.annotate(f"trained at {trained}", (trained, 0.02), xytext=(4, 0), textcoords="offset points",
+                            color="tab:green", fontsize=8)
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(_spread(xs, 0.1))
+            ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:.0f}"))
+            ax.xaxis.set_minor_locator(ticker.NullLocator())
+            ax.set(xlabel="test length (tokens)", ylabel="accuracy", title=task_title(task))
+            paths.append(_finish(fig, ax, chance, plot_dir / f"{_slug(task)}_acc_vs_length.png"))
     return paths
 
 
-def _save(fig, path: Path) -> Path:
+def _finish(fig, ax, chance: float | None, path: Path) -> Path:
+    """Chance line, y range, legend beside the axes in as many columns as it needs (it never hides a line,
+    and the saved image grows to hold it), save."""
     import matplotlib.pyplot as plt
 
+    if chance is not None:
+        ax.axhline(chance, color="tab:red", linestyle=(0, (1, 3)), linewidth=1.2, label=f"chance ({chance:.3f})")
+    ax.set_ylim(-0.03, 1.03)
+    ax.grid(True, alpha=0.3)
+    entries = len(ax.get_legend_handles_labels()[0])
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, ncol=math.ceil(entries / 16))
+    fig.set_figheight(max(4.5, 0.25 * min(entries, 16)))
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path

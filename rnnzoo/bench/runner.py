@@ -5,17 +5,21 @@ from rnnzoo.bench import get_suite, run_suite
 records = run_suite(get_suite("quick"), "bench_results/quick")   # resumes: finished runs are skipped
 ```
 
-Each finished run appends one complete JSON line to results.jsonl (a single ``os.write`` on an
-``O_APPEND`` file); a run killed half-way leaves at most a partial last line, which the next start
-drops before appending, so a resumed suite redoes only the runs that have no record.
+Each finished run appends one complete JSON line to results.jsonl (``rnnzoo.io.append_jsonl``: whole or
+not at all). A record's key is a hash of its full run configuration (model with the mixer's resolved config,
+task, training budget, seed, test size), so a rerun with other settings trains anew instead of reusing a
+stale result; a resumed suite redoes only the runs whose key has no record. Damaged lines are skipped with
+a warning, and a key recorded twice (two processes on one folder) counts once.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -25,10 +29,12 @@ from tqdm.auto import tqdm
 
 import rnnzoo
 from rnnzoo import mixers, tasks
+from rnnzoo.bench.progress import RunProgress, watch_loss
 from rnnzoo.bench.report import leaderboard, plot_all
 from rnnzoo.spec import parse_mixer_spec, parse_spec, split_list
 from rnnzoo.bench.suites import Suite, TaskRun, get_suite
-from rnnzoo.io import append_jsonl, atomic_write_bytes
+from rnnzoo.io import append_jsonl, read_jsonl
+from rnnzoo.labels import IGNORE
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.provenance import provenance
 from rnnzoo.train import Trainer, TrainConfig, lm_loss
@@ -36,8 +42,36 @@ from rnnzoo.train import Trainer, TrainConfig, lm_loss
 RESULTS = "results.jsonl"
 
 
-def run_key(mixer: str, task: str, d_model: int, seed: int) -> str:
-    return f"{mixer}|{task}|d_model={d_model}|seed={seed}"
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def build_task(spec: str) -> tasks.Task:
+    name, options = parse_spec(spec)
+    return tasks.build(name, **options)
+
+
+def train_config(run: TaskRun, seed: int) -> TrainConfig:
+    """The trainer settings of one bench run (no files, no bar: the bench reports progress itself)."""
+    return TrainConfig(steps=run.steps, lr=run.lr, weight_decay=run.weight_decay, seed=seed,
+                       warmup_steps=max(1, run.steps // 10), progress=False, log_every=max(1, run.steps // 10))
+
+
+def run_config(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_layers: int, test_n: int) -> dict:
+    """Every setting that changes a run's result: the model (with the mixer's resolved config, so spelled-out
+    defaults hash alike), the task's full config, the trainer's config, the batch size and the test size."""
+    mixer, options = parse_mixer_spec(mixer_spec)
+    task = build_task(run.spec)
+    model = dataclasses.asdict(LMConfig(task.vocab_size, d_model, n_layers, mixer, options))
+    del model["mixer_options"]  # as given; the resolved mixer config below holds them with the defaults
+    return {"model": model, "mixer_config": dataclasses.asdict(mixers.make_config(mixer, d_model, **options)),
+            "task": {"name": parse_spec(run.spec)[0], **_jsonable(task)},
+            "train": dataclasses.asdict(train_config(run, seed)), "batch_size": run.batch_size, "test_n": test_n}
+
+
+def run_key(config: dict) -> str:
+    """A hash of ``run_config``: equal keys mean equal settings, however the specs were spelled."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
 def validate(suite: Suite, strict: bool, log: Callable[[str], None] = print) -> Suite:
@@ -67,28 +101,35 @@ def validate(suite: Suite, strict: bool, log: Callable[[str], None] = print) -> 
     return suite.replace(mixers=tuple(kept))
 
 
-def load_records(out_dir: str | os.PathLike) -> list[dict]:
-    """Complete records in results.jsonl; a partial last line (killed mid-write) is removed from the file."""
-    path = Path(out_dir) / RESULTS
-    if not path.exists():
-        return []
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        data = data[: data.rfind(b"\n") + 1]
-        atomic_write_bytes(path, data)
-    return [json.loads(line) for line in data.decode().splitlines() if line.strip()]
+def load_records(out_dir: str | os.PathLike, warn: Callable[[str], None] = _stderr) -> list[dict]:
+    """The records in out_dir/results.jsonl, one per key (the first written); damaged lines are skipped and
+    reported through ``warn`` with file and line number."""
+    seen, records = set(), []
+    for record in read_jsonl(Path(out_dir) / RESULTS, warn):
+        if "key" in record and record["key"] not in seen:
+            seen.add(record["key"])
+            records.append(record)
+    return records
 
 
-def train_and_eval(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_layers: int, test_n: int) -> dict:
-    """One bench run: train a LanguageModel with the mixer on the task, evaluate at every test length."""
+def chance_level(task: tasks.Task) -> float:
+    """Accuracy of guessing uniformly among the answers the task asks for (its distinct labelled targets)."""
+    _, targets = task.make("test", 256, 0)
+    return 1.0 / targets[targets != IGNORE].unique().numel()
+
+
+def train_and_eval(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_layers: int, test_n: int,
+                   progress: RunProgress | None = None) -> dict:
+    """One bench run: train a LanguageModel with the mixer on the task, evaluate at every test length.
+    ``progress`` is told the loss of every step."""
     mixer, mixer_options = parse_mixer_spec(mixer_spec)
-    task_name, task_options = parse_spec(run.spec)
-    task = tasks.build(task_name, **task_options)
+    task_name = parse_spec(run.spec)[0]
+    task = build_task(run.spec)
+    config = run_config(mixer_spec, run, d_model, seed, n_layers, test_n)
     torch.manual_seed(seed)
     model = LanguageModel(LMConfig(task.vocab_size, d_model, n_layers, mixer, mixer_options))
-    config = TrainConfig(steps=run.steps, lr=run.lr, weight_decay=run.weight_decay, seed=seed,
-                         warmup_steps=max(1, run.steps // 10), progress=False, log_every=max(1, run.steps // 10))
-    trainer = Trainer(model, config, loss_fn=lm_loss,
+    loss_fn = lm_loss if progress is None else watch_loss(lm_loss, progress.step)
+    trainer = Trainer(model, train_config(run, seed), loss_fn=loss_fn,
                       batch_fn=lambda step: task.make("train", run.batch_size, seed * 1_000_003 + step))
     diverged = None
     start = time.perf_counter()
@@ -107,12 +148,13 @@ def train_and_eval(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_lay
            else task.evaluate(model, test_n, seed))
     return {
         "diverged": diverged,
-        "key": run_key(mixer_spec, run.spec, d_model, seed),
+        "key": run_key(config), "config": config,
         "mixer": mixer_spec, "mixer_name": mixer, "mixer_options": mixer_options,
         "task": run.spec, "task_name": task_name, "task_kind": task.kind, "task_config": _jsonable(task),
+        "chance": chance_level(task), "train_length": task.seq_len,
         "d_model": d_model, "n_layers": n_layers, "seed": seed,
-        "steps": summary["steps"], "lr": run.lr, "weight_decay": run.weight_decay, "batch_size": run.batch_size,
-        "test_n": test_n,
+        "steps": summary["steps"], "planned_steps": run.steps, "lr": run.lr, "weight_decay": run.weight_decay,
+        "batch_size": run.batch_size, "test_n": test_n,
         "accuracy": {str(k): v for k, v in acc.items()},
         "state_size": model.state_size, "params": sum(p.numel() for p in model.parameters()),
         "final_loss": summary["final_loss"], "train_seconds": summary["train_seconds"],
@@ -127,6 +169,7 @@ def run_suite(suite: Suite, out_dir: str | os.PathLike, strict: bool = False, pr
     """Run every missing record of ``suite`` into ``out_dir``; then write leaderboard.md and plots.
     Returns the records of this suite (old and new).
 
+    ``progress``: bars (suite and steps with loss inside each run); False: plain ``log`` lines instead.
     ``shard=(i, n)`` runs only jobs i, i+n, i+2n, ... of the suite's job list, so n processes started
     with the same ``out_dir`` and shards 0..n-1 split a suite between cores (each record is one
     ``O_APPEND`` write, so their lines never interleave); the report covers every record present."""
@@ -136,21 +179,36 @@ def run_suite(suite: Suite, out_dir: str | os.PathLike, strict: bool = False, pr
     suite = validate(suite, strict, log)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    jobs = [(m, run, d, s, run.n_layers or suite.n_layers)
+            for run in suite.tasks for m in suite.mixers for d in suite.d_models for s in suite.seeds]
+    keys = [run_key(run_config(m, run, d, s, layers, suite.test_n)) for m, run, d, s, layers in jobs]
     done = {r["key"] for r in load_records(out)}
-    jobs = [(m, run, d, s) for run in suite.tasks for m in suite.mixers for d in suite.d_models for s in suite.seeds]
-    mine = jobs[index::count]
-    todo = [j for j in mine if run_key(j[0], j[1].spec, j[2], j[3]) not in done]
+    mine = list(zip(jobs, keys))[index::count]
+    todo = [(job, key) for job, key in mine if key not in done]
     if len(todo) < len(mine):
         log(f"resuming: {len(mine) - len(todo)} of {len(mine)} runs already in {out / RESULTS}")
-    bar = tqdm(todo, desc=f"bench {suite.name}", disable=not progress, dynamic_ncols=True, unit="run")
-    for mixer_spec, run, d_model, seed in bar:
-        bar.set_postfix_str(f"{mixer_spec} on {run.spec.split(':')[0]} d={d_model} seed={seed}")
-        record = train_and_eval(mixer_spec, run, d_model, seed, run.n_layers or suite.n_layers, suite.test_n)
-        record["suite"] = suite.name
-        record["provenance"] = provenance()
-        append_jsonl(Path(out) / RESULTS, record)
-    bar.close()
-    wanted = {run_key(m, run.spec, d, s) for m, run, d, s in jobs}
+    bar = tqdm(total=len(todo), desc=f"bench {suite.name}", disable=not progress, dynamic_ncols=True, unit="run")
+    try:
+        for i, ((mixer_spec, run, d_model, seed, layers), key) in enumerate(todo):
+            if i and key in {r["key"] for r in load_records(out, warn=lambda msg: None)}:
+                bar.update(1)  # another process sharing out_dir finished it meanwhile
+                continue
+            label = f"[{i + 1}/{len(todo)}] {mixer_spec} on {run.spec.split(':')[0]} d={d_model} seed={seed}"
+            watch = RunProgress(label, run.steps, bar=progress, log=log)
+            try:
+                record = train_and_eval(mixer_spec, run, d_model, seed, layers, suite.test_n, watch)
+            except BaseException:
+                watch.close("stopped")
+                raise
+            accs = ", ".join(f"acc@{k} {v:.3f}" for k, v in record["accuracy"].items())
+            watch.close(f"done, loss {record['final_loss']:.4f}, {accs}")
+            record["suite"] = suite.name
+            record["provenance"] = provenance()
+            append_jsonl(out / RESULTS, record)
+            bar.update(1)
+    finally:
+        bar.close()
+    wanted = set(keys)
     records = [r for r in load_records(out) if r["key"] in wanted]
     table = leaderboard(records)
     (out / "leaderboard.md").write_text(table)
@@ -162,35 +220,62 @@ def _jsonable(task: tasks.Task) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(task).items()}
 
 
+def _int_list(flag: str, text: str, minimum: int) -> tuple[int, ...]:
+    try:
+        values = tuple(int(x) for x in split_list(text))
+    except ValueError:
+        values = ()
+    if not values or min(values) < minimum:
+        raise ValueError(f"{flag} expects comma-separated integers >= {minimum}, e.g. {minimum},{minimum + 1}; "
+                         f"got {text!r}")
+    return values
+
+
+def _check(flag: str, value, ok: bool, expected: str) -> None:
+    if not ok:
+        raise ValueError(f"{flag} must be {expected}, got {value!r}")
+
+
 def suite_from_args(suite: str = "quick", mixers: str | None = None, tasks: str | None = None,
                     d_models: str | None = None, seeds: str | None = None, steps: int | None = None,
-                    n_layers: int | None = None) -> tuple[Suite, bool]:
-    """The named suite with command-line overrides; returns (suite, strict) where strict is True when
-    the user named the mixers (then unknown names raise instead of being skipped)."""
+                    n_layers: int | None = None, lr: float | None = None,
+                    batch_size: int | None = None) -> tuple[Suite, bool]:
+    """The named suite with command-line overrides (None: the suite's; 0 is a value, and refused where it is
+    invalid); returns (suite, strict) where strict is True when the user named the mixers (then unknown names
+    raise instead of being skipped). Errors name the ``rnnzoo bench`` flag."""
     base = get_suite(suite)
     changes: dict = {}
-    if mixers:
+    runs = base.tasks
+    if mixers is not None:
         changes["mixers"] = tuple(split_list(mixers))
-    if tasks:
+        _check("--mixers", mixers, bool(changes["mixers"]), "one or more comma-separated mixer specs")
+    if tasks is not None:
         by_name = {parse_spec(r.spec)[0]: r for r in base.tasks}
-        runs = []
-        for spec in split_list(tasks):
-            name = parse_spec(spec)[0]
-            template = by_name.get(name, base.tasks[0])
-            runs.append(dataclasses.replace(template, spec=spec))
-        changes["tasks"] = tuple(runs)
-    if steps:
-        changes["tasks"] = tuple(dataclasses.replace(r, steps=steps) for r in changes.get("tasks", base.tasks))
-    if d_models:
-        changes["d_models"] = tuple(int(d) for d in split_list(d_models))
-    if seeds:
-        changes["seeds"] = tuple(int(s) for s in split_list(seeds))
-    if n_layers:
+        runs = tuple(dataclasses.replace(by_name.get(parse_spec(spec)[0], base.tasks[0]), spec=spec)
+                     for spec in split_list(tasks))
+        _check("--tasks", tasks, bool(runs), "one or more comma-separated task specs")
+    if steps is not None:
+        _check("--steps", steps, isinstance(steps, int) and steps >= 1, "an integer >= 1")
+        runs = tuple(dataclasses.replace(r, steps=steps) for r in runs)
+    if lr is not None:
+        _check("--lr", lr, isinstance(lr, (int, float)) and 0 < lr < float("inf"), "a positive number")
+        runs = tuple(dataclasses.replace(r, lr=lr) for r in runs)
+    if batch_size is not None:
+        _check("--batch-size", batch_size, isinstance(batch_size, int) and batch_size >= 1, "an integer >= 1")
+        runs = tuple(dataclasses.replace(r, batch_size=batch_size) for r in runs)
+    if n_layers is not None:
+        _check("--layers", n_layers, isinstance(n_layers, int) and n_layers >= 1, "an integer >= 1")
         changes["n_layers"] = n_layers
-        changes["tasks"] = tuple(dataclasses.replace(r, n_layers=None) for r in changes.get("tasks", base.tasks))
-    if mixers or tasks or d_models or seeds or steps or n_layers:
+        runs = tuple(dataclasses.replace(r, n_layers=None) for r in runs)
+    if d_models is not None:
+        changes["d_models"] = _int_list("--d-model", d_models, 1)
+    if seeds is not None:
+        changes["seeds"] = _int_list("--seeds", seeds, 0)
+    if runs != base.tasks:
+        changes["tasks"] = runs
+    if changes:
         changes["name"] = f"{base.name}+custom"
-    return base.replace(**changes), bool(mixers)
+    return base.replace(**changes), mixers is not None
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
@@ -207,16 +292,28 @@ def parse_shard(text: str | None) -> tuple[int, int]:
 
 
 def bench_from_args(suite: str = "quick", out: str | None = None, progress: bool = True, shard: str | None = None,
-                    **overrides) -> int:
-    """What ``rnnzoo bench`` does: run, print the leaderboard and where the files are."""
+                    threads: int | None = None, **overrides) -> int:
+    """What ``rnnzoo bench`` does: run, print the leaderboard and where the files are. Returns the exit status:
+    0, or 130 after Ctrl-C (with one line saying how to resume). ``threads``: torch threads for this process
+    (None: ``rnnzoo.runtime.BENCH_THREADS``)."""
+    from rnnzoo.runtime import BENCH_THREADS, set_threads
+
     chosen, strict = suite_from_args(suite, **overrides)
     part = parse_shard(shard)
+    set_threads(BENCH_THREADS if threads is None else threads)
     out_dir = Path(out or Path("bench_results") / chosen.name.replace("+", "_"))
     start = time.perf_counter()
-    records = run_suite(chosen, out_dir, strict=strict, progress=progress, shard=part)
+    try:
+        records = run_suite(chosen, out_dir, strict=strict, progress=progress, shard=part)
+    except KeyboardInterrupt:
+        kept = len(load_records(out_dir, warn=lambda msg: None))
+        _stderr(f"\nrnnzoo bench: interrupted; {kept} finished runs are kept in {out_dir / RESULTS}; "
+                f"run the same command again (same --out {out_dir}) to resume")
+        return 130
     print()
     print((out_dir / "leaderboard.md").read_text())
-    print(f"{len(records)} runs in {out_dir / RESULTS}  ({time.perf_counter() - start:.0f} s this session)")
+    print(f"{len(records)} runs in {out_dir / RESULTS}  ({time.perf_counter() - start:.0f} s this session, "
+          f"{torch.get_num_threads()} torch threads)")
     print(f"leaderboard: {out_dir / 'leaderboard.md'}")
     print(f"plots:       {out_dir / 'plots'}/ ({', '.join(sorted(p.name for p in (out_dir / 'plots').glob('*.png')))})")
     return 0

@@ -1,5 +1,6 @@
 """The bench end to end on a tiny suite: all outputs written, resume redoes only missing runs, bad names raise."""
 
+import dataclasses
 import json
 
 import pytest
@@ -20,7 +21,8 @@ def test_tiny_suite_writes_results_leaderboard_and_plots(tmp_path):
     assert set(r["accuracy"]) == {"6", "12"} and all(0 <= a <= 1 for a in r["accuracy"].values())
     assert r["state_size"] == 8 and r["params"] > 0 and r["train_seconds"] > 0 and r["rnnzoo_version"]
     board = (tmp_path / "leaderboard.md").read_text()
-    assert "| gru | 8 | 8 |" in board and "acc@12" in board
+    assert "| gru | 8 | 1 | 2 | 0.003 | 4 | 8 |" in board and "acc@12" in board  # budget: layers, steps, lr, batch
+    assert "Chance: 0.500" in board and "trained at length 6" in board and r["chance"] == 0.5
     assert (tmp_path / "plots" / "parity_seq_len_6_test_lens_6_12_acc_vs_length.png").stat().st_size > 1000
 
 
@@ -29,10 +31,10 @@ def test_recall_task_gets_a_state_size_plot(tmp_path):
                                                                       steps=1, batch_size=2),))
     run_suite(suite, tmp_path, progress=False)
     assert (tmp_path / "plots" / "mqar_vocab_16_seq_len_8_num_kv_pairs_2_acc_vs_state.png").exists()
-    assert "| attention | 8 | grows |" in (tmp_path / "leaderboard.md").read_text()
+    assert "| attention | 8 | 1 | 1 | 0.003 | 2 | grows |" in (tmp_path / "leaderboard.md").read_text()
 
 
-def test_resume_skips_finished_runs_and_drops_a_partial_line(tmp_path, monkeypatch):
+def test_resume_skips_finished_runs_and_keeps_a_partial_line_apart(tmp_path, monkeypatch, capsys):
     suite = TINY.replace(seeds=(0, 1))
     run_suite(suite.replace(seeds=(0,)), tmp_path, progress=False)
     first = (tmp_path / "results.jsonl").read_text()
@@ -43,12 +45,43 @@ def test_resume_skips_finished_runs_and_drops_a_partial_line(tmp_path, monkeypat
     monkeypatch.setattr(runner, "train_and_eval", lambda *a: calls.append(a) or real(*a))
     records = run_suite(suite, tmp_path, progress=False, log=lambda msg: None)
     assert [c[3] for c in calls] == [1]  # only seed 1 was trained
+    # the partial line is terminated, not glued onto the new record, and never rewritten (a concurrent
+    # shard's append could be lost by a rewrite); readers skip it with a warning naming file and line
     lines = (tmp_path / "results.jsonl").read_text().splitlines()
-    assert len(lines) == 2 and lines[0] + "\n" == first and sorted(r["seed"] for r in records) == [0, 1]
+    assert len(lines) == 3 and lines[0] + "\n" == first and lines[1] == '{"key": "gru|parity'
+    assert sorted(r["seed"] for r in records) == [0, 1]
+    assert f"{tmp_path / 'results.jsonl'}:2: skipping a damaged line" in capsys.readouterr().err
     assert len(load_records(tmp_path)) == 2
     calls.clear()
     run_suite(suite, tmp_path, progress=False, log=lambda msg: None)
     assert calls == []
+
+
+def test_a_rerun_with_other_settings_trains_anew(tmp_path, monkeypatch):
+    calls = []
+    real = runner.train_and_eval
+    monkeypatch.setattr(runner, "train_and_eval", lambda *a: calls.append(a) or real(*a))
+    run_suite(TINY, tmp_path, progress=False)
+    changed = [TINY.replace(tasks=(dataclasses.replace(TINY.tasks[0], **change),)) for change in
+               ({"steps": 3}, {"lr": 1e-2}, {"batch_size": 2}, {"weight_decay": 0.0})]
+    changed += [TINY.replace(n_layers=2), TINY.replace(test_n=4), TINY.replace(mixers=("gru:bias=True",))]
+    for suite in changed:
+        run_suite(suite, tmp_path, progress=False, log=lambda msg: None)
+    assert len(calls) == len(changed)  # each change trains anew, but gru:bias=True spells out gru's default
+    records = load_records(tmp_path)
+    assert len({r["key"] for r in records}) == len(records) == len(changed)
+    assert {r["steps"] for r in records} == {2, 3}
+
+
+def test_records_are_counted_once_per_key(tmp_path, monkeypatch):
+    """Two unsharded runs on one folder (or a line copied twice) must not count two seeds for one."""
+    run_suite(TINY, tmp_path, progress=False)
+    path = tmp_path / "results.jsonl"
+    path.write_text(path.read_text() * 2)
+    records = run_suite(TINY, tmp_path, progress=False, log=lambda msg: None)
+    assert len(records) == 1 and len(load_records(tmp_path)) == 1
+    row = next(line for line in (tmp_path / "leaderboard.md").read_text().splitlines() if line.startswith("| gru"))
+    assert row.split(" | ")[-2] == "1"  # the seeds column
 
 
 def test_shards_split_the_jobs_and_together_cover_the_suite(tmp_path, monkeypatch):
@@ -68,15 +101,21 @@ def test_shards_split_the_jobs_and_together_cover_the_suite(tmp_path, monkeypatc
         run_suite(suite, tmp_path, progress=False, shard=(0, 0))
 
 
-def test_summary_matrix_has_a_row_per_mixer_and_a_column_per_task():
-    def rec(mixer, task, accs):
-        return {"mixer": mixer, "d_model": 8, "task": task, "accuracy": accs}
-    records = [rec("gru", "parity:seq_len=6", {"6": 1.0, "12": 0.5}), rec("lstm", "parity:seq_len=6", {"6": 1.0, "12": 1.0}),
-               rec("gru", "mqar:jrt=True", {"8": 0.25}), rec("gru", "mqar", {"8": 0.75})]
+def test_summary_ranks_per_task_and_normalises_by_chance():
+    def rec(mixer, task, accs, chance):
+        return {"mixer": mixer, "d_model": 8, "task": task, "accuracy": accs, "chance": chance}
+    records = [rec("gru", "parity:seq_len=6", {"6": 1.0, "12": 0.5}, 0.5),
+               rec("lstm", "parity:seq_len=6", {"6": 1.0, "12": 1.0}, 0.5),
+               rec("gru", "mqar:jrt=True", {"8": 0.25}, 0.25), rec("gru", "mqar", {"8": 0.75}, 0.5),
+               rec("attention", "mqar", {"8": 1.0}, 0.5), rec("attention", "parity:seq_len=6", {"6": 0.5, "12": 0.5}, 0.5)]
     lines = summary(records)
-    assert lines[2] == "| mixer | d_model | parity | mqar:jrt=True | mqar | mean |"  # full spec where names repeat
-    assert lines[4] == "| lstm | 8 | 1.000 |  |  | 1.000 |"  # best mean first; missing cells blank
-    assert lines[5] == "| gru | 8 | 0.500 | 0.250 | 0.750 | 0.500 |"  # the longest length counts
+    assert "(acc - chance) / (1 - chance)" in lines[2]  # the header says what the mean is
+    assert lines[4] == "| mixer | d_model | parity | mqar:jrt=True | mqar | mean over tasks, normalised |"
+    assert lines[6] == "| *chance* | | *0.500* | *0.250* | *0.500* | *0.000* |"
+    assert lines[7] == "| lstm | 8 | 1.000 (#1) |  |  | 1.000 |"  # best normalised mean first; missing blank
+    # attention: perfect MQAR, parity at chance -> (1 + 0) / 2; not ranked last as a raw mean would suggest
+    assert lines[8] == "| attention | 8 | 0.500 (#2) |  | 1.000 (#1) | 0.500 |"
+    assert lines[9] == "| gru | 8 | 0.500 (#2) | 0.250 (#1) | 0.750 (#2) | 0.167 |"  # the longest length counts
 
 
 def test_a_diverged_run_is_recorded_with_zero_accuracy_and_the_suite_goes_on(tmp_path, monkeypatch):

@@ -6,7 +6,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnzoo.ops.chunked_attention import chunked_attention, init_cache
-from tests.ops.modes import assert_modes_agree, gradcheck
 
 
 def _inputs(b, t, h, C, start, dtype=torch.float32, seed=0):
