@@ -106,6 +106,17 @@ def open_run(path: str | os.PathLike, *, resume: bool = False, overwrite: bool =
         _unlock(path)
 
 
+@contextmanager
+def open_train_run(train) -> Iterator[Run | None]:
+    """``open_run`` on a ``TrainConfig``'s ``out_dir`` with its ``resume``/``overwrite``, in the process that
+    writes (rank 0 under torchrun); None where there is no out_dir or this rank does not write."""
+    if not train.out_dir or os.environ.get("RANK", "0") != "0":
+        yield None
+        return
+    with open_run(train.out_dir, resume=train.resume, overwrite=train.overwrite) as run:
+        yield run
+
+
 def _run_id(path: Path, keep: bool) -> str:
     from rnnzoo.io import atomic_write_json
 

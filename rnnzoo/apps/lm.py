@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import sysconfig
 import warnings
-from contextlib import ExitStack
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -41,7 +39,7 @@ from rnnzoo.io import atomic_write_json
 from rnnzoo.config_args import from_dict, option
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.models.generate import GenerationConfig, generate
-from rnnzoo.rundir import open_run
+from rnnzoo.rundir import open_train_run
 from rnnzoo.train import Trainer, TrainConfig, lm_loss
 from rnnzoo.validate import check_types, positive
 from rnnzoo.train.checkpoint import CheckpointError, load_checkpoint, read_sidecar
@@ -205,11 +203,7 @@ def check_memory(cfg: LMTrainConfig, n_params: int) -> None:
 def train_lm(cfg: LMTrainConfig) -> dict:
     """Train a character LM; returns {"test_bpc", "valid_bpc", "params", ...} and writes it to out_dir/lm.json.
     ``out_dir`` is checked and locked (``rnnzoo.rundir.open_run``) before the corpus is read."""
-    with ExitStack() as stack:
-        run = None
-        if cfg.train.out_dir and os.environ.get("RANK", "0") == "0":
-            run = stack.enter_context(open_run(cfg.train.out_dir, resume=cfg.train.resume,
-                                               overwrite=cfg.train.overwrite))
+    with open_train_run(cfg.train) as run:
         return _train_lm(cfg, run)
 
 

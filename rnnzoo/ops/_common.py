@@ -38,6 +38,15 @@ def check_chunk_size(op: str, chunk_size, name: str = "chunk_size") -> None:
         raise ValueError(f"{op}: {name} must be an integer >= 1, got {chunk_size!r}")
 
 
+def check_sequence(op: str, u: torch.Tensor, layout: str, bias: torch.Tensor | None = None, channels: int = 0) -> None:
+    """Raises a ValueError naming ``op`` unless ``u`` is a rank-3 sequence ``layout`` (e.g. "[B, T, D]") with
+    T >= 1, and ``bias`` (if given) is one value per ``channels``."""
+    if u.dim() != 3 or u.shape[1] == 0:
+        raise ValueError(f"{op}: u must be {layout} with T >= 1, got {tuple(u.shape)}")
+    if bias is not None and bias.shape != (channels,):
+        raise ValueError(f"{op}: bias must be [{channels}], got {tuple(bias.shape)}")
+
+
 def check_float(*tensors: torch.Tensor | None, op: str = "op") -> None:
     """Raises a ValueError naming ``op`` and the dtype of the first tensor that is not floating point (or complex)."""
     for t in tensors:

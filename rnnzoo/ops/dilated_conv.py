@@ -15,20 +15,17 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from rnnzoo.ops._common import autocast_safe, check_mode, upcast
+from rnnzoo.ops._common import autocast_safe, check_mode, check_sequence, upcast
 
 MODES = ("recurrent", "conv")
 
 
 def _check(u, weight, bias, dilation, initial_state, mode):
     check_mode("dilated_causal_conv", mode, MODES)
-    if u.dim() != 3 or u.shape[1] == 0:
-        raise ValueError(f"u must be [B, T, H] with T >= 1, got {tuple(u.shape)}")
+    check_sequence("dilated_causal_conv", u, "[B, T, H]", bias, u.shape[-1])
     B, _, H = u.shape
     if weight.dim() != 2 or weight.shape[0] != H or weight.shape[1] < 1:
         raise ValueError(f"weight must be [H, K] with H={H}, K >= 1, got {tuple(weight.shape)}")
-    if bias is not None and bias.shape != (H,):
-        raise ValueError(f"bias must be [H]=[{H}], got {tuple(bias.shape)}")
     if dilation < 1:
         raise ValueError(f"dilation must be >= 1, got {dilation}")
     span = (weight.shape[1] - 1) * dilation

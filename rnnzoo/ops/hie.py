@@ -15,20 +15,17 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from rnnzoo.ops._common import autocast_safe, check_mode, upcast
+from rnnzoo.ops._common import autocast_safe, check_mode, check_sequence, upcast
 
 MODES = ("recurrent", "conv")
 
 
 def _check(u, weight, bias, initial_state, mode):
     check_mode("hie", mode, MODES)
-    if u.dim() != 3 or u.shape[1] == 0:
-        raise ValueError(f"u must be [B, T, D] with T >= 1, got {tuple(u.shape)}")
+    check_sequence("hie", u, "[B, T, D]", bias, weight.shape[0] if weight.dim() else 0)
     B, _, D = u.shape
     if weight.dim() != 3 or weight.shape[1] != D or weight.shape[2] < 1:
         raise ValueError(f"weight must be [H, D, W] with D={D}, W >= 1, got {tuple(weight.shape)}")
-    if bias is not None and bias.shape != weight.shape[:1]:
-        raise ValueError(f"bias must be [H]=[{weight.shape[0]}], got {tuple(bias.shape)}")
     if initial_state is not None and initial_state.shape != (B, D, weight.shape[2]):
         raise ValueError(f"initial_state must be [B, D, W]={(B, D, weight.shape[2])}, got {tuple(initial_state.shape)}")
 

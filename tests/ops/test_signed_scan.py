@@ -45,10 +45,11 @@ def test_chunk_matches_recurrent_forward_and_backward(fn, signed, T, use_h0, see
         close(got, want, 1e-5)  # relative to scale: da reaches ~30, where float32 rounding is ~1e-5
 
 
-@pytest.mark.parametrize("fn,signed", FNS, ids=["log_decay", "signed"])
-def test_gradcheck_float64(fn, signed):
-    x, a, h0 = _inputs(7, torch.float64, signed, batch=1)
-    f = lambda x, a, h0: fn(x, a, h0, output_final_state=True, mode="chunk")  # noqa: E731
+@pytest.mark.parametrize("fn,signed,mode,T", [(diagonal_scan, False, "chunk", 7), (signed_diagonal_scan, True, "chunk", 7),
+                                             (diagonal_scan, False, "log", 40)], ids=["log_decay", "signed", "log"])
+def test_gradcheck_float64(fn, signed, mode, T):
+    x, a, h0 = _inputs(T, torch.float64, signed, batch=1)
+    f = lambda x, a, h0: fn(x, a, h0, output_final_state=True, mode=mode)  # noqa: E731
     assert torch.autograd.gradcheck(f, (x.requires_grad_(), a.requires_grad_(), h0.requires_grad_()))
 
 
@@ -106,12 +107,6 @@ def test_log_matches_recurrent_forward_and_backward(T, use_h0, positive, seed):
     h0 = h0 if use_h0 else None
     for got, want in zip(_run(diagonal_scan, x, g, h0, "log"), _run(diagonal_scan, x, g, h0, "recurrent")):
         close(got, want, 1e-5)
-
-
-def test_log_gradcheck_float64():
-    x, g, h0 = _inputs(40, torch.float64, False, batch=1)
-    f = lambda x, g, h0: diagonal_scan(x, g, h0, output_final_state=True, mode="log")  # noqa: E731
-    assert torch.autograd.gradcheck(f, (x.requires_grad_(), g.requires_grad_(), h0.requires_grad_()))
 
 
 def test_log_strong_decays_and_zero_inputs():

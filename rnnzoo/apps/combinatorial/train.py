@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from contextlib import ExitStack
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -38,7 +37,7 @@ from rnnzoo.labels import IGNORE
 from rnnzoo.models.generate import decode, search_beams
 from rnnzoo.config_args import from_dict, option
 from rnnzoo.models.seq2seq import END, Seq2Seq, Seq2SeqConfig, Seq2SeqDecoder
-from rnnzoo.rundir import open_run
+from rnnzoo.rundir import open_train_run
 from rnnzoo.train import Trainer, TrainConfig
 from rnnzoo.validate import check_types
 
@@ -198,11 +197,7 @@ def evaluate(model: Seq2Seq, cfg: Seq2SeqTrainConfig, n: int, order: str = "rand
 def train_seq2seq(cfg: Seq2SeqTrainConfig) -> dict:
     """Train on ``cfg.task`` with the shared Trainer, evaluate every size in [n_min, n] and every input
     order in ``cfg.eval_orders``; writes ``results.json`` (atomically) to ``cfg.train.out_dir`` when set."""
-    with ExitStack() as stack:
-        run = None
-        if cfg.train.out_dir and os.environ.get("RANK", "0") == "0":
-            run = stack.enter_context(open_run(cfg.train.out_dir, resume=cfg.train.resume,
-                                               overwrite=cfg.train.overwrite))
+    with open_train_run(cfg.train) as run:
         return _train_seq2seq(cfg, run)
 
 

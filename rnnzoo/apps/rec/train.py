@@ -19,7 +19,6 @@ import copy
 import dataclasses
 import math
 import time
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from rnnzoo.apps.rec.metrics import METRICS, rank_metrics, target_ranks
 from rnnzoo.apps.rec.models import RecConfig, SeqRec, build_model
 from rnnzoo.config_args import option
 from rnnzoo.io import atomic_write_bytes, atomic_write_json
-from rnnzoo.rundir import Run, open_run
+from rnnzoo.rundir import Run, open_train_run
 from rnnzoo.train import Trainer, TrainConfig
 
 
@@ -92,10 +91,7 @@ def train_rec(data: SequenceData | None = None, config: RecTrainConfig | None = 
     """Train ``config.model`` on ``data`` (None: ``load_data(config)``) and return the results dict (also written to ``out_dir/results.json``
     when ``config.train.out_dir`` is set): valid metrics at the best epoch, test metrics, wall time, sizes."""
     config = config or RecTrainConfig()
-    with ExitStack() as stack:
-        run = None
-        if config.train.out_dir:  # an unwritable --out, or one holding a run, is refused before the data is read
-            run = stack.enter_context(open_run(config.train.out_dir, overwrite=config.train.overwrite))
+    with open_train_run(config.train) as run:  # an unwritable --out, or one holding a run: refused before data
         data = load_data(config) if data is None else data
         return _train_rec(data, config, run)
 
