@@ -23,6 +23,9 @@ from torch import nn
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DEVICE_HELP = "cpu, cuda, cuda:N, mps, or auto (cuda if present, else mps, else cpu)"
+DTYPE_HELP = ("compute precision: float32, or autocast to bfloat16 (CPU and GPU) or float16 (GPU only, with loss "
+              "scaling when training); weights and optimiser state stay float32")
 
 
 def available_devices() -> list[str]:

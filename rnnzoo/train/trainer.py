@@ -53,7 +53,7 @@ from rnnzoo.labels import IGNORE
 from rnnzoo.config_args import option
 from rnnzoo.rundir import Run, open_run, resume_changes, truncate_metrics
 from rnnzoo.train.checkpoint import SIDECAR, CheckpointError, load_checkpoint, read_sidecar, save_checkpoint
-from rnnzoo.train.device import (DTYPES, autocast, check_precision, needs_grad_scaler, process_group_backend,
+from rnnzoo.train.device import (DEVICE_HELP, DTYPE_HELP, DTYPES, autocast, check_precision, needs_grad_scaler, process_group_backend,
                                  resolve_device, to_device)
 from rnnzoo.train.optim import build_optimizer, warmup_cosine
 from rnnzoo.validate import check_types
@@ -84,11 +84,8 @@ class TrainConfig:
     overwrite: bool = option(False, "replace the run already in out_dir (its checkpoint, metrics and results)")
     override_config: bool = option(False, "with resume: apply settings that differ from the saved run's")
     compile: bool = option(False, "run the training step through torch.compile (needs a C++ compiler on CPU)")
-    device: str = option("auto", "where to train: cpu, cuda, cuda:N, mps, or auto (cuda if present, else mps, "
-                                 "else cpu); under torchrun, cuda means cuda:LOCAL_RANK")
-    dtype: str = option("float32", "compute precision: float32, or autocast to bfloat16 (CPU and GPU) or float16 "
-                                   "(GPU only, with loss scaling); weights and optimiser state stay float32",
-                        choices=tuple(DTYPES))
+    device: str = option("auto", f"where to train: {DEVICE_HELP}; under torchrun, cuda means cuda:LOCAL_RANK")
+    dtype: str = option("float32", DTYPE_HELP, choices=tuple(DTYPES))
 
     def resolved(self) -> "TrainConfig":
         """This config with the None (derived from steps) warm-up, eval and log intervals filled in."""
