@@ -23,8 +23,14 @@ The run's config (the app's, ``run_config``, or this TrainConfig) is saved with 
 whose config differs is refused, listing the differences, unless they are safe to change
 (``rnnzoo.rundir.SAFE_ON_RESUME``: reported in one line) or ``override_config`` is set.
 
-Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) the Trainer joins the process group (gloo on CPU,
-NCCL with CUDA), wraps the model in ``DistributedDataParallel`` and gives each rank a contiguous shard of
+``device`` (auto: cuda, else mps, else cpu) holds the model; every batch (tensors nested in tuples, lists,
+dicts) is moved there before ``loss_fn``. ``dtype`` bfloat16/float16 runs ``loss_fn`` and ``eval_fn`` under
+``torch.autocast`` (``rnnzoo.train.device``); weights and AdamW moments stay float32, and float16 (CUDA only)
+scales the loss with ``torch.amp.GradScaler`` (its scale is not checkpointed: a resume starts it afresh).
+Checkpoints hold CPU tensors and load on any device.
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) the Trainer joins the process group (NCCL when
+the device is CUDA, each rank on cuda:LOCAL_RANK; gloo otherwise), wraps the model in ``DistributedDataParallel`` and gives each rank a contiguous shard of
 the global batch that ``batch_fn`` returns (its first dimension must divide by the world size). Gradients
 are averaged across ranks, so the run matches a single process on the same global batch; logged losses
 are averaged across ranks; only rank 0 writes files and shows progress. ``loss_fn`` must call the model
