@@ -15,7 +15,6 @@ and scored on the test split.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import time
@@ -150,7 +149,8 @@ def _fit(net: SeqRec, data: SequenceData, valid, config: RecTrainConfig, run: Ru
     def eval_fn(model):
         metrics = evaluate(model, valid)
         if metrics[metric] > best["value"]:
-            best.update({"value": metrics[metric], "state": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
+            state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            best.update({"value": metrics[metric], "state": state,
                          "epoch": math.ceil(trainer.step / per_epoch), "valid": metrics})
             if out_dir:
                 atomic_write_bytes(Path(out_dir) / "best.safetensors", safetensors.torch.save(best["state"]))
