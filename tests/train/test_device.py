@@ -3,6 +3,7 @@ import collections
 import pytest
 import torch
 
+from rnnzoo import mixers
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.tasks import MarkovConfig
 from rnnzoo.train import Trainer, TrainConfig, lm_loss
@@ -122,3 +123,13 @@ def test_trains_on_cuda(dtype, tmp_path):
     model = LanguageModel(LMConfig(16, 32, 1, "gru"))
     load_checkpoint(tmp_path, model)
     assert model_device(model).type == "cpu"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("name", [n for n in mixers.names() if mixers.get(n).causal])
+def test_every_causal_mixer_trains_a_step_on_cuda_in_bfloat16(name):
+    torch.manual_seed(0)
+    model = LanguageModel(LMConfig(16, 32, 1, name))
+    trainer = Trainer(model, TrainConfig(steps=1, progress=False, device="cuda", dtype="bfloat16"),
+                      batch_fn=lambda step: TASK.make("train", 4, step), loss_fn=lm_loss)
+    assert torch.isfinite(torch.tensor(trainer.fit()["final_loss"]))
