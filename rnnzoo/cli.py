@@ -243,6 +243,7 @@ def _positive_float(text: str) -> float:
 def _add_bench_parser(sub) -> None:
     from rnnzoo.bench.suites import SUITES, TaskRun
     from rnnzoo.runtime import BENCH_THREADS
+    from rnnzoo.train import TrainConfig
 
     run = TaskRun("", steps=1)  # the per-task defaults a suite entry starts from
     p = sub.add_parser(
@@ -288,6 +289,11 @@ def _add_bench_parser(sub) -> None:
     p.add_argument("--no-progress", action="store_true",
                    help="instead of progress bars, print a plain line per run start and end and every tenth of "
                         "its steps or 30 s, with the loss (for logs)")
+    for name, extra in (("device", "; not part of a run's key: records name the device they ran on"),
+                        ("dtype", "; part of a run's key")):
+        field = TrainConfig.__dataclass_fields__[name]
+        p.add_argument(f"--{name}", default=field.default, choices=field.metadata.get("choices"),
+                       help=f"{field.metadata['help']}{extra} (default: {field.default})".replace("%", "%%"))
     p.set_defaults(func=_cmd_bench)
 
 
@@ -297,7 +303,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return bench_from_args(args.suite, mixers=args.mixers, tasks=args.tasks, d_models=args.d_model,
                            seeds=args.seeds, steps=args.steps, n_layers=args.layers, lr=args.lr,
                            batch_size=args.batch_size, out=args.out, progress=not args.no_progress,
-                           shard=args.shard, threads=getattr(args, "threads", None) or args.top_threads)
+                           shard=args.shard, threads=getattr(args, "threads", None) or args.top_threads,
+                           device=args.device, dtype=args.dtype)
 
 
 def _add_seq2seq_parser(sub) -> None:

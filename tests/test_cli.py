@@ -230,3 +230,34 @@ def test_list_fits_the_terminal_with_wide_and_json(capsys, monkeypatch):
     rows = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in rows] == mixers.names() and set(rows[0]) == {"name", "causal", "state_formula",
                                                                             "fast_path", "paper"}
+
+
+@pytest.mark.parametrize("command", [["lm", "train"], ["seq2seq"], ["rec"], ["bench"], ["generate"]])
+def test_device_and_dtype_flags_on_every_training_and_generation_command(command, capsys):
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    text = capsys.readouterr().out
+    assert "--device" in text and "--dtype {float32,bfloat16,float16}" in text and "mps" in text
+
+
+def test_lm_train_with_device_and_dtype_end_to_end(tmp_path, capsys):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("def f(x):\n    return x + 1\n" * 60)
+    assert main(["lm", "train", "--corpus", str(corpus), "--layers", "1", "--d-model", "16", "--batch-size", "4",
+                 "--seq-len", "16", "--steps", "3", "--eval-chars", "100", "--device", "cpu", "--dtype", "bfloat16",
+                 "--no-progress", "--out", str(tmp_path / "run")]) == 0
+    import json
+    saved = json.loads((tmp_path / "run" / "lm.json").read_text())
+    assert saved["config"]["train"]["dtype"] == "bfloat16" and saved["config"]["train"]["device"] == "cpu"
+    capsys.readouterr()
+    assert main(["generate", "--checkpoint", str(tmp_path / "run"), "--prompt", "def", "--max-new-tokens", "5",
+                 "--device", "cpu", "--dtype", "bfloat16"]) == 0
+    assert capsys.readouterr().out.startswith("def")
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the error on a machine without a GPU")
+def test_absent_device_is_one_line_exit_2(capsys, tmp_path):
+    with pytest.raises(SystemExit) as e:
+        main(["lm", "train", "--device", "cuda", "--steps", "1", "--no-progress", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "device 'cuda' is not available here" in err and len(err.strip().splitlines()) == 1

@@ -43,6 +43,7 @@ from rnnzoo.rundir import open_train_run
 from rnnzoo.train import Trainer, TrainConfig, lm_loss
 from rnnzoo.validate import check_types, positive
 from rnnzoo.train.checkpoint import CheckpointError, load_checkpoint, read_sidecar
+from rnnzoo.train.device import autocast, model_device, resolve_device
 
 SPLITS = ("train", "valid", "test")
 UNK = "<unk>"
@@ -148,7 +149,8 @@ class LMTrainConfig:
 
 def bits_per_char(model: nn.Module, ids: torch.Tensor, seq_len: int, batch_size: int = 32) -> float:
     """Mean next-character cross-entropy in bits over ``ids`` [N], scored in independent windows of
-    ``seq_len`` + 1 characters (each window starts from the zero state)."""
+    ``seq_len`` + 1 characters (each window starts from the zero state), on the model's device."""
+    ids = ids.to(model_device(model))
     n = (len(ids) - 1) // seq_len
     if n == 0:
         raise ValueError(f"need more than seq_len={seq_len} characters to score, got {len(ids)}")
@@ -235,6 +237,7 @@ def _train_lm(cfg: LMTrainConfig, run) -> dict:
         eval_fn=lambda m: {"valid_bpc": bits_per_char(m, scored["valid"], seq_len)},
         checkpoint_extra={"vocab": list(vocab.chars)}, run_config=cfg, run=run,
     )
+    train = train.to(trainer.device)  # batch_fn reads it at call time: windows are cut where the model trains
     summary = trainer.fit()
     model.eval()
     result = {"mixer": cfg.model.mixer, "n_layers": cfg.model.n_layers, "d_model": cfg.model.d_model,
@@ -254,20 +257,22 @@ def load_train_config(checkpoint_dir: str | Path) -> LMTrainConfig:
     return from_dict(LMTrainConfig, extra["run_config"] if "run_config" in extra else extra["lm_train_config"])
 
 
-def load_lm(checkpoint_dir: str | Path) -> tuple[LanguageModel, Vocab]:
-    """Rebuild the model and vocabulary saved by ``train_lm`` in ``checkpoint_dir``."""
+def load_lm(checkpoint_dir: str | Path, device: str = "cpu") -> tuple[LanguageModel, Vocab]:
+    """Rebuild the model and vocabulary saved by ``train_lm`` in ``checkpoint_dir``, on ``device``
+    (``rnnzoo.train.device.resolve_device`` names; checkpoints load on any device, whichever they trained on)."""
     meta = read_sidecar(checkpoint_dir)
     if meta.get("model_class") != "LanguageModel" or "vocab" not in meta["extra"]:
         raise CheckpointError(f"{checkpoint_dir} is not a character LM checkpoint (written by `rnnzoo lm train`)")
     model = LanguageModel(LMConfig(**meta["model_config"]))
     load_checkpoint(checkpoint_dir, model)
-    return model.eval(), Vocab(tuple(meta["extra"]["vocab"]))
+    return model.to(resolve_device(device)).eval(), Vocab(tuple(meta["extra"]["vocab"]))
 
 
 def generate_text(checkpoint_dir: str | Path, prompt: str, config: GenerationConfig) -> list[str]:
     """Continuations of ``prompt``: one for greedy/sample, ``num_beams`` (best first) for beam strategies."""
     if not prompt:
         raise ValueError("prompt is empty; give at least one character")
-    model, vocab = load_lm(checkpoint_dir)
-    ids = torch.from_numpy(vocab.encode(prompt, strict=True))[None]
-    return [vocab.decode(row.tolist()) for row in generate(model, ids, config)]
+    model, vocab = load_lm(checkpoint_dir, config.device)
+    ids = torch.from_numpy(vocab.encode(prompt, strict=True))[None].to(model_device(model))
+    with autocast(model_device(model), config.dtype):
+        return [vocab.decode(row.tolist()) for row in generate(model, ids, config)]

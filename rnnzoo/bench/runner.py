@@ -38,6 +38,7 @@ from rnnzoo.labels import IGNORE
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.provenance import provenance
 from rnnzoo.train import Trainer, TrainConfig, lm_loss
+from rnnzoo.train.device import autocast, check_precision
 
 RESULTS = "results.jsonl"
 
@@ -51,22 +52,28 @@ def build_task(spec: str) -> tasks.Task:
     return tasks.build(name, **options)
 
 
-def train_config(run: TaskRun, seed: int) -> TrainConfig:
+def train_config(run: TaskRun, seed: int, device: str = "auto", dtype: str = "float32") -> TrainConfig:
     """The trainer settings of one bench run (no files, no bar: the bench reports progress itself)."""
     return TrainConfig(steps=run.steps, lr=run.lr, weight_decay=run.weight_decay, seed=seed,
-                       warmup_steps=max(1, run.steps // 10), progress=False, log_every=max(1, run.steps // 10))
+                       warmup_steps=max(1, run.steps // 10), progress=False, log_every=max(1, run.steps // 10),
+                       device=device, dtype=dtype)
 
 
-def run_config(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_layers: int, test_n: int) -> dict:
+def run_config(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_layers: int, test_n: int,
+               dtype: str = "float32") -> dict:
     """Every setting that changes a run's result: the model (with the mixer's resolved config, so spelled-out
-    defaults hash alike), the task's full config, the trainer's config, the batch size and the test size."""
+    defaults hash alike), the task's full config, the trainer's config (with the dtype: bfloat16 changes
+    results), the batch size and the test size. Not the device: a run on CPU and on a GPU differ only by float
+    rounding, so either one's record serves (each record names its device)."""
     mixer, options = parse_mixer_spec(mixer_spec)
     task = build_task(run.spec)
     model = dataclasses.asdict(LMConfig(task.vocab_size, d_model, n_layers, mixer, options))
     del model["mixer_options"]  # as given; the resolved mixer config below holds them with the defaults
     return {"model": model, "mixer_config": dataclasses.asdict(mixers.make_config(mixer, d_model, **options)),
             "task": {"name": parse_spec(run.spec)[0], **_jsonable(task)},
-            "train": dataclasses.asdict(train_config(run, seed)), "batch_size": run.batch_size, "test_n": test_n}
+            "train": {k: v for k, v in dataclasses.asdict(train_config(run, seed, "cpu", dtype)).items()
+                      if k != "device"},
+            "batch_size": run.batch_size, "test_n": test_n}
 
 
 def run_key(config: dict) -> str:
@@ -119,17 +126,17 @@ def chance_level(task: tasks.Task) -> float:
 
 
 def train_and_eval(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_layers: int, test_n: int,
-                   progress: RunProgress | None = None) -> dict:
+                   progress: RunProgress | None = None, device: str = "auto", dtype: str = "float32") -> dict:
     """One bench run: train a LanguageModel with the mixer on the task, evaluate at every test length.
-    ``progress`` is told the loss of every step."""
+    ``progress`` is told the loss of every step; ``device``, ``dtype``: as ``TrainConfig``'s."""
     mixer, mixer_options = parse_mixer_spec(mixer_spec)
     task_name = parse_spec(run.spec)[0]
     task = build_task(run.spec)
-    config = run_config(mixer_spec, run, d_model, seed, n_layers, test_n)
+    config = run_config(mixer_spec, run, d_model, seed, n_layers, test_n, dtype)
     torch.manual_seed(seed)
     model = LanguageModel(LMConfig(task.vocab_size, d_model, n_layers, mixer, mixer_options))
     loss_fn = lm_loss if progress is None else watch_loss(lm_loss, progress.step)
-    trainer = Trainer(model, train_config(run, seed), loss_fn=loss_fn,
+    trainer = Trainer(model, train_config(run, seed, device, dtype), loss_fn=loss_fn,
                       batch_fn=lambda step: task.make("train", run.batch_size, seed * 1_000_003 + step))
     diverged = None
     start = time.perf_counter()
@@ -144,8 +151,9 @@ def train_and_eval(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_lay
         summary = {"steps": trainer.step, "final_loss": float("nan"), "train_seconds": time.perf_counter() - start}
     start = time.perf_counter()
     model.eval()
-    acc = ({length: 0.0 for length in task.test_lengths()} if diverged
-           else task.evaluate(model, test_n, seed))
+    with torch.no_grad(), autocast(trainer.device, dtype):
+        acc = ({length: 0.0 for length in task.test_lengths()} if diverged
+               else task.evaluate(lambda x: model(x.to(trainer.device)).cpu(), test_n, seed))
     return {
         "diverged": diverged,
         "key": run_key(config), "config": config,
@@ -161,18 +169,22 @@ def train_and_eval(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_lay
         "eval_seconds": time.perf_counter() - start,
         "rnnzoo_version": rnnzoo.__version__, "torch_version": torch.__version__,
         "threads": torch.get_num_threads(), "machine": platform.machine(),
+        "device": str(trainer.device), "dtype": dtype,
     }
 
 
 def run_suite(suite: Suite, out_dir: str | os.PathLike, strict: bool = False, progress: bool = True,
-              log: Callable[[str], None] = print, shard: tuple[int, int] = (0, 1)) -> list[dict]:
+              log: Callable[[str], None] = print, shard: tuple[int, int] = (0, 1), device: str = "auto",
+              dtype: str = "float32") -> list[dict]:
     """Run every missing record of ``suite`` into ``out_dir``; then write leaderboard.md and plots.
     Returns the records of this suite (old and new).
 
     ``progress``: bars (suite and steps with loss inside each run); False: plain ``log`` lines instead.
     ``shard=(i, n)`` runs only jobs i, i+n, i+2n, ... of the suite's job list, so n processes started
     with the same ``out_dir`` and shards 0..n-1 split a suite between cores (each record is one
-    ``O_APPEND`` write, so their lines never interleave); the report covers every record present."""
+    ``O_APPEND`` write, so their lines never interleave); the report covers every record present.
+    ``device``, ``dtype``: as ``TrainConfig``'s; the dtype is part of a run's key, the device is not."""
+    check_precision(device, dtype)
     index, count = shard
     if count < 1 or not 0 <= index < count:
         raise ValueError(f"shard must be i/n with 0 <= i < n, got {index}/{count}")
@@ -181,7 +193,7 @@ def run_suite(suite: Suite, out_dir: str | os.PathLike, strict: bool = False, pr
     out.mkdir(parents=True, exist_ok=True)
     jobs = [(m, run, d, s, run.n_layers or suite.n_layers)
             for run in suite.tasks for m in suite.mixers for d in suite.d_models for s in suite.seeds]
-    keys = [run_key(run_config(m, run, d, s, layers, suite.test_n)) for m, run, d, s, layers in jobs]
+    keys = [run_key(run_config(m, run, d, s, layers, suite.test_n, dtype)) for m, run, d, s, layers in jobs]
     done = {r["key"] for r in load_records(out)}
     mine = list(zip(jobs, keys))[index::count]
     todo = [(job, key) for job, key in mine if key not in done]
@@ -196,7 +208,7 @@ def run_suite(suite: Suite, out_dir: str | os.PathLike, strict: bool = False, pr
             label = f"[{i + 1}/{len(todo)}] {mixer_spec} on {run.spec.split(':')[0]} d={d_model} seed={seed}"
             watch = RunProgress(label, run.steps, bar=progress, log=log)
             try:
-                record = train_and_eval(mixer_spec, run, d_model, seed, layers, suite.test_n, watch)
+                record = train_and_eval(mixer_spec, run, d_model, seed, layers, suite.test_n, watch, device, dtype)
             except BaseException:
                 watch.close("stopped")
                 raise
@@ -292,7 +304,7 @@ def parse_shard(text: str | None) -> tuple[int, int]:
 
 
 def bench_from_args(suite: str = "quick", out: str | None = None, progress: bool = True, shard: str | None = None,
-                    threads: int | None = None, **overrides) -> int:
+                    threads: int | None = None, device: str = "auto", dtype: str = "float32", **overrides) -> int:
     """What ``rnnzoo bench`` does: run, print the leaderboard and where the files are. Returns the exit status:
     0, or 130 after Ctrl-C (with one line saying how to resume). ``threads``: torch threads for this process
     (None: ``rnnzoo.runtime.BENCH_THREADS``)."""
@@ -304,7 +316,8 @@ def bench_from_args(suite: str = "quick", out: str | None = None, progress: bool
     out_dir = Path(out or Path("bench_results") / chosen.name.replace("+", "_"))
     start = time.perf_counter()
     try:
-        records = run_suite(chosen, out_dir, strict=strict, progress=progress, shard=part)
+        records = run_suite(chosen, out_dir, strict=strict, progress=progress, shard=part, device=device,
+                            dtype=dtype)
     except KeyboardInterrupt:
         kept = len(load_records(out_dir, warn=lambda msg: None))
         _stderr(f"\nrnnzoo bench: interrupted; {kept} finished runs are kept in {out_dir / RESULTS}; "

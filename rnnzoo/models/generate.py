@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from rnnzoo.config_args import option
+from rnnzoo.train.device import DEVICE_HELP, DTYPE_HELP, DTYPES, check_precision
 
 STRATEGIES = ("greedy", "sample", "beam", "diverse_beam")
 
@@ -38,8 +39,11 @@ class GenerationConfig:
     diversity: float = option(0.5, "diverse_beam: penalty per earlier-group use of a token at the same step "
                                    "(Hamming diversity)")
     seed: int = option(0, "sample: seed of the sampling generator")
+    device: str = option("auto", f"where to load the checkpoint and decode: {DEVICE_HELP}")
+    dtype: str = option("float32", DTYPE_HELP, choices=tuple(DTYPES))
 
     def __post_init__(self) -> None:
+        check_precision(self.device, self.dtype)
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         if self.max_new_tokens < 1:

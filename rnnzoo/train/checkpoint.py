@@ -186,7 +186,8 @@ def load_checkpoint(directory: str | Path, model: nn.Module, *,
     if optimizer is not None:
         path, data = _verified(directory, meta, "optimizer")
         try:
-            optimizer.load_state_dict(torch.load(io.BytesIO(data), weights_only=True))
+            # saved from wherever the run trained; loaded on CPU, then moved to each parameter's device
+            optimizer.load_state_dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
         except Exception as e:  # unpickling errors come in many types; all mean the same thing here
             raise CheckpointError(f"cannot load optimizer state from {path}: {e}") from None
     if scheduler is not None:

@@ -23,8 +23,14 @@ The run's config (the app's, ``run_config``, or this TrainConfig) is saved with 
 whose config differs is refused, listing the differences, unless they are safe to change
 (``rnnzoo.rundir.SAFE_ON_RESUME``: reported in one line) or ``override_config`` is set.
 
-Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) the Trainer joins the process group (gloo on CPU,
-NCCL with CUDA), wraps the model in ``DistributedDataParallel`` and gives each rank a contiguous shard of
+``device`` (auto: cuda, else mps, else cpu) holds the model; every batch (tensors nested in tuples, lists,
+dicts) is moved there before ``loss_fn``. ``dtype`` bfloat16/float16 runs ``loss_fn`` and ``eval_fn`` under
+``torch.autocast`` (``rnnzoo.train.device``); weights and AdamW moments stay float32, and float16 (CUDA only)
+scales the loss with ``torch.amp.GradScaler`` (its scale is not checkpointed: a resume starts it afresh).
+Checkpoints hold CPU tensors and load on any device.
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) the Trainer joins the process group (NCCL when
+the device is CUDA, each rank on cuda:LOCAL_RANK; gloo otherwise), wraps the model in ``DistributedDataParallel`` and gives each rank a contiguous shard of
 the global batch that ``batch_fn`` returns (its first dimension must divide by the world size). Gradients
 are averaged across ranks, so the run matches a single process on the same global batch; logged losses
 are averaged across ranks; only rank 0 writes files and shows progress. ``loss_fn`` must call the model
@@ -53,6 +59,8 @@ from rnnzoo.labels import IGNORE
 from rnnzoo.config_args import option
 from rnnzoo.rundir import Run, open_run, resume_changes, truncate_metrics
 from rnnzoo.train.checkpoint import SIDECAR, CheckpointError, load_checkpoint, read_sidecar, save_checkpoint
+from rnnzoo.train.device import (DEVICE_HELP, DTYPE_HELP, DTYPES, autocast, check_precision, needs_grad_scaler, process_group_backend,
+                                 resolve_device, to_device)
 from rnnzoo.train.optim import build_optimizer, warmup_cosine
 from rnnzoo.validate import check_types
 
@@ -82,6 +90,8 @@ class TrainConfig:
     overwrite: bool = option(False, "replace the run already in out_dir (its checkpoint, metrics and results)")
     override_config: bool = option(False, "with resume: apply settings that differ from the saved run's")
     compile: bool = option(False, "run the training step through torch.compile (needs a C++ compiler on CPU)")
+    device: str = option("auto", f"where to train: {DEVICE_HELP}; under torchrun, cuda means cuda:LOCAL_RANK")
+    dtype: str = option("float32", DTYPE_HELP, choices=tuple(DTYPES))
 
     def resolved(self) -> "TrainConfig":
         """This config with the None (derived from steps) warm-up, eval and log intervals filled in."""
@@ -111,6 +121,7 @@ class TrainConfig:
             raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
         if (self.checkpoint_every or self.resume) and not self.out_dir:
             raise ValueError("checkpoint_every and resume need out_dir (where checkpoints live)")
+        check_precision(self.device, self.dtype)
 
 
 class Trainer:
@@ -124,8 +135,10 @@ class Trainer:
         self.run_config = config if run_config is None else run_config
         self.run = run
         config = config.resolved()
-        self.model, self.config = model, config
+        self.device = _rank_device(resolve_device(config.device))
+        self.model, self.config = model.to(self.device), config
         self.batch_fn, self.loss_fn, self.eval_fn = batch_fn, loss_fn, eval_fn
+        self.scaler = torch.amp.GradScaler(self.device.type) if needs_grad_scaler(self.device, config.dtype) else None
         self.optimizer = build_optimizer(model, config.lr, config.weight_decay, tuple(config.betas))
         self.scheduler = warmup_cosine(self.optimizer, config.warmup_steps, config.steps, config.min_lr_ratio)
         self.step = 0
@@ -133,9 +146,12 @@ class Trainer:
         self.best: tuple[float, int] | None = None  # (metric value, step)
         self.evals_without_gain = 0
         self.checkpoint_extra = checkpoint_extra or {}
-        self.rank, self.world_size = _join_process_group()
+        self.rank, self.world_size = _join_process_group(self.device)
         self.is_main = self.rank == 0
-        self.train_model = DistributedDataParallel(model) if self.world_size > 1 else model
+        self.train_model = model
+        if self.world_size > 1:
+            self.train_model = DistributedDataParallel(
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         if config.compile:
             # the compiled wrapper shares parameters with ``model``: checkpoints and eval use the plain module
             self.train_model = torch.compile(self.train_model)
@@ -231,26 +247,35 @@ class Trainer:
             n_tokens += _count_tokens(batch)
             if self.world_size > 1:
                 batch = _shard(batch, self.rank, self.world_size)
+            batch = to_device(batch, self.device)
             # gradients are all-reduced once, on the last micro-batch
             sync = micro == cfg.grad_accum - 1 or self.world_size == 1
             with nullcontext() if sync else self.train_model.no_sync():
-                loss, m = self.loss_fn(self.train_model, batch)
+                with autocast(self.device, cfg.dtype):
+                    loss, m = self.loss_fn(self.train_model, batch)
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"loss became {loss.item()} at step {self.step}")
-                (loss / cfg.grad_accum).backward()
+                scaled = loss.float() / cfg.grad_accum
+                (scaled if self.scaler is None else self.scaler.scale(scaled)).backward()
             total += loss.item() / cfg.grad_accum
             metrics = {k: metrics.get(k, 0.0) + v / cfg.grad_accum for k, v in m.items()}
         if self.world_size > 1:
             total, metrics = self._mean_over_ranks(total, metrics)
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients
         if cfg.grad_clip > 0:
             metrics["grad_norm"] = float(nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip))
-        self.optimizer.step()
+        if self.scaler is None:
+            self.optimizer.step()
+        else:
+            self.scaler.step(self.optimizer)  # skipped when the scaled gradients overflowed
+            self.scaler.update()
         self.scheduler.step()
         return total, metrics, n_tokens
 
     def _mean_over_ranks(self, loss: float, metrics: dict[str, float]) -> tuple[float, dict[str, float]]:
         keys = sorted(metrics)
-        values = torch.tensor([loss, *(metrics[k] for k in keys)], dtype=torch.float64)
+        values = torch.tensor([loss, *(metrics[k] for k in keys)], dtype=torch.float64, device=self.device)
         dist.all_reduce(values)
         values = (values / self.world_size).tolist()
         return values[0], dict(zip(keys, values[1:]))
@@ -259,7 +284,7 @@ class Trainer:
         """Run eval_fn, log it, and say whether the early-stop metric improved."""
         was_training = self.model.training
         self.model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), autocast(self.device, self.config.dtype):
             metrics = self.eval_fn(self.model)
         self.model.train(was_training)
         self._log({"step": self.step, "eval": metrics})
@@ -281,14 +306,26 @@ class Trainer:
             append_jsonl(Path(self.config.out_dir) / "metrics.jsonl", record)
 
 
-def _join_process_group() -> tuple[int, int]:
-    """(rank, world size): (0, 1) unless launched by torchrun with WORLD_SIZE > 1."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+def _distributed() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def _rank_device(device: torch.device) -> torch.device:
+    """Under torchrun each process trains on its own GPU, cuda:LOCAL_RANK; otherwise ``device`` itself."""
+    if device.type == "cuda" and _distributed():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return device
+
+
+def _join_process_group(device: torch.device) -> tuple[int, int]:
+    """(rank, world size): (0, 1) unless launched by torchrun with WORLD_SIZE > 1; the backend follows
+    ``device`` (``process_group_backend``)."""
+    if not _distributed():
         return 0, 1
     if not dist.is_initialized():
-        if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(process_group_backend(device))
     return dist.get_rank(), dist.get_world_size()
 
 

@@ -192,3 +192,17 @@ def test_cli_bench_runs_a_user_defined_suite(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:  # the CLI turns ValueError into one line and status 2
         main(["bench", "--mixers", "nope", "--out", str(tmp_path), "--no-progress"])
     assert exit_info.value.code == 2 and "valid names" in capsys.readouterr().err
+
+
+def test_dtype_is_part_of_a_run_key_and_the_device_is_recorded_but_not_keyed(tmp_path, monkeypatch):
+    calls = []
+    real = runner.train_and_eval
+    monkeypatch.setattr(runner, "train_and_eval", lambda *a: calls.append(a) or real(*a))
+    (plain,) = run_suite(TINY, tmp_path, progress=False, device="cpu")
+    assert plain["device"] == "cpu" and plain["dtype"] == "float32"
+    run_suite(TINY, tmp_path, progress=False, device="auto", log=lambda msg: None)  # same runs: nothing trains
+    (half,) = run_suite(TINY, tmp_path, progress=False, device="cpu", dtype="bfloat16", log=lambda msg: None)
+    assert len(calls) == 2 and half["dtype"] == "bfloat16" and half["key"] != plain["key"]
+    assert half["config"]["train"]["dtype"] == "bfloat16" and "device" not in half["config"]["train"]
+    with pytest.raises(ValueError, match="float16 needs a GPU"):
+        run_suite(TINY, tmp_path, progress=False, device="cpu", dtype="float16")

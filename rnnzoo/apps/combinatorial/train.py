@@ -39,6 +39,7 @@ from rnnzoo.config_args import from_dict, option
 from rnnzoo.models.seq2seq import END, Seq2Seq, Seq2SeqConfig, Seq2SeqDecoder
 from rnnzoo.rundir import open_train_run
 from rnnzoo.train import Trainer, TrainConfig
+from rnnzoo.train.device import model_device
 from rnnzoo.validate import check_types
 
 EVAL_SEED = 1_000_003
@@ -127,7 +128,7 @@ def predict(model: Seq2Seq, task: str, src, beams: int = 1) -> list[list[int]]:
     if task != "reverse":
         for i, inst in enumerate(src):
             check_points(inst, f"instance {i}")
-    src_t = _tensors(task, src, np.zeros((len(src), 1), np.int64))[0]
+    src_t = _tensors(task, src, np.zeros((len(src), 1), np.int64))[0].to(model_device(model))
     steps = data.target_len(task, src.shape[1])
     with torch.no_grad():
         if beams == 1:
@@ -166,7 +167,7 @@ def score(task: str, src: np.ndarray, targets: np.ndarray, answers: list[list[in
 
 def best_of_beam_tsp(model: Seq2Seq, src: np.ndarray, beams: int) -> list[list[int]]:
     """TSP: the shortest tour among the beam's hypotheses (a search over the model's candidates)."""
-    src_t = torch.as_tensor(src, dtype=torch.float32)
+    src_t = torch.as_tensor(src, dtype=torch.float32, device=model_device(model))
     out = []
     with torch.no_grad():
         for i in range(len(src)):

@@ -15,7 +15,6 @@ and scored on the test split.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import time
@@ -33,6 +32,7 @@ from rnnzoo.config_args import option
 from rnnzoo.io import atomic_write_bytes, atomic_write_json
 from rnnzoo.rundir import Run, open_train_run
 from rnnzoo.train import Trainer, TrainConfig
+from rnnzoo.train.device import model_device, to_device
 
 
 def recbole_train() -> TrainConfig:
@@ -78,8 +78,8 @@ def load_data(config: RecTrainConfig) -> SequenceData:
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, batch: tuple[torch.Tensor, ...], chunk: int = 1024) -> dict[str, float]:
-    """Full ranking over all items for every user of an ``eval_batch``."""
-    seq, lengths, targets = batch
+    """Full ranking over all items for every user of an ``eval_batch`` (moved to the model's device)."""
+    seq, lengths, targets = to_device(batch, model_device(model))
     ranks = []
     for i in range(0, len(seq), chunk):
         n = int(lengths[i:i + chunk].max())
@@ -145,7 +145,8 @@ def _fit(net: SeqRec, data: SequenceData, valid, config: RecTrainConfig, run: Ru
     def eval_fn(model):
         metrics = evaluate(model, valid)
         if metrics[metric] > best["value"]:
-            best.update({"value": metrics[metric], "state": copy.deepcopy(model.state_dict()),
+            state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            best.update({"value": metrics[metric], "state": state,
                          "epoch": math.ceil(trainer.step / per_epoch), "valid": metrics})
             if out_dir:
                 atomic_write_bytes(Path(out_dir) / "best.safetensors", safetensors.torch.save(best["state"]))
