@@ -8,7 +8,9 @@ Local Attention for Efficient Language Models, Sec. 2.4, eqs. 1-4, Fig. 2c):
     h_t = a_t h_{t-1} + sqrt(1 - a_t^2) (i_t u_t)            (4)
     out = W_out(h * y)
 
-Init: Lambda such that a^c is uniform in [0.9, 0.999] (the paper's rule); gate blocks normal with std
+Init: a = sigmoid(Lambda) on the ring a^2 ~ U[0.9^2, 0.999^2], as RecurrentGemma's ``rnn_param_init`` (the
+released code that trained Griffin/Hawk; the paper's text puts that range on a^c, which starts every channel
+at a >= 0.987 with input scale sqrt(1 - a_t^2) <= 0.11); gate blocks normal with std
 1/sqrt(block width), zero biases, as RecurrentGemma's ``BlockDiagonalLinear``; gelu in its tanh form as
 RecurrentGemma's; lru_width = d_model as in RecurrentGemma-2B. ``Lambda`` is ``_no_weight_decay``.
 The scan is ``diagonal_scan`` (the op minGRU uses) in its chunked form: Griffin trains with a sequential
@@ -37,7 +39,7 @@ class RGLRUConfig(MixerConfig):
     num_heads: int = 4  # blocks of the gate weights (Griffin: the attention heads; RecurrentGemma-2B: 10)
     conv_size: int = 4
     c: float = 8.0
-    a_min: float = 0.9  # a^c is initialised uniform in [a_min, a_max]
+    a_min: float = 0.9  # a = sigmoid(Lambda) is initialised with a^2 uniform in [a_min^2, a_max^2]
     a_max: float = 0.999
 
     def __post_init__(self) -> None:
@@ -86,8 +88,8 @@ class RGLRU(Mixer):
         self.conv = ShortConvolution(self.width, c.conv_size, bias=True, activation=None)
         self.gate_a = BlockDiagonalLinear(self.width, c.num_heads)
         self.gate_x = BlockDiagonalLinear(self.width, c.num_heads)
-        # a^c = sigmoid(Lambda)^c uniform in [a_min, a_max]: Lambda = logit((a^c)^(1/c))
-        a = torch.empty(self.width).uniform_(c.a_min, c.a_max) ** (1 / c.c)
+        # a = sigmoid(Lambda) with a^2 uniform in [a_min^2, a_max^2] (uniform on a ring): Lambda = logit(a)
+        a = torch.empty(self.width).uniform_(c.a_min ** 2, c.a_max ** 2).sqrt()
         self.Lambda = nn.Parameter(torch.log(a) - torch.log1p(-a))
         no_weight_decay(self.Lambda)
         self.linear_out = nn.Linear(self.width, c.d_model)
