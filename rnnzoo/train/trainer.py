@@ -48,9 +48,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from rnnzoo.config_args import option
 from rnnzoo.io import append_jsonl, atomic_write_json
 from rnnzoo.labels import IGNORE
-from rnnzoo.config_args import option
 from rnnzoo.rundir import Run, open_run, resume_changes, truncate_metrics
 from rnnzoo.train.checkpoint import SIDECAR, CheckpointError, load_checkpoint, read_sidecar, save_checkpoint
 from rnnzoo.train.optim import build_optimizer, warmup_cosine
