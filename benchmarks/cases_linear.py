@@ -12,8 +12,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from rnnzoo.ops.kernels.native import load
 from rnnzoo.ops.gla import gla
+from rnnzoo.ops.kernels.native import load
 from rnnzoo.ops.linear_attention import linear_attention
 from rnnzoo.ops.mlstm import mlstm
 from rnnzoo.ops.simple_gla import simple_gla

@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 
 from rnnzoo.ops._chunk import segsum
-from rnnzoo.ops.kernels.native import load
 from rnnzoo.ops.aaren import aaren
+from rnnzoo.ops.kernels.native import load
 from rnnzoo.ops.s4d import s4d_conv, s4d_init
 from rnnzoo.ops.scan import signed_diagonal_scan
 from rnnzoo.ops.selective_scan import selective_scan

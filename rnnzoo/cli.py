@@ -12,7 +12,6 @@ from rnnzoo import mixers
 from rnnzoo.config_args import add_arguments, from_args, from_dict
 from rnnzoo.runtime import keep_freed_memory, set_threads
 
-
 _LIST_HEADER = ("name", "causal", "state size (floats/sequence)", "fast path", "paper")
 
 

@@ -5,7 +5,6 @@ import stat
 
 import pytest
 
-
 from rnnzoo.io import append_jsonl, atomic_write_bytes, atomic_write_json, read_jsonl
 
 

@@ -7,7 +7,7 @@ import torch
 
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.tasks import MarkovConfig
-from rnnzoo.train import Trainer, TrainConfig, lm_loss
+from rnnzoo.train import TrainConfig, Trainer, lm_loss
 
 
 def train_markov_lm(mixer: str = "lstm", steps: int = 300, d_model: int = 64, n_layers: int = 2,

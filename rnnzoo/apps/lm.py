@@ -35,15 +35,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnzoo.io import atomic_write_json
 from rnnzoo.config_args import from_dict, option
+from rnnzoo.io import atomic_write_json
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.models.generate import GenerationConfig, generate
 from rnnzoo.rundir import open_train_run
-from rnnzoo.train import Trainer, TrainConfig, lm_loss
-from rnnzoo.validate import check_types, positive
+from rnnzoo.train import TrainConfig, Trainer, lm_loss
 from rnnzoo.train.checkpoint import CheckpointError, load_checkpoint, read_sidecar
 from rnnzoo.train.device import autocast, model_device, resolve_device
+from rnnzoo.validate import check_types, positive
 
 SPLITS = ("train", "valid", "test")
 UNK = "<unk>"

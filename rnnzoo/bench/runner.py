@@ -31,13 +31,13 @@ import rnnzoo
 from rnnzoo import mixers, tasks
 from rnnzoo.bench.progress import RunProgress, watch_loss
 from rnnzoo.bench.report import leaderboard, plot_all
-from rnnzoo.spec import parse_mixer_spec, parse_spec, split_list
 from rnnzoo.bench.suites import Suite, TaskRun, get_suite
 from rnnzoo.io import append_jsonl, read_jsonl
 from rnnzoo.labels import IGNORE
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.provenance import provenance
-from rnnzoo.train import Trainer, TrainConfig, lm_loss
+from rnnzoo.spec import parse_mixer_spec, parse_spec, split_list
+from rnnzoo.train import TrainConfig, Trainer, lm_loss
 from rnnzoo.train.device import autocast, check_precision
 
 RESULTS = "results.jsonl"

@@ -37,8 +37,8 @@ import torch
 from torch import nn
 
 from rnnzoo import mixers
-from rnnzoo.labels import IGNORE
 from rnnzoo.config_args import option
+from rnnzoo.labels import IGNORE
 from rnnzoo.mixers.bidirectional import Bidirectional
 from rnnzoo.models.block import MLP, Block
 from rnnzoo.models.generate import log_probs

@@ -21,8 +21,15 @@ from __future__ import annotations
 import torch
 
 from rnnzoo.ops import kernels
-from rnnzoo.ops._chunk import (check_qkv, detach_decay, final_state_decay_grad, from_chunks, pass_states, segsum,
-                               to_chunks)
+from rnnzoo.ops._chunk import (
+    check_qkv,
+    detach_decay,
+    final_state_decay_grad,
+    from_chunks,
+    pass_states,
+    segsum,
+    to_chunks,
+)
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
 from rnnzoo.ops._scalar_chunk import direct_ok, scalar_decay_chunk
 from rnnzoo.ops.kernels import linear_attention as kernel

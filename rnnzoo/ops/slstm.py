@@ -23,7 +23,6 @@ import torch.nn.functional as F
 
 from rnnzoo.ops._common import autocast_safe, check_mode, upcast
 
-
 MODES = ("recurrent",)  # the state feeds back through R nonlinearly: no parallel-in-time form
 
 

@@ -54,13 +54,22 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from rnnzoo.config_args import option
 from rnnzoo.io import append_jsonl, atomic_write_json
 from rnnzoo.labels import IGNORE
-from rnnzoo.config_args import option
 from rnnzoo.rundir import Run, open_run, resume_changes, truncate_metrics
 from rnnzoo.train.checkpoint import SIDECAR, CheckpointError, load_checkpoint, read_sidecar, save_checkpoint
-from rnnzoo.train.device import (DEVICE_HELP, DTYPE_HELP, DTYPES, autocast, check_precision, needs_grad_scaler, process_group_backend,
-                                 resolve_device, to_device)
+from rnnzoo.train.device import (
+    DEVICE_HELP,
+    DTYPE_HELP,
+    DTYPES,
+    autocast,
+    check_precision,
+    needs_grad_scaler,
+    process_group_backend,
+    resolve_device,
+    to_device,
+)
 from rnnzoo.train.optim import build_optimizer, warmup_cosine
 from rnnzoo.validate import check_types
 

@@ -7,8 +7,18 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from rnnzoo.apps.combinatorial import (Seq2SeqTrainConfig, build_model, convex_hull, evaluate, load_model, make_batch,
-                                       predict, reorder, tour_length, train_seq2seq)
+from rnnzoo.apps.combinatorial import (
+    Seq2SeqTrainConfig,
+    build_model,
+    convex_hull,
+    evaluate,
+    load_model,
+    make_batch,
+    predict,
+    reorder,
+    tour_length,
+    train_seq2seq,
+)
 from rnnzoo.apps.combinatorial.solvers import held_karp
 from rnnzoo.apps.combinatorial.train import score
 from rnnzoo.cli import main

@@ -5,8 +5,14 @@ import itertools
 import numpy as np
 import pytest
 
-from rnnzoo.apps.combinatorial.solvers import (convex_hull, held_karp, is_simple_polygon, polygon_area,
-                                               sort_order, tour_length)
+from rnnzoo.apps.combinatorial.solvers import (
+    convex_hull,
+    held_karp,
+    is_simple_polygon,
+    polygon_area,
+    sort_order,
+    tour_length,
+)
 
 
 def brute_hull(points):

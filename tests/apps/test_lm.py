@@ -6,8 +6,18 @@ from dataclasses import replace
 import pytest
 import torch
 
-from rnnzoo.apps.lm import (LMTrainConfig, Vocab, bits_per_char, generate_text, load_corpus, load_lm,
-                            load_train_config, split_of, stdlib_sources, train_lm)
+from rnnzoo.apps.lm import (
+    LMTrainConfig,
+    Vocab,
+    bits_per_char,
+    generate_text,
+    load_corpus,
+    load_lm,
+    load_train_config,
+    split_of,
+    stdlib_sources,
+    train_lm,
+)
 from rnnzoo.cli import main
 from rnnzoo.config_args import from_dict
 from rnnzoo.models import LanguageModel, LMConfig

@@ -2,9 +2,8 @@
 
 import json
 
-import pytest
-
 import mixer_speed
+import pytest
 
 
 def test_mixer_speed_writes_a_row_per_mixer(tmp_path):
@@ -19,6 +18,7 @@ def test_mixer_speed_writes_a_row_per_mixer(tmp_path):
 
 def test_step_loop_is_the_mixers_full_forward():
     import torch
+
     from rnnzoo import mixers
     mixer = mixers.build("rglru", 16)
     x = torch.randn(2, 7, 16)

@@ -1,10 +1,9 @@
 """The comparators timed in benchmarks/cases_ssm.py compute the same thing as our ops: a speed-up against
 a wrong comparator would mean nothing."""
 
+import cases_ssm
 import torch
 import torch.nn.functional as F
-
-import cases_ssm
 
 from rnnzoo.ops.selective_scan import selective_scan
 from rnnzoo.ops.ssd import ssd

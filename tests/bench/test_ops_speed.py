@@ -2,9 +2,9 @@
 
 import json
 
+import ops_speed
 import pytest
 
-import ops_speed
 from rnnzoo.ops.kernels.native import load
 
 

@@ -5,8 +5,7 @@ import json
 
 import pytest
 
-from rnnzoo.bench import Suite, TaskRun, load_records, parse_spec, run_suite, split_list, suite_from_args
-from rnnzoo.bench import runner
+from rnnzoo.bench import Suite, TaskRun, load_records, parse_spec, run_suite, runner, split_list, suite_from_args
 from rnnzoo.bench.report import summary
 
 TINY = Suite(name="tiny", mixers=("gru",), tasks=(TaskRun("parity:seq_len=6:test_lens=(6,12)", steps=2, batch_size=4),),

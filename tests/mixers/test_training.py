@@ -26,7 +26,7 @@ from rnnzoo import mixers
 from rnnzoo.bench.runner import train_and_eval
 from rnnzoo.bench.suites import QUICK
 from rnnzoo.models import Block
-from rnnzoo.train import Trainer, TrainConfig
+from rnnzoo.train import TrainConfig, Trainer
 
 CAUSAL = [n for n in mixers.names() if mixers.get(n).causal]
 NONCAUSAL = [n for n in mixers.names() if not mixers.get(n).causal]

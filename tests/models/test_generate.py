@@ -3,8 +3,15 @@ import torch
 
 from rnnzoo import mixers
 from rnnzoo.models import LanguageModel, LMConfig
-from rnnzoo.models.generate import (GenerationConfig, beam_search, diverse_beam_search, filter_logits, generate,
-                                    greedy, sample)
+from rnnzoo.models.generate import (
+    GenerationConfig,
+    beam_search,
+    diverse_beam_search,
+    filter_logits,
+    generate,
+    greedy,
+    sample,
+)
 from tests.mixers.test_contract import TEST_OPTIONS
 
 V = 11

@@ -9,7 +9,7 @@ import torch.distributed as dist
 
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.tasks import MarkovConfig
-from rnnzoo.train import Trainer, TrainConfig, lm_loss
+from rnnzoo.train import TrainConfig, Trainer, lm_loss
 
 TASK = MarkovConfig(vocab_size=16, seq_len=16)
 

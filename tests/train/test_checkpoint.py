@@ -6,9 +6,15 @@ import torch
 
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.tasks import MarkovConfig
-from rnnzoo.train import Trainer, TrainConfig, lm_loss
-from rnnzoo.train.checkpoint import (SIDECAR, CheckpointError, load_checkpoint, read_sidecar, save_checkpoint,
-                                     write_sidecar)
+from rnnzoo.train import TrainConfig, Trainer, lm_loss
+from rnnzoo.train.checkpoint import (
+    SIDECAR,
+    CheckpointError,
+    load_checkpoint,
+    read_sidecar,
+    save_checkpoint,
+    write_sidecar,
+)
 
 TASK = MarkovConfig(vocab_size=16, seq_len=12)
 

@@ -6,9 +6,8 @@ import torch
 from rnnzoo import mixers
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.tasks import MarkovConfig
-from rnnzoo.train import Trainer, TrainConfig, lm_loss
-from rnnzoo.train.device import (check_device, model_device, process_group_backend, resolve_device,
-                                 to_device)
+from rnnzoo.train import TrainConfig, Trainer, lm_loss
+from rnnzoo.train.device import check_device, model_device, process_group_backend, resolve_device, to_device
 
 TASK = MarkovConfig(vocab_size=16, seq_len=16)
 NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without a GPU")

@@ -6,7 +6,7 @@ from torch import nn
 
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.tasks import MarkovConfig
-from rnnzoo.train import Trainer, TrainConfig, lm_loss, param_groups, warmup_cosine
+from rnnzoo.train import TrainConfig, Trainer, lm_loss, param_groups, warmup_cosine
 
 TASK = MarkovConfig(vocab_size=16, seq_len=16)
 

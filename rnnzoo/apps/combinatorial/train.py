@@ -32,13 +32,13 @@ from torch import nn
 
 from rnnzoo.apps.combinatorial import data
 from rnnzoo.apps.combinatorial.solvers import check_points, is_simple_polygon, polygon_area, tour_length
+from rnnzoo.config_args import from_dict, option
 from rnnzoo.io import atomic_write_json
 from rnnzoo.labels import IGNORE
 from rnnzoo.models.generate import decode, search_beams
-from rnnzoo.config_args import from_dict, option
 from rnnzoo.models.seq2seq import END, Seq2Seq, Seq2SeqConfig, Seq2SeqDecoder
 from rnnzoo.rundir import open_train_run
-from rnnzoo.train import Trainer, TrainConfig
+from rnnzoo.train import TrainConfig, Trainer
 from rnnzoo.train.device import model_device
 from rnnzoo.validate import check_types
 

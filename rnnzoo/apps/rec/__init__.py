@@ -8,8 +8,14 @@ result = train_rec(data, RecTrainConfig(model=RecConfig(arch="sasrec"), epochs=5
 ```
 """
 
-from rnnzoo.apps.rec.data import (Interactions, SequenceData, build_sequences, default_dataset_path,
-                                  load_dataset, read_interactions)
+from rnnzoo.apps.rec.data import (
+                                  Interactions,
+                                  SequenceData,
+                                  build_sequences,
+                                  default_dataset_path,
+                                  load_dataset,
+                                  read_interactions,
+)
 from rnnzoo.apps.rec.metrics import rank_metrics, target_ranks
 from rnnzoo.apps.rec.models import RecConfig, build_model
 from rnnzoo.apps.rec.train import RecTrainConfig, load_data, train_rec

@@ -31,7 +31,7 @@ from rnnzoo.apps.rec.models import RecConfig, SeqRec, build_model
 from rnnzoo.config_args import option
 from rnnzoo.io import atomic_write_bytes, atomic_write_json
 from rnnzoo.rundir import Run, open_train_run
-from rnnzoo.train import Trainer, TrainConfig
+from rnnzoo.train import TrainConfig, Trainer
 from rnnzoo.train.device import model_device, to_device
 
 

@@ -8,8 +8,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnzoo.ops.kernels import linear_attention as kernel
 from rnnzoo.ops.gla import gla
+from rnnzoo.ops.kernels import linear_attention as kernel
 from rnnzoo.ops.simple_gla import simple_gla
 from tests.ops.modes import assert_modes_agree, gated_qkv, gradcheck, kernel_missing
 
