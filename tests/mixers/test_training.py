@@ -41,7 +41,12 @@ RECALL = next(run for run in QUICK.tasks if run.spec.startswith("mqar"))
 # steps for the binding bar where 1000 leave these on the copy plateau (measured 2026-11-25, seeds 0/1/2: at 1000
 # steps elman 0.504 / 0.521 / 0.557, slstm 0.748 / 0.787 / 0.824; at 3000, elman 0.902 / 0.840 / 0.795,
 # slstm (seeds 1/2) 0.982 / 1.0; slstm at 2000 was 0.971 / 0.729, still on the edge)
-SLOW_BINDERS = {"elman": 3000, "slstm": 3000}
+# routing_attention (2026-12-03, seeds 0/1/2): 0.547 / 0.543 / 0.691 at 1000 steps, 1.0 / 1.0 / 1.0 at 3000;
+# with one cluster (the forward of attention to 1e-7, another init stream) 0.531 at seed 0, and attention
+# itself is 1.0 / 1.0 / 0.578 at 1000: leaving the copy plateau by step 1000 depends on the init
+# pgn (2026-12-03): 0.664 at 1000 steps (seed 0), 0.975 / 0.961 / 0.996 at 3000 (seeds 0/1/2); its history
+# read (HIE) is positional, content meets content only in the per-token gate
+SLOW_BINDERS = {"elman": 3000, "slstm": 3000, "routing_attention": 3000, "pgn": 3000}
 LOOKAHEAD = 3
 
 
