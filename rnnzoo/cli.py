@@ -280,6 +280,9 @@ def _add_bench_parser(sub) -> None:
                                                        "the suite; quick: 2 on MQAR, 1 on parity)")
     p.add_argument("--out", help="output directory; the same --out resumes (default: bench_results/<suite>, "
                                  "bench_results/<suite>_custom when a flag changes the suite)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the records in --out of these runs made under other settings (default: refuse, so "
+                        "one leaderboard never mixes budgets)")
     p.add_argument("--shard", help="i/n: run every n-th job starting at i; start n processes with the same "
                                    "--out and shards 0/n..n-1/n to use n cores (default: the whole suite)")
     p.add_argument("--threads", metavar="N", type=_at_least(1), default=argparse.SUPPRESS,
@@ -303,7 +306,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                            seeds=args.seeds, steps=args.steps, n_layers=args.layers, lr=args.lr,
                            batch_size=args.batch_size, out=args.out, progress=not args.no_progress,
                            shard=args.shard, threads=getattr(args, "threads", None) or args.top_threads,
-                           device=args.device, dtype=args.dtype)
+                           device=args.device, dtype=args.dtype, overwrite=args.overwrite)
 
 
 def _add_seq2seq_parser(sub) -> None:

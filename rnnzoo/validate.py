@@ -30,6 +30,13 @@ NAMED_RANGES = {
     "rotary_base": (lambda v: v > 1, "> 1 (base**(-2i/D) must fall with i)"),
     "norm_eps": (lambda v: v > 0, "> 0"),
     "eps": (lambda v: v > 0, "> 0"),
+    "dt_min": (lambda v: v > 0, "> 0 (dt is sampled log-uniformly)"),
+    "dt_max": (lambda v: v > 0, "> 0 (dt is sampled log-uniformly)"),
+    "dt_init_floor": (lambda v: v > 0, "> 0"),
+    "conv_size": (lambda v: v >= 1, ">= 1"),
+    "gate_low_rank_dim": (lambda v: v >= 1, ">= 1"),
+    "gate_logit_normalizer": (lambda v: v > 0, "> 0"),
+    "sine_freq": (lambda v: v > 0, "> 0"),
 }
 
 

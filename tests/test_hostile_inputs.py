@@ -190,3 +190,58 @@ def test_a_run_directory_that_is_a_file_or_holds_a_run_is_refused(tmp_path):
     (tmp_path / "run" / "checkpoint.json").write_text("{}")
     with pytest.raises(ValueError, match="already holds a run"):
         check_run_dir(tmp_path / "run")
+
+
+# -- found by re-running the probe after the fixes -----------------------------------------------------
+@pytest.mark.parametrize("name", CAUSAL)
+def test_minus_inf_is_refused_outside_log_space_state_slots(name):
+    mixer = make(name)
+    _, state = mixer(torch.randn(2, 4, D_MODEL))
+    i = next(i for i, t in enumerate(state) if t.is_floating_point() and t.numel() and i not in mixer.log_space_state)
+    poisoned = tuple(t.clone(memory_format=torch.contiguous_format) for t in state)
+    poisoned[i].view(-1)[0] = float("-inf")
+    with pytest.raises(ValueError, match=rf"state\[{i}\] contains NaN or \+Inf or -Inf"):
+        mixer(torch.randn(2, 4, D_MODEL), poisoned)
+
+
+@pytest.mark.parametrize("name,option,value", [
+    ("gla", "gate_logit_normalizer", -1.0), ("hyena", "sine_freq", -1.0), ("lightnet", "gate_low_rank_dim", 0),
+    ("mamba", "dt_init_floor", -1.0), ("mlstm", "conv_size", 0), ("s4d", "dt_min", 0.0), ("s4d", "dt_max", -1.0),
+    ("moneta", "p", 1e9)])
+def test_degenerate_options_are_refused_naming_the_option(name, option, value):
+    with pytest.raises(ValueError, match=option):
+        mixers.build(name, D_MODEL, **{option: value})
+
+
+def test_negative_beam_diversity_is_refused():
+    from rnnzoo.models.generate import GenerationConfig
+
+    with pytest.raises(ValueError, match="diversity"):
+        GenerationConfig(strategy="diverse_beam", num_beams=4, num_groups=2, diversity=-1.0)
+
+
+def test_a_comma_separated_inter_file_is_named_as_such(tmp_path):
+    from rnnzoo.apps.rec.data import load_dataset
+
+    path = tmp_path / "bad.inter"
+    path.write_text("user_id:token,item_id:token,rating:float,timestamp:float\n1,2,3,4\n")
+    with pytest.raises(ValueError, match="comma-separated"):
+        load_dataset(str(path))
+
+
+def test_rotary_shapes_are_checked():
+    from rnnzoo.ops import apply_rotary
+
+    for x, pos in ((torch.randn(1, 9, 2, 4), torch.arange(8)[None]), (torch.randn(1, 8, 4), torch.arange(8)[None])):
+        with pytest.raises(ValueError, match="apply_rotary"):
+            apply_rotary(x, pos)
+
+
+def test_minus_inf_gates_are_refused_where_a_fast_form_cannot_take_them():
+    from rnnzoo.ops import diagonal_scan
+
+    x, g = torch.randn(1, 6, 3), -torch.rand(1, 6, 3)
+    g[0, 3] = float("-inf")
+    with pytest.raises(ValueError, match="finite gates"):
+        diagonal_scan(x, g, mode="log")
+    assert torch.isfinite(diagonal_scan(x, g, mode="chunk")[0]).all()

@@ -263,6 +263,9 @@ def load_lm(checkpoint_dir: str | Path, device: str = "cpu") -> tuple[LanguageMo
     meta = read_sidecar(checkpoint_dir)
     if meta.get("model_class") != "LanguageModel" or "vocab" not in meta["extra"]:
         raise CheckpointError(f"{checkpoint_dir} is not a character LM checkpoint (written by `rnnzoo lm train`)")
+    if not isinstance(meta.get("model_config"), dict):
+        raise CheckpointError(f"{checkpoint_dir}: field 'model_config' of the checkpoint sidecar is "
+                              f"{type(meta.get('model_config')).__name__}, not the language model's config")
     model = LanguageModel(LMConfig(**meta["model_config"]))
     load_checkpoint(checkpoint_dir, model)
     return model.to(resolve_device(device)).eval(), Vocab(tuple(meta["extra"]["vocab"]))

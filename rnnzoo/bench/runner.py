@@ -32,7 +32,7 @@ from rnnzoo import mixers, tasks
 from rnnzoo.bench.progress import RunProgress, watch_loss
 from rnnzoo.bench.report import leaderboard, plot_all
 from rnnzoo.bench.suites import Suite, TaskRun, get_suite
-from rnnzoo.io import append_jsonl, read_jsonl
+from rnnzoo.io import append_jsonl, atomic_write_bytes, read_jsonl
 from rnnzoo.labels import IGNORE
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.provenance import provenance
@@ -119,6 +119,23 @@ def load_records(out_dir: str | os.PathLike, warn: Callable[[str], None] = _stde
     return records
 
 
+def _refuse_mixed_budgets(out: Path, planned: dict[tuple, str], overwrite: bool) -> None:
+    """Refuse (or, with ``overwrite``, drop) records in ``out`` of a planned run (mixer, task, d_model, seed)
+    whose key differs: the same run under other settings (steps, lr, layers, ...)."""
+    records = read_jsonl(out / RESULTS, warn=lambda msg: None)
+    clash = [r for r in records if planned.get((r.get("mixer"), r.get("task"), r.get("d_model"), r.get("seed")),
+                                                r.get("key")) != r.get("key")]
+    if not clash:
+        return
+    if not overwrite:
+        r = clash[0]
+        raise ValueError(f"{out / RESULTS} holds {len(clash)} record(s) of these runs under other settings (e.g. "
+                         f"{r['mixer']} on {r['task']}: steps {r.get('steps')}, lr {r.get('lr')}, layers "
+                         f"{r.get('n_layers')}); use another --out, or --overwrite to replace them")
+    keep = [r for r in records if r not in clash]
+    atomic_write_bytes(out / RESULTS, "".join(json.dumps(r, sort_keys=True) + "\n" for r in keep).encode())
+
+
 def chance_level(task: tasks.Task) -> float:
     """Accuracy of guessing uniformly among the answers the task asks for (its distinct labelled targets)."""
     _, targets = task.make("test", 256, 0)
@@ -175,7 +192,7 @@ def train_and_eval(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_lay
 
 def run_suite(suite: Suite, out_dir: str | os.PathLike, strict: bool = False, progress: bool = True,
               log: Callable[[str], None] = print, shard: tuple[int, int] = (0, 1), device: str = "auto",
-              dtype: str = "float32") -> list[dict]:
+              dtype: str = "float32", overwrite: bool = False) -> list[dict]:
     """Run every missing record of ``suite`` into ``out_dir``; then write leaderboard.md and plots.
     Returns the records of this suite (old and new).
 
@@ -183,17 +200,23 @@ def run_suite(suite: Suite, out_dir: str | os.PathLike, strict: bool = False, pr
     ``shard=(i, n)`` runs only jobs i, i+n, i+2n, ... of the suite's job list, so n processes started
     with the same ``out_dir`` and shards 0..n-1 split a suite between cores (each record is one
     ``O_APPEND`` write, so their lines never interleave); the report covers every record present.
-    ``device``, ``dtype``: as ``TrainConfig``'s; the dtype is part of a run's key, the device is not."""
+    ``device``, ``dtype``: as ``TrainConfig``'s; the dtype is part of a run's key, the device is not.
+    A folder holding records of the same runs (mixer, task, d_model, seed) under other settings is refused,
+    since its leaderboard would mix budgets; ``overwrite`` drops those records first."""
     check_precision(device, dtype)
     index, count = shard
     if count < 1 or not 0 <= index < count:
         raise ValueError(f"shard must be i/n with 0 <= i < n, got {index}/{count}")
     suite = validate(suite, strict, log)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OSError(e.errno, f"cannot create the output directory {out}: {e.strerror}") from None
     jobs = [(m, run, d, s, run.n_layers or suite.n_layers)
             for run in suite.tasks for m in suite.mixers for d in suite.d_models for s in suite.seeds]
     keys = [run_key(run_config(m, run, d, s, layers, suite.test_n, dtype)) for m, run, d, s, layers in jobs]
+    _refuse_mixed_budgets(out, {(m, run.spec, d, s): k for (m, run, d, s, _), k in zip(jobs, keys)}, overwrite)
     done = {r["key"] for r in load_records(out)}
     mine = list(zip(jobs, keys))[index::count]
     todo = [(job, key) for job, key in mine if key not in done]
@@ -304,7 +327,8 @@ def parse_shard(text: str | None) -> tuple[int, int]:
 
 
 def bench_from_args(suite: str = "quick", out: str | None = None, progress: bool = True, shard: str | None = None,
-                    threads: int | None = None, device: str = "auto", dtype: str = "float32", **overrides) -> int:
+                    threads: int | None = None, device: str = "auto", dtype: str = "float32", overwrite: bool = False,
+                    **overrides) -> int:
     """What ``rnnzoo bench`` does: run, print the leaderboard and where the files are. Returns the exit status:
     0, or 130 after Ctrl-C (with one line saying how to resume). ``threads``: torch threads for this process
     (None: ``rnnzoo.runtime.BENCH_THREADS``)."""
@@ -317,7 +341,7 @@ def bench_from_args(suite: str = "quick", out: str | None = None, progress: bool
     start = time.perf_counter()
     try:
         records = run_suite(chosen, out_dir, strict=strict, progress=progress, shard=part, device=device,
-                            dtype=dtype)
+                            dtype=dtype, overwrite=overwrite)
     except KeyboardInterrupt:
         kept = len(load_records(out_dir, warn=lambda msg: None))
         _stderr(f"\nrnnzoo bench: interrupted; {kept} finished runs are kept in {out_dir / RESULTS}; "

@@ -37,6 +37,7 @@ class Aaren(Mixer):
     state_formula = "d_model + 2*num_heads (m, u per head; w)"
     fast_path = "chunked prefix scan over (max, denominator, numerator) (rnnzoo.ops.aaren mode='chunk')"
     fast_mode = "chunk"
+    log_space_state = (0,)  # m, the running max of the scores
 
     def __init__(self, config: AarenConfig):
         super().__init__(config)

@@ -58,6 +58,7 @@ class Mixer(nn.Module):
     state_formula: ClassVar[str] = ""
     fast_path: ClassVar[str] = ""
     fast_mode: ClassVar[str] = ""  # op mode of ``forward`` for mixers implementing ``_mix``
+    log_space_state: ClassVar[tuple[int, ...]] = ()  # state slots in log space, which start at -inf
 
     def __init__(self, config: MixerConfig):
         super().__init__()
@@ -165,9 +166,13 @@ class Mixer(nn.Module):
             if got.is_floating_point() and got.dtype != ref.dtype and not torch.is_autocast_enabled(x.device.type):
                 raise ValueError(f"{name}: state[{i}] is {got.dtype} but a state for {x.dtype} input is {ref.dtype}: "
                                  f"convert it (rnnzoo keeps states in the input's dtype)")
-            # -inf is allowed: log-space states start there ("nothing seen yet": a running max, a log normaliser)
-            if got.is_floating_point() and got.device.type != "meta" and (got.isnan() | (got == float("inf"))).any():
-                raise ValueError(f"{name}: state[{i}] contains NaN or +Inf")
+            # -inf only in the log-space slots, which start there ("nothing seen yet": a running max, a log normaliser)
+            if got.is_floating_point() and got.device.type != "meta":
+                bad = got.isnan() | (got == float("inf")) | ((got == float("-inf")) if i not in self.log_space_state
+                                                             else False)
+                if bad.any():
+                    allowed = "" if i in self.log_space_state else " or -Inf"
+                    raise ValueError(f"{name}: state[{i}] contains NaN or +Inf{allowed}")
 
 
 class NonCausalMixer(Mixer):

@@ -42,6 +42,7 @@ class LightNet(SquareHeadsMixer):
     state_formula = "d_model * d_model / num_heads + d_model (+ 3 * (conv_size - 1) * d_model with use_short_conv)"
     fast_path = "compiled CPU loop or chunkwise GLA (gla op, mode='auto') + logcumsumexp"
     fast_mode = "auto"
+    log_space_state = (1,)  # the log normaliser of the softmax-like gate
 
     def __init__(self, config: LightNetConfig):
         super().__init__(config)

@@ -78,6 +78,8 @@ class MemoryMixerConfig(MixerConfig):
         if self.num_persistent < 0 or self.poly_degree < 0:
             raise ValueError(f"num_persistent and poly_degree must be >= 0, got {self.num_persistent}, "
                              f"{self.poly_degree}")
+        if self.p > 16 or self.q > 16:  # |r|^p of a residual of a few units overflows float32 beyond this
+            raise ValueError(f"p and q (the lp / lq exponents) must be <= 16, got p={self.p}, q={self.q}")
         self.rule  # noqa: B018  (validates memory, attentional_bias, retention, omega_window, p, q)
 
     @property

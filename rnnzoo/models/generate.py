@@ -54,6 +54,8 @@ class GenerationConfig:
             raise ValueError(f"top_k must be >= 0, got {self.top_k}")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if not self.diversity >= 0:  # a negative penalty would reward repeating the other groups' tokens
+            raise ValueError(f"diversity must be >= 0, got {self.diversity}")
         _check_beams(self.num_beams, self.num_groups if self.strategy == "diverse_beam" else 1)
 
 

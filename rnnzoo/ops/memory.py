@@ -194,6 +194,8 @@ def memory_update(q, k, v, lr, log_decay, log_momentum=None, gamma=None, delta=N
     st = MemoryState(*(tuple(a.to(dtype) for a in part) for part in st[:4]), st.pos)
     st = st._replace(window=tuple(w.to(dtype).movedim(1, 2) for w in st.window))  # [B, H, c-1, ...]
     pos = int(st.pos[0])
+    if mode == "chunk" and torch.isneginf(log_decay).any():  # the chunk form's decay differences would be NaN
+        raise ValueError('memory_update: mode="chunk" needs a finite log_decay (got -inf); mode="recurrent" takes it')
     run = _recurrent if mode == "recurrent" else _chunk
     outs, start = [], 0
     while start < t:  # segments end on chunk boundaries of the absolute position

@@ -14,6 +14,9 @@ def apply_rotary(x: torch.Tensor, positions: torch.Tensor, base: float = 10000.0
     x: [B, T, H, D] with D even; positions: [B, T] absolute token indices. Returns [B, T, H, D] in x's dtype
     (computed in float32 at least: a bfloat16 angle would be off by whole radians past position 256).
     """
+    if x.dim() != 4 or positions.shape != x.shape[:2]:
+        raise ValueError(f"apply_rotary: x must be [B, T, H, D] and positions [B, T] with the same B, T, got x "
+                         f"{tuple(x.shape)}, positions {tuple(positions.shape)}")
     dtype = x.dtype
     (x,) = upcast(x, op="apply_rotary")
     d = x.shape[-1]

@@ -202,6 +202,8 @@ def diagonal_scan(x, g, initial_state=None, output_final_state=False, mode="chun
     if mode == "recurrent":
         h = _recurrent(x, g.exp(), h0)
     else:
+        if mode == "log" and torch.isneginf(g).any():  # A_t - A_s would be -inf - -inf: use "chunk" or "recurrent"
+            raise ValueError('diagonal_scan: mode="log" needs finite gates g (got -inf); mode="chunk" takes them')
         h = _DiagScan.apply(x, g, h0, True, mode == "log")
     return h.to(dtype), (h[:, -1] if output_final_state else None)
 

@@ -56,20 +56,26 @@ def test_resume_skips_finished_runs_and_keeps_a_partial_line_apart(tmp_path, mon
     assert calls == []
 
 
-def test_a_rerun_with_other_settings_trains_anew(tmp_path, monkeypatch):
+def test_a_rerun_with_other_settings_is_refused_and_overwrite_trains_it_anew(tmp_path, monkeypatch):
+    """One folder never mixes budgets: the same runs under other settings are refused (the old record would
+    otherwise be reported as if it were the new run, or mixed into one leaderboard); --overwrite replaces them."""
     calls = []
     real = runner.train_and_eval
     monkeypatch.setattr(runner, "train_and_eval", lambda *a: calls.append(a) or real(*a))
     run_suite(TINY, tmp_path, progress=False)
     changed = [TINY.replace(tasks=(dataclasses.replace(TINY.tasks[0], **change),)) for change in
                ({"steps": 3}, {"lr": 1e-2}, {"batch_size": 2}, {"weight_decay": 0.0})]
-    changed += [TINY.replace(n_layers=2), TINY.replace(test_n=4), TINY.replace(mixers=("gru:bias=True",))]
+    changed += [TINY.replace(n_layers=2), TINY.replace(test_n=4)]
     for suite in changed:
-        run_suite(suite, tmp_path, progress=False, log=lambda msg: None)
-    assert len(calls) == len(changed)  # each change trains anew, but gru:bias=True spells out gru's default
+        with pytest.raises(ValueError, match="under other settings.*--overwrite"):
+            run_suite(suite, tmp_path, progress=False, log=lambda msg: None)
+        run_suite(suite, tmp_path, progress=False, log=lambda msg: None, overwrite=True)
+    assert len(calls) == 1 + len(changed)  # each change trained anew
     records = load_records(tmp_path)
-    assert len({r["key"] for r in records}) == len(records) == len(changed)
-    assert {r["steps"] for r in records} == {2, 3}
+    assert len(records) == 1 and records[0]["test_n"] == 4  # the last run replaced the earlier ones
+    spelled_out = TINY.replace(mixers=("gru:bias=True",), test_n=4)
+    run_suite(spelled_out, tmp_path, progress=False, log=lambda msg: None)
+    assert len(calls) == 1 + len(changed)  # gru:bias=True spells out gru's default: the same run, not retrained
 
 
 def test_records_are_counted_once_per_key(tmp_path, monkeypatch):
@@ -200,7 +206,10 @@ def test_dtype_is_part_of_a_run_key_and_the_device_is_recorded_but_not_keyed(tmp
     (plain,) = run_suite(TINY, tmp_path, progress=False, device="cpu")
     assert plain["device"] == "cpu" and plain["dtype"] == "float32"
     run_suite(TINY, tmp_path, progress=False, device="auto", log=lambda msg: None)  # same runs: nothing trains
-    (half,) = run_suite(TINY, tmp_path, progress=False, device="cpu", dtype="bfloat16", log=lambda msg: None)
+    with pytest.raises(ValueError, match="under other settings"):  # another dtype: other results, not mixed in
+        run_suite(TINY, tmp_path, progress=False, device="cpu", dtype="bfloat16", log=lambda msg: None)
+    (half,) = run_suite(TINY, tmp_path, progress=False, device="cpu", dtype="bfloat16", log=lambda msg: None,
+                        overwrite=True)
     assert len(calls) == 2 and half["dtype"] == "bfloat16" and half["key"] != plain["key"]
     assert half["config"]["train"]["dtype"] == "bfloat16" and "device" not in half["config"]["train"]
     with pytest.raises(ValueError, match="float16 needs a GPU"):

@@ -166,7 +166,11 @@ def _read_atomic(f, path: Path):
 def _columns(names: list[str], wanted: dict[str, str], path: Path) -> dict[str, int]:
     missing = [col for col in wanted.values() if col not in names]
     if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; header has {names}")
+        with open(path, encoding="utf-8", errors="replace") as f:
+            header = f.readline()
+        hint = " (it looks comma-separated; .inter files are tab-separated)" if "," in header and "\t" not in header \
+            else ""
+        raise ValueError(f"{path}: missing column(s) {missing}; header has {names}{hint}")
     return {key: names.index(col) for key, col in wanted.items()}
 
 
