@@ -245,3 +245,22 @@ def test_minus_inf_gates_are_refused_where_a_fast_form_cannot_take_them():
     with pytest.raises(ValueError, match="finite gates"):
         diagonal_scan(x, g, mode="log")
     assert torch.isfinite(diagonal_scan(x, g, mode="chunk")[0]).all()
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "x"])
+def test_a_non_finite_timestamp_is_refused_naming_file_and_line(tmp_path, bad):
+    from rnnzoo.apps.rec.data import read_interactions
+
+    path = tmp_path / "u.data"
+    path.write_text(f"1\t2\t5\t100\n1\t3\t4\t{bad}\n")
+    with pytest.raises(ValueError, match=r"u.data:2: timestamp .* not a finite number"):
+        read_interactions(path)
+
+
+def test_non_utf8_interactions_are_refused_naming_the_file(tmp_path):
+    from rnnzoo.apps.rec.data import read_interactions
+
+    path = tmp_path / "u.data"
+    path.write_bytes(b"1\t2\t5\t100\n1\t\xff\xfe\t4\t101\n")
+    with pytest.raises(ValueError, match="u.data: not UTF-8"):
+        read_interactions(path)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,6 +112,13 @@ def read_interactions(path: str | Path) -> Interactions:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"interaction file not found: {path}")
+    try:
+        return _read_interactions(path)
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start} of a read block)") from None
+
+
+def _read_interactions(path: Path) -> Interactions:
     name = path.name
     with open(path, newline="", encoding="utf-8") as f:
         if name.endswith(".inter"):
@@ -137,9 +145,12 @@ def read_interactions(path: str | Path) -> Interactions:
             if len(row) < width:
                 raise ValueError(f"{path}:{line_no}: expected at least {width} fields, got {len(row)}: {row!r}")
             try:
-                times.append(float(row[header["time"]]))
+                time = float(row[header["time"]])
             except ValueError:
-                raise ValueError(f"{path}:{line_no}: timestamp {row[header['time']]!r} is not a number") from None
+                time = math.nan
+            if not math.isfinite(time):  # a NaN or infinite time would leave the order of the history undefined
+                raise ValueError(f"{path}:{line_no}: timestamp {row[header['time']]!r} is not a finite number")
+            times.append(time)
             users.append(row[header["user"]])
             items.append(row[header["item"]])
     if not users:
