@@ -119,14 +119,13 @@ def load_records(out_dir: str | os.PathLike, warn: Callable[[str], None] = _stde
     return records
 
 
-def _refuse_mixed_budgets(out: Path, planned: dict[tuple, str], overwrite: bool) -> None:
-    """Refuse (or, with ``overwrite``, drop) records in ``out`` of a planned run (mixer, task, d_model, seed)
-    whose key differs: the same run under other settings (steps, lr, layers, ...)."""
-    records = read_jsonl(out / RESULTS, warn=lambda msg: None)
+def _refuse_mixed_budgets(out: Path, records: list[dict], planned: dict[tuple, str], overwrite: bool) -> list[dict]:
+    """Refuse (or, with ``overwrite``, drop from ``out`` and from the returned list) the ``records`` of a planned
+    run (mixer, task, d_model, seed) whose key differs: the same run under other settings (steps, lr, ...)."""
     clash = [r for r in records if planned.get((r.get("mixer"), r.get("task"), r.get("d_model"), r.get("seed")),
                                                 r.get("key")) != r.get("key")]
     if not clash:
-        return
+        return records
     if not overwrite:
         r = clash[0]
         raise ValueError(f"{out / RESULTS} holds {len(clash)} record(s) of these runs under other settings (e.g. "
@@ -134,6 +133,7 @@ def _refuse_mixed_budgets(out: Path, planned: dict[tuple, str], overwrite: bool)
                          f"{r.get('n_layers')}); use another --out, or --overwrite to replace them")
     keep = [r for r in records if r not in clash]
     atomic_write_bytes(out / RESULTS, "".join(json.dumps(r, sort_keys=True) + "\n" for r in keep).encode())
+    return keep
 
 
 def chance_level(task: tasks.Task) -> float:
@@ -216,8 +216,8 @@ def run_suite(suite: Suite, out_dir: str | os.PathLike, strict: bool = False, pr
     jobs = [(m, run, d, s, run.n_layers or suite.n_layers)
             for run in suite.tasks for m in suite.mixers for d in suite.d_models for s in suite.seeds]
     keys = [run_key(run_config(m, run, d, s, layers, suite.test_n, dtype)) for m, run, d, s, layers in jobs]
-    _refuse_mixed_budgets(out, {(m, run.spec, d, s): k for (m, run, d, s, _), k in zip(jobs, keys)}, overwrite)
-    done = {r["key"] for r in load_records(out)}
+    planned = {(m, run.spec, d, s): k for (m, run, d, s, _), k in zip(jobs, keys)}
+    done = {r["key"] for r in _refuse_mixed_budgets(out, load_records(out), planned, overwrite)}
     mine = list(zip(jobs, keys))[index::count]
     todo = [(job, key) for job, key in mine if key not in done]
     if len(todo) < len(mine):
