@@ -17,7 +17,7 @@ def _inputs(b, t, h, L, S, dtype=torch.float32, seed=0):
 
 
 @settings(max_examples=25, deadline=None)
-@given(b=st.integers(1, 3), t=st.integers(1, 40), h=st.integers(1, 4), L=st.integers(2, 50),  # L = 1: an empty final window, which the comparison helper cannot scale
+@given(b=st.integers(1, 3), t=st.integers(1, 40), h=st.integers(1, 4), L=st.integers(1, 50),
        S=st.one_of(st.none(), st.integers(0, 50)), seed=st.integers(0, 99))
 def test_fft_matches_recurrent(b, t, h, L, S, seed):
     assert_modes_agree(long_conv, _inputs(b, t, h, L, S, seed=seed), 1e-5, mode="fft")
