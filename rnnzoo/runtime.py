@@ -18,7 +18,9 @@ faults) against 2.7 ms to refill (docs/notes/2026-11-speed-history.md shows the 
 ``mallopt(M_MMAP_MAX, 0)`` and ``mallopt(M_TRIM_THRESHOLD, max)`` (the environment variables
 ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=...``) serve every block from the heap and never give freed
 memory back, so the process keeps its peak resident memory. jemalloc or tcmalloc preloaded (``LD_PRELOAD``)
-do the same job differently. (Raising ``M_TOP_PAD`` alone does not do it: it switches off glibc's dynamic
+do the same job differently. The CLI calls it at start and ``Trainer`` on construction, so training loops the
+library runs get it without the user knowing; users of bare modules in their own loop call it themselves.
+(Raising ``M_TOP_PAD`` alone does not do it: it switches off glibc's dynamic
 mmap threshold, and then every block above 128 KiB is mmapped and faulted afresh.)
 """
 

@@ -58,6 +58,7 @@ from rnnzoo.config_args import option
 from rnnzoo.io import append_jsonl, atomic_write_json
 from rnnzoo.labels import IGNORE
 from rnnzoo.rundir import Run, open_run, resume_changes, truncate_metrics
+from rnnzoo.runtime import keep_freed_memory
 from rnnzoo.train.checkpoint import SIDECAR, CheckpointError, load_checkpoint, read_sidecar, save_checkpoint
 from rnnzoo.train.device import (
     DEVICE_HELP,
@@ -143,6 +144,7 @@ class Trainer:
         ``out_dir``; without it ``fit`` opens (and locks) ``out_dir`` itself."""
         self.run_config = config if run_config is None else run_config
         self.run = run
+        keep_freed_memory()  # every step re-allocates the same big tensors: keep them mapped (rnnzoo/runtime.py)
         config = config.resolved()
         self.device = _rank_device(resolve_device(config.device))
         self.model, self.config = model.to(self.device), config
