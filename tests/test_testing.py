@@ -7,7 +7,6 @@ import pytest
 import torch
 from torch import nn
 
-from rnnzoo.cli import main
 from rnnzoo.mixers import Mixer, MixerConfig
 from rnnzoo.testing import accepts, check_mixer, takes_chunks
 
@@ -148,16 +147,3 @@ def test_an_instance_is_checked_as_built_and_bad_targets_are_refused():
         check_mixer(DecayMixer(DecayConfig(d_model=8)), d_model=8)
     with pytest.raises(ValueError, match="takes a Mixer subclass or instance"):
         check_mixer(nn.Linear)
-
-
-def test_verify_command_exits_nonzero_exactly_when_a_clause_fails(capsys):
-    assert main(["verify", "tests.test_testing:DecayMixer", "--options", '{"init_decay": 0.5}']) == 0
-    assert "0 failed" in capsys.readouterr().out
-    assert main(["verify", "tests.test_testing:BrokenMixer"]) == 1
-    assert "FAIL  state_size" in capsys.readouterr().out
-    with pytest.raises(SystemExit):
-        main(["verify", "tests.test_testing:Nope"])
-    assert "has no Mixer subclass named 'Nope'" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["verify", "no_such_module_here:X"])
-    assert "cannot import 'no_such_module_here'" in capsys.readouterr().err
