@@ -298,7 +298,10 @@ class Report:
         return [c.name for c in self.clauses if c.status == "fail"]
 
     def __getitem__(self, name: str) -> Clause:
-        return next(c for c in self.clauses if c.name == name)
+        for c in self.clauses:
+            if c.name == name:
+                return c
+        raise KeyError(f"no clause {name!r}; the clauses are {[c.name for c in self.clauses]}")
 
     def __str__(self) -> str:
         width = max(len(c.name) for c in self.clauses)
