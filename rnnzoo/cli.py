@@ -11,6 +11,7 @@ import sys
 from rnnzoo import mixers
 from rnnzoo.config_args import add_arguments, from_args, from_dict
 from rnnzoo.runtime import keep_freed_memory, set_threads
+from rnnzoo.verify_cli import add_parser as _add_verify_parser
 
 _LIST_HEADER = ("name", "causal", "state size (floats/sequence)", "fast path", "paper")
 
@@ -379,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_rec_parser(sub)
     _add_bench_parser(sub)
     _add_seq2seq_parser(sub)
+    _add_verify_parser(sub)
     return parser
 
 

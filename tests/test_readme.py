@@ -65,3 +65,24 @@ def test_the_path_check_can_fail(tmp_path):
     doc = tmp_path / "x.md"
     doc.write_text("see [a](nowhere.md) and `results/none.json`, not ```\n`results/written.json`\n```")
     assert [w for w, p in cited_paths(doc) if not p.exists()] == ["nowhere.md", "results/none.json"]
+
+
+def test_the_write_your_own_mixer_example_keeps_the_contract():
+    """The README's example mixer, run as written, passes check_mixer."""
+    import sys
+    import types
+
+    from rnnzoo.testing import check_mixer
+
+    text = README.read_text()
+    section = text[text.index("## Write your own mixer"):]
+    start = section.index("```python\n") + len("```python\n")
+    code = section[start:section.index("```\n", start)]
+    module = types.ModuleType("readme_example")
+    sys.modules["readme_example"] = module  # dataclasses look the class's module up
+    try:
+        exec(compile(code, "README.md", "exec"), module.__dict__)
+        report = check_mixer(module.LeakyMixer, options={"init_decay": 0.5})
+    finally:
+        del sys.modules["readme_example"]
+    assert report.ok, str(report)

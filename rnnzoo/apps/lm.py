@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import sysconfig
 import warnings
 from dataclasses import asdict, dataclass, replace
@@ -43,6 +44,7 @@ from rnnzoo.rundir import open_train_run
 from rnnzoo.train import TrainConfig, Trainer, lm_loss
 from rnnzoo.train.checkpoint import CheckpointError, load_checkpoint, read_sidecar
 from rnnzoo.train.device import autocast, model_device, resolve_device
+from rnnzoo.train.tbptt import TBPTTLoss, stream_batches
 from rnnzoo.validate import check_types, positive
 
 SPLITS = ("train", "valid", "test")
@@ -141,6 +143,9 @@ class LMTrainConfig:
     seq_len: int = option(128, "characters per training window")
     eval_chars: int = option(100_000, "characters of valid/test scored (from the split's start); 0 = all")
     corpus: str | None = option(None, "a UTF-8 text file instead of the standard-library corpus")
+    tbptt: bool = option(False, "truncated BPTT: train over the train split as one stream in batch_size rows, "
+                                "seq_len characters a step, carrying each row's detached state to the next "
+                                "window (rnnzoo.train.tbptt); default: independent random windows")
 
     def __post_init__(self) -> None:
         check_types(self)  # eval_chars: an int >= 0
@@ -232,8 +237,15 @@ def _train_lm(cfg: LMTrainConfig, run) -> dict:
         window = train[starts + torch.arange(cfg.seq_len + 1)]
         return window[:, :-1], window[:, 1:]
 
+    loss_fn = lm_loss
+    if cfg.tbptt:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise ValueError("tbptt runs in one process: its loss carries state through forward_with_state, "
+                             "which DistributedDataParallel does not wrap")
+        batch_fn, _ = stream_batches(train, cfg.batch_size, cfg.seq_len)  # cut on the CPU; the Trainer moves it
+        loss_fn = TBPTTLoss()
     trainer = Trainer(
-        model, cfg.train, batch_fn, lm_loss,
+        model, cfg.train, batch_fn, loss_fn,
         eval_fn=lambda m: {"valid_bpc": bits_per_char(m, scored["valid"], seq_len)},
         checkpoint_extra={"vocab": list(vocab.chars)}, run_config=cfg, run=run,
     )

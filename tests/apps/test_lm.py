@@ -223,3 +223,12 @@ def test_filesystem_errors_are_one_line_errors_naming_the_path(corpus, tmp_path,
     err = capsys.readouterr().err
     assert e.value.code == 2 and "No space left on device" in err and str(tmp_path / "run") in err
     assert err.startswith("rnnzoo lm: error: ") and len(err.splitlines()) == 1
+
+
+def test_tbptt_trains_over_the_stream_from_the_cli(corpus, tmp_path):
+    out = tmp_path / "tbptt"
+    assert main(["lm", "train", "--corpus", str(corpus), "--mixer", "gru", "--layers", "1", "--d-model", "16",
+                 "--steps", "6", "--batch-size", "2", "--seq-len", "8", "--eval-chars", "100", "--tbptt",
+                 "--out", str(out), "--no-progress"]) == 0
+    result = json.loads((out / "lm.json").read_text())
+    assert result["config"]["tbptt"] is True and math.isfinite(result["test_bpc"])

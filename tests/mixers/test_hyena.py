@@ -3,7 +3,7 @@
 import torch
 
 from rnnzoo import mixers
-from tests.mixers.test_contract import run_split, run_steps
+from rnnzoo.testing import run_split, run_steps
 
 
 def test_full_equals_split_equals_step_below_and_across_l_max():

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnzoo import mixers
-from tests.mixers.test_contract import run_split, run_steps
+from rnnzoo.testing import run_split, run_steps
 
 
 def test_init_follows_mamba():

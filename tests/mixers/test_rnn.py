@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from rnnzoo import mixers
-from tests.mixers.test_contract import run_steps
+from rnnzoo.testing import run_steps
 
 CASES = [("elman", nn.RNN), ("lstm", nn.LSTM), ("gru", nn.GRU)]
 

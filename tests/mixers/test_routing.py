@@ -4,7 +4,7 @@ default decay, eval mode keeps full == split == step."""
 import torch
 
 from rnnzoo import mixers
-from tests.mixers.test_contract import run_split, run_steps
+from rnnzoo.testing import run_split, run_steps
 
 
 def _mixer():
