@@ -90,6 +90,13 @@ class Mamba(Mixer):
         # allow_neg_eigval: the transition exp(delta A) in (0, 1] becomes 2 exp(delta A) - 1 in (-1, 1]
         scan = signed_selective_scan if self.config.allow_neg_eigval else selective_scan
         y, h = scan(xi.transpose(1, 2), dt.transpose(1, 2), A, B.transpose(1, 2), C.transpose(1, 2),
-                    D=self.D.float(), z=z.transpose(1, 2), delta_bias=self.dt_proj.bias.float(),
+                    D=_at_least_float32(self.D), z=z.transpose(1, 2),
+                    delta_bias=_at_least_float32(self.dt_proj.bias),
                     delta_softplus=True, return_last_state=True, initial_state=h, mode=mode)
         return self.out_proj(y.transpose(1, 2)), (conv_state, h.to(x.dtype))
+
+
+def _at_least_float32(p: torch.Tensor) -> torch.Tensor:
+    """D and the dt bias go into the scan in float32 as in mamba_ssm (a bfloat16 model keeps them exact), but a
+    float64 model keeps float64: ``.float()`` would round them and its gradients would miss a float64 check."""
+    return p.to(torch.promote_types(p.dtype, torch.float32))
