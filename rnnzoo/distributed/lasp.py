@@ -64,6 +64,11 @@ def sequence_parallel_forward(mixer: Mixer, x: torch.Tensor, state: State | None
     forward = functools.partial(type(mixer).forward, mixer)  # the mixer's own, not the patched one
     if kind == "cache":
         return _cache_forward(forward, x, init, lengths, offset, group)
+    c = mixer.config
+    window = (getattr(c, "conv_size", None) or getattr(c, "d_conv", None) or 1) if getattr(c, "use_short_conv", True) else 1
+    if min(lengths) < window - 1:  # a shorter chunk would shift the window, which is not T * S + b
+        raise ValueError(f"{type(mixer).__name__}: chunks of {lengths} tokens; each must hold at least the "
+                         f"short-conv window of {window - 1} tokens (conv size {window})")
     return _state_forward(forward, mixer, x, init, kind, offset, group)
 
 
@@ -73,25 +78,19 @@ def _state_forward(forward, mixer, x, init, kind, offset, group):
     kinds = ["matrix" if kind == "matrix" and init[i].dim() == 4 else "diagonal" for i in floats]
     counters = {i: t + offset for i, t in enumerate(init) if not t.is_floating_point()}
     transitions, contributions = _transitions(forward, x, zero, {}, counters, floats, kinds)
-    # Input-only tensors (short-conv windows: T = 0) are found first, on every rank alike; the memories'
-    # contributions depend on them (through the conv), so they are recomputed from the true windows.
+    # Input-only tensors (T = 0: short-conv windows, a memory decayed to exactly 0 over a long chunk) are
+    # found first, on every rank alike, and their starts gathered: the other tensors' contributions depend
+    # on them (through the conv), so every contribution is then recomputed from those starts.
     fixed = torch.tensor([int(bool((t == 0).all())) for t in transitions], device=x.device)
-    agree = torch.stack([fixed, -fixed])
-    torch.distributed.all_reduce(agree, torch.distributed.ReduceOp.MIN, group=group)
-    if not torch.equal(agree[0], -agree[1]):
-        raise ValueError(f"{type(mixer).__name__}: a chunk of {x.shape[1]} tokens (or another rank's) is shorter "
-                         "than the mixer's short-conv window; use longer chunks or fewer ranks")
-    windows = {}
-    if fixed.any():
+    torch.distributed.all_reduce(fixed, torch.distributed.ReduceOp.MIN, group=group)  # T = 0 on every rank
+    if fixed.any() and not fixed.all():  # all input-only: nothing depends on the others' starts
         idx = [j for j in range(len(floats)) if fixed[j]]
         starts = prefix_states([init[floats[j]] for j in idx], [transitions[j] for j in idx],
                                [contributions[j] for j in idx], ["diagonal"] * len(idx), group)
-        windows = {floats[j]: w for j, w in zip(idx, starts)}
-        transitions, contributions = _transitions(forward, x, zero, windows, counters, floats, kinds)
-    rest = [j for j in range(len(floats)) if floats[j] not in windows]
-    prefix = prefix_states([init[floats[j]] for j in rest], [transitions[j] for j in rest],
-                           [contributions[j] for j in rest], [kinds[j] for j in rest], group)
-    start = {**windows, **counters, **{floats[j]: p for j, p in zip(rest, prefix)}}
+        held = {floats[j]: w for j, w in zip(idx, starts)}  # their T is 0: held slots come out with T = 0
+        transitions, contributions = _transitions(forward, x, zero, held, counters, floats, kinds)
+    prefix = prefix_states([init[i] for i in floats], transitions, contributions, kinds, group)
+    start = {**counters, **dict(zip(floats, prefix))}
     return forward(x, tuple(start[i] for i in range(len(init))))
 
 
