@@ -16,11 +16,15 @@ chunk (its state transition must not depend on the state, which is why nonlinear
 - ``"cache"``: a growing key/value cache (``attention``): LASP-2H, an all-gather of keys and values.
 
 Each rank runs its own mixer on its chunk, so T and b come from the mixer itself: one batched pass from
-the zero state and from probe states (ones; for ``"matrix"`` the columns of the identity) gives
-b = S_end(0) and T = S_end(probe) - b; ``prefix_states`` (one all-gather) gives the chunk's true initial
-state, and a second pass computes the output from it. Integer state tensors (position counters) start at
-the chunk's offset. Autograd differentiates through both passes; the collectives carry their own backward.
-The cost over one process on the chunk: the state passes and, for ``"cache"``, a second key/value projection.
+the zero state and from probe states (PROBE everywhere; for ``"matrix"`` columns of PROBE times the identity)
+gives b = S_end(0) and T = (S_end(probe) - b) / PROBE. Tensors with T = 0 on every rank (short-conv windows)
+get their starts first (one all-gather), and the pass is repeated from them, since the memories'
+contributions depend on them through the conv. ``prefix_states`` (one all-gather) then gives the chunk's
+true initial state, and a last pass computes the output from it. Integer state tensors (position counters)
+start at the chunk's offset. Autograd differentiates through every pass; the collectives carry their own
+backward. The cost over one process on the chunk: the probe passes (compute and saved activations about
+(2 + probes) times one pass; delta rules with K > V need K / V probes) and, for ``"cache"``, a second
+key/value projection.
 """
 
 from __future__ import annotations
