@@ -112,6 +112,13 @@ def main(rank: int, world: int, init_file: str, out_dir: str, names: list[str]) 
             for i, sizes in enumerate(SPLITS[parts]):
                 _check(name, lambda: mixers.build(name, D, **OPTIONS.get(name, {})), group, sizes, i == 1, failures)
         _check("hybrid", Hybrid, group, SPLITS[parts][0], False, failures)
+    x = local_chunk(torch.randn(B, 13, D), pairs, [1, 12])
+    try:  # every rank of the pair refuses, so none is left waiting in a collective
+        sequence_parallel_forward(mixers.build("mamba", D, d_conv=4), x, None, pairs)
+        failures.append("a chunk of 1 token under a short-conv window of 3 was accepted")
+    except ValueError as e:
+        if "short-conv window of 3 tokens" not in str(e):
+            failures.append(f"short chunk: {e}")
     with open(f"{out_dir}/rank{rank}.json", "w") as f:
         json.dump(failures, f)
     dist.barrier()

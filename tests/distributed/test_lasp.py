@@ -1,6 +1,7 @@
 """Sequence parallelism (LASP-2, gloo, 4 processes on loopback) equals one process: outputs and every
 parameter and initial-state gradient to 1e-5 (float32), on 4 and 2 uneven chunks, for every mixer that
-declares ``sequence_parallel`` and a hybrid of linear and attention layers (sp_worker.py does the work)."""
+declares ``sequence_parallel`` and a hybrid of linear and attention layers; chunks shorter than a short-conv
+window are refused on every rank (sp_worker.py does the work)."""
 
 import json
 import os
@@ -53,6 +54,17 @@ def test_supported_mixers_are_the_linear_state_families_and_attention():
         support(mixers.build("lstm", 8))
     with pytest.raises(ValueError, match="mixer 'sliding_attention' does not support"):
         support(mixers.build("sliding_attention", 8))
+
+
+def test_a_model_with_an_unsupported_mixer_is_refused_before_anything_changes():
+    from rnnzoo.distributed import sequence_parallel
+    from rnnzoo.models import LanguageModel, LMConfig
+
+    model = LanguageModel(LMConfig(16, 8, 1, "gru"))
+    with pytest.raises(ValueError, match="mixer 'gru' does not support sequence parallelism"):
+        with sequence_parallel(model):
+            pass
+    assert "forward" not in vars(model.blocks[0].mixer)
 
 
 def test_split_sizes():
