@@ -251,6 +251,7 @@ def _train_lm(cfg: LMTrainConfig, run) -> dict:
     )
     train = train.to(trainer.device)  # batch_fn reads it at call time: windows are cut where the model trains
     summary = trainer.fit()
+    trainer.close()  # leaves the process group under torchrun
     model.eval()
     result = {"mixer": cfg.model.mixer, "n_layers": cfg.model.n_layers, "d_model": cfg.model.d_model,
               "steps": summary["steps"], "params": sum(p.numel() for p in model.parameters()),

@@ -52,6 +52,7 @@ class Attention(Mixer):
     config_class = AttentionConfig
     paper = "Vaswani et al. 2017, Attention Is All You Need (+ RoPE, Su et al. 2021)"
     state_formula = "grows: 2 * T * d_model (KV cache)"
+    sequence_parallel = "cache"  # rnnzoo.distributed: LASP-2H, keys and values all-gathered
     fast_path = "SDPA (F.scaled_dot_product_attention)"
 
     def __init__(self, config: AttentionConfig):
@@ -107,6 +108,7 @@ class SlidingAttention(Attention):
     config_class = SlidingAttentionConfig
     paper = "Beltagy et al. 2020, Longformer (local window attention); Jiang et al. 2023, Mistral"
     state_formula = "2 * (window - 1) * d_model"
+    sequence_parallel = None  # rnnzoo.distributed: the bounded cache shifts, it does not grow
 
     @property
     def window(self) -> int | None:

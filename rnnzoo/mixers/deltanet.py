@@ -89,6 +89,7 @@ class _DeltaBase(Mixer):
     gated = False
     output_gate = False
     fast_mode = "chunk"
+    sequence_parallel = "matrix"  # rnnzoo.distributed: the memory crosses a chunk as A S + b
 
     def __init__(self, config: DeltaNetConfig):
         super().__init__(config)

@@ -51,6 +51,7 @@ class GLA(LinearMixer):
                      "(+ (conv_size - 1) * (2 * expand_k + expand_v) * d_model with use_short_conv)")
     fast_path = "compiled CPU loop or chunkwise GLA (gla op, mode='auto', recursive secondary chunking)"
     fast_mode = "auto"
+    sequence_parallel = "diagonal"  # rnnzoo.distributed: the state crosses a chunk as T * S + b
 
     def __init__(self, config: GLAConfig):
         super().__init__(config)

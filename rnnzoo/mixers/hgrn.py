@@ -51,6 +51,7 @@ class HGRN(LinearMixer):
                      "(+ (conv_size - 1) * (2 * num_heads * expand_ratio + d_model) with use_short_conv)")
     fast_path = "compiled CPU loop or chunkwise GLA (gla op, mode='auto')"
     fast_mode = "auto"
+    sequence_parallel = "diagonal"  # rnnzoo.distributed: the state crosses a chunk as T * S + b
 
     def __init__(self, config: HGRNConfig):
         super().__init__(config)

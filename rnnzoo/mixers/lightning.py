@@ -46,6 +46,7 @@ class Lightning(SquareHeadsMixer):
     state_formula = "d_model * d_model / num_heads (+ 3 * (conv_size - 1) * d_model with use_short_conv)"
     fast_path = "compiled CPU loop or chunkwise decayed linear attention (simple_gla with fixed g, mode='auto')"
     fast_mode = "auto"
+    sequence_parallel = "diagonal"  # rnnzoo.distributed: the state crosses a chunk as T * S + b
 
     def __init__(self, config: LightningConfig):
         super().__init__(config)

@@ -45,6 +45,7 @@ class LinearAttention(SquareHeadsMixer):
                      "(+ 3 * (conv_size - 1) * d_model with use_short_conv)")
     fast_path = "compiled CPU loop or chunkwise linear attention (simple_gla with g=0, mode='auto')"
     fast_mode = "auto"
+    sequence_parallel = "diagonal"  # rnnzoo.distributed: the state crosses a chunk as T * S + b
 
     def __init__(self, config: LinearAttentionConfig):
         super().__init__(config)

@@ -41,6 +41,7 @@ class Mamba2(Mixer):
     state_formula = "expand*d_model*d_state + (expand*d_model + 2*ngroups*d_state)*(d_conv - 1)"
     fast_path = "compiled CPU SSD loop, else chunked SSD (rnnzoo.ops.ssd mode='auto')"
     fast_mode = "auto"
+    sequence_parallel = "diagonal"  # rnnzoo.distributed: the state crosses a chunk as T * S + b
 
     def __init__(self, config: Mamba2Config):
         super().__init__(config)

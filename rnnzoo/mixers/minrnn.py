@@ -49,6 +49,7 @@ class _MinRNN(Mixer):
     state_formula = "int(expand*d_model)"
     fast_path = "log-space chunked scan (ops.scan.diagonal_scan mode='log')"
     fast_mode = "log"
+    sequence_parallel = "diagonal"  # rnnzoo.distributed: the state crosses a chunk as T * S + b
     branches = 0
 
     def __init__(self, config: MinRNNConfig):

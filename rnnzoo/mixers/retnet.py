@@ -49,6 +49,7 @@ class RetNet(LinearMixer):
                      "(+ (conv_size - 1) * (2 + expand_v) * d_model with use_short_conv)")
     fast_path = "compiled CPU loop or chunkwise retention (simple_gla with fixed g, mode='auto')"
     fast_mode = "auto"
+    sequence_parallel = "diagonal"  # rnnzoo.distributed: the state crosses a chunk as T * S + b
 
     def __init__(self, config: RetNetConfig):
         super().__init__(config)

@@ -78,6 +78,7 @@ class RGLRU(Mixer):
     state_formula = "lru_width*conv_size"
     fast_path = "chunked diagonal scan (ops.scan.diagonal_scan mode='chunk')"
     fast_mode = "chunk"
+    sequence_parallel = "diagonal"  # rnnzoo.distributed: the state crosses a chunk as T * S + b
 
     def __init__(self, config: RGLRUConfig):
         super().__init__(config)

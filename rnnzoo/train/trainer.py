@@ -30,11 +30,22 @@ scales the loss with ``torch.amp.GradScaler`` (its scale is not checkpointed: a 
 Checkpoints hold CPU tensors and load on any device.
 
 Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) the Trainer joins the process group (NCCL when
-the device is CUDA, each rank on cuda:LOCAL_RANK; gloo otherwise), wraps the model in ``DistributedDataParallel`` and gives each rank a contiguous shard of
-the global batch that ``batch_fn`` returns (its first dimension must divide by the world size). Gradients
-are averaged across ranks, so the run matches a single process on the same global batch; logged losses
-are averaged across ranks; only rank 0 writes files and shows progress. ``loss_fn`` must call the model
-(``model(inputs)``) for the gradient hooks to fire; ``eval_fn`` gets the unwrapped model.
+the device is CUDA, each rank on cuda:LOCAL_RANK; gloo otherwise), broadcasts rank 0's weights and gives each
+rank a contiguous shard of the global batch that ``batch_fn`` returns (its first dimension must divide by the
+world size). After the last micro-batch's backward, the gradients are averaged across ranks in one all-reduce
+of one flat buffer, so the run matches a single process on the same global batch; logged losses are averaged
+across ranks; only rank 0 writes files and shows progress.
+
+``close()`` leaves the process group the Trainer joined; call it when training is over.
+
+Why the averaging is not ``DistributedDataParallel``'s and the sent buffers are kept: a gloo worker thread
+that drops the last reference to a finished collective must take the GIL when that collective holds a Python
+object, and destroying a gloo group (``destroy_process_group``, garbage collection, interpreter exit) joins
+those threads from the main thread, which holds the GIL: a deadlock. DDP's all-reduces start inside
+``backward``, whose thread state then holds the Python context autograd stashes there; a tensor whose Python
+object died while the worker still held it does too. So the Trainer all-reduces after ``backward`` returns and
+keeps the step's sent tensors alive (``_sent``) until the next step or ``close``: one rank used to hang at exit
+after training, which looked like torchrun having started only one of two workers.
 """
 
 from __future__ import annotations
@@ -43,7 +54,6 @@ import math
 import os
 import sys
 import time
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -51,7 +61,6 @@ from typing import Any, Callable
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from rnnzoo.config_args import option
@@ -157,12 +166,13 @@ class Trainer:
         self.best: tuple[float, int] | None = None  # (metric value, step)
         self.evals_without_gain = 0
         self.checkpoint_extra = checkpoint_extra or {}
+        self._sent: tuple[torch.Tensor, ...] = ()  # the last step's all-reduced tensors: see the module doc
+        self._owns_group = _distributed() and not dist.is_initialized()
         self.rank, self.world_size = _join_process_group(self.device)
         self.is_main = self.rank == 0
-        self.train_model = model
         if self.world_size > 1:
-            self.train_model = DistributedDataParallel(
-                model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            _broadcast_weights(model)
+        self.train_model = model
         if config.compile:
             # the compiled wrapper shares parameters with ``model``: checkpoints and eval use the plain module
             self.train_model = torch.compile(self.train_model)
@@ -259,19 +269,18 @@ class Trainer:
             if self.world_size > 1:
                 batch = _shard(batch, self.rank, self.world_size)
             batch = to_device(batch, self.device)
-            # gradients are all-reduced once, on the last micro-batch
-            sync = micro == cfg.grad_accum - 1 or self.world_size == 1
-            with nullcontext() if sync else self.train_model.no_sync():
-                with autocast(self.device, cfg.dtype):
-                    loss, m = self.loss_fn(self.train_model, batch)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"loss became {loss.item()} at step {self.step}")
-                scaled = loss.float() / cfg.grad_accum
-                (scaled if self.scaler is None else self.scaler.scale(scaled)).backward()
+            with autocast(self.device, cfg.dtype):
+                loss, m = self.loss_fn(self.train_model, batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {loss.item()} at step {self.step}")
+            scaled = loss.float() / cfg.grad_accum
+            (scaled if self.scaler is None else self.scaler.scale(scaled)).backward()
             total += loss.item() / cfg.grad_accum
             metrics = {k: metrics.get(k, 0.0) + v / cfg.grad_accum for k, v in m.items()}
         if self.world_size > 1:
-            total, metrics = self._mean_over_ranks(total, metrics)
+            flat = _average_gradients(self.model, self.world_size)  # once per step, after backward: module doc
+            total, metrics, values = self._mean_over_ranks(total, metrics)
+            self._sent = (flat, values)
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)  # clip the true gradients
         if cfg.grad_clip > 0:
@@ -284,12 +293,19 @@ class Trainer:
         self.scheduler.step()
         return total, metrics, n_tokens
 
-    def _mean_over_ranks(self, loss: float, metrics: dict[str, float]) -> tuple[float, dict[str, float]]:
+    def close(self) -> None:
+        """Leave the process group if this Trainer joined it (under torchrun); a no-op otherwise."""
+        if self._owns_group and dist.is_initialized():
+            dist.destroy_process_group()
+        self._owns_group, self._sent = False, ()  # released only after the group's worker threads are joined
+
+    def _mean_over_ranks(self, loss: float, metrics: dict[str, float]) -> tuple[float, dict[str, float], torch.Tensor]:
+        """(mean loss, mean metrics, the all-reduced tensor, which the caller keeps alive)."""
         keys = sorted(metrics)
-        values = torch.tensor([loss, *(metrics[k] for k in keys)], dtype=torch.float64, device=self.device)
-        dist.all_reduce(values)
-        values = (values / self.world_size).tolist()
-        return values[0], dict(zip(keys, values[1:]))
+        sent = torch.tensor([loss, *(metrics[k] for k in keys)], dtype=torch.float64, device=self.device)
+        dist.all_reduce(sent)
+        values = (sent / self.world_size).tolist()
+        return values[0], dict(zip(keys, values[1:])), sent
 
     def _evaluate(self) -> bool:
         """Run eval_fn, log it, and say whether the early-stop metric improved."""
@@ -338,6 +354,25 @@ def _join_process_group(device: torch.device) -> tuple[int, int]:
             torch.cuda.set_device(device)
         dist.init_process_group(process_group_backend(device))
     return dist.get_rank(), dist.get_world_size()
+
+
+def _broadcast_weights(model: nn.Module) -> None:
+    """Every rank starts from rank 0's parameters and buffers."""
+    for t in [*model.parameters(), *model.buffers()]:
+        dist.broadcast(t.data, 0)
+
+
+def _average_gradients(model: nn.Module, world_size: int) -> torch.Tensor:
+    """Replace every parameter's gradient by its mean over ranks: one all-reduce of one flat float32 buffer
+    (a parameter without a gradient on this rank counts as zeros, so every rank sends the same layout).
+    Returns the buffer, which the caller keeps alive."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).float() for p in params])
+    dist.all_reduce(flat)
+    flat /= world_size
+    for p, g in zip(params, flat.split([p.numel() for p in params])):
+        p.grad = g.view_as(p).to(p.dtype)
+    return flat
 
 
 def _shard(batch: Batch, rank: int, world_size: int) -> Batch:

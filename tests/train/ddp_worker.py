@@ -5,7 +5,6 @@ import json
 import sys
 
 import torch
-import torch.distributed as dist
 
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.tasks import MarkovConfig
@@ -24,8 +23,7 @@ def train(out_path: str) -> None:
         with open(out_path, "w") as f:
             json.dump({"world_size": trainer.world_size, "losses": [h["loss"] for h in trainer.history],
                        "weights": [p.detach().flatten().tolist() for p in model.parameters()]}, f)
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    trainer.close()
 
 
 if __name__ == "__main__":
