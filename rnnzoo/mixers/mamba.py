@@ -25,7 +25,7 @@ from torch import nn
 from rnnzoo.mixers.base import Mixer, MixerConfig, State
 from rnnzoo.mixers.registry import register
 from rnnzoo.mixers.short_conv import ShortConvolution
-from rnnzoo.mixers.ssm_init import A_from_log, a_log_s4d_real, dt_bias_init, no_weight_decay
+from rnnzoo.mixers.ssm_init import A_from_log, a_log_s4d_real, at_least_float32, dt_bias_init, no_weight_decay
 from rnnzoo.ops.selective_scan import selective_scan, signed_selective_scan
 
 
@@ -90,6 +90,6 @@ class Mamba(Mixer):
         # allow_neg_eigval: the transition exp(delta A) in (0, 1] becomes 2 exp(delta A) - 1 in (-1, 1]
         scan = signed_selective_scan if self.config.allow_neg_eigval else selective_scan
         y, h = scan(xi.transpose(1, 2), dt.transpose(1, 2), A, B.transpose(1, 2), C.transpose(1, 2),
-                    D=self.D.float(), z=z.transpose(1, 2), delta_bias=self.dt_proj.bias.float(),
+                    D=at_least_float32(self.D), z=z.transpose(1, 2), delta_bias=at_least_float32(self.dt_proj.bias),
                     delta_softplus=True, return_last_state=True, initial_state=h, mode=mode)
         return self.out_proj(y.transpose(1, 2)), (conv_state, h.to(x.dtype))

@@ -97,10 +97,11 @@ def check_cu_seqlens(cu_seqlens, total: int, who: str) -> torch.Tensor:
 
 
 def group_rows(lengths: torch.Tensor, state) -> list[tuple[int, torch.Tensor]]:
-    """Rows that may share one call: equal length and equal integer state tensors (positions, counts).
-    lengths: [N] (CPU); state: a tree of [N, ...] tensors or None. Returns [(length, row indices [n] int64 CPU)]."""
-    ints = [t.detach().reshape(t.shape[0], -1).cpu() for t in pytree.tree_leaves(state)
-            if isinstance(t, torch.Tensor) and not (t.is_floating_point() or t.is_complex())]
+    """Rows that may share one call: equal length and equal integer counters [N] in the state (positions, counts;
+    not integer caches such as cluster ids). lengths: [N] (CPU); state: a tree of [N, ...] tensors or None.
+    Returns [(length, row indices [n] int64 CPU)]."""
+    ints = [t.detach()[:, None].cpu() for t in pytree.tree_leaves(state)
+            if isinstance(t, torch.Tensor) and t.dim() == 1 and not (t.is_floating_point() or t.is_complex())]
     keys = torch.cat([lengths[:, None], *ints], 1)
     unique, inverse = keys.unique(dim=0, return_inverse=True)
     return [(int(unique[i, 0]), (inverse == i).nonzero().squeeze(1)) for i in range(unique.shape[0])]
