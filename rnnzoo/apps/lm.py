@@ -165,6 +165,27 @@ class LMTrainConfig:
                              "boundaries")
 
 
+def file_starts(n_chars: int, documents: list[str]) -> torch.Tensor:
+    """[n_chars] bool: True where one of ``documents`` starts in their ``"\n"``-joined text."""
+    start = torch.zeros(n_chars, dtype=torch.bool)
+    start[document_starts(documents)] = True
+    return start
+
+
+def training_windows(train: torch.Tensor, batch_size: int, seq_len: int, gen: torch.Generator,
+                     file_start: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+    """(inputs, targets) [batch_size, seq_len] of random windows of ``train`` [N]; with ``file_start`` [N] bool
+    (``pack_files``), targets that start a file are IGNORE and the starts [batch_size, seq_len] come third."""
+    starts = torch.randint(0, len(train) - seq_len - 1, (batch_size, 1), generator=gen)
+    window = train[starts + torch.arange(seq_len + 1)]
+    if file_start is None:
+        return window[:, :-1], window[:, 1:]
+    at_start = file_start[(starts + torch.arange(seq_len + 1)).cpu()]
+    # a file's first character is not predicted from the file before it
+    targets = window[:, 1:].masked_fill(at_start[:, 1:].to(window.device), IGNORE)
+    return window[:, :-1], targets, at_start[:, :-1]
+
+
 def packed_lm_loss(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
     """``lm_loss`` on windows cut at file boundaries. batch = (inputs [B, T], targets [B, T] (IGNORE where the
     next character starts a file), starts [B, T] bool: a file starts there); the B rows and their file pieces run
@@ -263,19 +284,11 @@ def _train_lm(cfg: LMTrainConfig, run) -> dict:
     model = LanguageModel(cfg.model)
     train = data["train"]
 
-    file_start = torch.zeros(len(train), dtype=torch.bool)
-    if documents is not None:
-        file_start[document_starts(documents["train"])] = True
+    file_start = file_starts(len(train), documents["train"]) if documents is not None else None
 
     def batch_fn(step: int) -> tuple[torch.Tensor, ...]:
         gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
-        starts = torch.randint(0, len(train) - cfg.seq_len - 1, (cfg.batch_size, 1), generator=gen)
-        window = train[starts + torch.arange(cfg.seq_len + 1)]
-        if cfg.pack_files:  # a file's first character is not predicted from the file before it
-            at_start = file_start[(starts + torch.arange(cfg.seq_len + 1)).cpu()]
-            return window[:, :-1], window[:, 1:].masked_fill(at_start[:, 1:].to(window.device), IGNORE), \
-                at_start[:, :-1]
-        return window[:, :-1], window[:, 1:]
+        return training_windows(train, cfg.batch_size, cfg.seq_len, gen, file_start)
 
     trainer = Trainer(
         model, cfg.train, batch_fn, packed_lm_loss if cfg.pack_files else lm_loss,

@@ -32,6 +32,8 @@ def run_rows(mixer, rows: torch.Tensor, lengths: torch.Tensor, state):
     None -> (y [B, T, d], zero past each row's length; final state [B, ...])."""
     b, t, d = rows.shape
     groups = group_rows(lengths, state if state and not mixer.mixed_positions else None)
+    if len(groups) == 1 and groups[0][0] == t > 0:  # every row full and at one position: the plain call
+        return mixer._forward(rows, mixer._unpad_state(state) if state else state)
     ys, positions, finals, order = [], [], [], []
     for length, idx in groups:
         s = None
@@ -63,6 +65,9 @@ def forward_packed(mixer, x: torch.Tensor, state, cu_seqlens: torch.Tensor):
     lengths = check_cu_seqlens(cu_seqlens, x.shape[1], name)
     mixer._check_state(state, lengths.numel(), x)
     longest = int(lengths.max())
+    if (lengths == longest).all():  # equal lengths: the packed row is a batch already
+        y, final = run_rows(mixer, x.view(lengths.numel(), longest, -1), lengths, state)
+        return y.reshape(x.shape), final
     steps = torch.arange(longest)
     valid = (steps[None, :] < lengths[:, None]).to(x.device)
     index = (cu_seqlens.detach().long().cpu()[:-1, None] + steps).clamp(max=x.shape[1] - 1).to(x.device)
