@@ -1,7 +1,7 @@
 """Training-step speed of the character LM with ``--pack-files`` (windows cut at file boundaries, run packed
 with ``cu_seqlens``) against the plain windows (the baseline), on the standard-library corpus.
 
-    python benchmarks/lm_packing.py --mixers lstm,gla,mamba,attention --steps 10 --rounds 3 --out results/lm_packing.json
+    python benchmarks/lm_packing.py --mixers lstm,gla,mamba,attention --steps 10 --rounds 3 --out results/speed/lm/lm_packing.json
 
 Both forms train on the same windows (forward, backward and AdamW step timed); the rounds alternate them so a
 noisy machine loads both alike. Prints tokens/s per form, the packed/plain ratio, and the mean number of
@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
@@ -22,6 +20,7 @@ import torch
 
 from rnnzoo.apps.lm import Vocab, file_starts, load_corpus, packed_lm_loss, stdlib_documents, training_windows
 from rnnzoo.models import LanguageModel, LMConfig
+from rnnzoo.provenance import provenance
 from rnnzoo.train import lm_loss
 
 
@@ -78,9 +77,7 @@ def main(argv=None) -> None:
         print(f"{name:<12}{rate['plain']:>13.0f}{rate['packed']:>14.0f}{rate['packed'] / rate['plain']:>14.2f}"
               f"{statistics.mean(pieces):>11.1f}")
     if args.out:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-        record = {"rows": rows, "args": vars(args), "commit": commit, "torch": torch.__version__,
-                  "machine": platform.platform(), "python": platform.python_version()}
+        record = {"rows": rows, "args": vars(args), "provenance": provenance()}
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(record, indent=1))
 
