@@ -38,6 +38,7 @@ from torch import nn
 
 from rnnzoo.config_args import from_dict, option
 from rnnzoo.io import atomic_write_json
+from rnnzoo.labels import IGNORE
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.models.generate import GenerationConfig, generate
 from rnnzoo.rundir import open_train_run
@@ -64,13 +65,25 @@ def split_of(relative_path: str) -> str:
     return "train" if bucket < 90 else "valid" if bucket < 95 else "test"
 
 
-def load_corpus(path: str | None = None) -> dict[str, str]:
-    """{"train", "valid", "test"} -> text: the standard-library corpus, or the text file at ``path``."""
+def stdlib_documents() -> dict[str, list[str]]:
+    """{"train", "valid", "test"} -> the texts of the split's standard-library files, in relative-path order."""
+    parts: dict[str, list[str]] = {s: [] for s in SPLITS}
+    for rel, p in stdlib_sources():
+        parts[split_of(rel)].append(p.read_text(encoding="utf-8", errors="replace"))
+    return parts
+
+
+def document_starts(documents: list[str]) -> torch.Tensor:
+    """Offsets [n] (int64) of each document's first character in ``"\n".join(documents)``."""
+    sizes = torch.tensor([len(d) + 1 for d in documents], dtype=torch.long)
+    return torch.cat((torch.zeros(1, dtype=torch.long), sizes.cumsum(0)[:-1]))
+
+
+def load_corpus(path: str | None = None, documents: dict[str, list[str]] | None = None) -> dict[str, str]:
+    """{"train", "valid", "test"} -> text: the standard-library corpus (``documents``, read by
+    ``stdlib_documents`` when not given), or the text file at ``path``."""
     if path is None:
-        parts: dict[str, list[str]] = {s: [] for s in SPLITS}
-        for rel, p in stdlib_sources():
-            parts[split_of(rel)].append(p.read_text(encoding="utf-8", errors="replace"))
-        splits = {s: "\n".join(v) for s, v in parts.items()}
+        splits = {s: "\n".join(v) for s, v in (documents or stdlib_documents()).items()}
         where = f"the standard library at {sysconfig.get_paths()['stdlib']}"
     else:
         p = Path(path)
@@ -146,10 +159,54 @@ class LMTrainConfig:
     tbptt: bool = option(False, "truncated BPTT: train over the train split as one stream in batch_size rows, "
                                 "seq_len characters a step, carrying each row's detached state to the next "
                                 "window (rnnzoo.train.tbptt); default: independent random windows")
+    pack_files: bool = option(False, "cut training windows at file boundaries and run the pieces packed "
+                                     "(cu_seqlens): no character is predicted from another file's text")
 
     def __post_init__(self) -> None:
         check_types(self)  # eval_chars: an int >= 0
         positive(self, "seq_len", "batch_size")
+        if self.pack_files and self.corpus is not None:
+            raise ValueError("pack_files needs the standard-library corpus: a single text file has no file "
+                             "boundaries")
+
+
+def file_starts(n_chars: int, documents: list[str]) -> torch.Tensor:
+    """[n_chars] bool: True where one of ``documents`` starts in their ``"\n"``-joined text."""
+    start = torch.zeros(n_chars, dtype=torch.bool)
+    start[document_starts(documents)] = True
+    return start
+
+
+def training_windows(train: torch.Tensor, batch_size: int, seq_len: int, gen: torch.Generator,
+                     file_start: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+    """(inputs, targets) [batch_size, seq_len] of random windows of ``train`` [N]; with ``file_start`` [N] bool
+    (``pack_files``), targets that start a file are IGNORE and the starts [batch_size, seq_len] come third."""
+    starts = torch.randint(0, len(train) - seq_len - 1, (batch_size, 1), generator=gen)
+    window = train[starts + torch.arange(seq_len + 1)]
+    if file_start is None:
+        return window[:, :-1], window[:, 1:]
+    at_start = file_start[(starts + torch.arange(seq_len + 1)).cpu()]
+    # a file's first character is not predicted from the file before it
+    targets = window[:, 1:].masked_fill(at_start[:, 1:].to(window.device), IGNORE)
+    return window[:, :-1], targets, at_start[:, :-1]
+
+
+def packed_lm_loss(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
+    """``lm_loss`` on windows cut at file boundaries. batch = (inputs [B, T], targets [B, T] (IGNORE where the
+    next character starts a file), starts [B, T] bool: a file starts there); the B rows and their file pieces run
+    as packed sequences of one row (``cu_seqlens``)."""
+    inputs, targets, starts = batch
+    starts = starts.clone()
+    starts[:, 0] = True
+    flat = starts.flatten()
+    cu = torch.cat((flat.nonzero().squeeze(1), flat.new_full((1,), flat.numel(), dtype=torch.long)))
+    logits = model(inputs.reshape(1, -1), cu_seqlens=cu)
+    targets = targets.flatten()
+    loss = nn.functional.cross_entropy(logits[0].float(), targets, ignore_index=IGNORE)
+    with torch.no_grad():
+        mask = targets != IGNORE
+        acc = ((logits[0].argmax(-1) == targets) & mask).sum() / mask.sum().clamp(min=1)
+    return loss, {"acc": float(acc)}
 
 
 def bits_per_char(model: nn.Module, ids: torch.Tensor, seq_len: int, batch_size: int = 32) -> float:
@@ -215,7 +272,8 @@ def train_lm(cfg: LMTrainConfig) -> dict:
 
 
 def _train_lm(cfg: LMTrainConfig, run) -> dict:
-    corpus = load_corpus(cfg.corpus)
+    documents = stdlib_documents() if cfg.pack_files else None
+    corpus = load_corpus(cfg.corpus, documents)
     vocab = Vocab.from_text(corpus["train"])
     cfg = replace(cfg, model=replace(cfg.model, vocab_size=len(vocab)))
     with torch.device("meta"):  # counts parameters without allocating them
@@ -231,17 +289,19 @@ def _train_lm(cfg: LMTrainConfig, run) -> dict:
     model = LanguageModel(cfg.model)
     train = data["train"]
 
-    def batch_fn(step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
-        starts = torch.randint(0, len(train) - cfg.seq_len - 1, (cfg.batch_size, 1), generator=gen)
-        window = train[starts + torch.arange(cfg.seq_len + 1)]
-        return window[:, :-1], window[:, 1:]
+    file_start = file_starts(len(train), documents["train"]) if documents is not None else None
 
-    loss_fn = lm_loss
+    def batch_fn(step: int) -> tuple[torch.Tensor, ...]:
+        gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        return training_windows(train, cfg.batch_size, cfg.seq_len, gen, file_start)
+
+    loss_fn = packed_lm_loss if cfg.pack_files else lm_loss
     if cfg.tbptt:
+        if cfg.pack_files:
+            raise ValueError("--tbptt and --pack-files contradict each other: a truncated-BPTT stream carries state "
+                             "across windows, packing cuts it at file boundaries; choose one")
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            raise ValueError("tbptt runs in one process: its loss carries state through forward_with_state, "
-                             "which DistributedDataParallel does not wrap")
+            raise ValueError("tbptt runs in one process: its stream of windows is not split between ranks")
         batch_fn, _ = stream_batches(train, cfg.batch_size, cfg.seq_len)  # cut on the CPU; the Trainer moves it
         loss_fn = TBPTTLoss()
     trainer = Trainer(

@@ -4,8 +4,9 @@
 Multi-head attention (Vaswani et al., 2017) with rotary positions (Su et al., RoFormer) applied at
 absolute positions before caching, so cached keys never need re-rotating. State:
 (k_cache [B, L, H, D], v_cache [B, L, H, D], pos [B] int64 tokens seen). For ``attention`` L grows
-with every call; for ``sliding_attention`` L = window - 1 and slots before the first token are
-masked out.
+with every call; for ``sliding_attention`` L = window - 1. The cache is right-aligned: slots before a
+row's first token (a sliding window not yet full, or rows of different lengths stacked after a packed or
+padded call) are masked out by ``pos``, so rows at different positions share one call.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class Attention(Mixer):
     state_formula = "grows: 2 * T * d_model (KV cache)"
     sequence_parallel = "cache"  # rnnzoo.distributed: LASP-2H, keys and values all-gathered
     fast_path = "SDPA (F.scaled_dot_product_attention)"
+    mixed_positions = True
 
     def __init__(self, config: AttentionConfig):
         super().__init__(config)
@@ -94,7 +96,12 @@ class Attention(Mixer):
         return self.out_proj(o.reshape(b, t, -1)), state
 
     def _valid(self, pos, n_keys: int, t: int) -> torch.Tensor | None:
-        return None  # a growing cache holds only real tokens
+        # Cache slots are right-aligned: slot j of the cache is real once pos >= cache_len - j.
+        cache_len = n_keys - t
+        if cache_len == 0:
+            return None
+        slot = torch.arange(n_keys, device=pos.device)
+        return slot[None, :] >= (cache_len - pos.clamp(max=cache_len))[:, None]
 
     def _step(self, x_t, state):
         y, state = self._forward(x_t.unsqueeze(1), state)
@@ -120,9 +127,3 @@ class SlidingAttention(Attention):
 
     def _cache_len(self) -> int:
         return self.config.window - 1
-
-    def _valid(self, pos, n_keys: int, t: int) -> torch.Tensor:
-        # Cache slots are right-aligned: slot j of the cache is real once pos >= cache_len - j.
-        cache_len = n_keys - t
-        slot = torch.arange(n_keys, device=pos.device)
-        return slot[None, :] >= (cache_len - pos.clamp(max=cache_len))[:, None]

@@ -3,9 +3,18 @@
 ```python
 y, state = mixer(x, state=None)      # x: [B, T, d_model] -> y: [B, T, d_model]
 y_t, state = mixer.step(x_t, state)  # x_t: [B, d_model];   exact, O(1) memory in T
+y, state = mixer.prefill(x, state)   # a prompt fed in pieces [B, k, d_model] before stepping: forward with a state
+y, state = mixer(x, cu_seqlens=cu)   # x: [1, T, d_model] packing N sequences at offsets cu [N+1]; state [N, ...]
+y, state = mixer(x, mask=mask)       # mask: [B, T] bool, True = real token; y is 0 at padding
 state = mixer.init_state(batch_size) # the zero state
 mixer.state_size                     # floats carried per sequence (None: grows with T)
 ```
+
+Packed and padded batches (``rnnzoo.mixers.varlen``) compute every sequence exactly as if it were alone: states
+start over at packed boundaries, padded positions neither write to nor decay the state and output exactly zero,
+and a row's final state is the one after its last real token (a row without one keeps its initial state). They
+cost one forward call per distinct sequence length. Chunked prefill is ``prefill`` (the same as ``forward`` with
+a state, since any split of a sequence gives the whole's outputs); ``step`` stays one token.
 
 A state is a tuple of tensors whose first dimension is the batch. Floating tensors are the
 recurrent memory and are what ``state_size`` counts; integer tensors (e.g. the position counter
@@ -27,6 +36,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from rnnzoo.mixers import varlen
 from rnnzoo.validate import check_types
 
 State = tuple[torch.Tensor, ...]
@@ -59,6 +69,9 @@ class Mixer(nn.Module):
     fast_path: ClassVar[str] = ""
     fast_mode: ClassVar[str] = ""  # op mode of ``forward`` for mixers implementing ``_mix``
     log_space_state: ClassVar[tuple[int, ...]] = ()  # state slots in log space, which start at -inf
+    # rows at different positions (integer counters [B] in the state, e.g. after a padded prefill) may share one
+    # call; otherwise they are run in groups of equal position (``varlen.run_rows``)
+    mixed_positions: ClassVar[bool] = False
 
     def __init__(self, config: MixerConfig):
         super().__init__()
@@ -66,13 +79,26 @@ class Mixer(nn.Module):
         self.d_model = config.d_model
 
     # -- the contract -------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
-        """x: [B, T, d_model]; state from ``init_state``/a previous call or None -> (y [B, T, d_model], state)."""
+    def forward(self, x: torch.Tensor, state: State | None = None, *, cu_seqlens: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
+        """x: [B, T, d_model]; state from ``init_state``/a previous call or None -> (y [B, T, d_model], state).
+
+        cu_seqlens: [N+1] int offsets of N sequences packed in x [1, T, d_model]; state and the returned state are
+        then [N, ...]. mask: [B, T] bool, True = real token (left, right or interior padding); outputs at padding
+        are exactly zero and padding leaves the state untouched. At most one of the two."""
         self._check_input(x, rank=3, what="x", expected="[B, T, d_model]")
         if x.shape[1] == 0:
             raise ValueError(f"x has an empty time dimension: shape {tuple(x.shape)}; need T >= 1")
+        if cu_seqlens is not None and mask is not None:
+            raise ValueError(f"{type(self).__name__}: give cu_seqlens (packed) or mask (padded), not both")
+        if cu_seqlens is not None:
+            return varlen.forward_packed(self, x, state, cu_seqlens)
+        if mask is not None:
+            return varlen.forward_masked(self, x, state, mask)
         self._check_state(state, x.shape[0], x)
-        return self._forward(x, state)
+        if state and not self.mixed_positions and varlen.positions_differ(state):
+            return varlen.forward_at_positions(self, x, state)
+        return self._forward(x, self._unpad_state(state) if state else state)
 
     def step(self, x_t: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """One token. x_t: [B, d_model] -> (y_t [B, d_model], state)."""
@@ -82,7 +108,18 @@ class Mixer(nn.Module):
         self._check_state(state, x_t.shape[0], x_t)
         if state is None:
             state = self.init_state(x_t.shape[0], device=x_t.device, dtype=x_t.dtype)
-        return self._step(x_t, state)
+        if not self.mixed_positions and varlen.positions_differ(state):
+            y, state = varlen.forward_at_positions(self, x_t.unsqueeze(1), state)
+            return y[:, 0], state
+        return self._step(x_t, self._unpad_state(state) if state else state)
+
+    def prefill(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """A chunk of a prompt, x: [B, k, d_model], continuing ``state`` -> (y [B, k, d_model], state) to continue
+        with ``prefill`` or ``step``: serving feeds a long prompt in pieces, then decodes. The same as
+        ``forward(x, state)`` (any split of a sequence gives the whole's outputs); attention's cache grows by k."""
+        if not self.causal:
+            raise ValueError(f"{type(self).__name__} is not causal: it cannot be fed in pieces")
+        return self(x, state)
 
     def init_state(self, batch_size: int, device=None, dtype=None) -> State:
         """The zero state for ``batch_size`` sequences."""
@@ -107,6 +144,11 @@ class Mixer(nn.Module):
     def _step(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         y, state = self._mix(x_t.unsqueeze(1), state, "recurrent")
         return y[:, 0], state
+
+    def _unpad_state(self, state: State) -> State:
+        """``state`` of rows at one position with the left padding removed that stacking rows of different lengths
+        put in front of a cache growing with T (``varlen``); mixers with such a cache override it."""
+        return state
 
     # -- checks -------------------------------------------------------------------------------
     def _param_dtype(self) -> torch.dtype:
@@ -188,10 +230,11 @@ class NonCausalMixer(Mixer):
     def state_size(self) -> int | None:
         return None
 
-    def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+    def forward(self, x: torch.Tensor, state: State | None = None, *, cu_seqlens: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
         if state:
             raise ValueError(f"{type(self).__name__} is not causal: it cannot continue from a state")
-        return super().forward(x, None)
+        return super().forward(x, None, cu_seqlens=cu_seqlens, mask=mask)
 
 
 def reverse_time(x: torch.Tensor) -> torch.Tensor:

@@ -67,6 +67,12 @@ class Combiner(Mixer):
         return (empty, empty.clone(), empty.clone(), empty.clone(), empty.new_zeros(batch_size, 0, self.num_heads),
                 torch.zeros(batch_size, dtype=torch.long, device=device))
 
+    def _unpad_state(self, state):
+        *cache, pos = state
+        n = int(pos[0])  # the open region holds n % s tokens, and n // s regions are closed
+        lengths = (n % self.config.block_size,) * 2 + (n // self.config.block_size,) * 3
+        return (*(c[:, c.shape[1] - m:] for c, m in zip(cache, lengths)), pos)
+
     def _mix(self, x, state, mode):
         b, t, _ = x.shape
         *cache, pos = state

@@ -25,7 +25,7 @@ from torch import nn
 from rnnzoo.mixers.base import Mixer, MixerConfig, State
 from rnnzoo.mixers.registry import register
 from rnnzoo.mixers.short_conv import ShortConvolution
-from rnnzoo.mixers.ssm_init import A_from_log, a_log_s4d_real, dt_bias_init, no_weight_decay
+from rnnzoo.mixers.ssm_init import A_from_log, a_log_s4d_real, at_least_float32, dt_bias_init, no_weight_decay
 from rnnzoo.ops.selective_scan import selective_scan, signed_selective_scan
 
 
@@ -57,7 +57,6 @@ class Mamba(Mixer):
     state_formula = "expand*d_model*(d_state + d_conv - 1)"
     fast_path = "compiled CPU selective scan, else time-blocked PyTorch scan (ops.selective_scan mode='auto')"
     fast_mode = "auto"
-    sequence_parallel = "diagonal"  # rnnzoo.distributed: the state crosses a chunk as T * S + b
 
     def __init__(self, config: MambaConfig):
         super().__init__(config)
@@ -91,13 +90,6 @@ class Mamba(Mixer):
         # allow_neg_eigval: the transition exp(delta A) in (0, 1] becomes 2 exp(delta A) - 1 in (-1, 1]
         scan = signed_selective_scan if self.config.allow_neg_eigval else selective_scan
         y, h = scan(xi.transpose(1, 2), dt.transpose(1, 2), A, B.transpose(1, 2), C.transpose(1, 2),
-                    D=_at_least_float32(self.D), z=z.transpose(1, 2),
-                    delta_bias=_at_least_float32(self.dt_proj.bias),
+                    D=at_least_float32(self.D), z=z.transpose(1, 2), delta_bias=at_least_float32(self.dt_proj.bias),
                     delta_softplus=True, return_last_state=True, initial_state=h, mode=mode)
         return self.out_proj(y.transpose(1, 2)), (conv_state, h.to(x.dtype))
-
-
-def _at_least_float32(p: torch.Tensor) -> torch.Tensor:
-    """D and the dt bias go into the scan in float32 as in mamba_ssm (a bfloat16 model keeps them exact), but a
-    float64 model keeps float64: ``.float()`` would round them and its gradients would miss a float64 check."""
-    return p.to(torch.promote_types(p.dtype, torch.float32))

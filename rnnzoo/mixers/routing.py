@@ -80,6 +80,11 @@ class RoutingAttention(Mixer):
         return (cache, cache.clone(), torch.zeros(batch_size, 0, self.num_routed, dtype=torch.long, device=device),
                 torch.zeros(batch_size, dtype=torch.long, device=device))
 
+    def _unpad_state(self, state):
+        *cache, pos = state
+        n = int(pos[0])
+        return (*(c[:, c.shape[1] - n:] for c in cache), pos)
+
     def _mix(self, x, state, mode):
         b, t, _ = x.shape
         k_cache, v_cache, c_cache, pos = state

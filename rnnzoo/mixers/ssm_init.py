@@ -26,8 +26,14 @@ def a_log_s4d_real(d_inner: int, d_state: int) -> torch.Tensor:
 
 
 def A_from_log(A_log: torch.Tensor) -> torch.Tensor:
-    """A = -exp(A_log) < 0, in float32 whatever the module's dtype (A_log is a float32-friendly parameter)."""
-    return -torch.exp(A_log.float())
+    """A = -exp(A_log) < 0, in float32 at least whatever the module's dtype (float64 stays float64)."""
+    return -torch.exp(at_least_float32(A_log))
+
+
+def at_least_float32(p: torch.Tensor) -> torch.Tensor:
+    """A sensitive parameter (A_log, D, dt bias) for an op: half precision upcast to float32, float64 kept (a
+    downcast would round a float64 model's gradients to float32)."""
+    return p.to(torch.promote_types(p.dtype, torch.float32))
 
 
 def no_weight_decay(*params: nn.Parameter) -> None:

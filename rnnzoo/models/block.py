@@ -34,17 +34,20 @@ class Block(nn.Module):
         self.mlp = MLP(d, mlp_ratio) if mlp_ratio > 0 else None
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, state: State | None = None,
-                lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
+    def forward(self, x: torch.Tensor, state: State | None = None, lengths: torch.Tensor | None = None,
+                cu_seqlens: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
         """x: [B, T, d_model] -> (y [B, T, d_model], mixer state).
 
         ``lengths`` [B]: x is right-padded, row b real for t < lengths[b]. A causal mixer needs nothing (padding
         comes after every real step); a ``Bidirectional`` mixer then reverses each row within its length, so
         padding never enters either direction's state. Outputs at padded positions are junk.
+        ``cu_seqlens`` [N+1]: x [1, T, d_model] packs N sequences (``Mixer.forward``); the rest is per token.
         """
         h = self.norm1(x)
         if lengths is not None and isinstance(self.mixer, Bidirectional):
             h, state = self.mixer.both_directions(h, lambda t: reverse_padded(t, lengths)), ()
+        elif cu_seqlens is not None:
+            h, state = self.mixer(h, state, cu_seqlens=cu_seqlens)
         else:
             h, state = self.mixer(h, state)
         return self._mlp(x + self.dropout(h)), state

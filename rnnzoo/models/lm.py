@@ -70,14 +70,18 @@ class LanguageModel(nn.Module):
     def init_state(self, batch_size: int, device=None, dtype=None) -> ModelState:
         return [b.mixer.init_state(batch_size, device=device, dtype=dtype) for b in self.blocks]
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens: [B, T] int64 -> logits [B, T, vocab_size]."""
-        return self.forward_with_state(tokens, None)[0]
+    def forward(self, tokens: torch.Tensor, cu_seqlens: torch.Tensor | None = None) -> torch.Tensor:
+        """tokens: [B, T] int64 -> logits [B, T, vocab_size]. ``cu_seqlens`` [N+1]: tokens [1, T] packs N
+        documents at these offsets, each computed as if alone (no token attends across a boundary)."""
+        return self.forward_with_state(tokens, None, cu_seqlens)[0]
 
-    def forward_with_state(self, tokens: torch.Tensor, state: ModelState | None) -> tuple[torch.Tensor, ModelState]:
+    def forward_with_state(self, tokens: torch.Tensor, state: ModelState | None,
+                           cu_seqlens: torch.Tensor | None = None) -> tuple[torch.Tensor, ModelState]:
         """tokens: [B, T]; state from init_state or a previous call -> (logits [B, T, V], state)."""
         self._check_tokens(tokens, rank=2)
-        return self._through_blocks(tokens, state, Block.__call__)  # __call__: module hooks run
+        if cu_seqlens is None:
+            return self._through_blocks(tokens, state, Block.__call__)  # __call__: module hooks run
+        return self._through_blocks(tokens, state, lambda b, x, s: b(x, s, cu_seqlens=cu_seqlens))
 
     def step(self, token: torch.Tensor, state: ModelState | None) -> tuple[torch.Tensor, ModelState]:
         """token: [B] int64 -> (logits [B, V], state)."""

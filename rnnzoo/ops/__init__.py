@@ -14,6 +14,9 @@ module ``rnnzoo/ops/<family>.py`` states its equations and shapes and holds its 
   ``softmax_attention`` alone computes in its inputs' dtype (no state accumulates; sdpa accumulates in float32);
 - non-floating inputs (int64, bool where a float is meant) raise a ValueError naming the dtype, and a
   ``chunk_size`` (or ``block_size``) below 1 a ValueError naming it;
+- every op takes ``cu_seqlens=None`` (``ops/varlen.py``): N sequences packed in one row (batch 1) run as if each
+  were alone, with ``initial_state`` and the final state [N, ...]; ``varlen.PACKING`` says per op which arguments
+  are time-indexed (cut at the boundaries) and which are parameters (shared);
 - under ``torch.autocast`` every op runs with autocast disabled (``autocast_safe``): it computes in float32 as
   above and returns its output in the dtype of the input it was given (what autocast's layers produced, e.g.
   bfloat16 after an autocast ``nn.Linear``), never in a dtype autocast would pick inside the op.

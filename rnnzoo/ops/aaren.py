@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
+from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "chunk")
 
@@ -91,6 +92,7 @@ def _chunked(s, v, state, chunk_size):
     return o[:, :T], (m, u, w)
 
 
+@packable("aaren")
 @autocast_safe
 def aaren(q, k, v, scale=None, initial_state=None, output_final_state=False, mode="chunk", chunk_size=64):
     """Prefix softmax attention of a learned query. q: [H, K]; k: [B, T, H, K]; v: [B, T, H, V];

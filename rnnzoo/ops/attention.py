@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnzoo.ops._common import autocast_safe, check_float, check_mode
+from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "sdpa")
 
@@ -34,6 +35,7 @@ def attention_mask(tq: int, tk: int, window: int | None, k_valid: torch.Tensor |
     return mask
 
 
+@packable("softmax_attention")
 @autocast_safe
 def softmax_attention(q, k, v, scale=None, window=None, k_valid=None, mode="sdpa", sinks=0):
     """q: [B, Tq, H, D]; k, v: [B, Tk, H, D] with Tk >= Tq; k_valid: [B, Tk] bool or None.

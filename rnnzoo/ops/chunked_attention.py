@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
+from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "chunk")
 
@@ -50,6 +51,7 @@ def _visible(key_pos, query_pos, chunk_size):
                                                        == query_pos.div(chunk_size, rounding_mode="floor"))
 
 
+@packable("chunked_attention")
 @autocast_safe
 def chunked_attention(q, k, v, chunk_size, scale=None, initial_state=None, output_final_state=False, mode="chunk"):
     """q, k: [B, T, H, dk]; v: [B, T, H, dv] -> (o [B, T, H, dv] in q's dtype, (k_cache, v_cache) float32

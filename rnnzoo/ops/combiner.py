@@ -29,6 +29,7 @@ from __future__ import annotations
 import torch
 
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
+from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "chunk")
 PARTITIONS = ("fixed", "logsparse")
@@ -82,6 +83,7 @@ def _empty_state(q):
     return empty, empty, empty, empty, q.new_zeros(b, 0, h)
 
 
+@packable("combiner_attention")
 @autocast_safe
 def combiner_attention(q, k, v, w, block_size, partition="fixed", scale=None, initial_state=None,
                        output_final_state=False, mode="chunk"):

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 from rnnzoo.ops._chunk import segsum
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
+from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "chunk")
 
@@ -149,6 +150,7 @@ def _chunk(q, k, v, g, beta, scale, initial_state, chunk_size, rows_per_token=1)
 
 
 # -- public ops ----------------------------------------------------------------------------------
+@packable("delta_rule")
 @autocast_safe
 def delta_rule(q, k, v, beta, scale=None, initial_state=None, output_final_state=False, mode="chunk",
                chunk_size=64):
@@ -162,6 +164,7 @@ def delta_rule(q, k, v, beta, scale=None, initial_state=None, output_final_state
     return _run("delta_rule", q, k, v, None, beta, scale, initial_state, output_final_state, mode, chunk_size)
 
 
+@packable("gated_delta_rule")
 @autocast_safe
 def gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None, output_final_state=False, mode="chunk",
                      chunk_size=64):
@@ -175,6 +178,7 @@ def gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None, output_fi
     return _run("gated_delta_rule", q, k, v, g, beta, scale, initial_state, output_final_state, mode, chunk_size)
 
 
+@packable("delta_product")
 @autocast_safe
 def delta_product(q, k, v, g, beta, num_householder=2, scale=None, initial_state=None,
                   output_final_state=False, mode="chunk", chunk_size=64):

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnzoo.ops._common import autocast_safe, check_mode, check_sequence, upcast
+from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "conv")
 
@@ -33,6 +34,7 @@ def _check(u, weight, bias, dilation, initial_state, mode):
         raise ValueError(f"initial_state must be [B, H, (K-1)*dilation]={(B, H, span)}, got {tuple(initial_state.shape)}")
 
 
+@packable("dilated_causal_conv")
 @autocast_safe
 def dilated_causal_conv(u, weight, bias=None, dilation=1, initial_state=None, output_final_state=False, mode="conv"):
     """u: [B, T, H] -> (y [B, T, H] in u's dtype, final window [B, H, (K-1)*dilation] float32 (float64 for

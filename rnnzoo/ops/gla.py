@@ -31,11 +31,13 @@ from rnnzoo.ops import kernels
 from rnnzoo.ops._chunk import check_qkv, detach_decay, final_state_decay_grad, from_chunks, pass_states, to_chunks
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
 from rnnzoo.ops.kernels import linear_attention as kernel
+from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "chunk", "kernel", "auto")
 DIRECT_MAX_SPAN = 20.0  # nats of decay across one chunk up to which the one-matmul intra-chunk form is used
 
 
+@packable("gla")
 @autocast_safe
 def gla(q, k, v, gk, scale=None, initial_state=None, output_final_state=False, mode="auto", chunk_size=64):
     """q, k: [B, T, H, K]; v: [B, T, H, V]; gk: [B, T, H, K] log decay (<= 0); initial_state: [B, H, K, V].

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnzoo.ops._common import autocast_safe, check_mode, check_sequence, upcast
+from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "conv")
 
@@ -30,6 +31,7 @@ def _check(u, weight, bias, initial_state, mode):
         raise ValueError(f"initial_state must be [B, D, W]={(B, D, weight.shape[2])}, got {tuple(initial_state.shape)}")
 
 
+@packable("hie")
 @autocast_safe
 def hie(u, weight, bias=None, initial_state=None, output_final_state=False, mode="conv"):
     """u: [B, T, D] -> (H [B, T, H] in u's dtype, final window [B, D, W] float32 (float64 for float64 inputs) or

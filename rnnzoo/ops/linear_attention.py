@@ -21,10 +21,12 @@ import torch
 from rnnzoo.ops._chunk import check_qkv
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_float, check_mode
 from rnnzoo.ops.simple_gla import MODES, simple_gla_core
+from rnnzoo.ops.varlen import packable
 
 EPS = 1e-10
 
 
+@packable("linear_attention")
 @autocast_safe
 def linear_attention(q, k, v, scale=None, initial_state=None, output_final_state=False, normalize=False,
                      mode="auto", chunk_size=64):

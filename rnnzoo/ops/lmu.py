@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 
 from rnnzoo.ops._common import autocast_safe, check_float, check_mode, compute_dtype
+from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "fft")
 
@@ -52,6 +53,7 @@ def _apply_powers(Abar: torch.Tensor, V: torch.Tensor, T: int) -> torch.Tensor:
     return out[:T]
 
 
+@packable("lmu_memory")
 @autocast_safe
 def lmu_memory(u, Abar, Bbar, initial_state=None, output_final_state=False, mode="fft"):
     """m_t = Abar m_{t-1} + Bbar u_t per channel. u: [B, T, C]; Abar: [q, q]; Bbar: [q]; initial_state: [B, C, q].

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnzoo.ops._common import autocast_safe, check_mode, upcast
+from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "fft")
 
@@ -46,6 +47,7 @@ def fast_fft_size(n: int) -> int:
         m += 1
 
 
+@packable("long_conv")
 @autocast_safe
 def long_conv(u, k, D=None, initial_state=None, output_final_state=False, mode="fft"):
     """u: [B, T, H], k: [H, L] -> (y [B, T, H] in u's dtype, final window [B, H, L-1] float32 (float64 for

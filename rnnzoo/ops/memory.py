@@ -47,6 +47,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_float, check_mode, compute_dtype
+from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "chunk")
 MEMORIES = ("linear", "mlp")
@@ -172,6 +173,7 @@ def grad_factors(rule: MemoryRule, ws, k, v, delta):
 
 
 # -- public op -----------------------------------------------------------------------------------
+@packable("memory_update")
 @autocast_safe
 def memory_update(q, k, v, lr, log_decay, log_momentum=None, gamma=None, delta=None, *, rule: MemoryRule,
                   initial_state: MemoryState, output_final_state: bool = False, mode: str = "chunk",

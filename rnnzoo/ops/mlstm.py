@@ -22,10 +22,12 @@ import torch
 
 from rnnzoo.ops._chunk import from_chunks, pass_states, segsum, to_chunks
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
+from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "chunk")
 
 
+@packable("mlstm")
 @autocast_safe
 def mlstm(q, k, v, i, f, scale=None, initial_state=None, output_final_state=False, mode="chunk", chunk_size=64,
           eps=1e-6):

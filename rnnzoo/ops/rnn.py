@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnzoo.ops._common import autocast_safe, check_mode, upcast
+from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "fused")
 
@@ -53,6 +54,7 @@ def _fused(fn, x, hx, weights, has_bias: bool):
     return out[0], tuple(h.squeeze(0) for h in out[1:])
 
 
+@packable("elman")
 @autocast_safe
 def elman(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, initial_state=None,
           output_final_state=False, nonlinearity="tanh", mode="fused"):
@@ -81,6 +83,7 @@ def elman(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, initial_state=Non
     return torch.stack(ys, 1).to(dtype), ((h,) if output_final_state else None)
 
 
+@packable("lstm")
 @autocast_safe
 def lstm(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, initial_state=None,
          output_final_state=False, mode="fused"):
@@ -110,6 +113,7 @@ def lstm(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, initial_state=None
     return torch.stack(ys, 1).to(dtype), ((h, c) if output_final_state else None)
 
 
+@packable("gru")
 @autocast_safe
 def gru(x, weight_ih, weight_hh, bias_ih=None, bias_hh=None, initial_state=None,
         output_final_state=False, mode="fused"):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import torch
 
 from rnnzoo.ops._common import autocast_safe, upcast
+from rnnzoo.ops.varlen import packable
 
 
+@packable("apply_rotary")
 @autocast_safe
 def apply_rotary(x: torch.Tensor, positions: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
     """Rotate channel pairs (i, i + D/2) of x by angle positions * base^(-2i/D).

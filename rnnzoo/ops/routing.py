@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnzoo.ops._common import autocast_safe, check_mode, upcast
+from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "parallel")
 QUERY_BLOCK = 512
@@ -61,6 +62,7 @@ def _check(q, k, v, q_cluster, k_cluster, mode):
                          f"{tuple(k.shape[:3])}, got {tuple(q_cluster.shape)}, {tuple(k_cluster.shape)}")
 
 
+@packable("routing_attention")
 @autocast_safe
 def routing_attention(q, k, v, q_cluster, k_cluster, scale=None, mode="parallel"):
     """q: [B, Tq, H, D]; k, v: [B, Tk, H, D]; q_cluster: [B, Tq, H]; k_cluster: [B, Tk, H] -> o [B, Tq, H, D] in

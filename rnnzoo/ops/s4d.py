@@ -21,6 +21,7 @@ import math
 import torch
 
 from rnnzoo.ops._common import autocast_safe, check_mode, upcast
+from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "fft")
 
@@ -77,6 +78,7 @@ def _check(u, log_dt, log_A_real, A_imag, C, D, initial_state, mode):
         raise ValueError(f"initial_state must be [B, H, N2]={(Bt, H, C.shape[1])}, got {tuple(initial_state.shape)}")
 
 
+@packable("s4d_conv")
 @autocast_safe
 def s4d_conv(u, log_dt, log_A_real, A_imag, C, D=None, initial_state=None, output_final_state=False, mode="fft"):
     """Run the S4D SSM over u: [B, T, H] with log_dt, D: [H], log_A_real, A_imag, C (complex): [H, N2] and

@@ -30,6 +30,7 @@ import math
 import torch
 
 from rnnzoo.ops._common import autocast_safe, check_mode, upcast
+from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "chunk")
 LOG_MODES = ("recurrent", "chunk", "log")  # diagonal_scan's modes: log decays also have the log-space form
@@ -189,6 +190,7 @@ def _recurrent(x, a, h0):
     return torch.stack(hs, 1)
 
 
+@packable("diagonal_scan")
 @autocast_safe
 def diagonal_scan(x, g, initial_state=None, output_final_state=False, mode="chunk"):
     """h_t = exp(g_t) * h_{t-1} + x_t (elementwise). x, g: [B, T, *R] (g <= 0); initial_state: [B, *R].
@@ -208,6 +210,7 @@ def diagonal_scan(x, g, initial_state=None, output_final_state=False, mode="chun
     return h.to(dtype), (h[:, -1] if output_final_state else None)
 
 
+@packable("signed_diagonal_scan")
 @autocast_safe
 def signed_diagonal_scan(x, a, initial_state=None, output_final_state=False, mode="chunk"):
     """h_t = a_t * h_{t-1} + x_t (elementwise) with a signed transition a_t in [-1, 1].

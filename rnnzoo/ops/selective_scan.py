@@ -44,6 +44,7 @@ from torch.autograd.function import once_differentiable
 from rnnzoo.ops import kernels
 from rnnzoo.ops._common import autocast_safe, check_mode, upcast
 from rnnzoo.ops.kernels.selective_scan import kernel_scan
+from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "chunk", "kernel", "auto")
 
@@ -76,6 +77,7 @@ def _per_channel(t: torch.Tensor, dim: int) -> torch.Tensor:
     return t.repeat_interleave(dim // t.shape[1], dim=1)
 
 
+@packable("selective_scan")
 @autocast_safe
 def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
                    return_last_state=False, initial_state=None, mode="auto"):
@@ -86,6 +88,7 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
                            initial_state, mode, signed=False)
 
 
+@packable("signed_selective_scan")
 @autocast_safe
 def signed_selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
                           return_last_state=False, initial_state=None, mode="auto"):

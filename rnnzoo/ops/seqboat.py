@@ -20,6 +20,7 @@ import torch
 
 from rnnzoo.ops._common import autocast_safe, check_mode, upcast
 from rnnzoo.ops.attention import attention_mask
+from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "parallel")
 
@@ -41,6 +42,7 @@ def _check(q, k, v, active, window, initial_state, mode):
                              f"count [B]); got {[tuple(t.shape) for t in initial_state]}")
 
 
+@packable("sparse_local_attention")
 @autocast_safe
 def sparse_local_attention(q, k, v, active, window, scale=None, initial_state=None, output_final_state=False,
                            mode="parallel"):

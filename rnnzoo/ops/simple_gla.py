@@ -33,10 +33,12 @@ from rnnzoo.ops._chunk import (
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
 from rnnzoo.ops._scalar_chunk import direct_ok, scalar_decay_chunk
 from rnnzoo.ops.kernels import linear_attention as kernel
+from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "chunk", "kernel", "auto")
 
 
+@packable("simple_gla")
 @autocast_safe
 def simple_gla(q, k, v, g, scale=None, initial_state=None, output_final_state=False, mode="auto",
                chunk_size=64):

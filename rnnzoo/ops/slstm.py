@@ -22,10 +22,12 @@ import torch
 import torch.nn.functional as F
 
 from rnnzoo.ops._common import autocast_safe, check_mode, upcast
+from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent",)  # the state feeds back through R nonlinearly: no parallel-in-time form
 
 
+@packable("slstm")
 @autocast_safe
 def slstm(gx: torch.Tensor, r: torch.Tensor, initial_state=None, output_final_state: bool = False,
           mode: str = "recurrent"):

@@ -32,6 +32,7 @@ import torch
 
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
 from rnnzoo.ops.simple_gla import MODES, simple_gla_core
+from rnnzoo.ops.varlen import packable
 
 _MIN_LOG = -60.0  # |a| below e^-60 counts as e^-60 in signed_ssd's chunked form
 
@@ -70,6 +71,7 @@ def _as_simple_gla(x, la, b, c, h0, mode, chunk_size, decay_grad_identity=True):
     return simple_gla_core(c, b, x, la, 1.0, h0, mode, chunk_size, decay_grad_identity)
 
 
+@packable("ssd")
 @autocast_safe
 def ssd(x, a, b, c, initial_state=None, output_final_state=False, mode="auto", chunk_size=64):
     """Mamba-2 SSD with log decay a <= 0. x: [B, T, H, P]; a: [B, T, H]; b, c: [B, T, H, N];
@@ -85,6 +87,7 @@ def ssd(x, a, b, c, initial_state=None, output_final_state=False, mode="auto", c
     return y.to(dtype), (h if output_final_state else None)
 
 
+@packable("signed_ssd")
 @autocast_safe
 def signed_ssd(x, a, b, c, initial_state=None, output_final_state=False, mode="auto", chunk_size=64):
     """SSD with a signed per-head transition a in [-1, 1]: h_t = a_t h_{t-1} + b_t x_t^T, y_t = h_t^T c_t.

@@ -10,18 +10,22 @@ from rnnzoo.apps.lm import (
     LMTrainConfig,
     Vocab,
     bits_per_char,
+    document_starts,
     generate_text,
     load_corpus,
     load_lm,
     load_train_config,
+    packed_lm_loss,
     split_of,
     stdlib_sources,
     train_lm,
 )
 from rnnzoo.cli import main
 from rnnzoo.config_args import from_dict
+from rnnzoo.labels import IGNORE
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.models.generate import GenerationConfig
+from rnnzoo.train import lm_loss
 from rnnzoo.train.checkpoint import write_sidecar
 
 
@@ -232,3 +236,45 @@ def test_tbptt_trains_over_the_stream_from_the_cli(corpus, tmp_path):
                  "--out", str(out), "--no-progress"]) == 0
     result = json.loads((out / "lm.json").read_text())
     assert result["config"]["tbptt"] is True and math.isfinite(result["test_bpc"])
+def test_document_starts_are_the_offsets_in_the_joined_text():
+    docs = ["ab", "", "cde"]
+    starts = document_starts(docs)
+    assert starts.tolist() == [0, 3, 4]
+    assert ["\n".join(docs)[s:].startswith(d) for s, d in zip(starts.tolist(), docs)] == [True] * 3
+
+
+def _tiny_lm():
+    torch.manual_seed(0)
+    return LanguageModel(LMConfig(vocab_size=11, d_model=16, n_layers=2, mixer="gla", mixer_options={"num_heads": 2}))
+
+
+def test_packed_loss_without_file_starts_is_the_plain_loss():
+    model = _tiny_lm()
+    window = torch.randint(0, 11, (3, 9), generator=torch.Generator().manual_seed(1))
+    starts = torch.zeros(3, 8, dtype=torch.bool)
+    plain, _ = lm_loss(model, (window[:, :-1], window[:, 1:]))
+    packed, _ = packed_lm_loss(model, (window[:, :-1], window[:, 1:], starts))
+    torch.testing.assert_close(packed, plain, atol=1e-6, rtol=1e-6)
+
+
+def test_packed_loss_runs_each_file_piece_alone():
+    model = _tiny_lm()
+    window = torch.randint(0, 11, (2, 9), generator=torch.Generator().manual_seed(2))
+    starts = torch.zeros(2, 8, dtype=torch.bool)
+    starts[0, 3] = starts[1, 5] = True  # a file starts there: the targets just before are ignored
+    targets = window[:, 1:].clone()
+    targets[0, 2] = targets[1, 4] = IGNORE
+    packed, _ = packed_lm_loss(model, (window[:, :-1], targets, starts))
+    total, count = 0.0, 0
+    for row, cut in ((0, 3), (1, 5)):
+        for lo, hi in ((0, cut), (cut, 8)):
+            logits = model(window[row:row + 1, lo:hi])[0]
+            t = targets[row, lo:hi]
+            total += torch.nn.functional.cross_entropy(logits, t, ignore_index=IGNORE, reduction="sum")
+            count += int((t != IGNORE).sum())
+    torch.testing.assert_close(packed, total / count, atol=1e-6, rtol=1e-6)
+
+
+def test_pack_files_needs_the_stdlib_corpus(corpus):
+    with pytest.raises(ValueError, match="pack_files needs the standard-library corpus"):
+        LMTrainConfig(corpus=str(corpus), pack_files=True)
