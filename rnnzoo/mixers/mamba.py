@@ -57,6 +57,7 @@ class Mamba(Mixer):
     state_formula = "expand*d_model*(d_state + d_conv - 1)"
     fast_path = "compiled CPU selective scan, else time-blocked PyTorch scan (ops.selective_scan mode='auto')"
     fast_mode = "auto"
+    sequence_parallel = "diagonal"  # rnnzoo.distributed: the state crosses a chunk as T * S + b
 
     def __init__(self, config: MambaConfig):
         super().__init__(config)
