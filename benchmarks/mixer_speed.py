@@ -1,11 +1,13 @@
 """Speed of registry mixers: the fast forward ``mixer(x)`` against its step-by-step reference, a loop of
-``mixer.step`` over T (the baseline, named in every row), forward only, under torch.no_grad.
+``mixer.step`` over T (the baseline, named in every row): forward only under torch.no_grad, or with
+``--backward`` forward + backward of the output's sum (gradients of x and of every parameter).
 
     python benchmarks/mixer_speed.py --mixers mingru,minlstm,rglru,lmu --T 4096 --B 8 --d-model 256 --threads 1
-    python benchmarks/mixer_speed.py --mixers mamba --T 1024 --repeats 5 --out bench_results/mamba.json
+    python benchmarks/mixer_speed.py --mixers mamba --T 1024 --repeats 5 --backward --out bench_results/mamba.json
 
 Each time is the median of --repeats runs after one warm-up call; the step loop is timed --step-repeats
-times (default 1: it is the slow side). Prints a table and writes JSON rows with the provenance (commit,
+times (default 1: it is the slow side) after --step-warmups untimed loops (default 1; 0 where a loop takes
+minutes: its first steps warm it up). Prints a table and writes JSON rows with the provenance (commit,
 torch, machine, threads, shapes) to --out.
 """
 
@@ -24,9 +26,10 @@ import torch
 from rnnzoo import mixers
 
 
-def median_seconds(fn, repeats: int) -> float:
-    """Median wall time of fn() over ``repeats`` calls after one warm-up call."""
-    fn()
+def median_seconds(fn, repeats: int, warmups: int = 1) -> float:
+    """Median wall time of fn() over ``repeats`` calls after ``warmups`` untimed calls."""
+    for _ in range(warmups):
+        fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -45,17 +48,35 @@ def step_loop(mixer, x: torch.Tensor) -> torch.Tensor:
     return torch.stack(ys, 1)
 
 
-def measure(name: str, T: int, B: int, d_model: int, repeats: int, step_repeats: int, seed: int = 0) -> dict:
-    """One row: forward and step-loop seconds of mixer ``name`` (config defaults) on x [B, T, d_model]."""
+def no_grad(fn):
+    """fn() under torch.no_grad: the forward pass alone."""
+    def run():
+        with torch.no_grad():
+            fn()
+    return run
+
+
+def with_backward(fn):
+    """fn().sum().backward(): the forward pass, then the gradients of x and of every parameter."""
+    def run():
+        fn().sum().backward()
+    return run
+
+
+def measure(name: str, T: int, B: int, d_model: int, repeats: int, step_repeats: int, backward: bool = False,
+            step_warmups: int = 1, seed: int = 0) -> dict:
+    """One row: seconds of the fast forward and of the step loop of mixer ``name`` (config defaults) on
+    x [B, T, d_model]; with ``backward``, each time includes the backward pass of the output's sum."""
     torch.manual_seed(seed)
     mixer = mixers.build(name, d_model).eval()
-    x = torch.randn(B, T, d_model)
-    with torch.no_grad():
-        fast = median_seconds(lambda: mixer(x), repeats)
-        step = median_seconds(lambda: step_loop(mixer, x), step_repeats)
+    x = torch.randn(B, T, d_model, requires_grad=backward)
+    timed = with_backward if backward else no_grad
+    fast = median_seconds(timed(lambda: mixer(x)[0]), repeats)
+    step = median_seconds(timed(lambda: step_loop(mixer, x)), step_repeats, step_warmups)
     return {"mixer": name, "fast_path": type(mixer).fast_path, "baseline": "step loop",
-            "forward_s": fast, "step_loop_s": step, "speedup": step / fast,
-            "forward_tokens_per_s": B * T / fast}
+            "pass": "forward+backward" if backward else "forward",
+            "fast_s": fast, "step_loop_s": step, "speedup": step / fast,
+            "fast_tokens_per_s": B * T / fast}
 
 
 def provenance(args) -> dict:
@@ -67,7 +88,7 @@ def provenance(args) -> dict:
     return {"commit": commit, "torch": torch.__version__, "python": platform.python_version(),
             "machine": platform.platform(), "processor": platform.processor(), "threads": torch.get_num_threads(),
             "T": args.T, "B": args.B, "d_model": args.d_model, "repeats": args.repeats,
-            "step_repeats": args.step_repeats}
+            "step_repeats": args.step_repeats, "step_warmups": args.step_warmups, "backward": args.backward}
 
 
 def main(argv=None) -> list[dict]:
@@ -78,7 +99,10 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--d-model", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3, help="timed fast forwards per mixer (median)")
     parser.add_argument("--step-repeats", type=int, default=1, help="timed step loops per mixer (median)")
+    parser.add_argument("--step-warmups", type=int, default=1, help="untimed step loops before the timed ones")
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
+    parser.add_argument("--backward", action="store_true",
+                        help="time forward + backward of the output's sum (default: forward under no_grad)")
     parser.add_argument("--out", type=Path, default=Path("bench_results/mixer_speed.json"),
                         help="JSON rows (default in the git-ignored bench_results/)")
     args = parser.parse_args(argv)
@@ -91,18 +115,22 @@ def main(argv=None) -> list[dict]:
     for flag in ("T", "B", "d_model", "repeats", "step_repeats", "threads"):
         if getattr(args, flag) < 1:
             parser.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+    if args.step_warmups < 0:
+        parser.error(f"--step-warmups must be >= 0, got {args.step_warmups}")
     if any(not mixers.get(n).causal for n in names):
         parser.error("non-causal mixers have no step loop to compare against")
     torch.set_num_threads(args.threads)
     rows = []
-    print(f"{'mixer':<12} {'forward s':>10} {'step loop s':>12} {'speedup':>8}  fast path")
+    print(f"{'mixer':<18} {'fast s':>10} {'step loop s':>12} {'speedup':>8}  fast path")
     for name in names:
-        row = measure(name, args.T, args.B, args.d_model, args.repeats, args.step_repeats)
+        row = measure(name, args.T, args.B, args.d_model, args.repeats, args.step_repeats, args.backward,
+                      args.step_warmups)
         rows.append(row)
-        print(f"{name:<12} {row['forward_s']:>10.4f} {row['step_loop_s']:>12.4f} {row['speedup']:>7.1f}x  "
+        print(f"{name:<18} {row['fast_s']:>10.4f} {row['step_loop_s']:>12.4f} {row['speedup']:>7.1f}x  "
               f"{row['fast_path']}", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"provenance": provenance(args), "rows": rows}, indent=2))
+        # rewritten after every mixer, so that a run stopped part-way keeps its finished rows
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"provenance": provenance(args), "rows": rows}, indent=2))
     return rows
 
 

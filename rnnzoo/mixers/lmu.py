@@ -6,8 +6,10 @@ LMUFormer, Liu et al. 2024, which is this layer):
     m_t = Abar m_{t-1} + Bbar u_t                    fixed Legendre delay system of window theta, order q, ZOH
     y_t = relu(W_h [m_t; x_t])                       m_t flattened over the d_u channels
 
-Defaults: order 256 and d_u 1 (psMNIST in Voelker et al. 2019 and the parallel LMU), theta 256 (the papers
-set theta to the sequence length, which a mixer does not know). W_u, W_h bias-free as in the parallel LMU,
+Defaults: LMUFormer's LMU layer (its speech-commands model: memory size = dim = 256, one input channel u,
+theta 128 = its sequence length); order 256 and d_u 1 are also psMNIST's in Voelker et al. 2019 and the
+parallel LMU. theta is the window the memory resolves: the papers set it to the sequence length, which a
+mixer does not know, so LMUFormer's 128 is kept fixed. W_u, W_h bias-free as in the parallel LMU,
 nn.Linear's init. Abar, Bbar are buffers computed in float64 (``ops.lmu``), never trained.
 
 LMUFormer's other parts are not options here: its patch embedding's convolutions are centred (kernel 3,
@@ -32,7 +34,7 @@ from rnnzoo.ops.lmu import legendre_state_space, lmu_memory, zoh
 @dataclass
 class LMUConfig(MixerConfig):
     order: int = 256  # q, the memory dimension per input channel
-    theta: float = 256.0  # window length in steps
+    theta: float = 128.0  # window length in steps
     d_u: int = 1  # input channels u_t, each with its own memory
 
     def __post_init__(self) -> None:

@@ -7,6 +7,9 @@ plateau many models sit on for a while. Two bars: every mixer must beat chance c
 that can bind content must get past the copy plateau (> 0.75). Mixers whose state cannot depend on which
 key came with which value are exempt from the second: s4d and lmu (linear time-invariant memories: the same
 kernel for every input) and aaren (its attention query is a learned constant, not a function of the input).
+So are mixers that never read their state with the current token (``STATE_IS_OUTPUT``: minGRU and minLSTM,
+whose output is the state itself): the lookup of a key's value is left to the MLPs between layers, and
+within the budgets measured it stays on the copy plateau; they must still beat chance.
 Mixers that leave the plateau later than 1000 steps (classic RNNs whose whole state passes through a
 nonlinearity at every step, among others) get a longer budget for the second bar (``SLOW_BINDERS``),
 measured on seeds 0, 1 and 2.
@@ -30,8 +33,14 @@ from rnnzoo.train import TrainConfig, Trainer
 
 CAUSAL = [n for n in mixers.names() if mixers.get(n).causal]
 NONCAUSAL = [n for n in mixers.names() if not mixers.get(n).causal]
-# lmu: a fixed Legendre delay memory of relu(W_u x) (measured 2026-12-03, seed 0, 1000 steps: 0.289)
+# lmu: a fixed Legendre delay memory of relu(W_u x) (measured 2026-12-03, seed 0, 1000 steps: 0.516 with the
+# default window theta 128, 0.289 with theta 256)
 NO_CONTENT_RECALL = {"s4d", "aaren", "lmu"}
+# mingru, minlstm: gates and candidate read x_t only and the output is h_t itself (no output gate, no query of
+# the state by the current token), as in Feng et al. 2024 (Sec. 3) and lucidrains' minLM (its optional conv is
+# off by default), so only an MLP between layers can form the key-value product. Measured 2026-12-03, seed 0:
+# mingru 0.535 at 1000 steps and 0.553 at 3000, minlstm 0.527 and 0.520 (copy plateau 0.5)
+STATE_IS_OUTPUT = {"mingru", "minlstm"}
 # linear attention without fla's short q/k/v convolution stays on the copy plateau at this budget (seed 0,
 # 2026-11-25: linear_attention 0.525, lightning 0.527, gla 0.537, lightnet 0.525, based 0.537; with the conv
 # all pass, gla 0.998, lightnet 1.0, based 0.996; Based and Zoology pair it with one): the binding bar is
@@ -66,7 +75,7 @@ def test_two_layer_lm_beats_chance_on_associative_recall(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [n for n in CAUSAL if n not in NO_CONTENT_RECALL])
+@pytest.mark.parametrize("name", [n for n in CAUSAL if n not in NO_CONTENT_RECALL | STATE_IS_OUTPUT])
 def test_two_layer_lm_binds_keys_to_values(name):
     spec = f"{name}:use_short_conv=True" if name in NEEDS_SHORT_CONV else name
     accuracy, loss = recall_accuracy(spec, SLOW_BINDERS.get(name, RECALL.steps))
