@@ -60,9 +60,9 @@ def measure(target, draft, prompts, n: int, k: int) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--pairs", default="attention:4:256/lstm:1:64,lstm:3:256/lstm:1:64")
+    p.add_argument("--pairs", default="attention:2:128/lstm:1:32,lstm:2:128/lstm:1:32")
     p.add_argument("--draft-k", default="1,2,4,8", help="draft lengths compared")
-    p.add_argument("--steps", type=int, default=400, help="training steps of every model")
+    p.add_argument("--steps", type=int, default=300, help="training steps of every model")
     p.add_argument("--tokens", type=int, default=200, help="generated tokens per prompt")
     p.add_argument("--prompts", type=int, default=5, help="prompts, cut from the test split")
     p.add_argument("--ckpt-dir", default="bench_results/speculative")  # git-ignored
