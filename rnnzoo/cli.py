@@ -9,6 +9,7 @@ import shutil
 import sys
 
 from rnnzoo import mixers
+from rnnzoo.apps.tagging import cli as tagging_cli
 from rnnzoo.apps.tpp import cli as tpp_cli
 from rnnzoo.config_args import add_arguments, from_args, from_dict
 from rnnzoo.runtime import keep_freed_memory, set_threads
@@ -384,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench_parser(sub)
     _add_seq2seq_parser(sub)
     tpp_cli.add_parser(sub)
+    tagging_cli.add_parser(sub)
     return parser
 
 
