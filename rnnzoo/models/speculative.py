@@ -81,7 +81,8 @@ def speculate(target: nn.Module, draft: nn.Module, prompt: torch.Tensor, max_new
     if target.config.vocab_size != draft.config.vocab_size:
         raise ValueError(f"draft vocab_size {draft.config.vocab_size} differs from the target's "
                          f"{target.config.vocab_size}; both must read the same token ids")
-    target.eval(), draft.eval()
+    target.eval()
+    draft.eval()
     stats = SpeculativeStats()
     rows = [_decode_row(target, draft, row, max_new_tokens, draft_k, probs, generator, stats) for row in prompt]
     return torch.stack(rows), stats

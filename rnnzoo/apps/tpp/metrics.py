@@ -28,24 +28,22 @@ def prediction_grid(mean_gap: float, points: int = 256) -> torch.Tensor:
     return (torch.linspace(0, 1, points + 1)[1:] ** 2 * 20 * mean_gap).double()
 
 
-def summarise(ll: np.ndarray, gap_pred: np.ndarray, gaps: np.ndarray, mark_pred: np.ndarray,
+def summarise(ll_per_event: float, gap_pred: np.ndarray, gaps: np.ndarray, mark_pred: np.ndarray,
               marks: np.ndarray) -> dict[str, float]:
-    """Per-event arrays over a split (events after the first of each sequence for the predictions)."""
-    return {"ll_per_event": float(ll.mean()), "rmse": float(np.sqrt(np.mean((gap_pred - gaps) ** 2))),
+    """Predictions and targets [M] over a split's events after the first of each sequence."""
+    return {"ll_per_event": ll_per_event, "rmse": float(np.sqrt(np.mean((gap_pred - gaps) ** 2))),
             "mark_accuracy": float(np.mean(mark_pred == marks))}
 
 
 def true_process_metrics(process, sequences, grid: torch.Tensor) -> dict[str, float]:
     """The true process's per-event log-likelihood, and its RMSE and mark accuracy with the grid predictor."""
-    ll, preds, gaps, pmarks, marks = [], [], [], [], []
+    ll, preds, gaps, pmarks, marks = 0.0, [], [], [], []
     g = grid.numpy()
     for times, m in sequences:
         gap, states = process.states(times, m)
-        ll.append(process.log_likelihood(times, m) / len(times))
+        ll += process.log_likelihood(times, m)
         rates = torch.from_numpy(process.rate(states[1:], np.broadcast_to(g, (len(times) - 1, len(g)))))
         gp, mp = density_predictions(rates, grid)
         preds.append(gp.numpy()), pmarks.append(mp.numpy()), gaps.append(gap[1:]), marks.append(m[1:])
-    out = summarise(np.zeros(1), *(np.concatenate(a) for a in (preds, gaps, pmarks, marks)))
     n = sum(len(t) for t, _ in sequences)
-    out["ll_per_event"] = float(sum(x * len(t) for x, (t, _) in zip(ll, sequences)) / n)
-    return out
+    return summarise(ll / n, *(np.concatenate(a) for a in (preds, gaps, pmarks, marks)))

@@ -86,7 +86,7 @@ def evaluate(model: TPPModel, sequences, mc_samples: int, grid: torch.Tensor, ch
         later = mask.clone()
         later[:, 0] = False
         gp.append(g[later]), gt.append(gaps[later]), mp.append(m[later]), mt.append(marks[later])
-    return summarise(*(torch.cat(a).numpy() for a in (ll, gp, gt, mp, mt)))
+    return summarise(float(torch.cat(ll).mean()), *(torch.cat(a).numpy() for a in (gp, gt, mp, mt)))
 
 
 def train_tpp(config: TPPTrainConfig | None = None) -> dict:
