@@ -9,6 +9,8 @@ import shutil
 import sys
 
 from rnnzoo import mixers
+from rnnzoo.apps.tagging import cli as tagging_cli
+from rnnzoo.apps.tpp import cli as tpp_cli
 from rnnzoo.config_args import add_arguments, from_args, from_dict
 from rnnzoo.runtime import keep_freed_memory, set_threads
 from rnnzoo.verify_cli import add_parser as _add_verify_parser
@@ -156,9 +158,12 @@ def _add_generate_parser(sub) -> None:
         epilog="examples:\n  rnnzoo generate --checkpoint runs/lm --prompt 'def ' --strategy beam --beams 4\n"
                "  rnnzoo generate --checkpoint runs/lm --prompt 'import ' --strategy sample --top-p 0.9\n"
                "  rnnzoo generate --checkpoint runs/lm --prompt 'class ' --strategy diverse_beam --beams 4 "
-               "--groups 2 --diversity 1.0")
+               "--groups 2 --diversity 1.0\n"
+               "  rnnzoo generate --checkpoint runs/lm --draft runs/lm_small --prompt 'def ' --draft-k 4")
     p.add_argument("--checkpoint", required=True, help="directory written by `rnnzoo lm train --out`")
     p.add_argument("--prompt", required=True, help="text to continue")
+    p.add_argument("--draft", default=None, help="checkpoint of a smaller character LM trained on the same corpus: "
+                                                 "it drafts --draft-k tokens per target pass (greedy, sample)")
     add_arguments(p, GenerationConfig, aliases={"num_beams": "--beams", "num_groups": "--groups"})
     p.set_defaults(func=_cmd_generate)
 
@@ -167,7 +172,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from rnnzoo.apps.lm import generate_text
     from rnnzoo.models.generate import GenerationConfig
 
-    texts = generate_text(args.checkpoint, args.prompt, from_args(GenerationConfig, args))
+    texts = generate_text(args.checkpoint, args.prompt, from_args(GenerationConfig, args), args.draft)
     for i, text in enumerate(texts):
         if len(texts) > 1:
             print(f"--- {i}")
@@ -381,6 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench_parser(sub)
     _add_seq2seq_parser(sub)
     _add_verify_parser(sub)
+    tpp_cli.add_parser(sub)
+    tagging_cli.add_parser(sub)
     return parser
 
 

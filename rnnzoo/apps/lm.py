@@ -344,11 +344,19 @@ def load_lm(checkpoint_dir: str | Path, device: str = "cpu") -> tuple[LanguageMo
     return model.to(resolve_device(device)).eval(), Vocab(tuple(meta["extra"]["vocab"]))
 
 
-def generate_text(checkpoint_dir: str | Path, prompt: str, config: GenerationConfig) -> list[str]:
-    """Continuations of ``prompt``: one for greedy/sample, ``num_beams`` (best first) for beam strategies."""
+def generate_text(checkpoint_dir: str | Path, prompt: str, config: GenerationConfig,
+                  draft_dir: str | Path | None = None) -> list[str]:
+    """Continuations of ``prompt``: one for greedy/sample, ``num_beams`` (best first) for beam strategies.
+    ``draft_dir``: a smaller character LM with the same vocabulary drafts tokens (speculative decoding)."""
     if not prompt:
         raise ValueError("prompt is empty; give at least one character")
     model, vocab = load_lm(checkpoint_dir, config.device)
+    draft = None
+    if draft_dir is not None:
+        draft, draft_vocab = load_lm(draft_dir, config.device)
+        if draft_vocab != vocab:
+            raise ValueError(f"draft {draft_dir} has another vocabulary than {checkpoint_dir} "
+                             f"({len(draft_vocab)} vs {len(vocab)} characters); train both on the same corpus")
     ids = torch.from_numpy(vocab.encode(prompt, strict=True))[None].to(model_device(model))
     with autocast(model_device(model), config.dtype):
-        return [vocab.decode(row.tolist()) for row in generate(model, ids, config)]
+        return [vocab.decode(row.tolist()) for row in generate(model, ids, config, draft=draft)]

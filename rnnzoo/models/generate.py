@@ -39,6 +39,8 @@ class GenerationConfig:
     diversity: float = option(0.5, "diverse_beam: penalty per earlier-group use of a token at the same step "
                                    "(Hamming diversity)")
     seed: int = option(0, "sample: seed of the sampling generator")
+    draft_k: int = option(4, "greedy, sample with a draft model: tokens the draft proposes per target pass "
+                             "(speculative decoding)")
     device: str = option("auto", f"where to load the checkpoint and decode: {DEVICE_HELP}")
     dtype: str = option("float32", DTYPE_HELP, choices=tuple(DTYPES))
 
@@ -56,13 +58,20 @@ class GenerationConfig:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if not self.diversity >= 0:  # a negative penalty would reward repeating the other groups' tokens
             raise ValueError(f"diversity must be >= 0, got {self.diversity}")
+        if self.draft_k < 1:
+            raise ValueError(f"draft_k must be >= 1, got {self.draft_k}")
         _check_beams(self.num_beams, self.num_groups if self.strategy == "diverse_beam" else 1)
 
 
-def generate(model: nn.Module, prompt: torch.Tensor, config: GenerationConfig) -> torch.Tensor:
+def generate(model: nn.Module, prompt: torch.Tensor, config: GenerationConfig,
+             draft: nn.Module | None = None) -> torch.Tensor:
     """prompt: [B, T] int64 -> new tokens [B, max_new_tokens]; for beam strategies B must be 1 and the
-    result is [num_beams, max_new_tokens], best hypothesis first (diverse_beam: best of each group first)."""
+    result is [num_beams, max_new_tokens], best hypothesis first (diverse_beam: best of each group first).
+    With a ``draft`` language model of the same vocabulary, greedy and sample decode speculatively
+    (``rnnzoo.models.speculative``): the same output distribution, fewer sequential target passes."""
     c = config
+    if draft is not None:
+        return _speculative(model, draft, prompt, c)
     if c.strategy == "greedy":
         return greedy(model, prompt, c.max_new_tokens)
     if c.strategy == "sample":
@@ -73,6 +82,18 @@ def generate(model: nn.Module, prompt: torch.Tensor, config: GenerationConfig) -
     groups = c.num_groups if c.strategy == "diverse_beam" else 1
     diversity = c.diversity if c.strategy == "diverse_beam" else 0.0
     return diverse_beam_search(model, prompt[0], c.max_new_tokens, c.num_beams, groups, diversity)[0]
+
+
+def _speculative(model: nn.Module, draft: nn.Module, prompt: torch.Tensor, c: GenerationConfig) -> torch.Tensor:
+    from rnnzoo.models.speculative import speculative_greedy, speculative_sample  # it imports this module
+
+    if c.strategy == "greedy":
+        return speculative_greedy(model, draft, prompt, c.max_new_tokens, c.draft_k)[0]
+    if c.strategy == "sample":
+        gen = torch.Generator(device=prompt.device).manual_seed(c.seed)
+        return speculative_sample(model, draft, prompt, c.max_new_tokens, c.draft_k, c.temperature, c.top_k,
+                                  c.top_p, generator=gen)[0]
+    raise ValueError(f"a draft model speeds up greedy and sample decoding, not strategy {c.strategy!r}")
 
 
 class StepDecoder(Protocol):

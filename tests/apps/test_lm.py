@@ -95,6 +95,11 @@ def test_train_resume_and_generate_end_to_end(corpus, tmp_path):
     assert len(beams) == 3 and all(len(b) == 12 for b in beams)
     with pytest.raises(ValueError, match="not in the model's vocabulary"):
         generate_text(tmp_path / "full", "déf", GenerationConfig(5))
+    # the 10-step resumed run drafts for the other one: speculative greedy is plain greedy
+    assert generate_text(tmp_path / "full", "def ", GenerationConfig(20, draft_k=3), tmp_path / "run") == \
+        generate_text(tmp_path / "full", "def ", GenerationConfig(20))
+    assert main(["generate", "--checkpoint", str(tmp_path / "full"), "--draft", str(tmp_path / "run"),
+                 "--prompt", "def ", "--strategy", "sample", "--draft-k", "2", "--max-new-tokens", "8"]) == 0
     with pytest.raises(SystemExit):
         main(["generate", "--checkpoint", str(tmp_path / "full"), "--prompt", "d", "--strategy", "beam",
               "--beams", "0"])
