@@ -340,6 +340,7 @@ def _cmd_seq2seq(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from rnnzoo import __version__
+    from rnnzoo.apps.timeseries.cli import add_parser as add_ts_parser
     from rnnzoo.runtime import MAX_DEFAULT_THREADS
 
     parser = argparse.ArgumentParser(
@@ -379,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_rec_parser(sub)
     _add_bench_parser(sub)
     _add_seq2seq_parser(sub)
+    add_ts_parser(sub)
     return parser
 
 
