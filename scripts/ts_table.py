@@ -2,7 +2,7 @@
 (a rerun skips the runs already there), then a markdown table and plots from whatever has finished.
 
     nice -n 10 python scripts/ts_table.py run                 # every run still missing (1 thread)
-    python scripts/ts_table.py report > docs/timeseries_table.md   # tables; plots to docs/timeseries/
+    python scripts/ts_table.py report                         # tables into docs/timeseries.md, plots
 
 Runs go in seed-major order (every cell gets seed 0 before any gets seed 1), so a partial run still covers
 the whole table. Each run is the CLI's defaults: `rnnzoo ts forecast --data D --model M --seed S`.
@@ -93,7 +93,25 @@ def _keep_forecast(npz: Path, data: str, model: str, horizon: int) -> None:
                         starts=np.arange(start, start + len(z["pred"]))[keep], series=z["series"])
 
 
+START, END = "<!-- ts-table:start -->\n", "<!-- ts-table:end -->"
+
+
 def report(args) -> None:
+    """The tables between the markers of ``args.doc`` (printed when the doc has none), and the plots."""
+    import contextlib
+    import io
+
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        _report(args)
+    doc = args.doc.read_text() if args.doc.is_file() else ""
+    if START in doc and END in doc:
+        args.doc.write_text(doc[:doc.index(START) + len(START)] + text.getvalue() + doc[doc.index(END):])
+    else:
+        print(text.getvalue())
+
+
+def _report(args) -> None:
     rows = records(args.out)
     cells = defaultdict(list)
     for r in rows:
@@ -108,6 +126,10 @@ def report(args) -> None:
     published = {r["data"]: r.get("published_1nn") for r in rows if r["task"] == "classify"}
     print("\nPublished 1-NN Euclidean accuracy (UCR archive 2018): " + ", ".join(
         f"{d} {v:.4f}" for d, v in published.items() if v))
+    print("\nWall seconds per run, median (max) over data sets and seeds, 1 thread on a shared 2-core machine:\n")
+    for task, models in (("forecast", FORECAST_MODELS), ("classify", CLASSIFY_MODELS)):
+        walls = {m: [r["wall_seconds"] for r in rows if r["task"] == task and r["model"] == m] for m in models}
+        print(f"- {task}: " + ", ".join(f"{m} {np.median(w):.0f} ({max(w):.0f})" for m, w in walls.items() if w))
     prov = next((r["provenance"] for r in rows), None)
     if prov:
         print(f"\nRecords: {len(rows)} runs in {args.out}; commit {str(prov.get('commit'))[:10]}, torch "
@@ -159,6 +181,8 @@ def main() -> None:
     p.add_argument("what", choices=("run", "report"))
     p.add_argument("--out", type=Path, default=OUT, help="the append-only JSONL of runs")
     p.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1, 2])
+    p.add_argument("--doc", type=Path, default=Path("docs/timeseries.md"), help="report: the doc whose "
+                   "ts-table markers get the tables")
     p.add_argument("--task", choices=("forecast", "classify"), help="only this task's runs")
     args = p.parse_args()
     if args.what == "run":

@@ -3,7 +3,6 @@ import pytest
 
 from rnnzoo.apps.timeseries.data import CLASSIFY_SETS, FORECAST_SETS, load_labelled, load_series, read_ts
 
-
 SERIES_SHAPES = {"airline": 144, "lynx": 114, "shampoo": 36, "sunspots": 309, "co2": 2284, "nile": 100}
 LABELLED_SHAPES = {"gunpoint": ((50, 150, 1), (150, 150, 1), 2), "italypowerdemand": ((67, 24, 1), (1029, 24, 1), 2),
                    "arrowhead": ((36, 251, 1), (175, 251, 1), 3), "basicmotions": ((40, 100, 6), (40, 100, 6), 4),
