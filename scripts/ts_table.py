@@ -61,10 +61,14 @@ def run(args) -> None:
     from rnnzoo.config_args import override
 
     torch.set_num_threads(1)
-    done = {(r["task"], r["data"], r["model"], r["seed"]) for r in records(args.out)}
-    todo = [j for j in jobs(args.seeds) if j not in done and (not args.task or j[0] == args.task)]
-    print(f"{len(todo)} runs to go ({len(done)} done)", file=sys.stderr)
+    def done() -> set:  # re-read before each run: several processes may share the file
+        return {(r["task"], r["data"], r["model"], r["seed"]) for r in records(args.out)}
+
+    todo = [j for j in jobs(args.seeds) if (not args.task or j[0] == args.task) and (not args.data or j[1] in args.data)]
+    print(f"{len(set(todo) - done())} runs to go", file=sys.stderr)
     for task, data, model, seed in todo:
+        if (task, data, model, seed) in done():
+            continue
         start = time.time()
         with tempfile.TemporaryDirectory() as tmp:
             if task == "forecast":
@@ -112,7 +116,8 @@ def report(args) -> None:
 
 
 def _report(args) -> None:
-    rows = records(args.out)
+    unique = {(r["task"], r["data"], r["model"], r["seed"]): r for r in reversed(records(args.out))}
+    rows = list(unique.values())  # the first record of a run, if two processes both ran it
     cells = defaultdict(list)
     for r in rows:
         cells[(r["task"], r["data"], r["model"])].append(r)
@@ -183,6 +188,7 @@ def main() -> None:
     p.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1, 2])
     p.add_argument("--doc", type=Path, default=Path("docs/timeseries.md"), help="report: the doc whose "
                    "ts-table markers get the tables")
+    p.add_argument("--data", type=lambda s: s.split(","), help="only these data sets (comma-separated)")
     p.add_argument("--task", choices=("forecast", "classify"), help="only this task's runs")
     args = p.parse_args()
     if args.what == "run":

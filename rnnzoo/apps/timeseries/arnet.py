@@ -1,6 +1,6 @@
 """AR-Net (Triebe et al. 2019, AR-Net: A simple Auto-Regressive Neural Network for time-series): a single
 linear layer from the last p values to the next H, trained by SGD, with the paper's sparsity regulariser
-(Eq. 3, c1 = c2 = 3) that drives the weights of unneeded lags to zero when p is over-specified:
+(c1 = c2 = 3) that drives the weights of unneeded lags to zero when p is over-specified:
 
     R(w) = 1/p * sum_i ( 2 / (1 + exp(-c1 * |w_i|^(1/c2))) - 1 )
 

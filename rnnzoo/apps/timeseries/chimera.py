@@ -1,5 +1,5 @@
 """Chimera (Behrouz et al. 2024, Chimera: Effectively Modeling Multivariate Time Series with 2-Dimensional State
-Space Models): layers of an input-dependent 2-D SSM over (time, variate), ``scan2d`` of its Eq. 4-5.
+Space Models): layers of an input-dependent 2-D SSM over (time, variate), computed by ``scan2d``.
 
 Each layer has two heads that differ in their discretisation step, the paper's split of the series into a
 trend and a seasonal part: the trend head's step dt starts in [1e-3, 1e-2] (decays near 1: long memory),

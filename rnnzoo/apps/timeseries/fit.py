@@ -3,7 +3,6 @@ validation weights kept (the last ones when there is no validation data)."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Callable
 
@@ -54,7 +53,3 @@ def fit(net: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: LossFn, train: T
         out.update(best_step=best["step"], valid=best["valid"])
     return out
 
-
-def with_eval_every(train: TrainConfig, every: int) -> TrainConfig:
-    """``train`` evaluating every ``every`` steps when it does not say (eval_every 0 or None)."""
-    return dataclasses.replace(train, eval_every=train.eval_every or every)

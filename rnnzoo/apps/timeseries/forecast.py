@@ -25,7 +25,7 @@ import torch
 
 from rnnzoo.apps.timeseries import baselines
 from rnnzoo.apps.timeseries.data import Series, load_series
-from rnnzoo.apps.timeseries.fit import fit, with_eval_every
+from rnnzoo.apps.timeseries.fit import fit
 from rnnzoo.apps.timeseries.metrics import forecast_metrics, seasonal_scale
 from rnnzoo.apps.timeseries.models import FORECAST_BASELINES, TSModelConfig, build_model
 from rnnzoo.apps.timeseries.splits import Scaler, split_series, windows
@@ -131,7 +131,7 @@ def _train(config: ForecastConfig, values: np.ndarray, parts, lookback: int, hor
         mse = float(torch.nn.functional.mse_loss(model(x_valid), y_valid))
         return {"score": -mse, "mse": mse}
 
-    out = fit(net, x_train, y_train, torch.nn.functional.mse_loss, with_eval_every(config.train, 25),
+    out = fit(net, x_train, y_train, torch.nn.functional.mse_loss, config.train,
               config.batch_size, score, run)
     net.eval()
     x_test, _ = windows(values, lookback, horizon, (parts.valid_end, None))

@@ -1,7 +1,7 @@
 """Chimera's 2-D linear recurrence over (time, variate), as a reference loop and an anti-diagonal parallel form.
 
 Chimera (Behrouz et al. 2024, Chimera: Effectively Modeling Multivariate Time Series with 2-Dimensional State
-Space Models, Eq. 4-5) splits the state of cell (t, v) into a time-direction part h1 and a variate-direction
+Space Models) splits the state of cell (t, v) into a time-direction part h1 and a variate-direction
 part h2, with diagonal transitions:
 
     h1[t, v] = a1[t, v] * h1[t-1, v] + a2[t, v] * h2[t-1, v] + u1[t, v]

@@ -1,5 +1,5 @@
 """TPGN, Temporal PGN (Jia et al. 2024, PGN: The RNN's New Successor is Effective for Long-Range Time Series
-Forecasting, Sec. 3.2; Water2sea/TPGN): the window of L steps is folded into a 2-D grid [L/P periods, P
+Forecasting; Water2sea/TPGN): the window of L steps is folded into a 2-D grid [L/P periods, P
 phases] and read by two branches, channel-independently:
 
 - long-term: each value embedded, then the ``pgn`` mixer (its HIE layer) runs across periods at every
