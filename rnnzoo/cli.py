@@ -346,6 +346,7 @@ def _cmd_seq2seq(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from rnnzoo import __version__
+    from rnnzoo.apps.timeseries.cli import add_parser as add_ts_parser
     from rnnzoo.runtime import MAX_DEFAULT_THREADS
 
     parser = argparse.ArgumentParser(
@@ -388,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verify_parser(sub)
     tpp_cli.add_parser(sub)
     tagging_cli.add_parser(sub)
+    add_ts_parser(sub)
     return parser
 
 
