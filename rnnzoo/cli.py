@@ -9,6 +9,7 @@ import shutil
 import sys
 
 from rnnzoo import mixers
+from rnnzoo.apps.dynamics import cli as dynamics_cli
 from rnnzoo.config_args import add_arguments, from_args, from_dict
 from rnnzoo.runtime import keep_freed_memory, set_threads
 
@@ -379,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_rec_parser(sub)
     _add_bench_parser(sub)
     _add_seq2seq_parser(sub)
+    dynamics_cli.add_parser(sub)
     return parser
 
 
