@@ -10,6 +10,7 @@ import sys
 
 from rnnzoo import mixers
 from rnnzoo.apps.dynamics import cli as dynamics_cli
+from rnnzoo.apps.vision import cli as vision_cli
 from rnnzoo.config_args import add_arguments, from_args, from_dict
 from rnnzoo.runtime import keep_freed_memory, set_threads
 
@@ -380,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_rec_parser(sub)
     _add_bench_parser(sub)
     _add_seq2seq_parser(sub)
+    vision_cli.add_parser(sub)
     dynamics_cli.add_parser(sub)
     return parser
 

@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
         epilog="examples:\n  rnnzoo dynamics --system lorenz63 --model plrnn --gtf 0.3 --out runs/gtf\n"
                "  rnnzoo dynamics --system lorenz63 --gtf 0   # BPTT\n"
                "  rnnzoo dynamics --system rossler --gtf 1    # teacher forcing\n"
-               "  rnnzoo dynamics --system lorenz96 --latent 40 --noise 0.05")
+               "  rnnzoo dynamics --system lorenz96 --hidden 100 --noise 0.05")
     add_arguments(p, DynamicsConfig, aliases=ALIASES)
     p.set_defaults(func=run)
 
