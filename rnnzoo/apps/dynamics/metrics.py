@@ -1,8 +1,9 @@
 """Long-term reconstruction measures of Hess et al. 2023 (and Koppe et al. 2019, Mikhaeil et al. 2022).
 
 - ``state_space_divergence`` D_stsp: KL(p_true || p_gen) between occupation densities binned on a grid of
-  ``bins`` per dimension over the true trajectory's range (padded by 10%), with ``eps`` added to empty bins
-  of the generated density. Systems with more than 3 dimensions are binned on their first 3 (the binned
+  ``bins`` per dimension over the true trajectory's range (padded by 10%), with ``eps`` added to every bin
+  of the generated density before renormalising (a bin the model never visits costs log(p / eps) times its
+  true mass, so ``eps`` sets the penalty for missing parts of the attractor). Systems with more than 3 dimensions are binned on their first 3 (the binned
   measure is meant for low dimensions; the paper's Gaussian-mixture variant is not implemented).
 - ``power_spectrum_distance`` D_H: per dimension, the Hellinger distance between the normalised power
   spectra of the standardised series, each smoothed by a Gaussian kernel of width ``sigma`` bins, averaged
@@ -16,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def state_space_divergence(true: np.ndarray, gen: np.ndarray, bins: int = 30, eps: float = 1e-10) -> float:
+def state_space_divergence(true: np.ndarray, gen: np.ndarray, bins: int = 30, eps: float = 1e-6) -> float:
     """D_stsp (see module). true: [T, N], gen: [T', N] -> float (nats)."""
     true, gen = np.asarray(true, np.float64)[:, :3], np.asarray(gen, np.float64)[:, :3]
     if not np.isfinite(gen).all():
@@ -27,7 +28,8 @@ def state_space_divergence(true: np.ndarray, gen: np.ndarray, bins: int = 30, ep
     p = np.histogramdd(true, edges)[0].ravel()
     q = np.histogramdd(gen, edges)[0].ravel()
     p = p / p.sum()
-    q = (q + eps) / (q.sum() + eps * q.size)  # outside the grid counts as nowhere: q's mass there is lost
+    q = q / max(q.sum(), 1.0) + eps  # generated states outside the grid count as nowhere: that mass is lost
+    q = q / q.sum()
     keep = p > 0
     return float(np.sum(p[keep] * np.log(p[keep] / q[keep])))
 

@@ -75,6 +75,13 @@ def trajectory(system: str, steps: int, dt: float = 0.01, seed: int = 0, noise: 
     """``steps`` states of ``system`` every ``dt`` time units, [steps, N] float64, from a per-seed initial state
     after ``transient`` time units; ``noise`` adds Gaussian observation noise of that fraction of each
     coordinate's standard deviation (the states themselves stay exact)."""
+    return trajectories(system, steps, dt, (seed,), noise, transient)[0]
+
+
+def trajectories(system: str, steps: int, dt: float = 0.01, seeds: tuple[int, ...] = (0,), noise: float = 0.0,
+                 transient: float = 10.0) -> torch.Tensor:
+    """``trajectory`` for several seeds, integrated together (one RK4 loop): [len(seeds), steps, N]; entry i
+    equals ``trajectory(..., seed=seeds[i], ...)``."""
     check_system(system)
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
@@ -83,10 +90,13 @@ def trajectory(system: str, steps: int, dt: float = 0.01, seed: int = 0, noise: 
     if noise < 0:
         raise ValueError(f"noise must be >= 0, got {noise}")
     f, n, centre, spread = SYSTEMS[system]
-    g = torch.Generator().manual_seed(seed)
-    x0 = torch.tensor(centre, dtype=torch.float64) + spread * torch.randn(n, generator=g, dtype=torch.float64)
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    x0 = torch.stack([torch.tensor(centre, dtype=torch.float64) + spread * torch.randn(n, generator=g,
+                                                                                       dtype=torch.float64)
+                      for g in gens])
     burn = int(round(transient / dt))
-    x = integrate(f, x0, burn + steps, dt)[burn:]
+    x = integrate(f, x0, burn + steps, dt)[burn:].transpose(0, 1)  # [S, steps, N]
     if noise:
-        x = x + noise * x.std(0) * torch.randn(x.shape, generator=g, dtype=torch.float64)
+        x = torch.stack([xi + noise * xi.std(0) * torch.randn(xi.shape, generator=g, dtype=torch.float64)
+                         for xi, g in zip(x, gens)])
     return x

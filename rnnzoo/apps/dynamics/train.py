@@ -3,7 +3,7 @@ then score its free-running trajectory against a held-out true one.
 
 ```python
 from rnnzoo.config_args import override
-r = train_dynamics(override(DynamicsConfig(), system="lorenz63", gtf=0.3, steps=1500))
+r = train_dynamics(override(DynamicsConfig(), system="lorenz63", gtf=0.3, steps=800))
 r["test"]["d_stsp"], r["test"]["d_h"], r["grad_norm"]["max"]
 ```
 
@@ -28,7 +28,7 @@ import torch
 
 from rnnzoo.apps.dynamics.metrics import power_spectrum_distance, state_space_divergence
 from rnnzoo.apps.dynamics.models import PLRNN, PLRNNConfig, gtf_unroll
-from rnnzoo.apps.dynamics.systems import SYSTEMS, check_system, trajectory
+from rnnzoo.apps.dynamics.systems import SYSTEMS, check_system, trajectories
 from rnnzoo.config_args import option
 from rnnzoo.io import atomic_write_json
 from rnnzoo.provenance import provenance
@@ -45,7 +45,7 @@ class DynamicsConfig:
 
     model: PLRNNConfig = option(factory=PLRNNConfig)
     train: TrainConfig = option(factory=lambda: TrainConfig(
-        steps=1500, lr=1e-3, weight_decay=0.0, betas=(0.9, 0.999), warmup_steps=0, min_lr_ratio=0.1,
+        steps=800, lr=1e-3, weight_decay=0.0, betas=(0.9, 0.999), warmup_steps=0, min_lr_ratio=0.1,
         grad_clip=10.0, log_every=10))
     arch: str = option("plrnn", "the recurrent model", choices=MODELS)
     system: str = option("lorenz63", f"chaotic system, one of {sorted(SYSTEMS)}")
@@ -77,8 +77,7 @@ class DynamicsConfig:
 def load_data(cfg: DynamicsConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """(train, test) trajectories [length, N] float32, standardised with the training statistics."""
     seed = cfg.train.seed
-    train = trajectory(cfg.system, cfg.length, cfg.dt, seed, cfg.noise)
-    test = trajectory(cfg.system, cfg.length, cfg.dt, seed + TEST_SEED, cfg.noise)
+    train, test = trajectories(cfg.system, cfg.length, cfg.dt, (seed, seed + TEST_SEED), cfg.noise)
     mean, std = train.mean(0), train.std(0)
     return ((train - mean) / std).float(), ((test - mean) / std).float()
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 from scipy.integrate import solve_ivp
 
-from rnnzoo.apps.dynamics.systems import SYSTEMS, integrate, trajectory
+from rnnzoo.apps.dynamics.systems import SYSTEMS, integrate, trajectories, trajectory
 
 
 @pytest.mark.parametrize("name", sorted(SYSTEMS))
@@ -28,6 +28,11 @@ def test_trajectory_is_deterministic_per_seed():
     a, b, c = (trajectory("rossler", 50, seed=s, noise=0.1) for s in (0, 0, 1))
     assert a.dtype == torch.float64 and a.shape == (50, 3)
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_batched_trajectories_equal_single_ones():
+    both = trajectories("lorenz63", 30, seeds=(2, 9), noise=0.1, transient=0.5)
+    torch.testing.assert_close(both[1], trajectory("lorenz63", 30, seed=9, noise=0.1, transient=0.5))
 
 
 def test_lorenz96_dimension():
