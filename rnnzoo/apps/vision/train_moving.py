@@ -83,8 +83,10 @@ def train_moving(cfg: MovingConfig | None = None) -> dict:
         model = FramePredictor(cfg.model)
 
         def loss_fn(m, frames):
-            pred, _ = m(frames[:, :-1])
-            return nn.functional.mse_loss(pred, frames[:, 1:]), {}
+            logits, _ = m.logits(frames[:, :-1])
+            with torch.no_grad():
+                mse = nn.functional.mse_loss(logits.sigmoid(), frames[:, 1:])
+            return nn.functional.binary_cross_entropy_with_logits(logits, frames[:, 1:]), {"mse": float(mse)}
 
         trainer = Trainer(model, cfg.train,
                           lambda step: clips(cfg, train_x, train_y, cfg.batch_size, seed * 1_000_003 + step),

@@ -128,7 +128,12 @@ class FramePredictor(nn.Module):
             raise ValueError(f"frames must be [B, T, 1, H, W] with H and W multiples of 4, got {tuple(frames.shape)}")
 
     def forward(self, frames: torch.Tensor, states=None, mode: str = "chunk"):
-        """frames [B, T, 1, H, W] -> (predictions of frames 1..T [B, T, 1, H, W], states per layer)."""
+        """frames [B, T, 1, H, W] -> (predictions of frames 1..T [B, T, 1, H, W] in [0, 1], states per layer)."""
+        logits, states = self.logits(frames, states, mode)
+        return logits.sigmoid(), states
+
+    def logits(self, frames: torch.Tensor, states=None, mode: str = "chunk"):
+        """``forward`` before the sigmoid (for a cross-entropy loss on [0, 1] frames)."""
         self._check(frames)
         b, t = frames.shape[:2]
         x = self.enc(frames.flatten(0, 1)).view(b, t, -1, frames.shape[3] // 4, frames.shape[4] // 4)
@@ -137,7 +142,7 @@ class FramePredictor(nn.Module):
         for layer, s in zip(self.layers, states):
             x, s = layer(x, s, mode) if isinstance(layer, ConvS5Layer) else layer(x, s)
             new.append(s)
-        return self.dec(x.flatten(0, 1)).sigmoid().view_as(frames), new
+        return self.dec(x.flatten(0, 1)).view_as(frames), new
 
     def step(self, frame: torch.Tensor, states):
         """frame [B, 1, H, W] -> (prediction of the next frame [B, 1, H, W], states)."""
