@@ -11,6 +11,8 @@ import sys
 from rnnzoo import mixers
 from rnnzoo.apps.tagging import cli as tagging_cli
 from rnnzoo.apps.tpp import cli as tpp_cli
+from rnnzoo.apps.dynamics import cli as dynamics_cli
+from rnnzoo.apps.vision import cli as vision_cli
 from rnnzoo.config_args import add_arguments, from_args, from_dict
 from rnnzoo.runtime import keep_freed_memory, set_threads
 from rnnzoo.verify_cli import add_parser as _add_verify_parser
@@ -390,6 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     tpp_cli.add_parser(sub)
     tagging_cli.add_parser(sub)
     add_ts_parser(sub)
+    vision_cli.add_parser(sub)
+    dynamics_cli.add_parser(sub)
     return parser
 
 

@@ -1,0 +1,56 @@
+"""``rnnzoo vision digits | moving``: the command-line parsers; they call ``train_digits`` / ``train_moving``."""
+
+from __future__ import annotations
+
+import argparse
+
+from rnnzoo.config_args import add_arguments, from_args
+
+ALIASES = {"arch": "--model", "out_dir": "--out", "n_layers": "--layers"}
+
+
+def add_parser(sub) -> None:
+    from rnnzoo.apps.vision.train_digits import DigitsConfig
+    from rnnzoo.apps.vision.train_moving import MovingConfig
+
+    p = sub.add_parser("vision", help="sequential and moving 8x8 digits: mixers, LRCN, pLSTM-2D, ConvLSTM, ConvS5",
+                       description="Image sequences from scikit-learn's 8x8 digits (read from its wheel).")
+    tasks = p.add_subparsers(dest="task", required=True)
+    d = tasks.add_parser(
+        "digits", help="classify digits read pixel by pixel (any mixer), as moving clips (lrcn) or as a grid "
+                       "(plstm2d)", usage="%(prog)s [options]", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="From Python: rnnzoo.apps.vision.train_digits(DigitsConfig(...)); every flag is a field of it "
+                    "or of its nested model (DigitsModelConfig) and train (TrainConfig) configs.",
+        epilog="examples:\n  rnnzoo vision digits --model sequential --mixer gru --order permuted\n"
+               "  rnnzoo vision digits --model lrcn --mixer gru\n"
+               "  rnnzoo vision digits --model plstm2d --layers 1 --out runs/plstm")
+    add_arguments(d, DigitsConfig, aliases=ALIASES)
+    d.set_defaults(func=run_digits)
+    m = tasks.add_parser(
+        "moving", help="predict 10 frames of moving digits from 10 (convlstm, convs5)", usage="%(prog)s [options]",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="From Python: rnnzoo.apps.vision.train_moving(MovingConfig(...)); every flag is a field of it "
+                    "or of its nested model (VideoModelConfig) and train (TrainConfig) configs.",
+        epilog="examples:\n  rnnzoo vision moving --model convs5 --out runs/convs5\n"
+               "  rnnzoo vision moving --model convlstm --steps 600")
+    add_arguments(m, MovingConfig, aliases=ALIASES)
+    m.set_defaults(func=run_moving)
+
+
+def run_digits(args: argparse.Namespace) -> int:
+    from rnnzoo.apps.vision.train_digits import DigitsConfig, train_digits
+
+    r = train_digits(from_args(DigitsConfig, args))
+    what = r["model"] + (f" {r['mixer']}" if r["mixer"] else "") + (f" ({r['order']})" if r["order"] else "")
+    print(f"{what}: test accuracy {r['test']['acc']:.4f}, {r['params']:,} params, train {r['train_seconds']:.0f}s")
+    return 0
+
+
+def run_moving(args: argparse.Namespace) -> int:
+    from rnnzoo.apps.vision.train_moving import MovingConfig, train_moving
+
+    r = train_moving(from_args(MovingConfig, args))
+    t = r["test"]
+    print(f"{r['model']}: future-frame MSE {t['mse_mean']:.4f} (step 1 {t['mse'][0]:.4f}, last {t['mse'][-1]:.4f}), "
+          f"SSIM {t['ssim_mean']:.3f}, {r['params']:,} params, train {r['train_seconds']:.0f}s")
+    return 0
