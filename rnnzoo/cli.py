@@ -9,9 +9,9 @@ import shutil
 import sys
 
 from rnnzoo import mixers
+from rnnzoo.apps.dynamics import cli as dynamics_cli
 from rnnzoo.apps.tagging import cli as tagging_cli
 from rnnzoo.apps.tpp import cli as tpp_cli
-from rnnzoo.apps.dynamics import cli as dynamics_cli
 from rnnzoo.apps.vision import cli as vision_cli
 from rnnzoo.config_args import add_arguments, from_args, from_dict
 from rnnzoo.runtime import keep_freed_memory, set_threads
