@@ -32,6 +32,7 @@ from torch import nn
 
 from rnnzoo import mixers
 from rnnzoo.apps.rec.data import PAD
+from rnnzoo.apps.rec.recommend import recommend
 from rnnzoo.apps.rec.text import TYPE_VALUE, ItemTokens
 from rnnzoo.config_args import option
 from rnnzoo.labels import IGNORE
@@ -159,6 +160,10 @@ class Popularity(nn.Module):
     def score(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.counts[None].expand(seq.shape[0], -1)
 
+    def recommend(self, item_seq, k: int = 10, exclude_seen: bool = True) -> torch.Tensor:
+        """History (item ids, oldest first) -> the k best item ids [k] (``rec.recommend.recommend``)."""
+        return recommend(self, item_seq, k, exclude_seen)
+
 
 class TextItems(nn.Module):
     """Item table from text: row i = mean embedding of the value words of item i's sentence (``rec.text``;
@@ -242,6 +247,10 @@ class SeqRec(nn.Module):
         h = self.hidden(seq, lengths)
         keep = labels != IGNORE
         return nn.functional.cross_entropy(self.logits(h[keep]).float(), labels[keep])
+
+    def recommend(self, item_seq, k: int = 10, exclude_seen: bool = True) -> torch.Tensor:
+        """History (item ids, oldest first) -> the k best item ids [k] (``rec.recommend.recommend``)."""
+        return recommend(self, item_seq, k, exclude_seen)
 
 
 class GRU4Rec(SeqRec):

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from rnnzoo import mixers
+from rnnzoo.apps.rec.recommend import recommend
 from rnnzoo.apps.rec.text import CLS_TOKEN, TYPE_CLS, ItemTokens
 from rnnzoo.mixers import Bidirectional
 from rnnzoo.models.block import Block
@@ -136,3 +137,7 @@ class Recformer(nn.Module):
         logits = user @ nn.functional.normalize(items, dim=-1).T / self.config.temperature
         logits[:, 0] = -torch.inf
         return nn.functional.cross_entropy(logits.float(), targets)
+
+    def recommend(self, item_seq, k: int = 10, exclude_seen: bool = True) -> torch.Tensor:
+        """History (item ids, oldest first) -> the k best item ids [k] (``rec.recommend.recommend``)."""
+        return recommend(self, item_seq, k, exclude_seen)
