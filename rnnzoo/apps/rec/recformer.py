@@ -7,8 +7,12 @@ first (Recformer reverses the history so the latest items survive truncation), e
 type ([CLS], key, value) + item position (0 for [CLS], j for the j-th most recent item)). Encoder: ``n_layers``
 pre-norm ``Block``s of a registry mixer (Recformer uses Longformer; here ``attention`` by default), a causal
 mixer run as ``Bidirectional`` with each row reversed within its own length (padding never enters either
-direction). The [CLS] output is the representation; an item's embedding is the same encoder over its own
-sentence alone (Sec. 2.3).
+direction). An item's embedding is the same encoder over its own sentence alone (Sec. 2.3).
+
+The representation is the mean output over a row's real tokens ([CLS] included), not the paper's [CLS] output:
+without pre-training, a randomly initialised encoder gives every input nearly the same [CLS] output (mean
+cosine 0.999 between ml-100k items), which leaves the temperature-0.05 softmax flat; the mean starts at 0.96
+and learned about 5x faster (valid NDCG@10 0.0097 against 0.0018 after 64 steps of the default run).
 
 Score (Eq. 7): cos(h_user, I_item) / temperature (0.05, the paper's). Fine-tuning (Sec. 2.4.2, two stages):
 softmax cross-entropy over the whole catalogue against an item embedding matrix I that is encoded without
@@ -82,13 +86,14 @@ class Recformer(nn.Module):
         self.register_buffer("item_cache", torch.zeros(c.n_items + 1, d))
 
     def encode(self, tokens, types, item_pos, lengths) -> torch.Tensor:
-        """Packed rows [B, S] (see ``pack``), lengths [B] -> [CLS] outputs [B, d_model]."""
+        """Packed rows [B, S] (see ``pack``), lengths [B] -> mean output over each row's real tokens [B, d_model]."""
         pos = torch.arange(tokens.shape[1], device=tokens.device)
         x = self.word(tokens) + self.token_pos(pos) + self.token_type(types) + self.item_pos(item_pos)
         x = self.dropout(self.emb_norm(x))
         for layer in self.layers:
             x, _ = layer(x, lengths=lengths)
-        return self.out_norm(x[:, 0])
+        real = (pos[None] < lengths[:, None]).to(x.dtype)[..., None]
+        return (self.out_norm(x) * real).sum(1) / real.sum(1)
 
     def encode_items(self, ids: torch.Tensor) -> torch.Tensor:
         """Item ids [N] -> their sentence embeddings [N, d_model] (item position 1, as a one-item history)."""
