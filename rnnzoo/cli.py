@@ -223,7 +223,7 @@ def _add_rec_parser(sub) -> None:
     # an optional sub-action: `rnnzoo rec [training flags]` stays the training command
     actions = p.add_subparsers(dest="rec_command", metavar="{recommend}")
     r = actions.add_parser(
-        "recommend", help="top-k items for a user of a trained run",
+        "recommend", help="top-k items for a user of a trained run", prog="rnnzoo rec recommend",
         description="Prints the k items a `rnnzoo rec --out DIR` run scores highest after the user's whole history "
                     "(its validation and test items included), with their text from the .item file. From Python: "
                     "rnnzoo.apps.rec.recommend_for_user(checkpoint, user, k).",
