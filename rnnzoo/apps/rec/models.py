@@ -56,7 +56,7 @@ class RecConfig:
     items: str = option("id", "item representation of gru4rec, sasrec, bert4rec and encoder models: 'id' (a "
                               "learned vector per item) or 'text' (the mean word embedding of the item's sentence "
                               "from the .item file, so items never trained on still get one)", choices=ITEMS)
-    item_tokens: int = option(12, "text models: words kept per item sentence, keys included")
+    item_words: int = option(12, "text models: words kept per item sentence, keys included")
     text_history: int = option(8, "recformer: most recent history items it reads as text (the paper reads 50 "
                                    "items, 1024 tokens; 8 keeps a CPU run short)")
     examples_per_epoch: int = option(2048, "recformer: (history, next item) examples drawn per epoch from all "
@@ -94,7 +94,7 @@ class RecConfig:
                 raise ValueError(f"recformer trains on the next item; objective={self.objective!r} does not apply")
             if self.encoder is not None:
                 mixers.make_config(self.encoder, self.d_model, **self.mixer_options)
-            for name in ("item_tokens", "text_history", "refresh_epochs", "examples_per_epoch"):
+            for name in ("text_history", "refresh_epochs", "examples_per_epoch"):
                 if getattr(self, name) < 1:
                     raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
             if not self.temperature > 0:
@@ -109,8 +109,8 @@ class RecConfig:
                                  f"causal (use objective='cloze')")
         if self.items not in ITEMS:
             raise ValueError(f"items must be one of {ITEMS}, got {self.items!r}")
-        if self.item_tokens < 1:
-            raise ValueError(f"item_tokens must be >= 1, got {self.item_tokens}")
+        if self.item_words < 1:
+            raise ValueError(f"item_words must be >= 1, got {self.item_words}")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1) or None, got {self.dropout}")
         if not 0 < self.mask_ratio < 1:

@@ -3,7 +3,7 @@ Recommendation): users and items as text, encoded by one bidirectional encoder.
 
 Input (Sec. 2.2): ``[CLS]`` followed by the sentences of the user's last ``text_history`` items, most recent
 first (Recformer reverses the history so the latest items survive truncation), each sentence its first
-``item_tokens`` words (``rec.text``). Embedding of a token (Eq. 1): LayerNorm(word + token position + token
+``item_words`` words (``rec.text``). Embedding of a token (Eq. 1): LayerNorm(word + token position + token
 type ([CLS], key, value) + item position (0 for [CLS], j for the j-th most recent item)). Encoder: ``n_layers``
 pre-norm ``Block``s of a registry mixer (Recformer uses Longformer; here ``attention`` by default), a causal
 mixer run as ``Bidirectional`` with each row reversed within its own length (padding never enters either

@@ -59,7 +59,7 @@ def recommend(model: nn.Module, item_seq, k: int = 10, exclude_seen: bool = True
 def load_recommender(checkpoint: str | Path) -> tuple[nn.Module, SequenceData]:
     """A ``rnnzoo rec --out`` directory -> (the best-validation model in eval mode, the run's data)."""
     from rnnzoo.apps.rec.models import build_model
-    from rnnzoo.apps.rec.train import RecTrainConfig, item_tokens, load_data
+    from rnnzoo.apps.rec.train import RecTrainConfig, load_data, text_tokens
     from rnnzoo.config_args import from_dict
 
     checkpoint = Path(checkpoint)
@@ -73,7 +73,7 @@ def load_recommender(checkpoint: str | Path) -> tuple[nn.Module, SequenceData]:
     config = from_dict(RecTrainConfig, saved)
     data = load_data(config)
     model_config = dataclasses.replace(config.model, n_items=data.n_items, max_len=data.max_len)
-    model = build_model(model_config, torch.as_tensor(data.item_popularity()), item_tokens(data, model_config))
+    model = build_model(model_config, torch.as_tensor(data.item_popularity()), text_tokens(data, model_config))
     weights = checkpoint / "best.safetensors"
     if model_config.arch != "pop" or model_config.encoder:
         if not weights.is_file():

@@ -87,14 +87,14 @@ def load_data(config: RecTrainConfig) -> SequenceData:
     return data.with_cold_items(config.cold_items, config.cold_seed) if config.cold_items else data
 
 
-def item_tokens(data: SequenceData, model: RecConfig) -> ItemTokens | None:
+def text_tokens(data: SequenceData, model: RecConfig) -> ItemTokens | None:
     """The word ids of every item sentence when ``model`` reads text (vocabulary from the training items)."""
     if not model.uses_text:
         return None
     if data.item_text is None:
         raise ValueError(f"{model.name} reads item text: give --data a directory (or .inter file) with a RecBole "
                          f".item file beside it")
-    return tokenize_items(data.item_text, data.train_items(), model.item_tokens)
+    return tokenize_items(data.item_text, data.train_items(), model.item_words)
 
 
 @torch.no_grad()
@@ -128,7 +128,7 @@ def _train_rec(data: SequenceData, config: RecTrainConfig, run: Run | None) -> d
     torch.manual_seed(seed)
     model = dataclasses.replace(config.model, n_items=data.n_items, max_len=data.max_len)
     cloze = model.cloze
-    net = build_model(model, torch.as_tensor(data.item_popularity()), item_tokens(data, model))
+    net = build_model(model, torch.as_tensor(data.item_popularity()), text_tokens(data, model))
     mask_token = model.mask_token if cloze and model.arch != "pop" else None
     valid, test = eval_batch(data, "valid", mask_token), eval_batch(data, "test", mask_token)
     result = {"model": model.name, "dataset": {"users": data.n_users, "items": data.n_items,

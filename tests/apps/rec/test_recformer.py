@@ -13,8 +13,8 @@ TEXTS = [""] + [f"title: film {i} year: {1990 + i % 3} genre: {'drama' if i % 2 
 
 def _recformer(**kw):
     cfg = RecConfig(arch="recformer", n_items=N_ITEMS, d_model=16, n_layers=1, inner_size=32, dropout=0.0,
-                    text_history=3, item_tokens=6, **{"mixer_options": {"num_heads": 2}, **kw})
-    return build_model(cfg, tokens=tokenize_items(TEXTS, set(range(1, N_ITEMS - 2)), cfg.item_tokens))
+                    text_history=3, item_words=6, **{"mixer_options": {"num_heads": 2}, **kw})
+    return build_model(cfg, tokens=tokenize_items(TEXTS, set(range(1, N_ITEMS - 2)), cfg.item_words))
 
 
 def test_pack_moves_real_tokens_left_after_cls():

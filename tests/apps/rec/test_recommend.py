@@ -27,7 +27,7 @@ def _model(kw, data):
     cfg = RecConfig(n_items=data.n_items, max_len=data.max_len, **TINY, **kw)
     if cfg.arch == "recformer":
         cfg = RecConfig(**{**cfg.__dict__, "mixer_options": {"num_heads": 2}})
-    tokens = tokenize_items(data.item_text, data.train_items(), cfg.item_tokens)
+    tokens = tokenize_items(data.item_text, data.train_items(), cfg.item_words)
     return build_model(cfg, torch.as_tensor(data.item_popularity()), tokens)
 
 
