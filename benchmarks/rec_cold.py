@@ -6,8 +6,9 @@
 Every run is ``train_rec`` under the cold-start protocol (``--cold-items`` of the items held out of every
 training history, drawn with cold_seed 0, the same for every model and seed), one thread. Each finished run
 appends one JSON line (model, seed, the run's settings, test / test_warm / test_cold metrics, provenance) to
-``--out``; a rerun skips the (model, seed, settings) already there, so an interrupted run loses at most the
-run in progress. Runs go seed by seed, so a partial file has every model at the lower seeds.
+``--out``; a run skips the (model, seed, settings) already there (checked before each run, so two processes
+with the models in opposite orders can share a file), so an interrupted run loses at most the run in
+progress. Runs go seed by seed, so a partial file has every model at the lower seeds.
 """
 
 from __future__ import annotations
@@ -39,12 +40,11 @@ def run(args: argparse.Namespace) -> None:
     from rnnzoo.provenance import provenance
 
     torch.set_num_threads(1)
-    done = {(r["row"], r["seed"], json.dumps(r["settings"], sort_keys=True)) for r in records(args.out)}
     key = json.dumps(settings(args), sort_keys=True)
     data = None
     for seed in args.seeds:
         for row in args.models:
-            if (row, seed, key) in done:
+            if (row, seed, key) in done(args.out):  # read anew: another process may share the file
                 continue
             cfg = override(RecTrainConfig(), **MODELS[row], seed=seed, epochs=args.epochs,
                            early_stop_patience=args.patience, cold_items=args.cold_items, progress=False)
@@ -62,6 +62,10 @@ def run(args: argparse.Namespace) -> None:
                   f"{r['wall_seconds']:.0f}s", flush=True)
 
 
+def done(path: Path) -> set[tuple]:
+    return {(r["row"], r["seed"], json.dumps(r["settings"], sort_keys=True)) for r in records(path)}
+
+
 def records(path: Path) -> list[dict]:
     if not path.is_file():
         return []
@@ -70,8 +74,12 @@ def records(path: Path) -> list[dict]:
 
 def table(path: Path) -> str:
     rows: dict[str, list[dict]] = {}
-    for r in records(path):
-        rows.setdefault(r["row"], []).append(r)
+    seen = set()
+    for r in records(path):  # the first record of a (row, seed, settings) counts, should two processes race
+        key = (r["row"], r["seed"], json.dumps(r["settings"], sort_keys=True))
+        if key not in seen:
+            seen.add(key)
+            rows.setdefault(r["row"], []).append(r)
 
     def cell(rs, split, metric):
         xs = [r[split][metric] for r in rs]
