@@ -7,7 +7,7 @@ first (Recformer reverses the history so the latest items survive truncation), e
 type ([CLS], key, value) + item position (0 for [CLS], j for the j-th most recent item)). Encoder: ``n_layers``
 pre-norm ``Block``s of a registry mixer (Recformer uses Longformer; here ``attention`` by default), a causal
 mixer run as ``Bidirectional`` with each row reversed within its own length (padding never enters either
-direction). An item's embedding is the same encoder over its own sentence alone (Sec. 2.3).
+direction); a non-causal registry mixer (``hydra``) runs as it is and also reads the padding. An item's embedding is the same encoder over its own sentence alone (Sec. 2.3).
 
 The representation is the mean output over a row's real tokens ([CLS] included), not the paper's [CLS] output:
 without pre-training, a randomly initialised encoder gives every input nearly the same [CLS] output (mean
