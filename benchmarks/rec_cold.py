@@ -3,6 +3,10 @@
     nice -n 10 python benchmarks/rec_cold.py --out results/rec/cold.jsonl            # run (resumable), then table
     python benchmarks/rec_cold.py --out results/rec/cold.jsonl --table                # table only
 
+Besides HR/NDCG@10 over all, warm-target and cold-target users, the table gives the median rank of the
+targets as a fraction of the catalogue (0 first, 1 last, random about 0.5; mean over seeds): a cold item is
+rarely in anyone's top 10, so this shows whether a model ranks cold items better than chance at all.
+
 Every run is ``train_rec`` under the cold-start protocol (``--cold-items`` of the items held out of every
 training history, drawn with cold_seed 0, the same for every model and seed), one thread. Each finished run
 appends one JSON line (model, seed, the run's settings, test / test_warm / test_cold metrics, provenance) to
@@ -53,7 +57,7 @@ def run(args: argparse.Namespace) -> None:
             r = train_rec(data, cfg)
             record = {"row": row, "seed": seed, "settings": settings(args), "provenance": provenance(),
                       **{k: r[k] for k in ("model", "params", "wall_seconds", "test", "test_warm", "test_cold",
-                                           "test_users", "cold_items")},
+                                           "test_users", "cold_items", "median_rank")},
                       "best_epoch": r.get("best_epoch"), "epochs": r.get("epochs")}
             args.out.parent.mkdir(parents=True, exist_ok=True)
             with open(args.out, "a") as f:
@@ -85,11 +89,16 @@ def table(path: Path) -> str:
         xs = [r[split][metric] for r in rs]
         return f"{statistics.mean(xs):.4f} ± {statistics.stdev(xs):.4f}" if len(xs) > 1 else f"{xs[0]:.4f}"
 
+    def median(rs, group):
+        xs = [r["median_rank"][group] for r in rs if r.get("median_rank")]
+        return f"{statistics.mean(xs):.3f}" if xs else "-"
+
     lines = ["| model | seeds | all HR@10 | all NDCG@10 | warm HR@10 | warm NDCG@10 | cold HR@10 | cold NDCG@10 "
-             "| best epoch / run | params | wall s (mean) |", "|---|---|" + "---|" * 9]
+             "| median rank warm / cold | best epoch / run | params | wall s (mean) |", "|---|---|" + "---|" * 10]
     for name in [m for m in MODELS if m in rows]:
         rs = rows[name]
         cells = [cell(rs, s, m) for s in ("test", "test_warm", "test_cold") for m in ("hit@10", "ndcg@10")]
+        cells.append(f"{median(rs, 'warm')} / {median(rs, 'cold')}")
         epochs = ", ".join(f"{r['best_epoch']}/{r['epochs']:g}" if r.get("best_epoch") else "-" for r in rs)
         wall = statistics.mean(r["wall_seconds"] for r in rs)
         lines.append(f"| {name} | {len(rs)} | " + " | ".join(cells) + f" | {epochs} | {rs[0]['params']:,} | {wall:.0f} |")

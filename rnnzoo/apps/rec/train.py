@@ -146,6 +146,9 @@ def _train_rec(data: SequenceData, config: RecTrainConfig, run: Run | None) -> d
         result["cold_items"] = int(data.cold.sum())
         result["test_users"] = {"warm": int((~cold).sum()), "cold": int(cold.sum())}
         result["test_warm"], result["test_cold"] = rank_metrics(test_ranks[~cold]), rank_metrics(test_ranks[cold])
+        # where the targets land beyond the top 20: 0 = first, 1 = last of the n_items (random: about 0.5)
+        result["median_rank"] = {k: float(test_ranks[m].double().median() / data.n_items) if m.any() else None
+                                 for k, m in (("warm", ~cold), ("cold", cold))}
     result["wall_seconds"] = time.perf_counter() - start
     result["config"] = {**dataclasses.asdict(model), "objective": model.goal, "dropout": model.drop}
     result["run_config"] = dataclasses.asdict(config)  # what `rnnzoo rec recommend` rebuilds the run from
