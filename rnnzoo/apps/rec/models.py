@@ -19,8 +19,14 @@ sits at position ``t``, so a causal encoder never reads padding before a real it
   ``Bidirectional``, and the Block, given the lengths, has the backward copy read each sequence reversed
   within its own length, so padding never enters either direction's state.
 
+- ``items='text'``: any of the learned models above with the item table computed from item text
+  (``TextItems``: the mean word embedding of each item's sentence) instead of one vector per item id.
+- ``recformer`` (Li et al. 2023): users and items as text through one bidirectional encoder
+  (``rec.recformer``).
+
 Classes: ``Popularity``; ``SeqRec`` (item table, tied scores, loss) with one subclass per encoder family:
-``GRU4Rec``, ``TransformerRec`` (sasrec, bert4rec), ``MixerRec`` (encoder=...).
+``GRU4Rec``, ``TransformerRec`` (sasrec, bert4rec), ``MixerRec`` (encoder=...); ``Recformer`` in its own file.
+Every model has ``recommend(item_seq, k)``.
 """
 
 from __future__ import annotations
