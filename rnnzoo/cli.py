@@ -195,9 +195,11 @@ def _cmd_rec(args: argparse.Namespace) -> int:
           f"{sum(len(s) for s in data.sequences)} interactions; leave-one-out, full ranking")
     r = train_rec(data, cfg)
     print(f"{r['model']}: best epoch {r.get('best_epoch', '-')}, wall {r['wall_seconds']:.1f}s")
-    for split in ("valid", "test"):
+    for split in ("valid", "test", "test_warm", "test_cold"):
+        if split not in r:
+            continue
         m = r[split]
-        print(f"{split:<6} " + "  ".join(f"{k}={m[k]:.4f}" for k in
+        print(f"{split:<9} " + "  ".join(f"{k}={m[k]:.4f}" for k in
                                           ("hit@10", "ndcg@10", "mrr@10", "hit@20", "ndcg@20", "mrr@20")))
     return 0
 
@@ -210,7 +212,8 @@ def _add_rec_parser(sub) -> None:
     from rnnzoo.apps.rec import RecTrainConfig
 
     p = sub.add_parser(
-        "rec", help="sequential recommendation on MovieLens / RecBole atomic files", usage="%(prog)s [options]",
+        "rec", help="sequential recommendation on MovieLens / RecBole atomic files",
+        usage="%(prog)s [options]\n       %(prog)s recommend --checkpoint DIR --user ID [--k K]",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="From Python: rnnzoo.apps.rec.train_rec(None, RecTrainConfig(...)); every flag is a field of "
                     "it or of its nested model (RecConfig) and train (TrainConfig) configs. Training stops after "
@@ -219,9 +222,36 @@ def _add_rec_parser(sub) -> None:
         epilog="examples:\n  rnnzoo rec --model sasrec --epochs 50 --out runs/sasrec\n"
                "  rnnzoo rec --encoder lstm --objective next --seed 1\n"
                "  rnnzoo rec --encoder gla:num_heads=2 --objective cloze --steps 500\n"
-               "  rnnzoo rec --model bert4rec --data path/to/ratings.dat")
+               "  rnnzoo rec --model bert4rec --data path/to/ratings.dat\n"
+               "  rnnzoo rec --model recformer --cold-items 0.2       # item text; warm and cold test metrics\n"
+               "  rnnzoo rec --encoder gru --items text --data DIR    # DIR: RecBole .inter and .item files\n"
+               "  rnnzoo rec recommend --checkpoint runs/sasrec --user 196 --k 10")
     add_arguments(p, RecTrainConfig, aliases=_REC_ALIASES)
     p.set_defaults(func=_cmd_rec)
+    # an optional sub-action: `rnnzoo rec [training flags]` stays the training command
+    actions = p.add_subparsers(dest="rec_command", metavar="{recommend}")
+    r = actions.add_parser(
+        "recommend", help="top-k items for a user of a trained run", prog="rnnzoo rec recommend",
+        description="Prints the k items a `rnnzoo rec --out DIR` run scores highest after the user's whole history "
+                    "(its validation and test items included), with their text from the .item file. From Python: "
+                    "rnnzoo.apps.rec.recommend_for_user(checkpoint, user, k).",
+        epilog="example:\n  rnnzoo rec --model sasrec --out runs/sasrec && rnnzoo rec recommend --checkpoint "
+               "runs/sasrec --user 196 --k 10", formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("--checkpoint", required=True, help="directory written by `rnnzoo rec --out`")
+    r.add_argument("--user", required=True, help="user id as in the data file")
+    r.add_argument("--k", type=_at_least(1), default=10, help="items to recommend (default: 10)")
+    r.add_argument("--keep-seen", action="store_true", help="also recommend items of the user's history "
+                                                             "(default: leave them out)")
+    r.set_defaults(func=_cmd_rec_recommend)
+
+
+def _cmd_rec_recommend(args: argparse.Namespace) -> int:
+    from rnnzoo.apps.rec import recommend_for_user
+
+    rows = recommend_for_user(args.checkpoint, args.user, args.k, exclude_seen=not args.keep_seen)
+    for rank, (item, text) in enumerate(rows, start=1):
+        print(f"{rank:>3}  {item:<10} {text}".rstrip())
+    return 0
 
 
 def _at_least(minimum: int):

@@ -62,3 +62,17 @@ def mask_batch(seq: torch.Tensor, lengths: torch.Tensor, mask_ratio: float, mask
     pick = (torch.rand(len(seq), generator=gen) * lengths).long()
     masked[empty, pick[empty]] = True
     return seq.masked_fill(masked, mask_token), torch.where(masked, seq, IGNORE)
+
+
+def next_item_examples(data: SequenceData, history: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Every training target with its own history, for models that encode each prefix anew (Recformer):
+    -> (histories [N, history] right-padded: the up to ``history`` items before the target, lengths [N],
+    targets [N]). A user's training part of n items gives n - 1 examples."""
+    rows, targets = [], []
+    for s in data.train_sequences():
+        for t in range(1, len(s)):
+            rows.append(s[max(0, t - history): t])
+            targets.append(s[t])
+    if not rows:
+        raise ValueError("no training examples: every user's training part is too short")
+    return _pad(rows, history, PAD), torch.tensor([len(r) for r in rows]), torch.as_tensor(np.array(targets))

@@ -15,11 +15,20 @@ leave-one-out: the last item is the test target, the second to last the validati
 is training data; a model sees at most the last ``max_len`` (50) items of history.
 
 Item index 0 is padding; real items are 1..n_items in order of first appearance in the file.
+
+A directory (``--data DIR``) holds one RecBole ``*.inter`` file and optionally a ``*.item`` file of item
+attributes (``rec.text``); next to a ``.inter`` file, a ``.item`` of the same stem is read too.
+
+Cold-start protocol (``with_cold_items``): a random fraction of the items is held out of every training
+history (removed from each user's training part, so they are never trained on); validation and test targets
+stay as they are, and the test history is the filtered training part plus the validation item. Metrics are
+then reported over all users, and separately over the users whose target is warm or cold.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import importlib.util
 import math
 from dataclasses import dataclass
@@ -58,6 +67,8 @@ class SequenceData:
     user_tokens: list[str]
     item_tokens: list[str]  # index -> token; item_tokens[0] == "[PAD]"
     max_len: int = 50
+    item_text: list[str] | None = None  # index -> attribute sentence (rec.text); None without a .item file
+    cold: np.ndarray | None = None  # [n_items + 1] bool: items held out of training (cold-start protocol)
 
     @property
     def n_items(self) -> int:
@@ -69,15 +80,39 @@ class SequenceData:
         return len(self.sequences)
 
     def train_sequences(self) -> list[np.ndarray]:
-        return [s[:-2] for s in self.sequences]
+        """Each user's training part: all but the last two items, cold items removed."""
+        if self.cold is None:
+            return [s[:-2] for s in self.sequences]
+        return [s[:-2][~self.cold[s[:-2]]] for s in self.sequences]
 
     def split(self, name: str) -> tuple[list[np.ndarray], np.ndarray]:
-        """("valid" | "test") -> (histories truncated to max_len, targets [n_users])."""
+        """("valid" | "test") -> (histories truncated to max_len, targets [n_users]). The validation history
+        is the training part; the test history adds the validation item."""
         cut = {"valid": 2, "test": 1}.get(name)
         if cut is None:
             raise ValueError(f"split must be 'valid' or 'test', got {name!r}")
-        histories = [s[:-cut][-self.max_len:] for s in self.sequences]
-        return histories, np.array([s[-cut] for s in self.sequences], dtype=np.int64)
+        train = self.train_sequences()
+        histories = [t if cut == 2 else np.append(t, s[-2]) for t, s in zip(train, self.sequences)]
+        return [h[-self.max_len:] for h in histories], np.array([s[-cut] for s in self.sequences], dtype=np.int64)
+
+    def with_cold_items(self, fraction: float, seed: int = 0) -> SequenceData:
+        """A copy under the cold-start protocol: round(fraction * n_items) items, drawn uniformly with ``seed``,
+        never appear in a training history (so each test target is cold with probability ``fraction``)."""
+        if not 0 < fraction < 1:
+            raise ValueError(f"cold item fraction must be in (0, 1), got {fraction}")
+        picked = np.random.default_rng(seed).permutation(np.arange(1, self.n_items + 1))
+        cold = np.zeros(self.n_items + 1, dtype=bool)
+        cold[picked[: max(1, round(fraction * self.n_items))]] = True
+        return dataclasses.replace(self, cold=cold)
+
+    def cold_targets(self, name: str) -> np.ndarray:
+        """[n_users] bool: the user's ``name`` split target is a cold item (all False without cold items)."""
+        targets = self.split(name)[1]
+        return np.zeros(len(targets), dtype=bool) if self.cold is None else self.cold[targets]
+
+    def train_items(self) -> set[int]:
+        """Ids of the items that occur in training histories (the ones a text vocabulary may be built from)."""
+        return {int(i) for s in self.train_sequences() for i in s}
 
     def item_popularity(self) -> np.ndarray:
         """[n_items + 1] interaction counts over the training parts only (padding gets 0)."""
@@ -121,8 +156,9 @@ def read_interactions(path: str | Path) -> Interactions:
 def _read_interactions(path: Path) -> Interactions:
     name = path.name
     with open(path, newline="", encoding="utf-8") as f:
+        numeric: tuple[str, ...] = ()  # id columns whose header declares a number (RecBole ``:float``)
         if name.endswith(".inter"):
-            rows, header = _read_atomic(f, path)
+            rows, header, numeric = _read_atomic(f, path)
         elif name == "ratings.csv" or name.endswith(".csv"):
             reader = csv.reader(f)
             head = next(reader, None)
@@ -150,6 +186,13 @@ def _read_interactions(path: Path) -> Interactions:
                 time = math.nan
             if not math.isfinite(time):  # a NaN or infinite time would leave the order of the history undefined
                 raise ValueError(f"{path}:{line_no}: timestamp {row[header['time']]!r} is not a finite number")
+            for key in ("user", "item"):
+                value = row[header[key]]
+                if not value.strip():
+                    raise ValueError(f"{path}:{line_no}: empty {key} id")
+                if key in numeric and not _is_number(value):
+                    raise ValueError(f"{path}:{line_no}: {key} id {value!r} is not a number (its column is "
+                                     f"declared :float)")
             times.append(time)
             users.append(row[header["user"]])
             items.append(row[header["item"]])
@@ -158,20 +201,31 @@ def _read_interactions(path: Path) -> Interactions:
     return Interactions(users, items, np.asarray(times, dtype=np.float64))
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _read_atomic(f, path: Path):
-    """RecBole atomic header ``name:type`` per column; returns (numbered rows, column positions)."""
+    """RecBole atomic header ``name:type`` per column; returns (numbered rows, column positions, the id
+    columns typed as numbers)."""
     first = f.readline()
     if not first.strip():
         raise ValueError(f"{path}: empty file; a RecBole .inter file starts with a header such as "
                          f"'user_id:token\\titem_id:token\\ttimestamp:float'")
     fields = [c.strip() for c in first.rstrip("\n").split("\t")]
-    names = []
+    names, types = [], []
     for c in fields:
         if ":" not in c:
             raise ValueError(f"{path}: header field {c!r} is not 'name:type' (RecBole atomic format)")
         names.append(c.split(":", 1)[0])
+        types.append(c.split(":", 1)[1])
     header = _columns(names, {"user": "user_id", "item": "item_id", "time": "timestamp"}, path)
-    return ((i + 2, line.rstrip("\n").split("\t")) for i, line in enumerate(f)), header
+    numeric = tuple(k for k in ("user", "item") if types[header[k]] == "float")
+    return ((i + 2, line.rstrip("\n").split("\t")) for i, line in enumerate(f)), header, numeric
 
 
 def _columns(names: list[str], wanted: dict[str, str], path: Path) -> dict[str, int]:
@@ -211,6 +265,30 @@ def build_sequences(inter: Interactions, min_interactions: int = 5, max_len: int
     return SequenceData(sequences, list(kept), item_tokens, max_len)
 
 
+def dataset_files(path: str | Path) -> tuple[Path, Path | None]:
+    """A data argument -> (interaction file, ``.item`` file or None). A directory must hold exactly one
+    ``*.inter`` file and at most one ``*.item``; a ``x.inter`` file takes ``x.item`` beside it when present."""
+    path = Path(path)
+    if path.is_dir():
+        inter, items = sorted(path.glob("*.inter")), sorted(path.glob("*.item"))
+        if len(inter) != 1 or len(items) > 1:
+            raise ValueError(f"{path}: a data directory holds one RecBole *.inter file and at most one *.item "
+                             f"file; found {[p.name for p in inter + items]}")
+        return inter[0], items[0] if items else None
+    item = path.with_suffix(".item")
+    return path, item if path.suffix == ".inter" and item.is_file() else None
+
+
 def load_dataset(path: str | Path | None = None, min_interactions: int = 5, max_len: int = 50) -> SequenceData:
-    """Read ``path`` (default: ml-100k from the recbole wheel) and build the leave-one-out sequences."""
-    return build_sequences(read_interactions(path or default_dataset_path()), min_interactions, max_len)
+    """Read ``path`` (a file or a RecBole atomic directory; default: ml-100k from the recbole wheel) and build
+    the leave-one-out sequences, with the item sentences when there is a ``.item`` file."""
+    from rnnzoo.apps.rec.text import read_item_text
+
+    inter, item = dataset_files(path or default_dataset_path())
+    data = build_sequences(read_interactions(inter), min_interactions, max_len)
+    if item is not None:
+        try:
+            data.item_text = read_item_text(item, data.item_tokens)
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{item}: not UTF-8 text ({e.reason} at byte {e.start} of a read block)") from None
+    return data

@@ -19,8 +19,14 @@ sits at position ``t``, so a causal encoder never reads padding before a real it
   ``Bidirectional``, and the Block, given the lengths, has the backward copy read each sequence reversed
   within its own length, so padding never enters either direction's state.
 
+- ``items='text'``: any of the learned models above with the item table computed from item text
+  (``TextItems``: the mean word embedding of each item's sentence) instead of one vector per item id.
+- ``recformer`` (Li et al. 2023): users and items as text through one bidirectional encoder
+  (``rec.recformer``).
+
 Classes: ``Popularity``; ``SeqRec`` (item table, tied scores, loss) with one subclass per encoder family:
-``GRU4Rec``, ``TransformerRec`` (sasrec, bert4rec), ``MixerRec`` (encoder=...).
+``GRU4Rec``, ``TransformerRec`` (sasrec, bert4rec), ``MixerRec`` (encoder=...); ``Recformer`` in its own file.
+Every model has ``recommend(item_seq, k)``.
 """
 
 from __future__ import annotations
@@ -32,22 +38,39 @@ from torch import nn
 
 from rnnzoo import mixers
 from rnnzoo.apps.rec.data import PAD
+from rnnzoo.apps.rec.recommend import recommend
+from rnnzoo.apps.rec.text import TYPE_VALUE, ItemTokens
 from rnnzoo.config_args import option
 from rnnzoo.labels import IGNORE
 from rnnzoo.mixers import Bidirectional
 from rnnzoo.models.block import Block
 
-MODELS = ("pop", "gru4rec", "sasrec", "bert4rec")
+MODELS = ("pop", "gru4rec", "sasrec", "bert4rec", "recformer")
 OBJECTIVES = ("next", "cloze")
+ITEMS = ("id", "text")
 
 
 @dataclass
 class RecConfig:
     n_items: int | None = option(None, "real items, ids 1..n_items (0 = padding); None: train_rec takes it from the "
                                        "data", derived=True)
-    arch: str = option("sasrec", "the recommender; ignored when encoder is set", choices=MODELS)
+    arch: str = option("sasrec", "the recommender; ignored when encoder is set, except recformer, whose encoder "
+                                 "it then picks", choices=MODELS)
     encoder: str | None = option(None, "registry mixer as the sequence encoder, replacing the Transformer, with "
-                                       "options as in gla:num_heads=2 (see `rnnzoo list`)", spec_of="mixer_options")
+                                       "options as in gla:num_heads=2 (see `rnnzoo list`); recformer: None is "
+                                       "attention, a causal mixer runs bidirectionally", spec_of="mixer_options")
+    items: str = option("id", "item representation of gru4rec, sasrec, bert4rec and encoder models: 'id' (a "
+                              "learned vector per item) or 'text' (the mean word embedding of the item's sentence "
+                              "from the .item file, so items never trained on still get one)", choices=ITEMS)
+    item_words: int = option(12, "text models: words kept per item sentence, keys included")
+    text_history: int = option(8, "recformer: most recent history items it reads as text (the paper reads 50 "
+                                   "items, 1024 tokens; 8 keeps a CPU run short)")
+    examples_per_epoch: int = option(2048, "recformer: (history, next item) examples drawn per epoch from all "
+                                           "training targets (ml-100k has ~97k; all of them per epoch is too slow "
+                                           "on a CPU)")
+    temperature: float = option(0.05, "recformer: softmax temperature over cosine similarities (the paper's)")
+    refresh_epochs: int = option(20, "recformer: stage-1 epochs, re-encoding every item at each epoch start; "
+                                    "the epochs after it keep the item embeddings frozen (stage 2)")
     objective: str | None = option(None, "for encoder: 'next' (SASRec-style next item) or 'cloze' (BERT4Rec-style); "
                                          "None: 'cloze' for bert4rec, else 'next'", choices=OBJECTIVES)
     max_len: int = option(50, "positions the model reads; train_rec takes it from the data", derived=True)
@@ -56,7 +79,8 @@ class RecConfig:
     n_heads: int = option(2, "attention heads (sasrec, bert4rec)")
     inner_size: int = option(256, "feed-forward width (Transformer FFN; MLP of an encoder's blocks)")
     dropout: float | None = option(None, "None: RecBole's default for the model (sasrec 0.5, bert4rec 0.2, "
-                                         "gru4rec 0.3; an encoder takes its objective's)")
+                                         "gru4rec 0.3; an encoder takes its objective's; recformer 0.1, "
+                                         "Longformer's)")
     mask_ratio: float = option(0.2, "cloze: probability that an item is masked")
     gru_hidden: int = option(128, "gru4rec: GRU width")
     mixer_options: dict = option(factory=dict, help="config overrides for the encoder mixer")
@@ -71,14 +95,28 @@ class RecConfig:
         if self.objective is not None and self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES} or None, got {self.objective!r}")
         fixed = "cloze" if self.arch == "bert4rec" else "next"
-        if self.encoder is None and self.arch != "pop" and self.objective not in (None, fixed):
+        if self.arch == "recformer":
+            if self.objective not in (None, "next"):
+                raise ValueError(f"recformer trains on the next item; objective={self.objective!r} does not apply")
+            if self.encoder is not None:
+                mixers.make_config(self.encoder, self.d_model, **self.mixer_options)
+            for name in ("text_history", "refresh_epochs", "examples_per_epoch"):
+                if getattr(self, name) < 1:
+                    raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+            if not self.temperature > 0:
+                raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        elif self.encoder is None and self.arch != "pop" and self.objective not in (None, fixed):
             raise ValueError(f"arch {self.arch!r} has a fixed objective; objective={self.objective!r} "
                              f"applies to --encoder models only")
-        if self.encoder is not None:
+        elif self.encoder is not None:
             mixers.make_config(self.encoder, self.d_model, **self.mixer_options)  # unknown name/options raise
             if not self.cloze and not mixers.get(self.encoder).causal:
                 raise ValueError(f"the next-item objective needs a causal encoder; {self.encoder!r} is not "
                                  f"causal (use objective='cloze')")
+        if self.items not in ITEMS:
+            raise ValueError(f"items must be one of {ITEMS}, got {self.items!r}")
+        if self.item_words < 1:
+            raise ValueError(f"item_words must be >= 1, got {self.item_words}")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1) or None, got {self.dropout}")
         if not 0 < self.mask_ratio < 1:
@@ -98,16 +136,24 @@ class RecConfig:
         """``dropout``, else RecBole's default (an encoder takes that of its objective's Transformer)."""
         if self.dropout is not None:
             return self.dropout
-        key = ("bert4rec" if self.cloze else "sasrec") if self.encoder else self.arch
-        return {"sasrec": 0.5, "bert4rec": 0.2, "gru4rec": 0.3, "pop": 0.0}[key]
+        key = ("bert4rec" if self.cloze else "sasrec") if self.encoder and self.arch != "recformer" else self.arch
+        return {"sasrec": 0.5, "bert4rec": 0.2, "gru4rec": 0.3, "pop": 0.0, "recformer": 0.1}[key]
 
     @property
     def mask_token(self) -> int:
         return self.n_items + 1
 
     @property
+    def uses_text(self) -> bool:
+        """The model reads item sentences (recformer, or items='text'), so the data needs a .item file."""
+        return self.arch == "recformer" or (self.items == "text" and (self.arch != "pop" or self.encoder))
+
+    @property
     def name(self) -> str:
-        return f"{self.encoder}-{self.goal}" if self.encoder else self.arch
+        if self.arch == "recformer":
+            return f"recformer-{self.encoder}" if self.encoder else "recformer"
+        base = f"{self.encoder}-{self.goal}" if self.encoder else self.arch
+        return f"{base}-text" if self.uses_text else base
 
 
 class Popularity(nn.Module):
@@ -120,25 +166,70 @@ class Popularity(nn.Module):
     def score(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.counts[None].expand(seq.shape[0], -1)
 
+    def recommend(self, item_seq, k: int = 10, exclude_seen: bool = True) -> torch.Tensor:
+        """History (item ids, oldest first) -> the k best item ids [k] (``rec.recommend.recommend``)."""
+        return recommend(self, item_seq, k, exclude_seen)
+
+
+class TextItems(nn.Module):
+    """Item table from text: row i = mean embedding of the value words of item i's sentence (``rec.text``;
+    keys, shared by every item, are left out). -> [n_items + 1, d_model]; the padding row (no words) is zero."""
+
+    def __init__(self, tokens: ItemTokens, d_model: int):
+        super().__init__()
+        self.register_buffer("ids", tokens.ids, persistent=False)  # rebuilt from the data, not saved
+        self.register_buffer("keep", (tokens.types == TYPE_VALUE).float(), persistent=False)
+        self.weight = nn.Parameter(torch.empty(len(tokens.vocab), d_model))
+
+    def forward(self) -> torch.Tensor:
+        summed = torch.einsum("np,npd->nd", self.keep, self.weight[self.ids])
+        return summed / self.keep.sum(1, keepdim=True).clamp(min=1)
+
 
 class SeqRec(nn.Module):
     """Item embedding -> sequence encoder (``hidden``, one subclass per family) -> dot product with the item
-    table. seq: [B, T] right-padded ids; cloze models have one more embedding row, [MASK] = n_items + 1."""
+    table. seq: [B, T] right-padded ids; cloze models have one more embedding row, [MASK] = n_items + 1.
+    With ``items='text'`` the table comes from ``TextItems`` (plus a learned [MASK] row for cloze models)."""
 
-    def __init__(self, config: RecConfig):
+    def __init__(self, config: RecConfig, tokens: ItemTokens | None = None):
         super().__init__()
         if config.n_items is None:
             raise ValueError("RecConfig.n_items is unset; train_rec fills it from the data")
         self.config = config
         self.cloze = config.cloze
-        self.item_emb = nn.Embedding(config.n_items + 1 + self.cloze, config.d_model, padding_idx=0)
+        if config.uses_text:
+            if tokens is None:
+                raise ValueError("items='text' needs the item sentences (tokens from rec.text.tokenize_items)")
+            self.item_text = TextItems(tokens, config.d_model)
+            self.extra = nn.Parameter(torch.empty(int(self.cloze), config.d_model))  # the [MASK] row
+        else:
+            self.item_emb = nn.Embedding(config.n_items + 1 + self.cloze, config.d_model, padding_idx=0)
         self.dropout = nn.Dropout(config.drop)
         self.bias: nn.Parameter | None = None  # per-item output bias (BERT4Rec)
 
+    def _init_items(self, init) -> None:
+        """A subclass's init of the item table (the ID rows, or the word and [MASK] rows of a text table);
+        the padding row of an ID table then embeds to zero."""
+        if self.config.uses_text:
+            init(self.item_text.weight)
+            init(self.extra) if self.extra.numel() else None
+            return
+        init(self.item_emb.weight)
+        self._zero_padding()
+
     def _zero_padding(self) -> None:
-        """After a subclass's own init of the item table: the padding row embeds to zero."""
         with torch.no_grad():
             self.item_emb.weight[0].zero_()
+
+    def item_table(self) -> torch.Tensor:
+        """[n_items + 1 (+ 1 [MASK] row for cloze), d_model]: the input embeddings and the output scores."""
+        if self.config.uses_text:
+            return torch.cat([self.item_text(), self.extra])
+        return self.item_emb.weight
+
+    def embed(self, seq: torch.Tensor) -> torch.Tensor:
+        """seq [B, T] ids -> [B, T, d_model]."""
+        return nn.functional.embedding(seq, self.item_table())
 
     def hidden(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """seq: [B, T] ids, lengths: [B] -> hidden states [B, T, d_model]."""
@@ -146,7 +237,7 @@ class SeqRec(nn.Module):
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """h: [..., d_model] -> [..., n_items + 1] scores (column 0 = padding, the mask token excluded)."""
-        out = h @ self.item_emb.weight[: self.config.n_items + 1].T
+        out = h @ self.item_table()[: self.config.n_items + 1].T
         return out if self.bias is None else out + self.bias
 
     def score(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -163,30 +254,33 @@ class SeqRec(nn.Module):
         keep = labels != IGNORE
         return nn.functional.cross_entropy(self.logits(h[keep]).float(), labels[keep])
 
+    def recommend(self, item_seq, k: int = 10, exclude_seen: bool = True) -> torch.Tensor:
+        """History (item ids, oldest first) -> the k best item ids [k] (``rec.recommend.recommend``)."""
+        return recommend(self, item_seq, k, exclude_seen)
+
 
 class GRU4Rec(SeqRec):
     """Embedding -> dropout -> GRU -> Linear back to d_model (RecBole's GRU4Rec, Xavier init)."""
 
-    def __init__(self, config: RecConfig):
-        super().__init__(config)
+    def __init__(self, config: RecConfig, tokens: ItemTokens | None = None):
+        super().__init__(config, tokens)
         self.gru = nn.GRU(config.d_model, config.gru_hidden, batch_first=True)
         self.proj = nn.Linear(config.gru_hidden, config.d_model)
-        nn.init.xavier_normal_(self.item_emb.weight)
+        self._init_items(nn.init.xavier_normal_)
         for name, p in self.gru.named_parameters():
             if name.startswith("weight"):
                 nn.init.xavier_uniform_(p)
-        self._zero_padding()
 
     def hidden(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        h, _ = self.gru(self.dropout(self.item_emb(seq)))
+        h, _ = self.gru(self.dropout(self.embed(seq)))
         return self.proj(h)
 
 
 class TransformerRec(SeqRec):
     """SASRec (causal mask) or BERT4Rec (cloze: no mask, padding masked as keys, output head and item bias)."""
 
-    def __init__(self, config: RecConfig):
-        super().__init__(config)
+    def __init__(self, config: RecConfig, tokens: ItemTokens | None = None):
+        super().__init__(config, tokens)
         c, d = config, config.d_model
         self.pos_emb = nn.Embedding(c.max_len, d)
         self.emb_norm = nn.LayerNorm(d, eps=1e-12)
@@ -204,11 +298,14 @@ class TransformerRec(SeqRec):
                 nn.init.zeros_(m.in_proj_bias)
             if isinstance(m, nn.Linear) and m.bias is not None:
                 nn.init.zeros_(m.bias)
-        self._zero_padding()
+        if config.uses_text:
+            self._init_items(lambda w: nn.init.normal_(w, std=0.02))
+        else:  # the ID table was drawn first in the loop above
+            self._zero_padding()
 
     def hidden(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         t = seq.shape[1]
-        x = self.dropout(self.emb_norm(self.item_emb(seq) + self.pos_emb(torch.arange(t, device=seq.device))))
+        x = self.dropout(self.emb_norm(self.embed(seq) + self.pos_emb(torch.arange(t, device=seq.device))))
         if self.cloze:
             return self.head(self.transformer(x, src_key_padding_mask=seq == PAD))
         causal = nn.Transformer.generate_square_subsequent_mask(t, device=seq.device)
@@ -219,8 +316,8 @@ class MixerRec(SeqRec):
     """Embedding -> dropout -> ``Block``s of a registry mixer (dropout on both branches) -> RMSNorm. Under the
     cloze objective a causal mixer runs as ``Bidirectional``, each row reversed within its own length."""
 
-    def __init__(self, config: RecConfig):
-        super().__init__(config)
+    def __init__(self, config: RecConfig, tokens: ItemTokens | None = None):
+        super().__init__(config, tokens)
         c = config
         bidirectional = self.cloze and mixers.get(c.encoder).causal
 
@@ -230,24 +327,31 @@ class MixerRec(SeqRec):
 
         self.layers = nn.ModuleList(Block(mixer(), c.inner_size / c.d_model, c.drop) for _ in range(c.n_layers))
         self.out_norm = nn.RMSNorm(c.d_model)
-        nn.init.normal_(self.item_emb.weight, std=0.02)
-        self._zero_padding()
+        self._init_items(lambda w: nn.init.normal_(w, std=0.02))
 
     def hidden(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        x = self.dropout(self.item_emb(seq))
+        x = self.dropout(self.embed(seq))
         for layer in self.layers:
             x, _ = layer(x, lengths=lengths)
         return self.out_norm(x)
 
 
-def build_model(config: RecConfig, item_counts: torch.Tensor | None = None) -> nn.Module:
-    """``Popularity`` for arch 'pop' (needs item_counts [n_items + 1]); a ``MixerRec`` when an encoder is set;
-    else ``GRU4Rec`` or ``TransformerRec`` (sasrec, bert4rec)."""
+def build_model(config: RecConfig, item_counts: torch.Tensor | None = None,
+                tokens: ItemTokens | None = None) -> nn.Module:
+    """``Popularity`` for arch 'pop' (needs item_counts [n_items + 1]); ``Recformer`` for arch 'recformer' and
+    a ``MixerRec`` when an encoder is set (both need ``tokens`` when they read text, see ``uses_text``); else
+    ``GRU4Rec`` or ``TransformerRec`` (sasrec, bert4rec)."""
+    if config.arch == "recformer":
+        from rnnzoo.apps.rec.recformer import Recformer
+
+        if tokens is None or config.n_items is None:
+            raise ValueError("recformer needs n_items and the item sentences (rec.text.tokenize_items)")
+        return Recformer(config, tokens)
     if config.arch == "pop" and config.encoder is None:
         if config.n_items is None or item_counts is None or item_counts.shape != (config.n_items + 1,):
             raise ValueError(f"the popularity model needs n_items (got {config.n_items}) and item_counts of "
                              f"shape (n_items + 1,)")
         return Popularity(item_counts)
     if config.encoder is not None:
-        return MixerRec(config)
-    return GRU4Rec(config) if config.arch == "gru4rec" else TransformerRec(config)
+        return MixerRec(config, tokens)
+    return GRU4Rec(config, tokens) if config.arch == "gru4rec" else TransformerRec(config, tokens)

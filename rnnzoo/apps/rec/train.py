@@ -24,10 +24,12 @@ from pathlib import Path
 import safetensors.torch
 import torch
 
-from rnnzoo.apps.rec.batches import eval_batch, mask_batch, train_windows
+from rnnzoo.apps.rec.batches import eval_batch, mask_batch, next_item_examples, train_windows
 from rnnzoo.apps.rec.data import SequenceData, load_dataset
 from rnnzoo.apps.rec.metrics import METRICS, rank_metrics, target_ranks
 from rnnzoo.apps.rec.models import RecConfig, SeqRec, build_model
+from rnnzoo.apps.rec.recformer import Recformer
+from rnnzoo.apps.rec.text import ItemTokens, tokenize_items
 from rnnzoo.config_args import option
 from rnnzoo.io import atomic_write_bytes, atomic_write_json
 from rnnzoo.rundir import Run, open_train_run
@@ -57,6 +59,11 @@ class RecTrainConfig:
                                     "recbole wheel (train_rec's own data argument, when given, wins)")
     min_interactions: int = option(5, "drop users with fewer interactions")
     history_len: int = option(50, "most recent items per user the model reads (its max_len)")
+    cold_items: float = option(0.0, "cold-start protocol: fraction of the items held out of every training history "
+                                    "(0: the standard protocol); test metrics are then also reported over the "
+                                    "users whose target is warm and cold")
+    cold_seed: int = option(0, "seed of the held-out item draw (apart from --seed, so that every model and seed "
+                               "meets the same cold items)")
 
     def __post_init__(self) -> None:
         if self.train.resume:
@@ -66,25 +73,44 @@ class RecTrainConfig:
             raise ValueError(f"epochs must be >= 1 or None, got {self.epochs}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not 0 <= self.cold_items < 1:
+            raise ValueError(f"cold_items must be in [0, 1), got {self.cold_items}")
         if self.train.early_stop_metric not in METRICS:
             raise ValueError(f"train.early_stop_metric picks the best epoch and must be one of {METRICS}, "
                              f"got {self.train.early_stop_metric!r}")
 
 
 def load_data(config: RecTrainConfig) -> SequenceData:
-    """The leave-one-out sequences that ``config.data``, ``min_interactions`` and ``history_len`` describe."""
-    return load_dataset(config.data, min_interactions=config.min_interactions, max_len=config.history_len)
+    """The leave-one-out sequences that ``config.data``, ``min_interactions`` and ``history_len`` describe,
+    under the cold-start protocol when ``config.cold_items`` > 0."""
+    data = load_dataset(config.data, min_interactions=config.min_interactions, max_len=config.history_len)
+    return data.with_cold_items(config.cold_items, config.cold_seed) if config.cold_items else data
+
+
+def text_tokens(data: SequenceData, model: RecConfig) -> ItemTokens | None:
+    """The word ids of every item sentence when ``model`` reads text (vocabulary from the training items)."""
+    if not model.uses_text:
+        return None
+    if data.item_text is None:
+        raise ValueError(f"{model.name} reads item text: give --data a directory (or .inter file) with a RecBole "
+                         f".item file beside it")
+    return tokenize_items(data.item_text, data.train_items(), model.item_words)
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, batch: tuple[torch.Tensor, ...], chunk: int = 1024) -> dict[str, float]:
-    """Full ranking over all items for every user of an ``eval_batch`` (moved to the model's device)."""
+def ranks(model: torch.nn.Module, batch: tuple[torch.Tensor, ...], chunk: int = 1024) -> torch.Tensor:
+    """0-based rank [U] of each target in a full ranking over all items, for every user of an ``eval_batch``."""
     seq, lengths, targets = to_device(batch, model_device(model))
-    ranks = []
+    out = []
     for i in range(0, len(seq), chunk):
         n = int(lengths[i:i + chunk].max())
-        ranks.append(target_ranks(model.score(seq[i:i + chunk, :n], lengths[i:i + chunk]), targets[i:i + chunk]))
-    return rank_metrics(torch.cat(ranks))
+        out.append(target_ranks(model.score(seq[i:i + chunk, :n], lengths[i:i + chunk]), targets[i:i + chunk]))
+    return torch.cat(out).cpu()
+
+
+def evaluate(model: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> dict[str, float]:
+    """Full-ranking metrics over every user of an ``eval_batch`` (moved to the model's device)."""
+    return rank_metrics(ranks(model, batch))
 
 
 def train_rec(data: SequenceData | None = None, config: RecTrainConfig | None = None) -> dict:
@@ -102,42 +128,61 @@ def _train_rec(data: SequenceData, config: RecTrainConfig, run: Run | None) -> d
     torch.manual_seed(seed)
     model = dataclasses.replace(config.model, n_items=data.n_items, max_len=data.max_len)
     cloze = model.cloze
-    net = build_model(model, torch.as_tensor(data.item_popularity()))
+    net = build_model(model, torch.as_tensor(data.item_popularity()), text_tokens(data, model))
     mask_token = model.mask_token if cloze and model.arch != "pop" else None
     valid, test = eval_batch(data, "valid", mask_token), eval_batch(data, "test", mask_token)
     result = {"model": model.name, "dataset": {"users": data.n_users, "items": data.n_items,
               "interactions": int(sum(len(s) for s in data.sequences))}, "seed": seed,
               "params": sum(p.numel() for p in net.parameters())}
-    if isinstance(net, SeqRec):
+    if isinstance(net, (SeqRec, Recformer)):
         result.update(_fit(net, data, valid, config, run))
     else:
         result["valid"] = evaluate(net, valid)
     net.eval()
-    result["test"] = evaluate(net, test)
+    test_ranks = ranks(net, test)
+    result["test"] = rank_metrics(test_ranks)
+    if data.cold is not None:
+        cold = torch.as_tensor(data.cold_targets("test"))
+        result["cold_items"] = int(data.cold.sum())
+        result["test_users"] = {"warm": int((~cold).sum()), "cold": int(cold.sum())}
+        result["test_warm"], result["test_cold"] = rank_metrics(test_ranks[~cold]), rank_metrics(test_ranks[cold])
+        # where the targets land beyond the top 20: 0 = first, 1 = last of the n_items (random: about 0.5)
+        result["median_rank"] = {k: float(test_ranks[m].double().median() / data.n_items) if m.any() else None
+                                 for k, m in (("warm", ~cold), ("cold", cold))}
     result["wall_seconds"] = time.perf_counter() - start
     result["config"] = {**dataclasses.asdict(model), "objective": model.goal, "dropout": model.drop}
+    result["run_config"] = dataclasses.asdict(config)  # what `rnnzoo rec recommend` rebuilds the run from
     if out_dir:
         atomic_write_json(Path(out_dir) / "results.json", result)
     return result
 
 
-def _fit(net: SeqRec, data: SequenceData, valid, config: RecTrainConfig, run: Run | None) -> dict:
+def _fit(net: SeqRec | Recformer, data: SequenceData, valid, config: RecTrainConfig, run: Run | None) -> dict:
     c, seed, out_dir = net.config, config.train.seed, config.train.out_dir
     metric, batch_size = config.train.early_stop_metric, config.batch_size
-    inputs, lengths, labels = train_windows(data, c.cloze)
+    recformer = isinstance(net, Recformer)
+    if recformer:  # one example per target: the encoder reads each history anew
+        inputs, lengths, labels = next_item_examples(data, c.text_history)
+    else:
+        inputs, lengths, labels = train_windows(data, c.cloze)
     n = len(inputs)
-    per_epoch = math.ceil(n / batch_size)
+    drawn = min(n, c.examples_per_epoch) if recformer else n  # examples per epoch, a fresh random subset each
+    per_epoch = math.ceil(drawn / batch_size)
     total = config.train.steps if config.epochs is None else min(config.train.steps, config.epochs * per_epoch)
 
     def batch_fn(step: int):
         epoch, i = divmod(step, per_epoch)
+        if recformer and i == 0 and epoch <= c.refresh_epochs:  # stage 1 re-encodes I; epoch refresh_epochs
+            net.refresh_items()                                   # encodes the I that stage 2 keeps frozen
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
-        idx = order[i * batch_size: (i + 1) * batch_size]
+        idx = order[:drawn][i * batch_size: (i + 1) * batch_size]
         seq, lens, lab = inputs[idx], lengths[idx], labels[idx]
         if c.cloze:
             seq, lab = mask_batch(seq, lens, c.mask_ratio, c.mask_token,
                                   torch.Generator().manual_seed(seed * 1_000_003 + step + 7))
         t = int(lens.max())
+        if recformer:
+            return seq[:, :t], lens, lab, epoch < c.refresh_epochs  # stage 1 encodes the targets with gradients
         return seq[:, :t], lens, lab[:, :t]
 
     best = {"value": -1.0, "state": None, "epoch": 0}

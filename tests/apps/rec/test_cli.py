@@ -43,3 +43,17 @@ def test_rec_overwrite_replaces_the_run(tmp_path, capsys):
         main(flags)
     assert main([*flags, "--overwrite"]) == 0
     assert all("run_id" in json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
+
+
+def test_rec_cold_start_prints_warm_and_cold(tmp_path, capsys):
+    from tests.apps.rec.test_text import write_items
+
+    rows = [(f"u{u}", f"i{(u * 5 + t * 3) % 13}", t) for u in range(5) for t in range(7)]
+    write_inter(tmp_path / "t.inter", rows)
+    write_items(tmp_path / "t.item")
+    assert main(["rec", "--model", "pop", "--data", str(tmp_path), "--cold-items", "0.3"]) == 0
+    out = capsys.readouterr().out
+    assert "test_warm " in out and "test_cold " in out
+    with pytest.raises(SystemExit) as e:
+        main(["rec", "--model", "pop", "--data", str(tmp_path), "--cold-items", "1.5"])
+    assert e.value.code == 2 and "cold_items must be in [0, 1)" in capsys.readouterr().err

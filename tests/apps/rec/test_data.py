@@ -133,3 +133,63 @@ def test_eval_batch_appends_mask(inter_file):
     hist, tgt = data.split("test")
     assert seq[0].tolist() == [*hist[0][-2:], 99] and lengths.tolist() == [3, 3]
     assert torch.equal(targets, torch.as_tensor(tgt))
+
+
+def _assert_filtered_prefixes(data, train):
+    """Each training part is the user's sequence minus its last two items, with the cold items left out."""
+    for full, part in zip(data.sequences, train):
+        keep = [i for i in full[:-2] if data.cold is None or not data.cold[i]]
+        assert list(part) == keep
+
+
+@pytest.mark.parametrize("cold", [0.0, 0.3])
+def test_no_valid_or_test_interaction_in_training_histories(cold):
+    data = load_dataset()
+    data = data.with_cold_items(cold, seed=1) if cold else data
+    train = data.train_sequences()
+    _assert_filtered_prefixes(data, train)
+    windows, lengths, labels = train_windows(data, cloze=False)
+    trained = set(windows[windows != 0].tolist()) | set(labels[labels != IGNORE].tolist())
+    if cold:
+        cold_ids = set(np.flatnonzero(data.cold).tolist())
+        assert not trained & cold_ids and not any(set(p.tolist()) & cold_ids for p in train)
+        assert data.item_popularity()[data.cold].sum() == 0
+        n_cold = data.cold_targets("test").sum()
+        assert 0 < n_cold < data.n_users and n_cold == data.cold[data.split("test")[1]].sum()
+    valid_hist, valid_t = data.split("valid")
+    test_hist, test_t = data.split("test")
+    for u, seq in enumerate(data.sequences):
+        assert valid_t[u] == seq[-2] and test_t[u] == seq[-1]
+        assert list(valid_hist[u]) == list(train[u][-data.max_len:])
+        assert list(test_hist[u]) == list(np.append(train[u], seq[-2])[-data.max_len:])
+
+
+def test_cold_split_is_seeded_and_checked():
+    data = load_dataset()
+    a, b = data.with_cold_items(0.2, seed=3), data.with_cold_items(0.2, seed=3)
+    assert np.array_equal(a.cold, b.cold) and a.cold.sum() == round(0.2 * data.n_items) and not a.cold[0]
+    assert not np.array_equal(a.cold, data.with_cold_items(0.2, seed=4).cold)
+    with pytest.raises(ValueError, match="cold item fraction"):
+        data.with_cold_items(1.0)
+
+
+@pytest.mark.parametrize("text, match", [
+    ("user_id:float\titem_id:token\ttimestamp:float\nu1\t2\t3\n", r"x.inter:2: user id 'u1' is not a number"),
+    ("user_id:token\titem_id:float\ttimestamp:float\n1\tabc\t3\n", r"x.inter:2: item id 'abc' is not a number"),
+    ("user_id:token\titem_id:token\ttimestamp:float\n1\t\t3\n", r"x.inter:2: empty item id"),
+    ("\n", "empty file"),
+    ("user_id:token\ttimestamp:float\n1\t3\n", r"missing column\(s\) \['item_id'\]"),
+])
+def test_malformed_atomic_files_in_a_data_directory(tmp_path, text, match):
+    (tmp_path / "x.inter").write_text(text)
+    with pytest.raises(ValueError, match=match):
+        load_dataset(tmp_path)
+
+
+def test_data_directory_needs_one_inter_file(tmp_path):
+    with pytest.raises(ValueError, match=r"one RecBole \*.inter file .* found \[\]"):
+        load_dataset(tmp_path)
+    write_inter(tmp_path / "a.inter")
+    write_inter(tmp_path / "b.inter")
+    with pytest.raises(ValueError, match=r"found \['a.inter', 'b.inter'\]"):
+        load_dataset(tmp_path)
