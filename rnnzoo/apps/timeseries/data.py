@@ -112,6 +112,9 @@ def read_csv_columns(path: Path, columns: list[str], time: str | None = None) ->
     if not rows:
         raise ValueError(f"{path} is empty")
     header = [h.strip() for h in rows[0]]
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise ValueError(f"{path}: column(s) {repeated} named more than once in target")
     missing = [c for c in [*columns, *([time] if time else [])] if c not in header]
     if missing:
         raise ValueError(f"{path} has no column {missing[0]!r}; its columns are {header}")

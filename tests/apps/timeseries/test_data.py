@@ -49,6 +49,7 @@ def test_user_csv_sorted_by_time_with_an_inner_gap_filled(tmp_path):
     ("y\nnan\n1\n2\n", "y", "missing values at its start or end"),
     ("y\n1\n2\n", "", "needs target"),
     ("y\n1\ninf\n", "y", "infinite"),
+    ("y,z\n1,2\n3,4\n", "y,z,y", r"\['y'\] named more than once"),
 ])
 def test_bad_csv_is_refused_naming_the_problem(tmp_path, text, target, message):
     with pytest.raises(ValueError, match=message):
