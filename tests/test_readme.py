@@ -4,11 +4,13 @@ file they cite exists."""
 import itertools
 import re
 import runpy
+import shlex
 from pathlib import Path
 
 import pytest
 
 from rnnzoo import mixers
+from rnnzoo.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -86,3 +88,49 @@ def test_the_write_your_own_mixer_example_keeps_the_contract():
     finally:
         del sys.modules["readme_example"]
     assert report.ok, str(report)
+
+
+def shell_commands(text: str) -> list[list[str]]:
+    """The arguments after `rnnzoo` (or `-m rnnzoo`) of every command in the shell code blocks of ``text``."""
+    blocks, lines = [], None
+    for line in text.splitlines():
+        if line.startswith("```"):
+            if lines is None:
+                lines, lang = [], line[3:].strip()
+            else:
+                if lang in ("bash", "sh", ""):
+                    blocks.append("\n".join(lines).replace("\\\n", " "))
+                lines = None
+        elif lines is not None:
+            lines.append(line)
+    out = []
+    for line in itertools.chain.from_iterable(b.splitlines() for b in blocks):
+        for part in re.split(r"\s(?:&&|&|;|\|)\s", line):
+            if not re.search(r"(^|\s)(\S*/)?rnnzoo(\s|$)", part):
+                continue  # not a command line (a `python -c "..."` script's lines, say)
+            words = shlex.split(part, comments=True)
+            if words and (words[0] == "rnnzoo" or words[0].endswith("/rnnzoo")):
+                out.append(words[1:])
+            elif "-m" in words and words.index("-m") + 1 < len(words) and words[words.index("-m") + 1] == "rnnzoo":
+                out.append(words[words.index("-m") + 2:])
+    return out
+
+
+def test_shell_commands_are_found_and_a_bad_flag_would_fail(capsys):
+    text = "```bash\nrnnzoo tag --nope 1   # c\ntorchrun --standalone -m rnnzoo train \\\n  --out x\n```\n" \
+           "```python\nrnnzoo = 1\n```\n"
+    assert shell_commands(text) == [["tag", "--nope", "1"], ["train", "--out", "x"]]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["tag", "--nope", "1"])
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_documented_command_parses(doc, capsys):
+    """Each `rnnzoo ...` command of a doc's shell blocks names a command and flags that exist."""
+    for argv in shell_commands(doc.read_text()):
+        try:
+            build_parser().parse_args(argv)
+        except SystemExit as e:
+            if e.code:
+                pytest.fail(f"{doc.relative_to(ROOT)}: `rnnzoo {shlex.join(argv)}` does not parse: "
+                            f"{capsys.readouterr().err.strip().splitlines()[-1]}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,12 +106,15 @@ def load_series(name: str | None = None, *, csv: str | None = None, target: str 
 def read_csv_columns(path: Path, columns: list[str], time: str | None = None) -> np.ndarray:
     """The named numeric ``columns`` of the CSV file at ``path`` as [T, C] float64 (inner gaps interpolated)."""
     if not path.is_file():
-        raise ValueError(f"CSV file {path} does not exist")
+        raise ValueError(f"CSV file {path} " + ("is a directory" if path.is_dir() else "does not exist"))
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     if not rows:
         raise ValueError(f"{path} is empty")
     header = [h.strip() for h in rows[0]]
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise ValueError(f"{path}: column(s) {repeated} named more than once in target")
     missing = [c for c in [*columns, *([time] if time else [])] if c not in header]
     if missing:
         raise ValueError(f"{path} has no column {missing[0]!r}; its columns are {header}")
@@ -127,16 +131,25 @@ def read_csv_columns(path: Path, columns: list[str], time: str | None = None) ->
         raise ValueError(f"{path}: column(s) {columns} hold an infinite value")
     if time:
         keys = [row[header.index(time)] for row in rows[1:]]
-        values = values[sorted(range(len(keys)), key=_sort_key(keys))]
+        values = values[sorted(range(len(keys)), key=_sort_key(keys, f"{path} column {time!r}"))]
     return fill_gaps(values, str(path))
 
 
-def _sort_key(keys: list[str]):
+_ISO_DATE = re.compile(r"\d{4}(-\d{2}){0,2}([T ][0-9:.]*)?(Z|[+-]\d{2}:?\d{2})?")
+
+
+def _sort_key(keys: list[str], where: str):
+    """Sort key over row indices: the keys as numbers, else as ISO dates (which sort as text)."""
     try:
         numbers = [float(k) for k in keys]
         return lambda i: numbers[i]
     except ValueError:
-        return lambda i: keys[i]  # ISO dates sort as text
+        pass
+    bad = next((k for k in keys if not _ISO_DATE.fullmatch(k.strip())), None)
+    if bad is not None:
+        raise ValueError(f"{where}: {bad!r} is neither a number nor an ISO date (2020-01-31, 2020-01, "
+                         f"2020-01-31T12:00); the time column must hold one or the other")
+    return lambda i: keys[i].strip()
 
 
 def fill_gaps(values: np.ndarray, where: str) -> np.ndarray:

@@ -30,7 +30,8 @@ class Split:
 def split_series(values: np.ndarray, valid: float = 0.1, test: float = 0.2) -> Split:
     """Train / valid / test boundaries of values [T, C] in time order, the last ``test`` fraction for test."""
     if not (0 <= valid < 1 and 0 < test < 1 and valid + test < 1):
-        raise ValueError(f"valid and test are fractions with valid + test < 1, got {valid}, {test}")
+        raise ValueError(f"valid must be in [0, 1) and test in (0, 1) with valid + test < 1, got "
+                         f"valid={valid}, test={test}")
     n = len(values)
     n_test, n_valid = int(round(n * test)), int(round(n * valid))
     return Split(n - n_test - n_valid, n - n_test, n)

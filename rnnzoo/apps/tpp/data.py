@@ -57,6 +57,8 @@ def split_of(seq_id: str) -> str:
 def read_events(path: str | Path, num_marks: int | None = None) -> EventData:
     """The CSV at ``path``; ``num_marks`` None: one more than the largest mark in the file."""
     path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"events file {path} " + ("is a directory" if path.is_dir() else "does not exist"))
     events: dict[str, list[tuple[float, int]]] = {}
     with path.open(newline="", encoding="utf-8") as f:
         rows = csv.reader(f)

@@ -49,13 +49,22 @@ def test_user_csv_sorted_by_time_with_an_inner_gap_filled(tmp_path):
     ("y\nnan\n1\n2\n", "y", "missing values at its start or end"),
     ("y\n1\n2\n", "", "needs target"),
     ("y\n1\ninf\n", "y", "infinite"),
+    ("y,z\n1,2\n3,4\n", "y,z,y", r"\['y'\] named more than once"),
 ])
 def test_bad_csv_is_refused_naming_the_problem(tmp_path, text, target, message):
     with pytest.raises(ValueError, match=message):
         load_series(csv=_csv(tmp_path, text), target=target)
 
 
+def test_time_column_neither_numbers_nor_dates_is_refused(tmp_path):
+    path = _csv(tmp_path, "date,y\n2020-01,1\nsoon,2\n2020-03,3\n")
+    with pytest.raises(ValueError, match="column 'date': 'soon' is neither a number nor an ISO date"):
+        load_series(csv=path, target="y", time="date")
+
+
 def test_missing_csv_and_unknown_names_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="is a directory"):
+        load_series(csv=str(tmp_path), target="y")
     with pytest.raises(ValueError, match="does not exist"):
         load_series(csv=str(tmp_path / "none.csv"), target="y")
     with pytest.raises(ValueError, match="unknown forecasting data set 'nope'"):

@@ -12,6 +12,12 @@ def test_split_is_in_time_order_and_covers_the_series():
     assert (s.train_end, s.valid_end, s.length) == (70, 80, 100)
 
 
+@pytest.mark.parametrize("valid, test", [(0.0, 0.0), (0.1, 1.5), (-0.1, 0.2), (0.5, 0.5)])
+def test_bad_split_fractions_are_refused_naming_the_rule(valid, test):
+    with pytest.raises(ValueError, match=r"test in \(0, 1\) with valid \+ test < 1, got valid=.*, test="):
+        split_series(np.zeros((100, 1)), valid=valid, test=test)
+
+
 def test_windows_targets_stay_inside_their_part():
     values = np.arange(100.0)[:, None]
     x, y = windows(values, lookback=10, horizon=5, targets=(80, None))

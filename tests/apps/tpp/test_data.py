@@ -40,6 +40,13 @@ def test_marks_outside_a_declared_count_and_bad_headers_are_refused(tmp_path):
         read_events(write(tmp_path, "id,t,k\ns,1.0,0\n"))
 
 
+def test_a_missing_file_or_a_directory_is_refused_in_one_line(tmp_path):
+    with pytest.raises(ValueError, match="events file .*none.csv does not exist"):
+        read_events(tmp_path / "none.csv")
+    with pytest.raises(ValueError, match="is a directory"):
+        read_events(tmp_path)
+
+
 def test_simulated_data_is_reproducible_and_split_80_10_10():
     a, b = simulated("hawkes", 20, 8, seed=3), simulated("hawkes", 20, 8, seed=3)
     assert [len(a.splits[s]) for s in ("train", "valid", "test")] == [16, 2, 2]
