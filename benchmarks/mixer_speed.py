@@ -7,8 +7,9 @@
 
 Each time is the median of --repeats runs after one warm-up call; the step loop is timed --step-repeats
 times (default 1: it is the slow side) after --step-warmups untimed loops (default 1; 0 where a loop takes
-minutes: its first steps warm it up). Prints a table and writes JSON rows with the provenance (commit,
-torch, machine, threads, shapes) to --out.
+minutes: its first steps warm it up). Runs under ``rnnzoo.runtime.keep_freed_memory()``, as ops_speed.py:
+with glibc's default malloc a step loop's many large temporaries fragment the heap. Prints a table and
+writes JSON rows with the provenance (commit, torch, machine, threads, shapes) to --out.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 import torch
 
 from rnnzoo import mixers
+from rnnzoo.runtime import keep_freed_memory
 
 
 def median_seconds(fn, repeats: int, warmups: int = 1) -> float:
@@ -79,7 +81,7 @@ def measure(name: str, T: int, B: int, d_model: int, repeats: int, step_repeats:
             "fast_tokens_per_s": B * T / fast}
 
 
-def provenance(args) -> dict:
+def provenance(args, kept: bool) -> dict:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                                 cwd=Path(__file__).resolve().parent, check=True).stdout.strip()
@@ -88,7 +90,8 @@ def provenance(args) -> dict:
     return {"commit": commit, "torch": torch.__version__, "python": platform.python_version(),
             "machine": platform.platform(), "processor": platform.processor(), "threads": torch.get_num_threads(),
             "T": args.T, "B": args.B, "d_model": args.d_model, "repeats": args.repeats,
-            "step_repeats": args.step_repeats, "step_warmups": args.step_warmups, "backward": args.backward}
+            "step_repeats": args.step_repeats, "step_warmups": args.step_warmups, "backward": args.backward,
+            "keep_freed_memory": kept}
 
 
 def main(argv=None) -> list[dict]:
@@ -120,6 +123,7 @@ def main(argv=None) -> list[dict]:
     if any(not mixers.get(n).causal for n in names):
         parser.error("non-causal mixers have no step loop to compare against")
     torch.set_num_threads(args.threads)
+    kept = keep_freed_memory()
     rows = []
     print(f"{'mixer':<18} {'fast s':>10} {'step loop s':>12} {'speedup':>8}  fast path")
     for name in names:
@@ -130,7 +134,7 @@ def main(argv=None) -> list[dict]:
               f"{row['fast_path']}", flush=True)
         # rewritten after every mixer, so that a run stopped part-way keeps its finished rows
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"provenance": provenance(args), "rows": rows}, indent=2))
+        args.out.write_text(json.dumps({"provenance": provenance(args, kept), "rows": rows}, indent=2))
     return rows
 
 

@@ -46,8 +46,8 @@ def _acc(rs: list[dict], length: str) -> float:
 
 
 def _chance(rows: dict[tuple, list[dict]]) -> float | None:
-    """A task's chance level; None for records written before it was recorded."""
-    return next(iter(rows.values()))[0].get("chance")
+    """A task's chance level, from any record that has it; None when every record predates it."""
+    return next((r["chance"] for rs in rows.values() for r in rs if r.get("chance") is not None), None)
 
 
 def _normalised(acc: float, chance: float | None) -> float:

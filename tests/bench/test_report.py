@@ -87,3 +87,11 @@ def test_records_without_a_chance_level_say_so(tmp_path, axes):
     assert "Chance: unknown" in report.leaderboard([old])
     report.plot_all([old], tmp_path)
     assert not any(line.get_label().startswith("chance") for line in axes[0].get_lines())
+
+
+def test_chance_comes_from_any_record_that_has_it():
+    old = {k: v for k, v in _record("gru").items() if k != "chance"}  # written before chance was recorded
+    for records in ([old, _record("lstm", chance=0.25)], [old, _record("gru", steps=60, chance=0.25)]):
+        board = report.leaderboard(records + [_record("mamba", "mqar", chance=0.1)])
+        assert "Chance: 0.250" in board and "Chance: unknown" not in board
+        assert "| *chance* | | *0.250* | *0.100* | *0.000* |" in board
