@@ -40,9 +40,6 @@ class TagTrainConfig:
     eval_chars: int = option(100_000, "characters of whole valid and of whole test files read")
 
     def __post_init__(self) -> None:
-        if self.train.resume:
-            raise ValueError("tag runs cannot be resumed (the evaluation follows training in one call); start "
-                             "again with overwrite")
         if min(self.seq_len, self.batch_size, self.train_chars, self.eval_chars) < 1:
             raise ValueError("seq_len, batch_size, train_chars and eval_chars must be >= 1")
 

@@ -46,9 +46,6 @@ class TPPTrainConfig:
     eval_mc_samples: int = option(64, "nhp: Monte Carlo points per interval for valid/test log-likelihoods")
 
     def __post_init__(self) -> None:
-        if self.train.resume:
-            raise ValueError("tpp runs cannot be resumed (the evaluation follows training in one call); start "
-                             "again with overwrite")
         if min(self.n_sequences, self.n_events, self.batch_size, self.eval_mc_samples) < 1:
             raise ValueError("n_sequences, n_events, batch_size and eval_mc_samples must be >= 1")
         if self.n_sequences < 10 and self.events is None:

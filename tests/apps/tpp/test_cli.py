@@ -26,3 +26,12 @@ def test_tpp_reads_a_user_csv_and_names_a_bad_row(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["tpp", "--events", str(path), "--steps", "2", "--no-progress"])
     assert "e.csv:3: negative gap -1" in capsys.readouterr().err
+
+
+def test_tpp_resumes_exactly_where_it_stopped(tmp_path):
+    common = ["tpp", "--n-sequences", "20", "--n-events", "8", "--checkpoint-every", "2", "--no-progress"]
+    assert main([*common, "--steps", "2", "--out", str(tmp_path / "a")]) == 0
+    assert main([*common, "--steps", "4", "--out", str(tmp_path / "a"), "--resume"]) == 0
+    assert main([*common, "--steps", "4", "--out", str(tmp_path / "b")]) == 0
+    resumed, straight = (json.loads((tmp_path / d / "results.json").read_text()) for d in "ab")
+    assert resumed["steps"] == 4 and resumed["test"] == straight["test"]
