@@ -110,16 +110,17 @@ def leaves(config: Any, path: str = "") -> list[tuple[str, dataclasses.Field, An
 
 
 def add_arguments(parser: argparse.ArgumentParser, cls: type, *, prefix: str = "",
-                  aliases: dict[str, str | tuple[str, ...]] | None = None) -> None:
+                  aliases: dict[str, str | tuple[str, ...]] | None = None, exclude: frozenset[str] = frozenset()) -> None:
     """Add a flag for every leaf field of ``cls`` (``--<prefix><name>``, underscores as dashes), with the
-    field's help and the default of ``cls()``. ``aliases``: leaf name -> extra flag(s), e.g. older spellings."""
+    field's help and the default of ``cls()``. ``aliases``: leaf name -> extra flag(s), e.g. older spellings;
+    ``exclude``: leaf names that get no flag (the command does not support them; they keep their default)."""
     from rnnzoo.spec import format_spec, parse_mixer_spec
 
     aliases = aliases or {}
     fields = leaves(cls())
     covered = {f.metadata["spec_of"] for _, f, _, _ in fields if "spec_of" in f.metadata}
     for path, f, tp, default in fields:
-        if f.metadata.get("derived") or f.name in covered:
+        if f.metadata.get("derived") or f.name in covered or f.name in exclude:
             continue
         extra = aliases.get(f.name, ())
         flags = [f"--{prefix}{f.name.replace('_', '-')}", *((extra,) if isinstance(extra, str) else extra)]

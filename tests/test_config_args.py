@@ -70,6 +70,14 @@ def test_bad_values_are_argparse_errors(capsys):
     assert "expected int, got 'wide'" in capsys.readouterr().err
 
 
+def test_excluded_fields_get_no_flag_and_keep_their_default(capsys):
+    p, cfg = parse([], exclude=frozenset({"rate", "flag"}))
+    assert cfg == Outer() and "--rate" not in p.format_help() and "--no-flag" not in p.format_help()
+    with pytest.raises(SystemExit):
+        p.parse_args(["--rate", "0.1"])
+    assert "unrecognized arguments: --rate" in capsys.readouterr().err
+
+
 def test_aliases_and_prefix():
     _, cfg = parse(["--w", "3", "--off"], aliases={"width": "--w", "on": "--off"})
     assert cfg.inner.width == 3 and cfg.on is True  # an alias not starting with --no- sets True

@@ -87,6 +87,10 @@ Batch = Any
 LossFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, dict[str, float]]]
 
 
+# TrainConfig fields that only a resumable run uses: commands whose runs cannot be resumed offer no flag for them
+RESUME_FIELDS = frozenset({"checkpoint_every", "resume", "override_config"})
+
+
 @dataclass
 class TrainConfig:
     steps: int = option(1000, "optimiser steps")

@@ -14,6 +14,7 @@ ALIASES = {"n_layers": "--layers", "out_dir": "--out"}
 def add_parser(sub) -> None:
     """Register ``ts`` with its ``forecast`` and ``classify`` commands on the subparsers ``sub``."""
     from rnnzoo.apps.timeseries import ClassifyConfig, ForecastConfig
+    from rnnzoo.train import RESUME_FIELDS
 
     ts = sub.add_parser("ts", help="time-series forecasting and classification on shipped or user data")
     tasks = ts.add_subparsers(dest="ts_task", required=True)
@@ -28,7 +29,7 @@ def add_parser(sub) -> None:
                "  rnnzoo ts forecast --data co2 --model mamba --patch-len 8 --out runs/co2\n"
                "  rnnzoo ts forecast --data sunspots --model seasonal_naive\n"
                "  rnnzoo ts forecast --csv sales.csv --target units --time date --period 7 --model gru")
-    add_arguments(p, ForecastConfig, aliases=ALIASES)
+    add_arguments(p, ForecastConfig, aliases=ALIASES, exclude=RESUME_FIELDS)  # best weights live in memory
     p.set_defaults(func=_cmd_forecast)
     p = tasks.add_parser(
         "classify", help="classify UCR/UEA series (aeon's shipped sets or a .ts pair)", usage="%(prog)s [options]",
@@ -40,7 +41,7 @@ def add_parser(sub) -> None:
                "  rnnzoo ts classify --data basicmotions --model chimera\n"
                "  rnnzoo ts classify --data arrowhead --model 1nn\n"
                "  rnnzoo ts classify --ts path/to/MySet --model gla:num_heads=2 --patch-len 4")
-    add_arguments(p, ClassifyConfig, aliases=ALIASES)
+    add_arguments(p, ClassifyConfig, aliases=ALIASES, exclude=RESUME_FIELDS)
     p.set_defaults(func=_cmd_classify)
 
 

@@ -37,3 +37,12 @@ def test_bad_input_is_one_line(capsys, argv, message):
     with pytest.raises(SystemExit):
         main(["ts", *argv, "--steps", "1", "--no-progress"])
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("task", ["forecast", "classify"])
+def test_help_offers_no_resume_flags(capsys, task):
+    with pytest.raises(SystemExit):  # these runs cannot be resumed: the help does not offer it
+        main(["ts", task, "--help"])
+    text = capsys.readouterr().out
+    assert "--resume" not in text and "--checkpoint-every" not in text and "--override-config" not in text
+    assert "--overwrite" in text
