@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rnnzoo.config_args import add_arguments, from_args
+from rnnzoo.config_args import add_arguments, from_args, given
 
 ALIASES = {"arch": "--model", "out_dir": "--out", "n_layers": "--layers"}
 
@@ -40,7 +40,11 @@ def add_parser(sub) -> None:
 def run_digits(args: argparse.Namespace) -> int:
     from rnnzoo.apps.vision.train_digits import DigitsConfig, train_digits
 
-    r = train_digits(from_args(DigitsConfig, args))
+    cfg = from_args(DigitsConfig, args)
+    if cfg.model.arch == "plstm2d" and "model.mixer" in given(args):
+        raise ValueError(f"--mixer {cfg.model.mixer} does not apply to --model plstm2d (a 2-D LSTM of its own); "
+                         "drop it or choose --model sequential or lrcn")
+    r = train_digits(cfg)
     what = r["model"] + (f" {r['mixer']}" if r["mixer"] else "") + (f" ({r['order']})" if r["order"] else "")
     print(f"{what}: test accuracy {r['test']['acc']:.4f}, {r['params']:,} params, train {r['train_seconds']:.0f}s")
     return 0
