@@ -78,10 +78,14 @@ class InstanceNorm(nn.Module):
 def build_model(config: TSModelConfig, *, channels: int, out: int, period: int, lookback: int,
                 classify: bool) -> nn.Module:
     """The network for ``config.model`` (not a baseline): x [B, L, C] -> forecast [B, out, C] or logits
-    [B, out] (``classify``). ``period``: the series' seasonal period (tpgn's default P)."""
+    [B, out] (``classify``). ``period``: the series' seasonal period (tpgn's default P); ``lookback``: the
+    input window L, which ``patch_len`` may not exceed."""
     c = config
     if c.baseline:
         raise ValueError(f"{c.model!r} is a classical baseline: nothing to build or train")
+    if c.patch_len is not None and c.patch_len > lookback:
+        raise ValueError(f"patch_len {c.patch_len} is longer than the input window of {lookback} steps; "
+                         f"choose at most {lookback}")
     patch = c.patch_len or (8 if classify else 1)
     if c.model == "arnet":
         if classify:

@@ -31,6 +31,8 @@ def test_classify_runs(capsys, model):
     (["classify", "--model", "arnet"], "is a forecaster"),
     (["forecast", "--model", "nope"], "unknown mixer 'nope'"),
     (["forecast", "--lookback", "200"], "too short"),
+    (["classify", "--data", "gunpoint", "--patch-len", "1000"], "patch_len 1000 is longer than the input window of 150"),
+    (["forecast", "--patch-len", "100"], "patch_len 100 is longer than the input window of 36"),
     (["forecast", "--csv", "/nonexistent.csv", "--target", "y"], "does not exist"),
 ])
 def test_bad_input_is_one_line(capsys, argv, message):
