@@ -9,8 +9,9 @@ class MyConfig:
     def __post_init__(self): check_types(self)   # MyConfig(steps="abc") -> ValueError naming steps
 ```
 
-Rules: ``int`` takes ints but not bools (``True`` is not a width), and not below 0 (every int option here
-is a size, a count or an index; a config checks where 0 is invalid too); ``float`` takes ints and floats, finite
+Rules: ``int`` takes ints but not bools (``True`` is not a width), and not below the field's ``minimum``
+metadata (``option(1000, "optimiser steps", minimum=1)``: the field's range stated once, where it is
+declared), else not below 0 (every int option here is a size, a count or an index); ``float`` takes ints and floats, finite
 only; ``bool`` takes bools only; ``str`` takes strings; ``X | None`` also takes None. Fields of other
 types (tuples, nested dataclasses, callables) are left to the config's own checks. Options that recur
 under one name across configs carry their range here, once (``NAMED_RANGES``).
@@ -55,10 +56,16 @@ def field_types(cls: type) -> dict[str, tuple[type, ...]]:
     return out
 
 
+@functools.cache
+def int_floors(cls: type) -> dict[str, int]:
+    """Field name -> the least int it takes: its ``minimum`` metadata, else 0."""
+    return {f.name: f.metadata.get("minimum", 0) for f in dataclasses.fields(cls)}
+
+
 def check_types(config) -> None:
     """Raise ValueError naming the first field of dataclass instance ``config`` whose value its annotation
     does not allow (see the module docstring)."""
-    name = type(config).__name__
+    name, floors = type(config).__name__, int_floors(type(config))
     for field, allowed in field_types(type(config)).items():
         value = getattr(config, field)
         if value is None and type(None) in allowed:
@@ -67,8 +74,9 @@ def check_types(config) -> None:
         for t in allowed:
             if t is int:
                 ok = isinstance(value, int) and not isinstance(value, bool)
-                if ok and value < 0:
-                    raise ValueError(f"{name}.{field} must be >= 0, got {value}")
+                if ok and value < floors[field]:
+                    alone = "" if type(None) not in allowed else " (or None)"
+                    raise ValueError(f"{name}.{field} must be >= {floors[field]}{alone}, got {value}")
             elif t is float:
                 ok = isinstance(value, (int, float)) and not isinstance(value, bool)
                 if ok and not math.isfinite(value):

@@ -93,18 +93,19 @@ RESUME_FIELDS = frozenset({"checkpoint_every", "resume", "override_config"})
 
 @dataclass
 class TrainConfig:
-    steps: int = option(1000, "optimiser steps")
+    steps: int = option(1000, "optimiser steps", minimum=1)
     lr: float = option(1e-3, "peak learning rate (AdamW)")
     weight_decay: float = option(0.1, "AdamW weight decay (parameters with a no-decay hint are exempt)")
     betas: tuple[float, float] = option((0.9, 0.95), "AdamW betas; RecBole-style recipes use 0.9,0.999")
     warmup_steps: int | None = option(50, "linear warm-up steps; None: a tenth of steps, at most 100")
     min_lr_ratio: float = option(0.1, "final learning rate of the cosine schedule, as a fraction of lr")
     grad_clip: float = option(1.0, "max global gradient norm; <= 0 disables")
-    grad_accum: int = option(1, "micro-batches per optimiser step")
+    grad_accum: int = option(1, "micro-batches per optimiser step", minimum=1)
     eval_every: int | None = option(0, "steps between evaluations; 0: only at the end; None: five per run")
     early_stop_metric: str | None = option(None, "eval metric to maximise for early stopping")
     early_stop_patience: int = option(0, "evaluations without improvement before stopping; 0 disables")
-    log_every: int | None = option(10, "steps between metric records; None: about 20 per run (at most 50 apart)")
+    log_every: int | None = option(10, "steps between metric records; None: about 20 per run (at most 50 apart)",
+                                   minimum=1)
     seed: int = option(0, "seed of the weights, the batches and the RNG")
     out_dir: str | None = option(None, "directory for metrics.jsonl, summary.json and checkpoints")
     progress: bool = option(True, "show a progress bar")
@@ -130,18 +131,10 @@ class TrainConfig:
         if self.resume and self.overwrite:
             raise ValueError("resume and overwrite exclude each other: resume continues the run in out_dir, "
                              "overwrite replaces it")
-        if self.steps < 1:
-            raise ValueError(f"steps must be >= 1, got {self.steps}")
         if self.lr <= 0 or not math.isfinite(self.lr):
             raise ValueError(f"lr must be a positive number, got {self.lr}")
-        if self.grad_accum < 1:
-            raise ValueError(f"grad_accum must be >= 1, got {self.grad_accum}")
-        if self.log_every is not None and self.log_every < 1:
-            raise ValueError(f"log_every must be >= 1 (or None), got {self.log_every}")
         if self.early_stop_patience and not self.early_stop_metric:
             raise ValueError("early_stop_patience needs early_stop_metric")
-        if self.checkpoint_every < 0:
-            raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
         if (self.checkpoint_every or self.resume) and not self.out_dir:
             raise ValueError("checkpoint_every and resume need out_dir (where checkpoints live)")
         check_precision(self.device, self.dtype)

@@ -92,6 +92,18 @@ def test_bad_config_raises():
         TrainConfig(log_every=0)
 
 
+@pytest.mark.parametrize("field,value,message", [
+    ("steps", 0, "TrainConfig.steps must be >= 1, got 0"),
+    ("steps", -3, "TrainConfig.steps must be >= 1, got -3"),  # the field's own bound, not the generic >= 0
+    ("grad_accum", -1, "TrainConfig.grad_accum must be >= 1, got -1"),
+    ("log_every", -2, "TrainConfig.log_every must be >= 1 \\(or None\\), got -2"),
+    ("checkpoint_every", -1, "TrainConfig.checkpoint_every must be >= 0, got -1"),
+])
+def test_an_int_below_its_range_names_the_fields_own_bound(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**{field: value})
+
+
 def test_none_intervals_follow_the_number_of_steps():
     r = TrainConfig(steps=400, warmup_steps=None, eval_every=None, log_every=None).resolved()
     assert (r.warmup_steps, r.eval_every, r.log_every) == (40, 80, 20)
