@@ -75,8 +75,7 @@ def check_types(config) -> None:
             if t is int:
                 ok = isinstance(value, int) and not isinstance(value, bool)
                 if ok and value < floors[field]:
-                    alone = "" if type(None) not in allowed else " (or None)"
-                    raise ValueError(f"{name}.{field} must be >= {floors[field]}{alone}, got {value}")
+                    raise ValueError(f"{name}.{field} must be >= {floors[field]}, got {value}")
             elif t is float:
                 ok = isinstance(value, (int, float)) and not isinstance(value, bool)
                 if ok and not math.isfinite(value):

@@ -96,7 +96,7 @@ def test_bad_config_raises():
     ("steps", 0, "TrainConfig.steps must be >= 1, got 0"),
     ("steps", -3, "TrainConfig.steps must be >= 1, got -3"),  # the field's own bound, not the generic >= 0
     ("grad_accum", -1, "TrainConfig.grad_accum must be >= 1, got -1"),
-    ("log_every", -2, "TrainConfig.log_every must be >= 1 \\(or None\\), got -2"),
+    ("log_every", -2, "TrainConfig.log_every must be >= 1, got -2"),
     ("checkpoint_every", -1, "TrainConfig.checkpoint_every must be >= 0, got -1"),
 ])
 def test_an_int_below_its_range_names_the_fields_own_bound(field, value, message):
