@@ -210,6 +210,7 @@ _REC_ALIASES = {**_ALIASES, "arch": "--model", "early_stop_patience": "--patienc
 
 def _add_rec_parser(sub) -> None:
     from rnnzoo.apps.rec import RecTrainConfig
+    from rnnzoo.train import RESUME_FIELDS
 
     p = sub.add_parser(
         "rec", help="sequential recommendation on MovieLens / RecBole atomic files",
@@ -226,7 +227,7 @@ def _add_rec_parser(sub) -> None:
                "  rnnzoo rec --model recformer --cold-items 0.2       # item text; warm and cold test metrics\n"
                "  rnnzoo rec --encoder gru --items text --data DIR    # DIR: RecBole .inter and .item files\n"
                "  rnnzoo rec recommend --checkpoint runs/sasrec --user 196 --k 10")
-    add_arguments(p, RecTrainConfig, aliases=_REC_ALIASES)
+    add_arguments(p, RecTrainConfig, aliases=_REC_ALIASES, exclude=RESUME_FIELDS)  # best weights live in memory
     p.set_defaults(func=_cmd_rec)
     # an optional sub-action: `rnnzoo rec [training flags]` stays the training command
     actions = p.add_subparsers(dest="rec_command", metavar="{recommend}")

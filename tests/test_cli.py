@@ -36,7 +36,8 @@ def test_bad_input_is_one_line_exit_2(capsys, tmp_path):
 NO_FLAG = {LMTrainConfig: {"model.vocab_size", "model.mixer_options"},
            Seq2SeqTrainConfig: {"model.src_vocab", "model.in_features", "model.tgt_vocab", "model.allow_end",
                                 "model.max_len", "model.encoder_options", "model.decoder_options"},
-           RecTrainConfig: {"model.n_items", "model.max_len", "model.mixer_options"}}
+           RecTrainConfig: {"model.n_items", "model.max_len", "model.mixer_options", "train.checkpoint_every",
+                            "train.resume", "train.override_config"}}  # rec runs cannot be resumed
 
 
 @pytest.mark.parametrize("command,cls", [(["lm", "train"], LMTrainConfig), (["seq2seq"], Seq2SeqTrainConfig),
