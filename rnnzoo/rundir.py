@@ -86,8 +86,8 @@ def check_run_dir(path: str | os.PathLike, *, resume: bool = False, overwrite: b
     path = check_writable(path)
     found = holds_run(path)
     if found and not (resume or overwrite):
-        raise ValueError(f"{path} already holds a run ({', '.join(found[:3])}); pass --resume to continue it or "
-                         f"--overwrite to replace it")
+        raise ValueError(f"{path} already holds a run ({', '.join(found[:3])}); pass --resume to continue it "
+                         f"(commands that offer it) or --overwrite to replace it")
     return path
 
 
