@@ -22,6 +22,7 @@ Field metadata (``option(..., key=value)``): ``help``; ``choices``; ``derived=Tr
 data or task, no flag; ``spec_of="mixer_options"``: the flag takes a mixer spec ``name:key=value:...``
 (``rnnzoo.spec``) that fills this field with the name and the named sibling field with the typed options
 (``None`` sets a ``str | None`` field to None and the options to {}).
+``minimum=N``: the least value of an int field (``rnnzoo.validate.check_types`` refuses less, naming N).
 ``given(args)`` is the set of dests whose flag was typed (not defaulted), e.g. to resume a run with its saved
 config and only the typed changes. bool fields get ``--x`` / ``--no-x``; ``T | None`` also accepts ``None``;
 ``tuple[T, ...]`` takes
