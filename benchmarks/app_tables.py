@@ -21,6 +21,8 @@ import statistics
 import sys
 from pathlib import Path
 
+from rnnzoo.io import read_jsonl
+
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = (0, 1, 2)
 MIXERS = ("lstm", "gru", "s4d", "attention")
@@ -55,15 +57,8 @@ def _train(table: str, overrides: dict) -> dict:
 
 
 def records(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:  # a line cut by a killed run: the run is redone
-            continue
-    return out
+    """The finished runs; a line cut by a killed run is skipped with a warning, and that run is redone."""
+    return read_jsonl(path, warn=lambda msg: print(msg, file=sys.stderr))
 
 
 def run(table: str, seeds: tuple[int, ...]) -> None:

@@ -20,9 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 from pathlib import Path
 
 import torch
+
+from rnnzoo.io import read_jsonl
 
 MODELS = {  # row name -> the `rnnzoo rec` fields of that model
     "pop": {"arch": "pop"},
@@ -71,9 +74,7 @@ def done(path: Path) -> set[tuple]:
 
 
 def records(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_jsonl(path, warn=lambda msg: print(msg, file=sys.stderr))
 
 
 def table(path: Path) -> str:

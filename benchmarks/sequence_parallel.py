@@ -27,6 +27,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from rnnzoo.io import read_jsonl
+
 D_MODEL, HEADS, BATCH = 64, 4, 1
 
 
@@ -153,8 +155,7 @@ def main() -> None:
         return worker(int(args.worker[0]), args.worker[1], args.steps, args.out)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    done = {(r["T"], r["procs"], r["method"]) for r in map(json.loads, out.read_text().splitlines())} \
-        if out.exists() else set()
+    done = {(r["T"], r["procs"], r["method"]) for r in read_jsonl(out, warn=lambda msg: print(msg, file=sys.stderr))}
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for length in args.lengths:
         for procs in args.procs:
@@ -164,7 +165,7 @@ def main() -> None:
                 subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
                                 str(procs), __file__, "--worker", str(length), method, "--steps", str(args.steps),
                                 "--out", str(out)], env=env, check=True)
-    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    rows = read_jsonl(out, warn=lambda msg: print(msg, file=sys.stderr))
     print("| T | P | method | s/step | peak MiB/proc | bytes recv/rank/step | formula |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in sorted(rows, key=lambda r: (r["T"], r["procs"], r["method"])):

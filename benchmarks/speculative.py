@@ -15,8 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
+
+from rnnzoo.io import read_jsonl
 
 
 def train(spec: str, steps: int, ckpt_dir: Path) -> tuple[Path, dict]:
@@ -76,9 +79,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     out = Path(args.out)
-    done = set()
-    if out.is_file():
-        done = {(r["pair"], r["draft_k"]) for r in map(json.loads, out.read_text().splitlines()) if r}
+    done = {(r["pair"], r["draft_k"]) for r in read_jsonl(out, warn=lambda msg: print(msg, file=sys.stderr))}
     test = load_corpus()["test"]
     print(f"greedy, batch 1, {args.tokens} tokens x {args.prompts} prompts, 1 thread, load {os.getloadavg()[0]:.1f}")
     print(f"{'target / draft':<34}{'k':>3}{'plain tok/s':>12}{'spec tok/s':>11}{'speedup':>8}"

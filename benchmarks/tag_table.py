@@ -12,8 +12,11 @@ import argparse
 import itertools
 import json
 import statistics
+import sys
 from collections import defaultdict
 from pathlib import Path
+
+from rnnzoo.io import read_jsonl
 
 
 def run_all(out: Path, encoders, seeds) -> None:
@@ -38,7 +41,7 @@ def run_all(out: Path, encoders, seeds) -> None:
 
 
 def read(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    return read_jsonl(path, warn=lambda msg: print(msg, file=sys.stderr))
 
 
 def table(rows: list[dict]) -> str:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnzoo.io import read_jsonl
+
 OUT = Path("results/timeseries/runs.jsonl")
 FORECAST = ["airline", "lynx", "sunspots", "co2"]
 CLASSIFY = ["gunpoint", "italypowerdemand", "arrowhead", "basicmotions"]
@@ -43,15 +45,7 @@ def jobs(seeds):
 
 
 def records(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            print(f"skipping a damaged line of {path}", file=sys.stderr)
-    return out
+    return read_jsonl(path, warn=lambda msg: print(msg, file=sys.stderr))
 
 
 def run(args) -> None:
