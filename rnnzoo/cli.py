@@ -15,6 +15,7 @@ from rnnzoo.apps.tpp import cli as tpp_cli
 from rnnzoo.apps.vision import cli as vision_cli
 from rnnzoo.config_args import add_arguments, from_args, from_dict
 from rnnzoo.runtime import keep_freed_memory, set_threads
+from rnnzoo.studies import cli as study_cli
 from rnnzoo.verify_cli import add_parser as _add_verify_parser
 
 _LIST_HEADER = ("name", "causal", "state size (floats/sequence)", "fast path", "paper")
@@ -425,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ts_parser(sub)
     vision_cli.add_parser(sub)
     dynamics_cli.add_parser(sub)
+    study_cli.add_parser(sub)
     return parser
 
 
