@@ -13,7 +13,7 @@ from rnnzoo.apps.dynamics import cli as dynamics_cli
 from rnnzoo.apps.tagging import cli as tagging_cli
 from rnnzoo.apps.tpp import cli as tpp_cli
 from rnnzoo.apps.vision import cli as vision_cli
-from rnnzoo.config_args import add_arguments, from_args, from_dict
+from rnnzoo.config_args import add_arguments, config_command, from_args, from_dict
 from rnnzoo.runtime import keep_freed_memory, set_threads
 from rnnzoo.studies import cli as study_cli
 from rnnzoo.verify_cli import add_parser as _add_verify_parser
@@ -352,18 +352,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _add_seq2seq_parser(sub) -> None:
     from rnnzoo.apps.combinatorial import Seq2SeqTrainConfig
 
-    p = sub.add_parser(
-        "seq2seq", help="pointer networks / seq2seq with attention on sorting, convex hull, TSP, reversal",
-        usage="%(prog)s [options]", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="From Python: rnnzoo.apps.combinatorial.train_seq2seq(Seq2SeqTrainConfig(...)); every flag "
-                    "is a field of it or of its nested model (Seq2SeqConfig) and train (TrainConfig) configs.",
-        epilog="examples:\n  rnnzoo seq2seq --task convex_hull --n 10 --encoder lstm --decoder lstm --beams 4\n"
-               "  rnnzoo seq2seq --task tsp --n-min 5 --n 10 --beams 4 --out runs/tsp\n"
-               "  rnnzoo seq2seq --task sort --encoder set --process-steps 5 --eval-orders random,ascending\n"
-               "  rnnzoo seq2seq --task reverse --n 8 --encoder gru --bidirectional --attention luong\n"
-               "  rnnzoo seq2seq --task sort --encoder gla:num_heads=2 --decoder lstm")
-    add_arguments(p, Seq2SeqTrainConfig, aliases=_ALIASES)
-    p.set_defaults(func=_cmd_seq2seq)
+    config_command(
+        sub, "seq2seq", Seq2SeqTrainConfig, call="rnnzoo.apps.combinatorial.train_seq2seq", func=_cmd_seq2seq,
+        aliases=_ALIASES, help="pointer networks / seq2seq with attention on sorting, convex hull, TSP, reversal",
+        examples=["rnnzoo seq2seq --task convex_hull --n 10 --encoder lstm --decoder lstm --beams 4",
+                  "rnnzoo seq2seq --task tsp --n-min 5 --n 10 --beams 4 --out runs/tsp",
+                  "rnnzoo seq2seq --task sort --encoder set --process-steps 5 --eval-orders random,ascending",
+                  "rnnzoo seq2seq --task reverse --n 8 --encoder gru --bidirectional --attention luong",
+                  "rnnzoo seq2seq --task sort --encoder gla:num_heads=2 --decoder lstm"])
 
 
 def _cmd_seq2seq(args: argparse.Namespace) -> int:

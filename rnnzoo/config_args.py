@@ -245,3 +245,25 @@ class _Bool(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
         setattr(namespace, self.dest, not option_string.startswith("--no-"))
         _mark(namespace, self.dest)
+
+
+def config_command(sub, name: str, cls: type, *, call: str, help: str, examples: list[str], func,
+                   about: str = "", usage: str = "%(prog)s [options]",
+                   aliases: dict[str, str | tuple[str, ...]] | None = None,
+                   exclude: frozenset[str] = frozenset()) -> argparse.ArgumentParser:
+    """Add the sub-command ``name`` to the subparsers ``sub``: its flags are the leaf fields of ``cls``
+    (``add_arguments``), its description says which Python call (``call``, e.g. ``"rnnzoo.apps.tpp.train_tpp"``)
+    takes ``cls`` and which nested configs the flags come from, then ``about``; ``examples`` are command lines
+    shown in the epilog; ``func(args)`` runs it. Returns the parser (for sub-actions of its own)."""
+    instance = cls()
+    nested = [f"{f.name} ({type(getattr(instance, f.name)).__name__})" for f in dataclasses.fields(instance)
+              if dataclasses.is_dataclass(getattr(instance, f.name))]
+    where = "it" if not nested else \
+        f"it or of its nested {', '.join(nested[:-1]) + ' and ' if len(nested) > 1 else ''}{nested[-1]} configs"
+    description = f"From Python: {call}({cls.__name__}(...)); every flag is a field of {where}."
+    p = sub.add_parser(name, help=help, usage=usage, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description=f"{description} {about}".rstrip(),
+                       epilog="examples:\n" + "\n".join(f"  {line}" for line in examples))
+    add_arguments(p, cls, aliases=aliases, exclude=exclude)
+    p.set_defaults(func=func)
+    return p

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from rnnzoo.config_args import add_arguments, from_args, from_dict, option, override, parse_value
+from rnnzoo.config_args import add_arguments, config_command, from_args, from_dict, option, override, parse_value
 
 
 @dataclasses.dataclass
@@ -123,3 +123,22 @@ def test_given_lists_only_typed_flags_and_from_args_applies_them_to_a_base():
     assert (cfg.model.mixer, cfg.model.mixer_options, cfg.train.steps, cfg.train.progress) == (
         "gla", {"num_heads": 2}, 9, False)
     assert (cfg.train.lr, cfg.seq_len) == (0.5, 7)  # not typed: the base's, not the defaults
+
+
+def test_config_command_names_the_call_and_nested_configs_and_runs_func():
+    parser = argparse.ArgumentParser(prog="tool")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ran = []
+    p = config_command(sub, "fit", Outer, call="pkg.fit", help="fit a model", about="Prints the loss.",
+                       examples=["tool fit --steps 5", "tool fit --no-on"], func=ran.append,
+                       aliases={"steps": "--n"})
+    text = p.format_help()
+    assert "From Python: pkg.fit(Outer(...)); every flag is a field of it or of its nested inner (Inner) configs. " \
+           "Prints the loss." in " ".join(text.split())
+    assert "examples:\n  tool fit --steps 5\n  tool fit --no-on" in text
+    args = parser.parse_args(["fit", "--n", "5", "--width", "4"])
+    args.func(args)
+    assert ran == [args] and from_args(Outer, args) == Outer(inner=Inner(width=4), steps=5)
+    sub2 = argparse.ArgumentParser().add_subparsers()
+    flat = config_command(sub2, "plain", Inner, call="pkg.plain", help="h", examples=[], func=print)
+    assert "every flag is a field of it." in " ".join(flat.format_help().split())

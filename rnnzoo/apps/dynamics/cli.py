@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rnnzoo.config_args import add_arguments, from_args
+from rnnzoo.config_args import config_command, from_args
 
 ALIASES = {"arch": "--model", "out_dir": "--out"}
 
@@ -12,17 +12,13 @@ ALIASES = {"arch": "--model", "out_dir": "--out"}
 def add_parser(sub) -> None:
     from rnnzoo.apps.dynamics.train import DynamicsConfig
 
-    p = sub.add_parser(
-        "dynamics", help="PLRNN with generalized teacher forcing on chaotic systems (Lorenz-63, Rössler, Lorenz-96)",
-        usage="%(prog)s [options]", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="From Python: rnnzoo.apps.dynamics.train_dynamics(DynamicsConfig(...)); every flag is a field "
-                    "of it or of its nested model (PLRNNConfig) and train (TrainConfig) configs.",
-        epilog="examples:\n  rnnzoo dynamics --system lorenz63 --model plrnn --gtf 0.3 --out runs/gtf\n"
-               "  rnnzoo dynamics --system lorenz63 --gtf 0   # BPTT\n"
-               "  rnnzoo dynamics --system rossler --gtf 1    # teacher forcing\n"
-               "  rnnzoo dynamics --system lorenz96 --hidden 100 --noise 0.05")
-    add_arguments(p, DynamicsConfig, aliases=ALIASES)
-    p.set_defaults(func=run)
+    config_command(
+        sub, "dynamics", DynamicsConfig, call="rnnzoo.apps.dynamics.train_dynamics", func=run, aliases=ALIASES,
+        help="PLRNN with generalized teacher forcing on chaotic systems (Lorenz-63, Rössler, Lorenz-96)",
+        examples=["rnnzoo dynamics --system lorenz63 --model plrnn --gtf 0.3 --out runs/gtf",
+                  "rnnzoo dynamics --system lorenz63 --gtf 0   # BPTT",
+                  "rnnzoo dynamics --system rossler --gtf 1    # teacher forcing",
+                  "rnnzoo dynamics --system lorenz96 --hidden 100 --noise 0.05"])
 
 
 def run(args: argparse.Namespace) -> int:

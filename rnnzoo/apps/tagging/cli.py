@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rnnzoo.config_args import add_arguments, from_args
+from rnnzoo.config_args import config_command, from_args
 
 ALIASES = {"n_layers": "--layers", "out_dir": "--out"}
 
@@ -12,15 +12,11 @@ ALIASES = {"n_layers": "--layers", "out_dir": "--out"}
 def add_parser(sub) -> None:
     from rnnzoo.apps.tagging.train import TagTrainConfig
 
-    p = sub.add_parser(
-        "tag", help="character tagging of Python source with tokenize's token types (bidirectional mixers)",
-        usage="%(prog)s [options]", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="From Python: rnnzoo.apps.tagging.train_tagger(TagTrainConfig(...)); every flag is a field of "
-                    "it or of its nested model (TaggerConfig) and train (TrainConfig) configs.",
-        epilog="examples:\n  rnnzoo tag --mixer gru\n  rnnzoo tag --mixer lstm --no-global-context --seed 1\n"
-               "  rnnzoo tag --mixer gla:num_heads=2 --steps 1000 --out runs/tag")
-    add_arguments(p, TagTrainConfig, aliases=ALIASES)
-    p.set_defaults(func=run)
+    config_command(
+        sub, "tag", TagTrainConfig, call="rnnzoo.apps.tagging.train_tagger", func=run, aliases=ALIASES,
+        help="character tagging of Python source with tokenize's token types (bidirectional mixers)",
+        examples=["rnnzoo tag --mixer gru", "rnnzoo tag --mixer lstm --no-global-context --seed 1",
+                  "rnnzoo tag --mixer gla:num_heads=2 --steps 1000 --out runs/tag"])
 
 
 def run(args: argparse.Namespace) -> int:

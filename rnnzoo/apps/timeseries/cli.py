@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from rnnzoo.config_args import add_arguments, from_args
+from rnnzoo.config_args import config_command, from_args
 
 ALIASES = {"n_layers": "--layers", "out_dir": "--out"}
 
@@ -18,31 +18,24 @@ def add_parser(sub) -> None:
 
     ts = sub.add_parser("ts", help="time-series forecasting and classification on shipped or user data")
     tasks = ts.add_subparsers(dest="ts_task", required=True)
-    p = tasks.add_parser(
-        "forecast", help="forecast a series (aeon/statsmodels sets or a CSV)", usage="%(prog)s [options]",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="From Python: rnnzoo.apps.timeseries.forecast(ForecastConfig(...)); every flag is a field of "
-                    "it or of its nested model (TSModelConfig) and train (TrainConfig) configs. Splits are in "
-                    "time order (70/10/20), the scaler is fitted on the training part; MAE and MSE are on the "
-                    "standardised scale, MASE against the in-sample seasonal-naive error.",
-        epilog="examples:\n  rnnzoo ts forecast --data airline --model tpgn\n"
-               "  rnnzoo ts forecast --data co2 --model mamba --patch-len 8 --out runs/co2\n"
-               "  rnnzoo ts forecast --data sunspots --model seasonal_naive\n"
-               "  rnnzoo ts forecast --csv sales.csv --target units --time date --period 7 --model gru")
-    add_arguments(p, ForecastConfig, aliases=ALIASES, exclude=RESUME_FIELDS)  # best weights live in memory
-    p.set_defaults(func=_cmd_forecast)
-    p = tasks.add_parser(
-        "classify", help="classify UCR/UEA series (aeon's shipped sets or a .ts pair)", usage="%(prog)s [options]",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="From Python: rnnzoo.apps.timeseries.classify(ClassifyConfig(...)); every flag is a field of "
-                    "it or of its nested model (TSModelConfig) and train (TrainConfig) configs. The archive's "
-                    "train/test split; a fixed number of steps, scored once on test.",
-        epilog="examples:\n  rnnzoo ts classify --data gunpoint --model lstm\n"
-               "  rnnzoo ts classify --data basicmotions --model chimera\n"
-               "  rnnzoo ts classify --data arrowhead --model 1nn\n"
-               "  rnnzoo ts classify --ts path/to/MySet --model gla:num_heads=2 --patch-len 4")
-    add_arguments(p, ClassifyConfig, aliases=ALIASES, exclude=RESUME_FIELDS)
-    p.set_defaults(func=_cmd_classify)
+    config_command(
+        tasks, "forecast", ForecastConfig, call="rnnzoo.apps.timeseries.forecast", func=_cmd_forecast,
+        aliases=ALIASES, exclude=RESUME_FIELDS,  # best weights live in memory
+        help="forecast a series (aeon/statsmodels sets or a CSV)",
+        about="Splits are in time order (70/10/20), the scaler is fitted on the training part; MAE and MSE are on "
+              "the standardised scale, MASE against the in-sample seasonal-naive error.",
+        examples=["rnnzoo ts forecast --data airline --model tpgn",
+                  "rnnzoo ts forecast --data co2 --model mamba --patch-len 8 --out runs/co2",
+                  "rnnzoo ts forecast --data sunspots --model seasonal_naive",
+                  "rnnzoo ts forecast --csv sales.csv --target units --time date --period 7 --model gru"])
+    config_command(
+        tasks, "classify", ClassifyConfig, call="rnnzoo.apps.timeseries.classify", func=_cmd_classify,
+        aliases=ALIASES, exclude=RESUME_FIELDS, help="classify UCR/UEA series (aeon's shipped sets or a .ts pair)",
+        about="The archive's train/test split; a fixed number of steps, scored once on test.",
+        examples=["rnnzoo ts classify --data gunpoint --model lstm",
+                  "rnnzoo ts classify --data basicmotions --model chimera",
+                  "rnnzoo ts classify --data arrowhead --model 1nn",
+                  "rnnzoo ts classify --ts path/to/MySet --model gla:num_heads=2 --patch-len 4"])
 
 
 def _check_out(cfg) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rnnzoo.config_args import add_arguments, from_args
+from rnnzoo.config_args import config_command, from_args
 
 ALIASES = {"n_layers": "--layers", "out_dir": "--out"}
 
@@ -12,17 +12,13 @@ ALIASES = {"n_layers": "--layers", "out_dir": "--out"}
 def add_parser(sub) -> None:
     from rnnzoo.apps.tpp.train import TPPTrainConfig
 
-    p = sub.add_parser(
-        "tpp", help="neural marked temporal point processes on simulated Hawkes / self-correcting data or a CSV",
-        usage="%(prog)s [options]", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="From Python: rnnzoo.apps.tpp.train_tpp(TPPTrainConfig(...)); every flag is a field of it or "
-                    "of its nested model (TPPConfig) and train (TrainConfig) configs. Prints the test metrics and, "
-                    "on simulated data, the true process's.",
-        epilog="examples:\n  rnnzoo tpp --head rmtpp --mixer gru --process hawkes\n"
-               "  rnnzoo tpp --head nhp --mixer attention --process self_correcting --seed 1\n"
-               "  rnnzoo tpp --events events.csv --head nhp --mixer lstm --out runs/tpp")
-    add_arguments(p, TPPTrainConfig, aliases=ALIASES)
-    p.set_defaults(func=run)
+    config_command(
+        sub, "tpp", TPPTrainConfig, call="rnnzoo.apps.tpp.train_tpp", func=run, aliases=ALIASES,
+        help="neural marked temporal point processes on simulated Hawkes / self-correcting data or a CSV",
+        about="Prints the test metrics and, on simulated data, the true process's.",
+        examples=["rnnzoo tpp --head rmtpp --mixer gru --process hawkes",
+                  "rnnzoo tpp --head nhp --mixer attention --process self_correcting --seed 1",
+                  "rnnzoo tpp --events events.csv --head nhp --mixer lstm --out runs/tpp"])
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rnnzoo.config_args import add_arguments, from_args, given
+from rnnzoo.config_args import config_command, from_args, given
 
 ALIASES = {"arch": "--model", "out_dir": "--out", "n_layers": "--layers"}
 
@@ -16,25 +16,17 @@ def add_parser(sub) -> None:
     p = sub.add_parser("vision", help="sequential and moving 8x8 digits: mixers, LRCN, pLSTM-2D, ConvLSTM, ConvS5",
                        description="Image sequences from scikit-learn's 8x8 digits (read from its wheel).")
     tasks = p.add_subparsers(dest="task", required=True)
-    d = tasks.add_parser(
-        "digits", help="classify digits read pixel by pixel (any mixer), as moving clips (lrcn) or as a grid "
-                       "(plstm2d)", usage="%(prog)s [options]", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="From Python: rnnzoo.apps.vision.train_digits(DigitsConfig(...)); every flag is a field of it "
-                    "or of its nested model (DigitsModelConfig) and train (TrainConfig) configs.",
-        epilog="examples:\n  rnnzoo vision digits --model sequential --mixer gru --order permuted\n"
-               "  rnnzoo vision digits --model lrcn --mixer gru\n"
-               "  rnnzoo vision digits --model plstm2d --layers 1 --out runs/plstm")
-    add_arguments(d, DigitsConfig, aliases=ALIASES)
-    d.set_defaults(func=run_digits)
-    m = tasks.add_parser(
-        "moving", help="predict 10 frames of moving digits from 10 (convlstm, convs5)", usage="%(prog)s [options]",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="From Python: rnnzoo.apps.vision.train_moving(MovingConfig(...)); every flag is a field of it "
-                    "or of its nested model (VideoModelConfig) and train (TrainConfig) configs.",
-        epilog="examples:\n  rnnzoo vision moving --model convs5 --out runs/convs5\n"
-               "  rnnzoo vision moving --model convlstm --steps 600")
-    add_arguments(m, MovingConfig, aliases=ALIASES)
-    m.set_defaults(func=run_moving)
+    config_command(
+        tasks, "digits", DigitsConfig, call="rnnzoo.apps.vision.train_digits", func=run_digits, aliases=ALIASES,
+        help="classify digits read pixel by pixel (any mixer), as moving clips (lrcn) or as a grid (plstm2d)",
+        examples=["rnnzoo vision digits --model sequential --mixer gru --order permuted",
+                  "rnnzoo vision digits --model lrcn --mixer gru",
+                  "rnnzoo vision digits --model plstm2d --layers 1 --out runs/plstm"])
+    config_command(
+        tasks, "moving", MovingConfig, call="rnnzoo.apps.vision.train_moving", func=run_moving, aliases=ALIASES,
+        help="predict 10 frames of moving digits from 10 (convlstm, convs5)",
+        examples=["rnnzoo vision moving --model convs5 --out runs/convs5",
+                  "rnnzoo vision moving --model convlstm --steps 600"])
 
 
 def run_digits(args: argparse.Namespace) -> int:
