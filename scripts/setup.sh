@@ -21,4 +21,6 @@ pip_install --no-deps "recbole==1.2.1"
 # Real time series and images that ship inside wheels, read as files (no imports of these packages):
 # UCR/UEA sets and forecasting series in aeon, sunspots/co2/... in statsmodels, 8x8 digits in scikit-learn.
 pip_install --no-deps "aeon==1.6.0" "statsmodels==0.15.0" "scikit-learn==1.9.1"
+# Silero VAD's trained model (rnnzoo vad, rnnzoo.pretrained): only its weight files are read.
+pip_install --no-deps "silero-vad==6.2.3"
 .venv/bin/python -c "import rnnzoo, torch; print(f'rnnzoo {rnnzoo.__version__} ready (torch {torch.__version__})')"
