@@ -8,7 +8,7 @@ import os
 import shutil
 import sys
 
-from rnnzoo import mixers
+from rnnzoo import export_cli, mixers
 from rnnzoo.apps.dynamics import cli as dynamics_cli
 from rnnzoo.apps.tagging import cli as tagging_cli
 from rnnzoo.apps.tpp import cli as tpp_cli
@@ -425,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     dynamics_cli.add_parser(sub)
     study_cli.add_parser(sub)
     vad_cli.add_parser(sub)
+    export_cli.add_parser(sub)
     return parser
 
 

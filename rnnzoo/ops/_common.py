@@ -47,6 +47,12 @@ def check_sequence(op: str, u: torch.Tensor, layout: str, bias: torch.Tensor | N
         raise ValueError(f"{op}: bias must be [{channels}], got {tuple(bias.shape)}")
 
 
+def checking_values() -> bool:
+    """False while ``torch.export`` traces (``rnnzoo.export``): a graph cannot branch on tensor values, so checks
+    that read values (a negative learning rate, a NaN) are done once, eagerly, on the example before tracing."""
+    return not torch.compiler.is_exporting()
+
+
 def check_float(*tensors: torch.Tensor | None, op: str = "op") -> None:
     """Raises a ValueError naming ``op`` and the dtype of the first tensor that is not floating point (or complex)."""
     for t in tensors:

@@ -46,7 +46,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_float, check_mode, compute_dtype
+from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_float, check_mode, checking_values, compute_dtype
 from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "chunk")
@@ -227,7 +227,7 @@ def _check(q, k, v, lr, log_decay, log_momentum, gamma, delta, rule, st, chunk_s
                     ("delta", delta)):
         if g is not None and tuple(g.shape) != (b, t, h):
             raise ValueError(f"{name} must be [B, T, H]={[b, t, h]}, got {tuple(g.shape)}")
-    if (lr < 0).any():
+    if checking_values() and (lr < 0).any():
         raise ValueError(f"lr (theta) must be >= 0, got min {lr.min().item():.3g}")
     if (rule.bias == "huber") != (delta is not None):
         raise ValueError("delta (the Huber threshold) is required with bias='huber' and only then")
