@@ -14,7 +14,7 @@ pip_install() {
   .venv/bin/python -m pip install -q --disable-pip-version-check "$@" 2> >(grep -v "^WARNING: Location" >&2)
 }
 pip_install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} "torch==2.13.0"
-pip_install -e ".[dev]"
+pip_install -e ".[dev,hf,export]"   # hf, export: the optional seams, tested in CI
 # MovieLens-100K for `rnnzoo rec` ships inside the recbole wheel; we only read its data files, so its
 # heavy dependencies (ray, scipy, pandas, ...) are not needed.
 pip_install --no-deps "recbole==1.2.1"
