@@ -31,6 +31,7 @@ from rnnzoo.ops import kernels
 from rnnzoo.ops._chunk import check_qkv, detach_decay, final_state_decay_grad, from_chunks, pass_states, to_chunks
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
 from rnnzoo.ops.kernels import linear_attention as kernel
+from rnnzoo.ops.kernels import upstream
 from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "chunk", "kernel", "auto")
@@ -53,6 +54,8 @@ def gla(q, k, v, gk, scale=None, initial_state=None, output_final_state=False, m
     if chunk_size & (chunk_size - 1):
         raise ValueError(f"gla: chunk_size must be a power of two, got {chunk_size}")
     scale = q.shape[-1] ** -0.5 if scale is None else scale
+    if (fn := upstream.dispatch("gla", mode, q)) is not None:  # CUDA with flash-linear-attention installed
+        return fn(q, k, v, gk, scale=scale, initial_state=initial_state, output_final_state=output_final_state)
     qf, k, v, gk, s0 = upcast(q, k, v, gk, initial_state, op="gla")
     b, t, h, dk = q.shape
     mode = kernels.resolve(mode, "linear_attention", qf, k, v, gk, s0, fits=kernel.fits(qf, v))

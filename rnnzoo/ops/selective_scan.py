@@ -43,6 +43,7 @@ from torch.autograd.function import once_differentiable
 
 from rnnzoo.ops import kernels
 from rnnzoo.ops._common import autocast_safe, check_mode, upcast
+from rnnzoo.ops.kernels import upstream
 from rnnzoo.ops.kernels.selective_scan import kernel_scan
 from rnnzoo.ops.varlen import packable
 
@@ -104,6 +105,8 @@ def _selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_
                     mode, signed):
     _check("signed_selective_scan" if signed else "selective_scan", u, delta, A, B, C, D, z, delta_bias,
            initial_state, mode)
+    if not signed and initial_state is None and (fn := upstream.dispatch("selective_scan", mode, u)) is not None:
+        return fn(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)  # mamba_ssm's kernel
     dtype_in = u.dtype
     u, delta, A, B, C, D, z, delta_bias, h0 = upcast(u, delta, A, B, C, D, z, delta_bias, initial_state,
                                                      op="signed_selective_scan" if signed else "selective_scan")

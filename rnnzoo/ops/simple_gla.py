@@ -33,6 +33,7 @@ from rnnzoo.ops._chunk import (
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
 from rnnzoo.ops._scalar_chunk import direct_ok, scalar_decay_chunk
 from rnnzoo.ops.kernels import linear_attention as kernel
+from rnnzoo.ops.kernels import upstream
 from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "chunk", "kernel", "auto")
@@ -53,6 +54,8 @@ def simple_gla(q, k, v, g, scale=None, initial_state=None, output_final_state=Fa
         raise ValueError(f"simple_gla: g must be [B, T, H]={list(q.shape[:3])}, got {tuple(g.shape)}")
     check_chunk_size("simple_gla", chunk_size)
     scale = q.shape[-1] ** -0.5 if scale is None else scale
+    if (fn := upstream.dispatch("simple_gla", mode, q)) is not None:  # CUDA with flash-linear-attention
+        return fn(q, k, v, g, scale=scale, initial_state=initial_state, output_final_state=output_final_state)
     o, s = simple_gla_core(q, k, v, g, scale, initial_state, mode, chunk_size, op="simple_gla")
     return o.to(q.dtype), (s if output_final_state else None)
 
