@@ -6,7 +6,8 @@ LASP-1 baseline (point-to-point passing of the prefix state, rank after rank), f
 
 Each (T, P, method) row is one ``torchrun --standalone --nproc-per-node P`` run of this file (worker mode):
 a warm-up step, then ``--steps`` timed forward+backward steps. Per row: seconds per step (slowest rank),
-peak memory per process (the largest rise of any rank's max RSS over its level before the first step),
+peak memory per process (the largest rise of any rank's max RSS over its level before the first step, after
+a short call that loads what a first call imports),
 and bytes each rank received per step, counted at the collectives, next to the formula:
 LASP-2 all-gathers (P-1) x (T_r and b_r, 2 state sizes) forward and (P-1) x (a state's gradient) backward;
 the ring: one state forward and one gradient backward (the end ranks only one of them). Rows are appended (resumable: a row
@@ -110,17 +111,20 @@ def worker(length: int, method: str, steps: int, out: str) -> None:
     world = dist.get_world_size()
     state_bytes = sum(t.numel() * t.element_size() for t in mixer.init_state(BATCH))
 
-    def step():
+    def step(x):
         y = sequence_parallel_forward(mixer, x, None)[0] if world > 1 else mixer(x)[0]
         y.square().mean().backward()
 
+    # a first call imports what it needs once (torch.utils.checkpoint loads torch._dynamo, about 74 MiB): not
+    # memory a step holds, so it is loaded by a short call before the baseline
+    step(local_chunk(torch.randn(BATCH, 64 * world, D_MODEL), None))
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    step()  # warm-up
+    step(x)  # warm-up
     dist.barrier()
     received[0] = 0
     start = time.perf_counter()
     for _ in range(steps):
-        step()
+        step(x)
     seconds = (time.perf_counter() - start) / steps
     peak_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
     row = torch.tensor([seconds, peak_mib, received[0] / steps], dtype=torch.float64)

@@ -183,7 +183,7 @@ def _alive(pid) -> bool:
 
 # on resume: fields that say how to run, not what (never compared), and fields safe to change mid-run
 IGNORED_ON_RESUME = frozenset({"resume", "overwrite", "override_config", "out_dir"})
-SAFE_ON_RESUME = frozenset({"steps", "eval_every", "checkpoint_every", "progress", "device"})
+SAFE_ON_RESUME = frozenset({"steps", "eval_every", "checkpoint_every", "progress", "device", "parallel"})
 
 
 def resume_changes(saved: dict, current, override: bool = False) -> list[str]:

@@ -30,6 +30,7 @@ def train_markov_lm(mixer: str = "lstm", steps: int = 300, d_model: int = 64, n_
     summary = trainer.fit()
     unigram, best = task.entropies()
     final = summary["evals"][-1]["eval"]
+    trainer.close()  # leaves the process group under torchrun, once the model is no longer used
     return {"mixer": mixer, "test_loss": final["loss"], "test_acc": final["acc"], "unigram_entropy": unigram,
             "best_loss": best, "params": sum(p.numel() for p in model.parameters()),
             "state_size": model.state_size, "train_seconds": summary["train_seconds"], "steps": summary["steps"]}

@@ -311,7 +311,6 @@ def _train_lm(cfg: LMTrainConfig, run) -> dict:
     )
     train = train.to(trainer.device)  # batch_fn reads it at call time: windows are cut where the model trains
     summary = trainer.fit()
-    trainer.close()  # leaves the process group under torchrun
     model.eval()
     result = {"mixer": cfg.model.mixer, "n_layers": cfg.model.n_layers, "d_model": cfg.model.d_model,
               "steps": summary["steps"], "params": sum(p.numel() for p in model.parameters()),
@@ -320,6 +319,7 @@ def _train_lm(cfg: LMTrainConfig, run) -> dict:
               "train_seconds": summary["train_seconds"], "config": asdict(cfg)}
     if trainer.is_main:
         atomic_write_json(Path(cfg.train.out_dir) / "lm.json", result)
+    trainer.close()  # leaves the process group under torchrun, once the model is no longer used
     return result
 
 

@@ -171,6 +171,7 @@ def train_and_eval(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_lay
     with torch.no_grad(), autocast(trainer.device, dtype):
         acc = ({length: 0.0 for length in task.test_lengths()} if diverged
                else task.evaluate(lambda x: model(x.to(trainer.device)).cpu(), test_n, seed))
+    trainer.close()  # leaves the process group under torchrun, once the model is no longer used
     return {
         "diverged": diverged,
         "key": run_key(config), "config": config,

@@ -15,16 +15,19 @@ chunk (its state transition must not depend on the state, which is why nonlinear
   rules' products of (I - beta k k^T) and decays), the other tensors as ``"diagonal"``;
 - ``"cache"``: a growing key/value cache (``attention``): LASP-2H, an all-gather of keys and values.
 
-Each rank runs its own mixer on its chunk, so T and b come from the mixer itself: one batched pass from
+Each rank runs its own mixer on its chunk, so T and b come from the mixer itself: passes from
 the zero state and from probe states (PROBE everywhere; for ``"matrix"`` columns of PROBE times the identity)
 gives b = S_end(0) and T = (S_end(probe) - b) / PROBE. Tensors with T = 0 on every rank (short-conv windows)
 get their starts first (one all-gather), and the pass is repeated from them, since the memories'
 contributions depend on them through the conv. ``prefix_states`` (one all-gather) then gives the chunk's
 true initial state, and a last pass computes the output from it. Integer state tensors (position counters)
 start at the chunk's offset. Autograd differentiates through every pass; the collectives carry their own
-backward. The cost over one process on the chunk: the probe passes (compute and saved activations about
-(2 + probes) times one pass; delta rules with K > V need K / V probes) and, for ``"cache"``, a second
-key/value projection.
+backward. The zero-state and probe passes run one after another under activation checkpointing: they keep
+only their inputs and end states, and each is recomputed alone in backward, after the last pass's
+activations are freed, so a rank's peak memory is about one pass over its chunk (not 2 + probes of them). The
+cost over one process on the chunk: compute, the probe passes twice (forward, and again in backward: about
+(2 + 2 probes) forward passes and (2 + probes) backward; delta rules with K > V need K / V probes) and, for
+``"cache"``, a second key/value projection.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from contextlib import contextmanager
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from rnnzoo.distributed.collectives import gather_chunks, prefix_states
 from rnnzoo.distributed.group import chunk_lengths
@@ -99,29 +103,35 @@ def _state_forward(forward, mixer, x, init, kind, offset, group):
 
 
 def _transitions(forward, x, zero, windows, counters, floats, kinds):
-    """One batched pass of the chunk from the zero state and the probes (``windows``: slots held at a given
-    start) -> per floating slot, (T, b) with S_end = T(S_start) + b."""
-    b = x.shape[0]
+    """Passes of the chunk from the zero state and the probes (``windows``: slots held at a given start), one
+    after another, each recomputed in backward instead of keeping its activations (only its end state is used)
+    -> per floating slot, (T, b) with S_end = T(S_start) + b."""
     n_probes = max([math.ceil(zero[i].shape[-2] / zero[i].shape[-1]) for i, k in zip(floats, kinds)
                     if k == "matrix"], default=1)
-    batched = []
-    for i, t in enumerate(zero):
-        if i in windows or i in counters:
-            t = windows.get(i, counters.get(i))
-            batched.append(t.repeat(1 + n_probes, *[1] * (t.dim() - 1)))
-            continue
-        matrix = kinds[floats.index(i)] == "matrix"
-        batched.append(torch.cat([t, *(_probe(t, j) if matrix else torch.full_like(t, PROBE) for j in range(n_probes))]))
-    _, ends = forward(x.repeat(1 + n_probes, 1, 1), tuple(batched))
+    ends = []
+    for j in range(1 + n_probes):  # j = 0: from the zero state; j >= 1: from probe j - 1
+        start = []
+        for i, t in enumerate(zero):
+            if i in windows or i in counters:
+                start.append(windows.get(i, counters.get(i)))
+            elif j == 0:
+                start.append(t)
+            else:
+                start.append(_probe(t, j - 1) if kinds[floats.index(i)] == "matrix" else torch.full_like(t, PROBE))
+        ends.append(checkpoint(_end_state, forward, x, *start, use_reentrant=False))
     transitions, contributions = [], []
     for i, slot_kind in zip(floats, kinds):
-        parts = ends[i].split(b)
+        parts = [e[i] for e in ends]
         contributions.append(parts[0])
         if slot_kind == "diagonal":
             transitions.append((parts[1] - parts[0]) / PROBE)
         else:  # probe j's column c is the identity's column j*V + c
             transitions.append(torch.cat([(p - parts[0]) / PROBE for p in parts[1:]], -1)[..., :zero[i].shape[-2]])
     return transitions, contributions
+
+
+def _end_state(forward, x, *state):
+    return forward(x, state)[1]
 
 
 def _probe(zero: torch.Tensor, j: int) -> torch.Tensor:

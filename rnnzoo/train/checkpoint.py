@@ -35,6 +35,7 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 from rnnzoo.io import atomic_write_bytes, atomic_write_json
+from rnnzoo.train.fsdp import is_sharded, load_full_state
 
 SIDECAR = "checkpoint.json"
 FORMAT_VERSION = 2
@@ -48,17 +49,20 @@ class CheckpointError(ValueError):
 def save_checkpoint(directory: str | Path, model: nn.Module, *, step: int,
                     optimizer: torch.optim.Optimizer | None = None,
                     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-                    train_config: Any = None, extra: dict | None = None) -> Path:
-    """Write a checkpoint of ``model`` (and optimizer/scheduler/RNG) at ``step`` into ``directory``."""
+                    train_config: Any = None, extra: dict | None = None, weights: dict | None = None,
+                    optimizer_state: dict | None = None) -> Path:
+    """Write a checkpoint of ``model`` (and optimizer/scheduler/RNG) at ``step`` into ``directory``.
+    ``weights`` and ``optimizer_state`` replace ``model.state_dict()`` and ``optimizer.state_dict()``: a sharded
+    model passes its gathered full state (``rnnzoo.train.fsdp.full_state``)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tensors, aliases = _unique_state(model)
+    tensors, aliases = _unique_state(model.state_dict() if weights is None else weights)
     files = {"model": f"model-{step}.safetensors"}
     blobs = {"model": st_save(tensors)}
     if optimizer is not None:
         files["optimizer"] = f"optim-{step}.pt"
         buf = io.BytesIO()
-        torch.save(optimizer.state_dict(), buf)
+        torch.save(optimizer.state_dict() if optimizer_state is None else optimizer_state, buf)
         blobs["optimizer"] = buf.getvalue()
     for key, data in blobs.items():
         atomic_write_bytes(directory / files[key], data)
@@ -182,14 +186,20 @@ def load_checkpoint(directory: str | Path, model: nn.Module, *,
     if missing or unexpected or wrong:
         raise CheckpointError(f"weights in {path} do not fit the model: missing {missing}, "
                               f"unexpected {unexpected}, wrong shape {wrong}")
-    model.load_state_dict(tensors)
+    optimizer_state = None
     if optimizer is not None:
         path, data = _verified(directory, meta, "optimizer")
         try:
             # saved from wherever the run trained; loaded on CPU, then moved to each parameter's device
-            optimizer.load_state_dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
+            optimizer_state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+            if not is_sharded(model):
+                optimizer.load_state_dict(optimizer_state)
         except Exception as e:  # unpickling errors come in many types; all mean the same thing here
             raise CheckpointError(f"cannot load optimizer state from {path}: {e}") from None
+    if is_sharded(model):
+        load_full_state(model, optimizer, tensors, optimizer_state)  # every rank keeps its own shard
+    else:
+        model.load_state_dict(tensors)
     if scheduler is not None:
         if meta["scheduler"] is None:
             raise CheckpointError(f"{directory / SIDECAR} has no scheduler state")
@@ -223,10 +233,10 @@ def _verified(directory: Path, meta: dict, key: str) -> tuple[Path, bytes]:
     return path, data
 
 
-def _unique_state(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def _unique_state(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """State dict with shared tensors kept once (safetensors refuses shared storage) and an alias map."""
     tensors, aliases, seen = {}, {}, {}
-    for name, t in model.state_dict().items():
+    for name, t in state.items():
         key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride()))
         if t.numel() and key in seen:
             aliases[name] = seen[key]

@@ -34,7 +34,10 @@ the device is CUDA, each rank on cuda:LOCAL_RANK; gloo otherwise), broadcasts ra
 rank a contiguous shard of the global batch that ``batch_fn`` returns (its first dimension must divide by the
 world size). After the last micro-batch's backward, the gradients are averaged across ranks in one all-reduce
 of one flat buffer, so the run matches a single process on the same global batch; logged losses are averaged
-across ranks; only rank 0 writes files and shows progress.
+across ranks; only rank 0 writes files and shows progress. That is ``parallel="ddp"``; ``parallel="fsdp"`` shards
+every block and the root with ``fully_shard`` (``rnnzoo.train.fsdp``) instead: each rank holds 1/N of the weights,
+gradients and AdamW moments, its backward reduce-scatters the averaged gradients, and a checkpoint gathers the
+full state onto rank 0 into the same files a single process writes, so either kind of run resumes the other.
 
 ``close()`` leaves the process group the Trainer joined; call it when training is over.
 
@@ -80,12 +83,15 @@ from rnnzoo.train.device import (
     resolve_device,
     to_device,
 )
+from rnnzoo.train.fsdp import full_state, is_sharded, shard_model
 from rnnzoo.train.optim import build_optimizer, warmup_cosine
 from rnnzoo.validate import check_types
 
 Batch = Any
 LossFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, dict[str, float]]]
 
+
+PARALLEL = ("ddp", "fsdp")  # how the processes of a torchrun launch share the training: see the module doc
 
 # TrainConfig fields that only a resumable run uses: commands whose runs cannot be resumed offer no flag for them
 RESUME_FIELDS = frozenset({"checkpoint_every", "resume", "override_config"})
@@ -116,6 +122,9 @@ class TrainConfig:
     compile: bool = option(False, "run the training step through torch.compile (needs a C++ compiler on CPU)")
     device: str = option("auto", f"where to train: {DEVICE_HELP}; under torchrun, cuda means cuda:LOCAL_RANK")
     dtype: str = option("float32", DTYPE_HELP, choices=tuple(DTYPES))
+    parallel: str = option("ddp", "under torchrun: ddp (every process holds the whole model; gradients all-reduced) "
+                           "or fsdp (each holds 1/N of weights, gradients and AdamW moments: fully_shard)",
+                           choices=PARALLEL)
 
     def resolved(self) -> "TrainConfig":
         """This config with the None (derived from steps) warm-up, eval and log intervals filled in."""
@@ -156,6 +165,14 @@ class Trainer:
         self.model, self.config = model.to(self.device), config
         self.batch_fn, self.loss_fn, self.eval_fn = batch_fn, loss_fn, eval_fn
         self.scaler = torch.amp.GradScaler(self.device.type) if needs_grad_scaler(self.device, config.dtype) else None
+        self._sent: tuple[torch.Tensor, ...] = ()  # the last step's all-reduced tensors: see the module doc
+        self._owns_group = _distributed() and not dist.is_initialized()
+        self.rank, self.world_size = _join_process_group(self.device)
+        self.is_main = self.rank == 0
+        if self.world_size > 1:
+            _broadcast_weights(model)
+            if config.parallel == "fsdp":
+                shard_model(model, self.device, self.world_size)  # before the optimizer: it holds the shards
         self.optimizer = build_optimizer(model, config.lr, config.weight_decay, tuple(config.betas))
         self.scheduler = warmup_cosine(self.optimizer, config.warmup_steps, config.steps, config.min_lr_ratio)
         self.step = 0
@@ -163,12 +180,6 @@ class Trainer:
         self.best: tuple[float, int] | None = None  # (metric value, step)
         self.evals_without_gain = 0
         self.checkpoint_extra = checkpoint_extra or {}
-        self._sent: tuple[torch.Tensor, ...] = ()  # the last step's all-reduced tensors: see the module doc
-        self._owns_group = _distributed() and not dist.is_initialized()
-        self.rank, self.world_size = _join_process_group(self.device)
-        self.is_main = self.rank == 0
-        if self.world_size > 1:
-            _broadcast_weights(model)
         self.train_model = model
         if config.compile:
             # the compiled wrapper shares parameters with ``model``: checkpoints and eval use the plain module
@@ -226,14 +237,16 @@ class Trainer:
         return summary
 
     def save_checkpoint(self) -> None:
-        """Checkpoint the current state into ``out_dir`` (atomic; replaces the previous one). Rank 0 only."""
+        """Checkpoint the current state into ``out_dir`` (atomic; replaces the previous one). Rank 0 writes; every
+        rank calls it (a sharded model's full state is gathered from all of them first)."""
+        weights, moments = full_state(self.model, self.optimizer) if is_sharded(self.model) else (None, None)
         if not self.is_main:
             return
         bookkeeping = {"best": list(self.best) if self.best else None, "evals_without_gain": self.evals_without_gain}
         save_checkpoint(self.config.out_dir, self.model, step=self.step, optimizer=self.optimizer,
                         scheduler=self.scheduler, train_config=self.config,
                         extra={**self.checkpoint_extra, "trainer": bookkeeping,
-                               "run_config": asdict(self.run_config)})
+                               "run_config": asdict(self.run_config)}, weights=weights, optimizer_state=moments)
 
     def _resume(self) -> None:
         out = Path(self.config.out_dir)
@@ -275,9 +288,10 @@ class Trainer:
             total += loss.item() / cfg.grad_accum
             metrics = {k: metrics.get(k, 0.0) + v / cfg.grad_accum for k, v in m.items()}
         if self.world_size > 1:
-            flat = _average_gradients(self.model, self.world_size)  # once per step, after backward: module doc
             total, metrics, values = self._mean_over_ranks(total, metrics)
-            self._sent = (flat, values)
+            # a sharded model's gradients were reduce-scattered (averaged) by its backward already
+            flat = () if is_sharded(self.model) else (_average_gradients(self.model, self.world_size),)
+            self._sent = (*flat, values)  # after backward, once per step: module doc
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)  # clip the true gradients
         if cfg.grad_clip > 0:

@@ -220,8 +220,9 @@ def _train_seq2seq(cfg: Seq2SeqTrainConfig, run) -> dict:
     def eval_fn(m):
         return {"exact_greedy": evaluate(m, small, cfg.n, cfg.train_order)["greedy"]["exact"]}
 
-    summary = Trainer(model, cfg.train, batch_fn=batch_fn, loss_fn=seq2seq_loss, eval_fn=eval_fn, run_config=cfg,
-                      run=run).fit()
+    trainer = Trainer(model, cfg.train, batch_fn=batch_fn, loss_fn=seq2seq_loss, eval_fn=eval_fn, run_config=cfg,
+                      run=run)
+    summary = trainer.fit()
     start = time.perf_counter()
     results = {}
     for order in cfg.eval_orders:
@@ -234,6 +235,7 @@ def _train_seq2seq(cfg: Seq2SeqTrainConfig, run) -> dict:
     if out_dir:
         atomic_write_json(Path(out_dir) / "results.json", out)
         _save_weights(model, Path(out_dir) / WEIGHTS)
+    trainer.close()  # leaves the process group under torchrun, once the model is no longer used
     return out
 
 

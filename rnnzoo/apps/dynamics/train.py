@@ -132,4 +132,5 @@ def train_dynamics(cfg: DynamicsConfig | None = None) -> dict:
             plot_attractor(test[1:cfg.eval_len + 1].numpy(), gen, Path(cfg.train.out_dir) / "attractor.png",
                            title=f"{cfg.system}, {cfg.arch}, alpha={cfg.gtf}")
             atomic_write_json(Path(cfg.train.out_dir) / "results.json", result)
+        trainer.close()  # leaves the process group under torchrun, once the model is no longer used
         return result

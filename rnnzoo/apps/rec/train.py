@@ -201,6 +201,7 @@ def _fit(net: SeqRec | Recformer, data: SequenceData, valid, config: RecTrainCon
     trainer = Trainer(net, cfg, batch_fn, lambda m, b: (m.loss(*b), {}), eval_fn, run=run)
     summary = trainer.fit()
     net.load_state_dict(best["state"])
+    trainer.close()  # leaves the process group under torchrun, once the model is no longer used
     return {"valid": best["valid"], "best_epoch": best["epoch"], "epochs": round(summary["steps"] / per_epoch, 2),
             "steps": summary["steps"], "train_windows": n, "train_seconds": summary["train_seconds"],
             "final_loss": summary["final_loss"]}

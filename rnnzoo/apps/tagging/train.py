@@ -103,4 +103,5 @@ def train_tagger(config: TagTrainConfig | None = None) -> dict:
         result["config"] = dataclasses.asdict(config)
         if config.train.out_dir and trainer.is_main:
             atomic_write_json(Path(config.train.out_dir) / "results.json", result)
+        trainer.close()  # leaves the process group under torchrun, once the model is no longer used
         return result

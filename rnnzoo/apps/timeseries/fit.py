@@ -51,5 +51,6 @@ def fit(net: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: LossFn, train: T
     if best["state"] is not None:
         net.load_state_dict(best["state"])
         out.update(best_step=best["step"], valid=best["valid"])
+    trainer.close()  # leaves the process group under torchrun, once the model is no longer used
     return out
 

@@ -117,4 +117,5 @@ def train_digits(cfg: DigitsConfig | None = None) -> dict:
                   "config": dataclasses.asdict(cfg), "provenance": provenance()}
         if cfg.train.out_dir:
             atomic_write_json(Path(cfg.train.out_dir) / "results.json", result)
+        trainer.close()  # leaves the process group under torchrun, once the model is no longer used
         return result

@@ -105,4 +105,5 @@ def train_moving(cfg: MovingConfig | None = None) -> dict:
             plot_frames(test[0].numpy(), pred[0].numpy(), cfg.context, Path(cfg.train.out_dir) / "frames.png",
                         title=f"{cfg.model.arch}: {cfg.context} frames given, {cfg.future} predicted")
             atomic_write_json(Path(cfg.train.out_dir) / "results.json", result)
+        trainer.close()  # leaves the process group under torchrun, once the model is no longer used
         return result
