@@ -9,7 +9,7 @@ contrastive loss (``contrastive_weight``), DARE's decoupled attention and repres
 for with ``--models``. Every run is ``train_rec`` under the standard leave-one-out full-ranking protocol, one
 thread; each finished run appends one JSON line (row, seed, settings, valid/test metrics, the learned ACT-R
 weight where there is one, provenance) to ``--out`` through ``rnnzoo.io.append_jsonl``, and a run skips the
-(row, seed, settings) already there (checked before each run, so two processes can share the file). Runs go
+(row, seed, settings) already there (checked before each run, and a run directory locked by a live process is skipped, so several processes can share the file). Runs go
 seed by seed, so a partial file has every row at the lower seeds.
 """
 
@@ -61,7 +61,13 @@ def run(args: argparse.Namespace) -> None:
                            overwrite=True)
             data = data or load_data(cfg)
             print(f"== {row} seed {seed}", flush=True)
-            r = train_rec(data, cfg)
+            try:
+                r = train_rec(data, cfg)
+            except ValueError as e:  # another process is training this (row, seed) now: leave it to that one
+                if "is in use by" not in str(e):
+                    raise
+                print(f"   skipped: {e}", flush=True)
+                continue
             record = {"row": row, "seed": seed, "settings": settings(args), "provenance": provenance(),
                       **{k: r[k] for k in ("model", "params", "wall_seconds", "valid", "test")},
                       "best_epoch": r.get("best_epoch"), "epochs": r.get("epochs"), "config": r["config"]}
