@@ -335,7 +335,7 @@ class TransformerRec(SeqRec):
     ``decoupled`` (DARE, Feng et al. 2024, *Long-Sequence Recommendation Models Need Decoupled Embeddings*): a
     second item table ``att_emb`` (+ the shared position embedding, its own LayerNorm) gives the queries and keys
     of every layer, while ``item_emb`` starts the residual stream that gives the values and scores the items; so
-    the attention logits send no gradient into ``item_emb`` and the scores none into ``att_emb``. DARE's models
+    ``att_emb`` learns only through the attention weights and ``item_emb`` never through them. DARE's models
     attend from a target over raw history embeddings; in a self-attention stack this means every layer's
     attention pattern is computed from the items and positions alone, not from the contextual states.
     """
