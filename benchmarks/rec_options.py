@@ -35,6 +35,9 @@ MODELS = {  # row name -> the `rnnzoo rec` fields of that model
     "gru4rec+actr": {"arch": "gru4rec", "actr": True},
 }
 DEFAULT_ROWS = ["sasrec", "sasrec+icl", "sasrec+dare", "sasrec+actr"]
+# the control for ACT-R on data without repeats: the plain run's weights, the items of its input window removed
+# from the ranking (no training of its own)
+SEEN_EXCLUDED = "sasrec, window items excluded"
 
 
 def settings(args: argparse.Namespace) -> dict:
@@ -76,6 +79,34 @@ def run(args: argparse.Namespace) -> None:
                 record["actr_weight"] = float(state["actr_weight"])
             append_jsonl(args.out, record)
             print(f"   test ndcg@10 {r['test']['ndcg@10']:.4f}  {r['wall_seconds']:.0f}s", flush=True)
+    if "sasrec" in args.models:
+        seen_excluded(args)
+
+
+def seen_excluded(args: argparse.Namespace) -> None:
+    """Append the ``SEEN_EXCLUDED`` row for every seed whose plain sasrec run has finished and has none yet."""
+    from rnnzoo.apps.rec.batches import eval_batch
+    from rnnzoo.apps.rec.metrics import rank_metrics, target_ranks
+    from rnnzoo.apps.rec.recommend import load_recommender
+    from rnnzoo.provenance import provenance
+
+    key = json.dumps(settings(args), sort_keys=True)
+    plain = {r["seed"]: r for r in records(args.out) if r["row"] == "sasrec" and json.dumps(r["settings"], sort_keys=True) == key}
+    for seed in args.seeds:
+        if seed not in plain or (SEEN_EXCLUDED, seed, key) in done(args.out):
+            continue
+        model, data = load_recommender(args.runs / f"sasrec_s{seed}")
+        metrics = {}
+        with torch.no_grad():
+            for split in ("valid", "test"):
+                seq, lengths, targets = eval_batch(data, split, None)
+                scores = model.score(seq, lengths).float()
+                scores.scatter_(1, seq, float("-inf"))  # the window's items (and the padding id 0) out
+                metrics[split] = rank_metrics(target_ranks(scores, targets))
+        record = {"row": SEEN_EXCLUDED, "seed": seed, "settings": settings(args), "provenance": provenance(),
+                  **{k: plain[seed][k] for k in ("params", "wall_seconds", "best_epoch", "epochs", "config")},
+                  "model": plain[seed]["model"], **metrics}
+        append_jsonl(args.out, record)
 
 
 def done(path: Path) -> set[tuple]:
@@ -101,7 +132,7 @@ def table(path: Path) -> str:
 
     lines = ["| model | seeds | HR@10 | NDCG@10 | MRR@10 | HR@20 | NDCG@20 | valid NDCG@10 | ACT-R weight "
              "| best epoch / run | params | wall s (mean) |", "|---|---|" + "---|" * 10]
-    for name in [m for m in MODELS if m in rows]:
+    for name in [m for m in [*MODELS, SEEN_EXCLUDED] if m in rows]:
         rs = sorted(rows[name], key=lambda r: r["seed"])
         cells = [cell(rs, "test", m) for m in ("hit@10", "ndcg@10", "mrr@10", "hit@20", "ndcg@20")]
         cells.append(cell(rs, "valid", "ndcg@10"))
