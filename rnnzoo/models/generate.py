@@ -40,7 +40,10 @@ class GenerationConfig:
                                    "(Hamming diversity)")
     seed: int = option(0, "sample: seed of the sampling generator")
     draft_k: int = option(4, "greedy, sample with a draft model: tokens the draft proposes per target pass "
-                             "(speculative decoding)")
+                             "(speculative decoding); with draft_branches > 1 the depth of the draft tree")
+    draft_branches: int = option(1, "sample with a draft model: candidates each draft node draws without "
+                                    "replacement (Recursive Speculative Decoding's tree, verified in one target "
+                                    "pass); 1: one draft chain")
     device: str = option("auto", f"where to load the checkpoint and decode: {DEVICE_HELP}")
     dtype: str = option("float32", DTYPE_HELP, choices=tuple(DTYPES))
 
@@ -60,6 +63,8 @@ class GenerationConfig:
             raise ValueError(f"diversity must be >= 0, got {self.diversity}")
         if self.draft_k < 1:
             raise ValueError(f"draft_k must be >= 1, got {self.draft_k}")
+        if self.draft_branches < 1:
+            raise ValueError(f"draft_branches must be >= 1, got {self.draft_branches}")
         _check_beams(self.num_beams, self.num_groups if self.strategy == "diverse_beam" else 1)
 
 
@@ -87,8 +92,16 @@ def generate(model: nn.Module, prompt: torch.Tensor, config: GenerationConfig,
 def _speculative(model: nn.Module, draft: nn.Module, prompt: torch.Tensor, c: GenerationConfig) -> torch.Tensor:
     from rnnzoo.models.speculative import speculative_greedy, speculative_sample  # it imports this module
 
+    if c.strategy == "greedy" and c.draft_branches > 1:
+        raise ValueError("draft_branches > 1 applies to sampling: a greedy draft has one candidate per node")
     if c.strategy == "greedy":
         return speculative_greedy(model, draft, prompt, c.max_new_tokens, c.draft_k)[0]
+    if c.strategy == "sample" and c.draft_branches > 1:
+        from rnnzoo.models.speculative_tree import recursive_speculative_sample
+
+        gen = torch.Generator(device=prompt.device).manual_seed(c.seed)
+        return recursive_speculative_sample(model, draft, prompt, c.max_new_tokens, c.draft_k, c.draft_branches,
+                                            c.temperature, c.top_k, c.top_p, generator=gen)[0]
     if c.strategy == "sample":
         gen = torch.Generator(device=prompt.device).manual_seed(c.seed)
         return speculative_sample(model, draft, prompt, c.max_new_tokens, c.draft_k, c.temperature, c.top_k,

@@ -37,6 +37,8 @@ import torch
 from torch import nn
 
 from rnnzoo import mixers
+from rnnzoo.apps.rec.actr import base_level_activation
+from rnnzoo.apps.rec.contrastive import cross_subsequence_pairs, info_nce
 from rnnzoo.apps.rec.data import PAD
 from rnnzoo.apps.rec.recommend import recommend
 from rnnzoo.apps.rec.text import TYPE_VALUE, ItemTokens
@@ -84,6 +86,17 @@ class RecConfig:
     mask_ratio: float = option(0.2, "cloze: probability that an item is masked")
     gru_hidden: int = option(128, "gru4rec: GRU width")
     mixer_options: dict = option(factory=dict, help="config overrides for the encoder mixer")
+    contrastive_weight: float = option(0.0, "ICSRec's cross-subsequence intent contrastive loss (rec.contrastive): "
+                                            "weight of its InfoNCE term added to the loss; 0: off (learned models)")
+    contrastive_temperature: float = option(1.0, "temperature of that InfoNCE")
+    contrastive_pairs: int = option(512, "most (anchor, positive) pairs of subsequences with the same target per "
+                                         "batch")
+    decoupled: bool = option(False, "DARE: a second item table for attention (queries and keys of every layer) "
+                                    "apart from the one that forms the values and scores the items (sasrec, "
+                                    "bert4rec)")
+    actr: bool = option(False, "repeat-aware scoring: add a learned weight times ACT-R's base-level activation of "
+                               "each item in the history (rec.actr) to the scores (learned models)")
+    actr_decay: float = option(0.5, "ACT-R decay d of the activation ln(1 + sum lag^-d) (ACT-R's default 0.5)")
 
     # Fields stay as given (None included; ``dataclasses.replace`` and the CLI re-read them): the defaults that
     # None stands for are the properties ``cloze`` and ``drop``.
@@ -121,6 +134,20 @@ class RecConfig:
             raise ValueError(f"dropout must be in [0, 1) or None, got {self.dropout}")
         if not 0 < self.mask_ratio < 1:
             raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
+        learned = self.arch != "recformer" and (self.encoder is not None or self.arch != "pop")
+        for name, on in (("contrastive_weight", self.contrastive_weight != 0), ("actr", self.actr)):
+            if on and not learned:
+                raise ValueError(f"{name} applies to gru4rec, sasrec, bert4rec and encoder models, not {self.arch}")
+        if self.contrastive_weight < 0 or not self.contrastive_temperature > 0 or self.contrastive_pairs < 1:
+            raise ValueError(f"contrastive_weight must be >= 0, contrastive_temperature > 0 and contrastive_pairs "
+                             f">= 1, got {self.contrastive_weight}, {self.contrastive_temperature}, "
+                             f"{self.contrastive_pairs}")
+        if self.decoupled and (self.encoder is not None or self.arch not in ("sasrec", "bert4rec")):
+            raise ValueError("decoupled (DARE) embeddings apply to the attention recommenders sasrec and bert4rec")
+        if self.decoupled and self.uses_text:
+            raise ValueError("decoupled (DARE) embeddings are item-ID tables; items='text' does not apply")
+        if not self.actr_decay > 0:
+            raise ValueError(f"actr_decay must be > 0, got {self.actr_decay}")
 
     @property
     def goal(self) -> str:
@@ -153,7 +180,9 @@ class RecConfig:
         if self.arch == "recformer":
             return f"recformer-{self.encoder}" if self.encoder else "recformer"
         base = f"{self.encoder}-{self.goal}" if self.encoder else self.arch
-        return f"{base}-text" if self.uses_text else base
+        base = f"{base}-text" if self.uses_text else base
+        options = (("icl", self.contrastive_weight > 0), ("dare", self.decoupled), ("actr", self.actr))
+        return "+".join([base] + [tag for tag, on in options if on])
 
 
 class Popularity(nn.Module):
@@ -206,6 +235,9 @@ class SeqRec(nn.Module):
             self.item_emb = nn.Embedding(config.n_items + 1 + self.cloze, config.d_model, padding_idx=0)
         self.dropout = nn.Dropout(config.drop)
         self.bias: nn.Parameter | None = None  # per-item output bias (BERT4Rec)
+        self.actr_weight = nn.Parameter(torch.zeros(())) if config.actr else None
+        if self.actr_weight is not None:  # one scalar on the logit scale: a larger step so a short run can move it
+            self.actr_weight._lr_scale = 10.0
 
     def _init_items(self, init) -> None:
         """A subclass's init of the item table (the ID rows, or the word and [MASK] rows of a text table);
@@ -240,19 +272,40 @@ class SeqRec(nn.Module):
         out = h @ self.item_table()[: self.config.n_items + 1].T
         return out if self.bias is None else out + self.bias
 
+    def repeat_term(self, seq: torch.Tensor) -> torch.Tensor:
+        """seq [B, T] -> [B, T, n_items + 1]: the learned weight times the ACT-R activation of every item for the
+        prediction at each position, from the items before the predicted one only (``rec.actr``)."""
+        c = self.config
+        return self.actr_weight * base_level_activation(seq, c.n_items, c.actr_decay, offset=int(not self.cloze))
+
     def score(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Histories [B, T] right-padded, lengths [B] -> next-item scores [B, n_items + 1].
 
         Cloze models expect the appended [MASK] already in ``seq`` (see ``batches.eval_batch``).
         """
         h = self.hidden(seq, lengths)
-        return self.logits(h[torch.arange(seq.shape[0], device=seq.device), lengths - 1])
+        last = (torch.arange(seq.shape[0], device=seq.device), lengths - 1)
+        out = self.logits(h[last])
+        return out if self.actr_weight is None else out + self.repeat_term(seq)[last]
 
     def loss(self, seq: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy over all items at labelled positions; labels [B, T] with IGNORE elsewhere."""
+        """Cross-entropy over all items at labelled positions; labels [B, T] with IGNORE elsewhere. With
+        ``contrastive_weight`` (training only) plus that weight times ICSRec's cross-subsequence InfoNCE over
+        labelled positions that share a target (``rec.contrastive``)."""
+        c = self.config
         h = self.hidden(seq, lengths)
         keep = labels != IGNORE
-        return nn.functional.cross_entropy(self.logits(h[keep]).float(), labels[keep])
+        logits = self.logits(h[keep])
+        if self.actr_weight is not None:
+            logits = logits + self.repeat_term(seq)[keep]
+        loss = nn.functional.cross_entropy(logits.float(), labels[keep])
+        if c.contrastive_weight > 0 and self.training:
+            anchor, positive = cross_subsequence_pairs(labels[keep], c.contrastive_pairs)
+            if len(anchor) > 1:
+                z, y = h[keep], labels[keep]
+                loss = loss + c.contrastive_weight * info_nce(z[anchor], z[positive], y[anchor],
+                                                              c.contrastive_temperature)
+        return loss
 
     def recommend(self, item_seq, k: int = 10, exclude_seen: bool = True) -> torch.Tensor:
         """History (item ids, oldest first) -> the k best item ids [k] (``rec.recommend.recommend``)."""
@@ -277,7 +330,15 @@ class GRU4Rec(SeqRec):
 
 
 class TransformerRec(SeqRec):
-    """SASRec (causal mask) or BERT4Rec (cloze: no mask, padding masked as keys, output head and item bias)."""
+    """SASRec (causal mask) or BERT4Rec (cloze: no mask, padding masked as keys, output head and item bias).
+
+    ``decoupled`` (DARE, Feng et al. 2024, *Long-Sequence Recommendation Models Need Decoupled Embeddings*): a
+    second item table ``att_emb`` (+ the shared position embedding, its own LayerNorm) gives the queries and keys
+    of every layer, while ``item_emb`` starts the residual stream that gives the values and scores the items; so
+    ``att_emb`` learns only through the attention weights and ``item_emb`` never through them. DARE's models
+    attend from a target over raw history embeddings; in a self-attention stack this means every layer's
+    attention pattern is computed from the items and positions alone, not from the contextual states.
+    """
 
     def __init__(self, config: RecConfig, tokens: ItemTokens | None = None):
         super().__init__(config, tokens)
@@ -290,6 +351,9 @@ class TransformerRec(SeqRec):
         if self.cloze:
             self.head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d, eps=1e-12))
             self.bias = nn.Parameter(torch.zeros(c.n_items + 1))
+        if c.decoupled:
+            self.att_emb = nn.Embedding(c.n_items + 1 + self.cloze, d, padding_idx=0)
+            self.att_norm = nn.LayerNorm(d, eps=1e-12)
         for m in self.modules():  # RecBole/BERT init: N(0, 0.02) weights, zero biases, unit LayerNorm
             if isinstance(m, (nn.Linear, nn.Embedding)):
                 nn.init.normal_(m.weight, std=0.02)
@@ -302,14 +366,34 @@ class TransformerRec(SeqRec):
             self._init_items(lambda w: nn.init.normal_(w, std=0.02))
         else:  # the ID table was drawn first in the loop above
             self._zero_padding()
+        if c.decoupled:
+            with torch.no_grad():
+                self.att_emb.weight[0].zero_()
 
     def hidden(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         t = seq.shape[1]
-        x = self.dropout(self.emb_norm(self.embed(seq) + self.pos_emb(torch.arange(t, device=seq.device))))
+        pos = self.pos_emb(torch.arange(t, device=seq.device))
+        x = self.dropout(self.emb_norm(self.embed(seq) + pos))
+        if self.config.decoupled:
+            a = self.dropout(self.att_norm(self.att_emb(seq) + pos))
+            mask = None if self.cloze else nn.Transformer.generate_square_subsequent_mask(t, device=seq.device)
+            pad = seq == PAD if self.cloze else None
+            for layer in self.transformer.layers:
+                x = _decoupled_layer(layer, x, a, mask, pad)
+            return self.head(x) if self.cloze else x
         if self.cloze:
             return self.head(self.transformer(x, src_key_padding_mask=seq == PAD))
         causal = nn.Transformer.generate_square_subsequent_mask(t, device=seq.device)
         return self.transformer(x, mask=causal, is_causal=True)
+
+
+def _decoupled_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor, a: torch.Tensor,
+                     mask: torch.Tensor | None, pad: torch.Tensor | None) -> torch.Tensor:
+    """The post-norm encoder ``layer`` with queries and keys from ``a`` [B, T, d] and values from ``x`` [B, T, d]
+    -> [B, T, d] (the same modules and order as ``layer(x)``, whose self-attention reads x three times)."""
+    att = layer.self_attn(a, a, x, attn_mask=mask, key_padding_mask=pad, need_weights=False)[0]
+    x = layer.norm1(x + layer.dropout1(att))
+    return layer.norm2(x + layer.dropout2(layer.linear2(layer.dropout(layer.activation(layer.linear1(x))))))
 
 
 class MixerRec(SeqRec):

@@ -57,3 +57,16 @@ def test_rec_cold_start_prints_warm_and_cold(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["rec", "--model", "pop", "--data", str(tmp_path), "--cold-items", "1.5"])
     assert e.value.code == 2 and "cold_items must be in [0, 1)" in capsys.readouterr().err
+
+
+def test_rec_options_run_from_the_command_line_and_are_saved(tmp_path, capsys):
+    rows = [(f"u{u}", f"i{(u * 5 + t * 3) % 13}", t) for u in range(5) for t in range(7)]
+    path = write_inter(tmp_path / "t.inter", rows)
+    assert main(["rec", "--model", "sasrec", "--data", str(path), "--steps", "2", "--batch-size", "4",
+                 "--d-model", "16", "--no-progress", "--decoupled", "--actr", "--contrastive-weight", "0.1",
+                 "--out", str(tmp_path / "run")]) == 0
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert saved["model"] == "sasrec+icl+dare+actr"
+    assert saved["config"]["decoupled"] and saved["config"]["actr"] and saved["config"]["contrastive_weight"] == 0.1
+    assert main(["rec", "recommend", "--checkpoint", str(tmp_path / "run"), "--user", "u1", "--k", "3"]) == 0
+    assert len([line for line in capsys.readouterr().out.splitlines() if line.strip()][-3:]) == 3

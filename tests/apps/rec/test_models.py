@@ -15,7 +15,8 @@ from tests.apps.rec.test_data import write_inter
 N_ITEMS = 30
 CASES = [dict(arch="sasrec"), dict(arch="bert4rec"), dict(arch="gru4rec"),
          dict(encoder="lstm", objective="next"), dict(encoder="gru", objective="cloze"),
-         dict(encoder="attention", objective="cloze")]
+         dict(encoder="attention", objective="cloze"), dict(arch="sasrec", decoupled=True),
+         dict(arch="bert4rec", decoupled=True, actr=True), dict(encoder="lstm", actr=True, contrastive_weight=0.1)]
 
 
 def _batch(cfg, gen):
@@ -123,3 +124,39 @@ def test_train_rec_loads_the_data_its_config_names(tmp_path):
     res = train_rec(None, RecTrainConfig(RecConfig(arch="pop"), data=str(path), history_len=5))
     assert res["dataset"] == {"users": 6, "items": 11, "interactions": 48}
     assert res["config"]["max_len"] == 5 and res["config"]["objective"] == "next"
+
+
+@pytest.mark.parametrize("arch", ["sasrec", "bert4rec"])
+def test_decoupled_embeddings_are_two_tables_both_trained(arch):
+    torch.manual_seed(0)
+    cfg = RecConfig(n_items=N_ITEMS, arch=arch, d_model=16, n_layers=2, n_heads=2, inner_size=32, dropout=0.0,
+                    decoupled=True)
+    model = build_model(cfg)
+    assert model.att_emb.weight.data_ptr() != model.item_emb.weight.data_ptr()
+    assert model.att_emb.weight.shape == model.item_emb.weight.shape
+    batch = _batch(cfg, torch.Generator().manual_seed(1))
+    model.loss(*batch).backward()
+    assert model.att_emb.weight.grad.abs().sum() > 0 and model.item_emb.weight.grad.abs().sum() > 0
+    h = model.hidden(batch[0], batch[1])  # the scores use the representation table only
+    last = h[torch.arange(3), batch[1] - 1]
+    expected = last @ model.item_emb.weight[: N_ITEMS + 1].T + (model.bias if model.bias is not None else 0)
+    torch.testing.assert_close(model.score(batch[0], batch[1]), expected)
+
+
+@pytest.mark.parametrize("arch", ["sasrec", "bert4rec"])
+def test_decoupled_model_with_equal_tables_is_the_plain_model(arch):
+    """With the attention table and norm set equal to the representation ones, the decoupled layers compute
+    what nn.TransformerEncoderLayer computes: the option changes only where queries and keys come from."""
+    torch.manual_seed(0)
+    kw = dict(n_items=N_ITEMS, arch=arch, d_model=16, n_layers=2, n_heads=2, inner_size=32, dropout=0.0)
+    plain = build_model(RecConfig(**kw)).eval()
+    dare = build_model(RecConfig(decoupled=True, **kw)).eval()
+    state = plain.state_dict()
+    state.update({"att_emb.weight": state["item_emb.weight"], "att_norm.weight": state["emb_norm.weight"],
+                  "att_norm.bias": state["emb_norm.bias"]})
+    dare.load_state_dict(state)
+    batch = _batch(plain.config, torch.Generator().manual_seed(2))
+    torch.testing.assert_close(dare.score(batch[0], batch[1]), plain.score(batch[0], batch[1]))
+    with torch.no_grad():
+        dare.att_emb.weight.mul_(3.0)  # and the attention table really changes the scores
+    assert not torch.allclose(dare.score(batch[0], batch[1]), plain.score(batch[0], batch[1]))
