@@ -27,6 +27,7 @@ Layouts: B batch, T (or L) time, H heads, K/V key/value head dims, D channels, N
 | --- | --- | --- | --- | --- |
 | simple_gla | q, k [B, T, H, K]; v [B, T, H, V]; g [B, T, H] | recurrent, chunk, kernel, auto | auto | float32 |
 | gla | q, k, gk [B, T, H, K]; v [B, T, H, V] | recurrent, chunk, kernel, auto | auto | float32 |
+| rwkv6 | q, k, w [B, T, H, K]; v [B, T, H, V]; u [H, K] | recurrent, chunk, kernel, auto | auto | float32 |
 | linear_attention | q, k [B, T, H, K]; v [B, T, H, V] | recurrent, chunk, kernel, auto | auto | float32 |
 | mlstm | q, k [B, T, H, K]; v [B, T, H, V]; i, f [B, T, H] | recurrent, chunk | chunk | float32 |
 | delta_rule | q, k [B, T, H, K]; v [B, T, H, V]; beta [B, T, H] | recurrent, chunk | chunk | float32 |
@@ -73,6 +74,7 @@ from rnnzoo.ops.mlstm import mlstm
 from rnnzoo.ops.rnn import elman, gru, lstm
 from rnnzoo.ops.rotary import apply_rotary
 from rnnzoo.ops.routing import routing_attention
+from rnnzoo.ops.rwkv6 import rwkv6
 from rnnzoo.ops.s4d import s4d_conv
 from rnnzoo.ops.scan import diagonal_scan, signed_diagonal_scan
 from rnnzoo.ops.selective_scan import selective_scan, signed_selective_scan
@@ -82,7 +84,7 @@ from rnnzoo.ops.slstm import slstm
 from rnnzoo.ops.ssd import signed_ssd, ssd
 
 __all__ = [
-    "simple_gla", "gla", "linear_attention", "mlstm", "delta_rule", "gated_delta_rule", "delta_product", "ssd",
+    "simple_gla", "gla", "rwkv6", "linear_attention", "mlstm", "delta_rule", "gated_delta_rule", "delta_product", "ssd",
     "signed_ssd", "selective_scan", "signed_selective_scan", "diagonal_scan", "signed_diagonal_scan", "s4d_conv",
     "aaren", "memory_update", "elman", "lstm", "gru", "slstm", "lmu_memory", "long_conv", "dilated_causal_conv", "hie",
     "chunked_attention", "combiner_attention", "sparse_local_attention", "routing_attention", "softmax_attention",

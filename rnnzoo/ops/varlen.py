@@ -47,6 +47,7 @@ _SCAN = Packing(("u", "delta", "z"), time_dim=-1, time_if_batched=("B", "C"), fi
 PACKING: dict[str, Packing] = {
     "simple_gla": Packing((*_QKV, "g")),
     "gla": Packing((*_QKV, "gk")),
+    "rwkv6": Packing((*_QKV, "w")),  # u [H, K] is a parameter
     "linear_attention": Packing(_QKV),
     "mlstm": Packing((*_QKV, "i", "f")),
     "delta_rule": Packing((*_QKV, "beta")),

@@ -34,6 +34,7 @@ def make_inputs(name, b, t, dtype, seed=0):
         "selective_scan": lambda: dict(A=gate(6, 3)), "signed_selective_scan": lambda: dict(A=gate(6, 3)),
         "s4d_conv": lambda: dict(zip(("log_dt", "log_A_real", "A_imag", "C"), s4d_init(H, 4, generator=gen))),
         "aaren": lambda: dict(q=r(H, D)),
+        "rwkv6": lambda: dict(u=r(H, D)),
         "elman": lambda: dict(weight_ih=r(6, 5), weight_hh=r(6, 6)),
         "lstm": lambda: dict(weight_ih=r(24, 5), weight_hh=r(24, 6)),
         "gru": lambda: dict(weight_ih=r(18, 5), weight_hh=r(18, 6)),
@@ -51,6 +52,7 @@ def make_inputs(name, b, t, dtype, seed=0):
     time = {
         "simple_gla": lambda: dict(q=q, k=k, v=v, g=gate(b, t, H)),
         "gla": lambda: dict(q=q, k=k, v=v, gk=gate(b, t, H, D)),
+        "rwkv6": lambda: dict(q=q, k=k, v=v, w=gate(b, t, H, D)),
         "linear_attention": lambda: dict(q=q, k=k, v=v),
         "mlstm": lambda: dict(q=q, k=k, v=v, i=r(b, t, H), f=gate(b, t, H)),
         "delta_rule": lambda: dict(q=q, k=k, v=v, beta=-gate(b, t, H)),
