@@ -18,7 +18,7 @@ FAMILY = {
     "attention": "attention", "sliding_attention": "attention",
     "linear_attention": "linear attention", "based": "linear attention", "retnet": "linear attention",
     "lightning": "linear attention", "gla": "linear attention", "lightnet": "linear attention",
-    "hgrn": "linear attention", "mlstm": "linear attention",
+    "hgrn": "linear attention", "mlstm": "linear attention", "rwkv6": "linear attention",
     "deltanet": "delta rule", "gated_deltanet": "delta rule", "deltaproduct": "delta rule", "mom": "delta rule",
     "mingru": "gated linear RNNs", "minlstm": "gated linear RNNs", "rglru": "gated linear RNNs",
     "s4d": "state space", "mamba": "state space", "mamba2": "state space", "hydra": "state space",

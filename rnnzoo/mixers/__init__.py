@@ -26,6 +26,7 @@ from rnnzoo.mixers import (  # noqa: F401
     rglru,
     rnn,
     routing,
+    rwkv6,
     s4d,
     seqboat,
     slstm,

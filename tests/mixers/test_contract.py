@@ -47,6 +47,7 @@ TEST_OPTIONS = {
     "seqboat": {"d_state": 4, "qk_dim": 8, "window": 3, "dt_min": 0.05, "dt_max": 0.5},
     "lmu": {"order": 8, "theta": 6.0, "d_u": 2},
     "rglru": {"num_heads": 2},
+    "rwkv6": {"num_heads": 2, "mix_lora_dim": 4, "decay_lora_dim": 4},
 }
 SHORT_CONV_MIXERS = ["based", "gla", "hgrn", "lightning", "lightnet", "linear_attention", "retnet"]
 VARIANTS = {f"{n}:use_short_conv=True": (n, {"use_short_conv": True}) for n in SHORT_CONV_MIXERS}
