@@ -53,6 +53,8 @@ PACKING: dict[str, Packing] = {
     "delta_rule": Packing((*_QKV, "beta")),
     "gated_delta_rule": Packing((*_QKV, "g", "beta")),
     "delta_product": Packing((*_QKV, "g", "beta")),  # k, v, beta: num_householder rows per token
+    "dplr_delta_rule": Packing((*_QKV, "a", "b", "gk")),
+    "iplr_delta_rule": Packing((*_QKV, "a", "b")),
     "ssd": Packing(("x", "a", "b", "c")),
     "signed_ssd": Packing(("x", "a", "b", "c")),
     "selective_scan": _SCAN,

@@ -80,6 +80,9 @@ def _inputs(name, dtype):
         return dict(q=q, k=k, v=v, **extra)
     if name == "delta_product":
         return dict(q=q, k=r(b, 2 * t, h, d), v=r(b, 2 * t, h, d), g=gate(b, t, h), beta=gate(b, 2 * t, h).neg())
+    if name in ("dplr_delta_rule", "iplr_delta_rule"):
+        gk = dict(gk=gate(b, t, h, d)) if name == "dplr_delta_rule" else {}
+        return dict(q=q, k=k, v=v, a=r(b, t, h, d) * 0.2, b=r(b, t, h, d) * 0.2, **gk)
     if name in ("ssd", "signed_ssd"):
         a = gate(b, t, h) if name == "ssd" else r(b, t, h).tanh()
         return dict(x=r(b, t, h, d), a=a, b=r(b, t, h, 4), c=r(b, t, h, 4))
