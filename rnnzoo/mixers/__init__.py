@@ -27,6 +27,7 @@ from rnnzoo.mixers import (  # noqa: F401
     rnn,
     routing,
     rwkv6,
+    rwkv7,
     s4d,
     seqboat,
     slstm,
