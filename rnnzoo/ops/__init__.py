@@ -35,6 +35,8 @@ Layouts: B batch, T (or L) time, H heads, K/V key/value head dims, D channels, N
 | delta_product | q [B, T, H, K]; k, v [B, T*n, H, D]; g [B, T, H]; beta [B, T*n, H] | recurrent, chunk | chunk | float32 |
 | dplr_delta_rule | q, k, a, b, gk [B, T, H, K]; v [B, T, H, V] | recurrent, chunk | chunk | float32 |
 | iplr_delta_rule | q, k, a, b [B, T, H, K]; v [B, T, H, V] | recurrent, chunk | chunk | float32 |
+| kda | q, k, g [B, T, H, K]; v [B, T, H, V]; beta [B, T, H] | recurrent, chunk | chunk | float32 |
+| gdn2 | q, k, g, b [B, T, H, K]; v, w [B, T, H, V] | recurrent, chunk | chunk | float32 |
 | ssd | x [B, T, H, P]; a [B, T, H]; b, c [B, T, H, N] | recurrent, chunk, kernel, auto | auto | float32 |
 | signed_ssd | x [B, T, H, P]; a [B, T, H]; b, c [B, T, H, N] | recurrent, chunk, kernel, auto | auto | float32 |
 | selective_scan | u, delta, z [B, D, L]; A [D, N]; B, C [D, N] / [B, N, L] / [B, G, N, L] | recurrent, chunk, kernel, auto | auto | float32 |
@@ -69,6 +71,7 @@ from rnnzoo.ops.dilated_conv import dilated_causal_conv
 from rnnzoo.ops.dplr import dplr_delta_rule, iplr_delta_rule
 from rnnzoo.ops.gla import gla
 from rnnzoo.ops.hie import hie
+from rnnzoo.ops.kda import gdn2, kda
 from rnnzoo.ops.linear_attention import linear_attention
 from rnnzoo.ops.lmu import lmu_memory
 from rnnzoo.ops.long_conv import long_conv
@@ -88,7 +91,7 @@ from rnnzoo.ops.ssd import signed_ssd, ssd
 
 __all__ = [
     "simple_gla", "gla", "rwkv6", "linear_attention", "mlstm", "delta_rule", "gated_delta_rule", "delta_product",
-    "dplr_delta_rule", "iplr_delta_rule", "ssd",
+    "dplr_delta_rule", "iplr_delta_rule", "kda", "gdn2", "ssd",
     "signed_ssd", "selective_scan", "signed_selective_scan", "diagonal_scan", "signed_diagonal_scan", "s4d_conv",
     "aaren", "memory_update", "elman", "lstm", "gru", "slstm", "lmu_memory", "long_conv", "dilated_causal_conv", "hie",
     "chunked_attention", "combiner_attention", "sparse_local_attention", "routing_attention", "softmax_attention",

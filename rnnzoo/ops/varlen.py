@@ -55,6 +55,8 @@ PACKING: dict[str, Packing] = {
     "delta_product": Packing((*_QKV, "g", "beta")),  # k, v, beta: num_householder rows per token
     "dplr_delta_rule": Packing((*_QKV, "a", "b", "gk")),
     "iplr_delta_rule": Packing((*_QKV, "a", "b")),
+    "kda": Packing((*_QKV, "g", "beta")),
+    "gdn2": Packing((*_QKV, "g", "b", "w")),
     "ssd": Packing(("x", "a", "b", "c")),
     "signed_ssd": Packing(("x", "a", "b", "c")),
     "selective_scan": _SCAN,

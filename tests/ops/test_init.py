@@ -83,6 +83,10 @@ def _inputs(name, dtype):
     if name in ("dplr_delta_rule", "iplr_delta_rule"):
         gk = dict(gk=gate(b, t, h, d)) if name == "dplr_delta_rule" else {}
         return dict(q=q, k=k, v=v, a=r(b, t, h, d) * 0.2, b=r(b, t, h, d) * 0.2, **gk)
+    if name == "kda":
+        return dict(q=q, k=k * 0.3, v=v, g=gate(b, t, h, d), beta=gate(b, t, h).neg())
+    if name == "gdn2":
+        return dict(q=q, k=k * 0.3, v=v, g=gate(b, t, h, d), b=gate(b, t, h, d).neg(), w=gate(b, t, h, d).neg())
     if name in ("ssd", "signed_ssd"):
         a = gate(b, t, h) if name == "ssd" else r(b, t, h).tanh()
         return dict(x=r(b, t, h, d), a=a, b=r(b, t, h, 4), c=r(b, t, h, 4))

@@ -62,6 +62,8 @@ def make_inputs(name, b, t, dtype, seed=0):
         "dplr_delta_rule": lambda: dict(q=q, k=k, v=v, a=r(b, t, H, D) * 0.3, b=r(b, t, H, D) * 0.3,
                                         gk=gate(b, t, H, D)),
         "iplr_delta_rule": lambda: dict(q=q, k=k, v=v, a=r(b, t, H, D) * 0.3, b=r(b, t, H, D) * 0.3),
+        "kda": lambda: dict(q=q, k=k * 0.4, v=v, g=gate(b, t, H, D), beta=-gate(b, t, H)),
+        "gdn2": lambda: dict(q=q, k=k * 0.4, v=v, g=gate(b, t, H, D), b=-gate(b, t, H, D), w=-gate(b, t, H, D)),
         "ssd": lambda: dict(x=q, a=gate(b, t, H), b=r(b, t, H, 3), c=r(b, t, H, 3)),
         "signed_ssd": lambda: dict(x=q, a=r(b, t, H).tanh(), b=r(b, t, H, 3), c=r(b, t, H, 3)),
         "selective_scan": lambda: dict(u=r(b, 6, t), delta=-gate(b, 6, t), B=r(b, 3, t), C=r(b, 3, t), z=r(b, 6, t)),
