@@ -20,7 +20,7 @@ FAMILY = {
     "lightning": "linear attention", "gla": "linear attention", "lightnet": "linear attention",
     "hgrn": "linear attention", "mlstm": "linear attention", "rwkv6": "linear attention",
     "deltanet": "delta rule", "gated_deltanet": "delta rule", "deltaproduct": "delta rule", "mom": "delta rule",
-    "rwkv7": "delta rule",
+    "rwkv7": "delta rule", "kda": "delta rule", "gdn2": "delta rule",
     "mingru": "gated linear RNNs", "minlstm": "gated linear RNNs", "rglru": "gated linear RNNs",
     "s4d": "state space", "mamba": "state space", "mamba2": "state space", "hydra": "state space",
     "lmu": "state space",

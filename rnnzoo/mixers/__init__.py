@@ -11,6 +11,7 @@ from rnnzoo.mixers import (  # noqa: F401
     hgrn,
     hydra,
     hyena,
+    kda,
     lightnet,
     lightning,
     linear_attention,
