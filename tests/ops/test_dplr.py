@@ -113,3 +113,15 @@ def test_bad_arguments_raise():
         dplr_delta_rule(**{**x, "initial_state": torch.zeros(1, 2, 4, 5)})
     with pytest.raises(ValueError, match="mode"):
         dplr_delta_rule(**x, mode="parallel")
+
+
+def test_flas_transposed_state_convention():
+    """fla / RWKV-7 keep the state as [V, K]: S <- S diag(exp(gk)) + (S a) bᵀ + v kᵀ, o = S q; ours is its transpose."""
+    x = make("dplr", 1, 9, 2, 4, 3, dtype=torch.float64)
+    o, s = dplr_delta_rule(**x, scale=1.0, output_final_state=True, mode="chunk", chunk_size=4)
+    state = x["initial_state"].mT  # [B, H, V, K]
+    for t in range(9):
+        q, k, v, a, b, w = (x[n][:, t] for n in ("q", "k", "v", "a", "b", "gk"))
+        state = state * w.exp()[..., None, :] + (state @ a[..., None]) @ b[..., None, :] + v[..., None] @ k[..., None, :]
+        torch.testing.assert_close(o[:, t], (state @ q[..., None])[..., 0], atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(s, state.mT, atol=1e-12, rtol=1e-12)
