@@ -87,7 +87,8 @@ class RWKV6(RWKVMixer):
         m = torch.einsum("btir,ird->btid", lora, self.mix_b) + self.mu  # [B, T, 5, d]
         xw, xk, xv, xr, xg = (x + xx * m[:, :, i] for i in range(_MIXED))
         r, k, v = self._heads(self.receptance(xr)), self._heads(self.key(xk)), self._heads(self.value(xv))
-        w = -(self.decay + torch.tanh(xw @ self.decay_a) @ self.decay_b).float().exp()
+        w = self.decay + torch.tanh(xw @ self.decay_a) @ self.decay_b
+        w = -w.to(torch.promote_types(w.dtype, torch.float32)).exp()  # log decay in float32 at least
         o, s = rwkv6(r, k, v, self._heads(w), self.bonus, scale=1.0, initial_state=state[1], output_final_state=True,
                      mode=mode)
         y = self.output(self._norm(o) * F.silu(self.gate(xg)))

@@ -110,7 +110,8 @@ class RWKV7(RWKVMixer):
         xx, x_last = self._shift(x, state[0])
         xr, xw, xk, xv, xa, xg = (x + xx * self.mu[i] for i in range(_SHIFTED))
         r, k, v = self.receptance(xr), self.key(xk), self.value(xv)
-        gk = -math.exp(-0.5) * torch.sigmoid((self.w0 + torch.tanh(xw @ self.w1) @ self.w2).float())
+        z = self.w0 + torch.tanh(xw @ self.w1) @ self.w2
+        gk = -math.exp(-0.5) * torch.sigmoid(z.to(torch.promote_types(z.dtype, torch.float32)))  # float32 at least
         a = torch.sigmoid(self.a0 + xa @ self.a1 @ self.a2)
         g = torch.sigmoid(xg @ self.g1) @ self.g2
         kk = F.normalize(self._heads(k * self.k_k), dim=-1)
