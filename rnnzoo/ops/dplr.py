@@ -19,7 +19,9 @@ G_{i-1} the one before token i:
     S_C = exp(G_C) ⊙ S_0 + (exp(G_C - G) ⊙ k)ᵀ V + (exp(G_C - G) ⊙ b)ᵀ U
 
 so U = U~ + W S_0 by unit-lower-triangular solves over all chunks at once, and only the chain of states runs in a
-loop over chunks (one [K, K] x [K, V] product per chunk). The per-channel weights A_xy are built by ``_gram``:
+loop over chunks (one [K, K] x [K, V] product per chunk). When no chunk decays by more than ``DIRECT_MAX_SPAN``
+nats in any channel (gla's rule), the per-channel weights A_xy are one masked matmul around the chunk's middle
+token; otherwise they are built by ``_gram``:
 every pair (i, j) is taken at the level where i and j fall in the two halves of one block of 2^l tokens, both
 factors rescaled to the boundary between the halves (gla's secondary chunking), so every exponent is a sum of gates
 over a segment, <= 0, and strong decay never overflows. Cumulative gates are summed in float64.
@@ -31,6 +33,7 @@ import torch
 
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
 from rnnzoo.ops.delta import _solve_unit_lower, _to_chunks
+from rnnzoo.ops.gla import DIRECT_MAX_SPAN
 from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "chunk")
@@ -80,12 +83,27 @@ def _gram(x, y, px, py, strict):
     while size < c:
         block, right = idx // (2 * size), (idx // size) % 2 == 1
         ref = py[..., (block * 2 * size + size - 1).clamp(max=c - 1), :]  # r for every row/column's block
-        ex = torch.where(right[:, None], px - ref, float("-inf")).exp().to(x.dtype)
-        ey = torch.where(right[:, None], float("-inf"), ref - py).exp().to(x.dtype)
+        ex = torch.where(right[:, None], px - ref, float("-inf")).to(x.dtype).exp()
+        ey = torch.where(right[:, None], float("-inf"), ref - py).to(x.dtype).exp()
         pairs = (block[:, None] == block[None, :]) & right[:, None] & ~right[None, :]
         out = out + ((x * ex) @ (y * ey).mT).masked_fill(~pairs, 0)
         size *= 2
     return out
+
+
+def _grams_direct(q, k, a, b, g_in, g_ex):
+    """The four weight matrices (A_ab, A_ak strictly lower; A_qk, A_qb lower) in one masked matmul each, for chunks
+    that decay by at most DIRECT_MAX_SPAN nats in every channel: every factor is rescaled to the chunk's middle
+    token m, so each lies within exp(+-span) of 1 (no overflow) and the exponents are float64 differences."""
+    c = q.shape[-2]
+    ref = g_in[..., c // 2, None, :]
+    rows_a, rows_q = (x * (p - ref).to(x.dtype).exp() for x, p in ((a, g_ex), (q, g_in)))
+    to_ref = (ref - g_in).to(k.dtype).exp()
+    cols_b, cols_k = b * to_ref, k * to_ref
+    idx = torch.arange(c, device=q.device)
+    strict, lower = idx[:, None] > idx[None, :], idx[:, None] >= idx[None, :]
+    return ((rows_a @ cols_b.mT).masked_fill(~strict, 0), (rows_a @ cols_k.mT).masked_fill(~strict, 0),
+            (rows_q @ cols_k.mT).masked_fill(~lower, 0), (rows_q @ cols_b.mT).masked_fill(~lower, 0))
 
 
 def _chunk(q, k, v, a, b, gk, s0, chunk_size):
@@ -106,8 +124,11 @@ def _chunk(q, k, v, a, b, gk, s0, chunk_size):
         decay_q, decay_a = q * g_in.exp().to(q.dtype), a * g_ex.exp().to(q.dtype)
         to_end = tuple(x * (end - g_in).exp().to(q.dtype) for x in (k, b))
         chunk_decay = end[..., 0, :].exp().to(q.dtype)  # [N, B*H, K]
-    a_ab, a_ak = _gram(a, b, g_ex, g_in, True), _gram(a, k, g_ex, g_in, True)
-    a_qk, a_qb = _gram(q, k, g_in, g_in, False), _gram(q, b, g_in, g_in, False)
+    if g_in is not None and -g_in[..., -1, :].min() <= DIRECT_MAX_SPAN:
+        a_ab, a_ak, a_qk, a_qb = _grams_direct(q, k, a, b, g_in, g_ex)
+    else:
+        a_ab, a_ak = _gram(a, b, g_ex, g_in, True), _gram(a, k, g_ex, g_in, True)
+        a_qk, a_qb = _gram(q, k, g_in, g_in, False), _gram(q, b, g_in, g_in, False)
     u_tilde, w = _solve_unit_lower(-a_ab, torch.cat((a_ak @ v, decay_a), -1)).split((dv, dk), -1)
     o_intra = a_qk @ v + a_qb @ u_tilde  # [N, B*H, C, V]
     q_state = decay_q + a_qb @ w  # what reads S_0: O = O_intra + q_state S_0

@@ -1,6 +1,8 @@
 """dplr_delta_rule / iplr_delta_rule: chunk (WY form) == the reference loop, forward and backward, and both == the
 product of the explicit transition matrices (diag(exp(gk)) + b aᵀ)."""
 
+import importlib
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -11,6 +13,7 @@ from rnnzoo.ops.delta import gated_delta_rule
 from rnnzoo.ops.dplr import dplr_delta_rule, iplr_delta_rule
 from tests.ops.modes import assert_modes_agree, gradcheck
 
+dplr_module = importlib.import_module("rnnzoo.ops.dplr")
 OPS = {"dplr": dplr_delta_rule, "iplr": iplr_delta_rule}
 
 
@@ -125,3 +128,18 @@ def test_flas_transposed_state_convention():
         state = state * w.exp()[..., None, :] + (state @ a[..., None]) @ b[..., None, :] + v[..., None] @ k[..., None, :]
         torch.testing.assert_close(o[:, t], (state @ q[..., None])[..., 0], atol=1e-12, rtol=1e-12)
     torch.testing.assert_close(s, state.mT, atol=1e-12, rtol=1e-12)
+
+
+@pytest.mark.parametrize("strength", [0.1, 1.0, 5.0])
+def test_direct_and_level_wise_weights_agree(strength):
+    """The one-matmul weights (chunks within DIRECT_MAX_SPAN) == the level-wise ones used beyond it."""
+    x = make("dplr", 2, 16, 2, 8, 4, dtype=torch.float64, strength=strength)
+    q, k, a, b = (dplr_module._to_chunks(x[n], 16) for n in ("q", "k", "a", "b"))
+    g = dplr_module._to_chunks(x["gk"], 16)
+    g_in = g.cumsum(-2)
+    g_ex = g_in - g
+    direct = dplr_module._grams_direct(q, k, a, b, g_in, g_ex)
+    levels = (dplr_module._gram(a, b, g_ex, g_in, True), dplr_module._gram(a, k, g_ex, g_in, True),
+              dplr_module._gram(q, k, g_in, g_in, False), dplr_module._gram(q, b, g_in, g_in, False))
+    for d, w in zip(direct, levels):
+        torch.testing.assert_close(d, w, atol=1e-12, rtol=1e-12)
