@@ -42,6 +42,9 @@ from rnnzoo.ops.kda import gdn2, kda
 @dataclass
 class KDAConfig(DeltaNetConfig):
     gate_low_rank_dim: int | None = None  # rank of the decay and output-gate projections; None: V (fla's layers)
+    # decays of up to -16 nats a step (A ~ U(1, 16)) leave dplr's one-matmul span in any long chunk, and its
+    # level-wise weights cost less in short chunks
+    chunk_size: int = 16
 
     def __post_init__(self) -> None:
         super().__post_init__()

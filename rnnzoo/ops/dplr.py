@@ -23,13 +23,14 @@ loop over chunks (one [K, K] x [K, V] product per chunk). When no chunk decays b
 nats in any channel (gla's rule), the per-channel weights A_xy are one masked matmul around the chunk's middle
 token; otherwise they are built by ``_gram``:
 every pair (i, j) is taken at the level where i and j fall in the two halves of one block of 2^l tokens, both
-factors rescaled to the boundary between the halves (gla's secondary chunking), so every exponent is a sum of gates
-over a segment, <= 0, and strong decay never overflows. Cumulative gates are summed in float64.
+factors rescaled to the boundary between the halves (gla's secondary chunking, by halving), so every exponent is a
+sum of gates over a segment, <= 0, and strong decay never overflows. Cumulative gates are summed in float64.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
 from rnnzoo.ops.delta import _solve_unit_lower, _to_chunks
@@ -71,24 +72,33 @@ def _gram(x, y, px, py, strict):
     """[..., C, C]: entry (i, j) = Σ_c x_ic y_jc exp(px_ic - py_jc) for j < i (and j = i unless ``strict``), 0 above.
 
     x, y: [..., C, K]; px, py: [..., C, K] float64 log decays (None: no decay) such that px_i - py_r <= 0 and
-    py_r - py_j <= 0 for j <= r < i. Pairs are taken level by level: at level l, row i in the right half and column
-    j in the left half of one block of 2^(l+1) tokens, both rescaled to r, the left half's last token."""
-    c = x.shape[-2]
+    py_r - py_j <= 0 for j <= r < i. Built by halving (gla's secondary chunking, as a matrix): blocks of 2s tokens
+    are [[M_left, 0], [R Lᵀ, M_right]] with R the right half's rows rescaled to r (the left half's last token) and
+    L the left half's columns rescaled from r. C is padded to a power of two by repeating the last decay."""
+    c, dk = x.shape[-2:]
     idx = torch.arange(c, device=x.device)
-    lower = idx[:, None] > idx[None, :] if strict else idx[:, None] >= idx[None, :]
     if px is None:
-        return (x @ y.mT).masked_fill(~lower, 0)
-    out = (x * y * (px - py).exp().to(x.dtype)).sum(-1).diag_embed() if not strict else x.new_zeros(*x.shape[:-1], c)
+        return (x @ y.mT).masked_fill(~(idx[:, None] > idx[None, :] if strict else idx[:, None] >= idx[None, :]), 0)
+    n = 1 << (c - 1).bit_length()
+    if n != c:  # padded rows and columns: zero vectors whose decays repeat the last, so every exponent stays <= 0
+        x, y = (F.pad(z, (0, 0, 0, n - c)) for z in (x, y))
+        px, py = (torch.cat((p, p[..., -1:, :].expand(*p.shape[:-2], n - c, dk)), -2) for p in (px, py))
+    lead = x.shape[:-2]
+    diag = x.new_zeros(*lead, n) if strict else (x * y * (px - py).to(x.dtype).exp()).sum(-1)
+    m = diag[..., None, None]  # [..., n blocks, 1, 1]
     size = 1
-    while size < c:
-        block, right = idx // (2 * size), (idx // size) % 2 == 1
-        ref = py[..., (block * 2 * size + size - 1).clamp(max=c - 1), :]  # r for every row/column's block
-        ex = torch.where(right[:, None], px - ref, float("-inf")).to(x.dtype).exp()
-        ey = torch.where(right[:, None], float("-inf"), ref - py).to(x.dtype).exp()
-        pairs = (block[:, None] == block[None, :]) & right[:, None] & ~right[None, :]
-        out = out + ((x * ex) @ (y * ey).mT).masked_fill(~pairs, 0)
+    while size < n:
+        pairs = n // (2 * size)
+        xs, ys, pxs, pys = (z.view(*lead, pairs, 2, size, dk) for z in (x, y, px, py))
+        ref = pys[..., 0, size - 1:, :]  # [..., pairs, 1, K]: the left half's last token
+        rows = xs[..., 1, :, :] * (pxs[..., 1, :, :] - ref).to(x.dtype).exp()
+        cols = ys[..., 0, :, :] * (ref - pys[..., 0, :, :]).to(x.dtype).exp()
+        block = rows @ cols.mT  # [..., pairs, size, size]
+        halves = m.view(*lead, pairs, 2, size, size)
+        top = torch.cat((halves[..., 0, :, :], torch.zeros_like(block)), -1)
+        m = torch.cat((top, torch.cat((block, halves[..., 1, :, :]), -1)), -2)  # [..., pairs, 2 size, 2 size]
         size *= 2
-    return out
+    return m[..., 0, :c, :c]
 
 
 def _grams_direct(q, k, a, b, g_in, g_ex):

@@ -93,10 +93,11 @@ def test_zero_decay_is_iplr():
     torch.testing.assert_close(s, s_ref, atol=1e-5, rtol=1e-5)
 
 
-def test_strong_decay_is_finite_and_exact():
+@pytest.mark.parametrize("chunk", [64, 13])
+def test_strong_decay_is_finite_and_exact(chunk):
     # per-channel log decays near -30 a step: a chunk's cumulative gate reaches ~-2000, so exp(-G) would overflow
     x = make("dplr", 1, 200, 2, 8, 8, strength=30.0)
-    assert_modes_agree(dplr_delta_rule, x, 1e-5, chunk_size=64)
+    assert_modes_agree(dplr_delta_rule, x, 1e-5, chunk_size=chunk)
 
 
 @pytest.mark.parametrize("op", OPS)
@@ -131,11 +132,13 @@ def test_flas_transposed_state_convention():
 
 
 @pytest.mark.parametrize("strength", [0.1, 1.0, 5.0])
-def test_direct_and_level_wise_weights_agree(strength):
-    """The one-matmul weights (chunks within DIRECT_MAX_SPAN) == the level-wise ones used beyond it."""
+@pytest.mark.parametrize("chunk", [16, 13])
+def test_direct_and_level_wise_weights_agree(strength, chunk):
+    """The one-matmul weights (chunks within DIRECT_MAX_SPAN) == the level-wise ones used beyond it (chunks of any
+    length: the level-wise form pads them to a power of two)."""
     x = make("dplr", 2, 16, 2, 8, 4, dtype=torch.float64, strength=strength)
-    q, k, a, b = (dplr_module._to_chunks(x[n], 16) for n in ("q", "k", "a", "b"))
-    g = dplr_module._to_chunks(x["gk"], 16)
+    q, k, a, b = (dplr_module._to_chunks(x[n], chunk) for n in ("q", "k", "a", "b"))
+    g = dplr_module._to_chunks(x["gk"], chunk)
     g_in = g.cumsum(-2)
     g_ex = g_in - g
     direct = dplr_module._grams_direct(q, k, a, b, g_in, g_ex)
