@@ -9,7 +9,7 @@ decay from a low-rank projection,
 the recurrence of ``rnnzoo.ops.kda`` on the state S [B, H, K, V], and the output RMSNorm_head(o) * sigmoid(W_g2 W_g1 x)
 (low-rank gate with bias) before the output projection.
 
-- KDA (Kimi Team 2025, Kimi Linear: An Expressive, Efficient Attention Architecture, eq. 1):
+- KDA (Kimi Team 2025, Kimi Linear: An Expressive, Efficient Attention Architecture, the KDA recurrence):
   S_t = (I - beta_t k_t k_tᵀ) diag(exp(g_t)) S_{t-1} + beta_t k_t v_tᵀ, beta = sigmoid(W_b x) per head;
   dt_bias = 0 at init (fla's layer).
 - Gated DeltaNet-2 (Gated DeltaNet-2: Decoupling Erase and Write in Linear Attention; NVlabs/GatedDeltaNet-2):
@@ -102,7 +102,7 @@ class _ChannelDecayDelta(Mixer):
 
 @register("kda")
 class KDA(_ChannelDecayDelta):
-    """Kimi Delta Attention: S_t = (I - beta_t k_t k_tᵀ) diag(exp(g_t)) S_{t-1} + beta_t k_t v_tᵀ (Kimi Linear, eq. 1)."""
+    """Kimi Delta Attention: S_t = (I - beta_t k_t k_tᵀ) diag(exp(g_t)) S_{t-1} + beta_t k_t v_tᵀ (Kimi Linear)."""
 
     config_class = KDAConfig
     paper = "Kimi Team 2025, Kimi Linear: An Expressive, Efficient Attention Architecture (Kimi Delta Attention)"

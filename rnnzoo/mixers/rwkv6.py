@@ -1,5 +1,5 @@
 """``rwkv6``: the RWKV-6 "Finch" time mix (Peng et al. 2024, Eagle and Finch: RWKV with Matrix-Valued States and
-Dynamic Recurrence, sec. 4.2, eq. 11-21); the channel mix is the block's MLP.
+Dynamic Recurrence, the Finch time mixing); the channel mix is the block's MLP.
 
     xx_t = x_{t-1} - x_t                                                         (token shift)
     m_* = (tanh((x + xx ⊙ μ_x) A) B_*)                                           (ddlerp's LoRA, rank 32, * in w,k,v,r,g)

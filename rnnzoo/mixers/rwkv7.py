@@ -1,5 +1,5 @@
 """``rwkv7``: the RWKV-7 "Goose" time mix (Peng et al. 2025, RWKV-7 "Goose" with Expressive Dynamic State Evolution,
-sec. 4, eq. 3-20); the channel mix is the block's MLP.
+the RWKV-7 time mixing); the channel mix is the block's MLP.
 
     xx_t = x_{t-1} - x_t;   x_* = x + xx ⊙ μ_*                                   (token shift, * in r, w, k, v, a, g)
     r, k, v = W_r x_r, W_k x_k, W_v x_v

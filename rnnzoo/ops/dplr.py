@@ -7,7 +7,7 @@ plus low rank, no decay). With the state S [K, V] per head (keys by rows, as eve
 
 which is fla's S_t = S_{t-1} (diag(exp(gk_t)) + a_t b_tᵀ) + v_t k_tᵀ for its transposed state [V, K]. The low-rank
 read a_tᵀ S_{t-1} sees the state before this step's decay. RWKV-7 takes a = -κ̂, b = κ̂ ⊙ a_iclr (Peng et al. 2025,
-eq. 17); Gated DeltaNet-2 and KDA are the case a = exp(gk) ⊙ b' ⊙ k, b = -k (``ops.kda``).
+the RWKV-7 time mix); Gated DeltaNet-2 and KDA are the case a = exp(gk) ⊙ b' ⊙ k, b = -k (``ops.kda``).
 
 ``mode="chunk"`` is the WY form of the DPLR chunk recurrence (fla's ``chunk_dplr_delta_rule``), derived here for
 rnnzoo's layout. Write the step as two writes, S_t = D_t S_{t-1} + k_t v_tᵀ + b_t u_tᵀ with the pseudo-value

@@ -1,6 +1,6 @@
 """Delta rules with a per-key-channel decay: ``gdn2`` (Gated DeltaNet-2, with channel-wise erase and write gates)
 and ``kda`` (Kimi Delta Attention, Kimi Team 2025, Kimi Linear: An Expressive, Efficient Attention Architecture,
-eq. 1), which is ``gdn2`` with b = w = beta. With the state S [K, V] per head:
+its KDA recurrence), which is ``gdn2`` with b = w = beta. With the state S [K, V] per head:
 
     gdn2:  S_t = (I - k_t (b_t ⊙ k_t)ᵀ) diag(exp(g_t)) S_{t-1} + k_t (w_t ⊙ v_t)ᵀ,      o_t = S_tᵀ (scale q_t)
     kda:   S_t = (I - beta_t k_t k_tᵀ) diag(exp(g_t)) S_{t-1} + beta_t k_t v_tᵀ

@@ -1,5 +1,5 @@
 """``rwkv6``: RWKV-6 "Finch" WKV (Peng et al. 2024, Eagle and Finch: RWKV with Matrix-Valued States and Dynamic
-Recurrence, eq. 19-20), in flash-linear-attention's convention (q = the receptance r, w = the log decay):
+Recurrence, the Finch WKV), in flash-linear-attention's convention (q = the receptance r, w = the log decay):
 
     o_t = (S_{t-1} + diag(u) k_t v_tᵀ)ᵀ (scale · q_t)          (the bonus u weights the current token)
     S_t = diag(exp(w_t)) S_{t-1} + k_t v_tᵀ
