@@ -27,11 +27,16 @@ Layouts: B batch, T (or L) time, H heads, K/V key/value head dims, D channels, N
 | --- | --- | --- | --- | --- |
 | simple_gla | q, k [B, T, H, K]; v [B, T, H, V]; g [B, T, H] | recurrent, chunk, kernel, auto | auto | float32 |
 | gla | q, k, gk [B, T, H, K]; v [B, T, H, V] | recurrent, chunk, kernel, auto | auto | float32 |
+| rwkv6 | q, k, w [B, T, H, K]; v [B, T, H, V]; u [H, K] | recurrent, chunk, kernel, auto | auto | float32 |
 | linear_attention | q, k [B, T, H, K]; v [B, T, H, V] | recurrent, chunk, kernel, auto | auto | float32 |
 | mlstm | q, k [B, T, H, K]; v [B, T, H, V]; i, f [B, T, H] | recurrent, chunk | chunk | float32 |
 | delta_rule | q, k [B, T, H, K]; v [B, T, H, V]; beta [B, T, H] | recurrent, chunk | chunk | float32 |
 | gated_delta_rule | q, k [B, T, H, K]; v [B, T, H, V]; g, beta [B, T, H] | recurrent, chunk | chunk | float32 |
 | delta_product | q [B, T, H, K]; k, v [B, T*n, H, D]; g [B, T, H]; beta [B, T*n, H] | recurrent, chunk | chunk | float32 |
+| dplr_delta_rule | q, k, a, b, gk [B, T, H, K]; v [B, T, H, V] | recurrent, chunk | chunk | float32 |
+| iplr_delta_rule | q, k, a, b [B, T, H, K]; v [B, T, H, V] | recurrent, chunk | chunk | float32 |
+| kda | q, k, g [B, T, H, K]; v [B, T, H, V]; beta [B, T, H] | recurrent, chunk | chunk | float32 |
+| gdn2 | q, k, g, b [B, T, H, K]; v, w [B, T, H, V] | recurrent, chunk | chunk | float32 |
 | ssd | x [B, T, H, P]; a [B, T, H]; b, c [B, T, H, N] | recurrent, chunk, kernel, auto | auto | float32 |
 | signed_ssd | x [B, T, H, P]; a [B, T, H]; b, c [B, T, H, N] | recurrent, chunk, kernel, auto | auto | float32 |
 | selective_scan | u, delta, z [B, D, L]; A [D, N]; B, C [D, N] / [B, N, L] / [B, G, N, L] | recurrent, chunk, kernel, auto | auto | float32 |
@@ -63,8 +68,10 @@ from rnnzoo.ops.chunked_attention import chunked_attention
 from rnnzoo.ops.combiner import combiner_attention
 from rnnzoo.ops.delta import delta_product, delta_rule, gated_delta_rule
 from rnnzoo.ops.dilated_conv import dilated_causal_conv
+from rnnzoo.ops.dplr import dplr_delta_rule, iplr_delta_rule
 from rnnzoo.ops.gla import gla
 from rnnzoo.ops.hie import hie
+from rnnzoo.ops.kda import gdn2, kda
 from rnnzoo.ops.linear_attention import linear_attention
 from rnnzoo.ops.lmu import lmu_memory
 from rnnzoo.ops.long_conv import long_conv
@@ -73,6 +80,7 @@ from rnnzoo.ops.mlstm import mlstm
 from rnnzoo.ops.rnn import elman, gru, lstm
 from rnnzoo.ops.rotary import apply_rotary
 from rnnzoo.ops.routing import routing_attention
+from rnnzoo.ops.rwkv6 import rwkv6
 from rnnzoo.ops.s4d import s4d_conv
 from rnnzoo.ops.scan import diagonal_scan, signed_diagonal_scan
 from rnnzoo.ops.selective_scan import selective_scan, signed_selective_scan
@@ -82,7 +90,8 @@ from rnnzoo.ops.slstm import slstm
 from rnnzoo.ops.ssd import signed_ssd, ssd
 
 __all__ = [
-    "simple_gla", "gla", "linear_attention", "mlstm", "delta_rule", "gated_delta_rule", "delta_product", "ssd",
+    "simple_gla", "gla", "rwkv6", "linear_attention", "mlstm", "delta_rule", "gated_delta_rule", "delta_product",
+    "dplr_delta_rule", "iplr_delta_rule", "kda", "gdn2", "ssd",
     "signed_ssd", "selective_scan", "signed_selective_scan", "diagonal_scan", "signed_diagonal_scan", "s4d_conv",
     "aaren", "memory_update", "elman", "lstm", "gru", "slstm", "lmu_memory", "long_conv", "dilated_causal_conv", "hie",
     "chunked_attention", "combiner_attention", "sparse_local_attention", "routing_attention", "softmax_attention",

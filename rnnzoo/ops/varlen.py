@@ -47,11 +47,16 @@ _SCAN = Packing(("u", "delta", "z"), time_dim=-1, time_if_batched=("B", "C"), fi
 PACKING: dict[str, Packing] = {
     "simple_gla": Packing((*_QKV, "g")),
     "gla": Packing((*_QKV, "gk")),
+    "rwkv6": Packing((*_QKV, "w")),  # u [H, K] is a parameter
     "linear_attention": Packing(_QKV),
     "mlstm": Packing((*_QKV, "i", "f")),
     "delta_rule": Packing((*_QKV, "beta")),
     "gated_delta_rule": Packing((*_QKV, "g", "beta")),
     "delta_product": Packing((*_QKV, "g", "beta")),  # k, v, beta: num_householder rows per token
+    "dplr_delta_rule": Packing((*_QKV, "a", "b", "gk")),
+    "iplr_delta_rule": Packing((*_QKV, "a", "b")),
+    "kda": Packing((*_QKV, "g", "beta")),
+    "gdn2": Packing((*_QKV, "g", "b", "w")),
     "ssd": Packing(("x", "a", "b", "c")),
     "signed_ssd": Packing(("x", "a", "b", "c")),
     "selective_scan": _SCAN,

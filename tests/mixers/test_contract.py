@@ -47,6 +47,10 @@ TEST_OPTIONS = {
     "seqboat": {"d_state": 4, "qk_dim": 8, "window": 3, "dt_min": 0.05, "dt_max": 0.5},
     "lmu": {"order": 8, "theta": 6.0, "d_u": 2},
     "rglru": {"num_heads": 2},
+    "rwkv6": {"num_heads": 2, "mix_lora_dim": 4, "decay_lora_dim": 4},
+    "kda": {"num_heads": 2, "chunk_size": 4},
+    "gdn2": {"num_heads": 2, "chunk_size": 4},
+    "rwkv7": {"num_heads": 2, "decay_lora_dim": 4, "a_lora_dim": 4, "gate_lora_dim": 4, "chunk_size": 4},
 }
 SHORT_CONV_MIXERS = ["based", "gla", "hgrn", "lightning", "lightnet", "linear_attention", "retnet"]
 VARIANTS = {f"{n}:use_short_conv=True": (n, {"use_short_conv": True}) for n in SHORT_CONV_MIXERS}

@@ -72,13 +72,21 @@ def _inputs(name, dtype):
 
     b, t, h, d = 1, 3, 2, 16
     q, k, v = r(b, t, h, d), r(b, t, h, d), r(b, t, h, d)
-    if name in ("simple_gla", "linear_attention", "delta_rule", "gated_delta_rule", "mlstm", "gla"):
+    if name in ("simple_gla", "linear_attention", "delta_rule", "gated_delta_rule", "mlstm", "gla", "rwkv6"):
         extra = {"simple_gla": dict(g=gate(b, t, h)), "gla": dict(gk=gate(b, t, h, d)), "linear_attention": {},
                  "delta_rule": dict(beta=gate(b, t, h).neg()), "mlstm": dict(i=r(b, t, h), f=gate(b, t, h)),
-                 "gated_delta_rule": dict(g=gate(b, t, h), beta=gate(b, t, h).neg())}[name]
+                 "gated_delta_rule": dict(g=gate(b, t, h), beta=gate(b, t, h).neg()),
+                 "rwkv6": dict(w=gate(b, t, h, d), u=r(h, d))}[name]
         return dict(q=q, k=k, v=v, **extra)
     if name == "delta_product":
         return dict(q=q, k=r(b, 2 * t, h, d), v=r(b, 2 * t, h, d), g=gate(b, t, h), beta=gate(b, 2 * t, h).neg())
+    if name in ("dplr_delta_rule", "iplr_delta_rule"):
+        gk = dict(gk=gate(b, t, h, d)) if name == "dplr_delta_rule" else {}
+        return dict(q=q, k=k, v=v, a=r(b, t, h, d) * 0.2, b=r(b, t, h, d) * 0.2, **gk)
+    if name == "kda":
+        return dict(q=q, k=k * 0.3, v=v, g=gate(b, t, h, d), beta=gate(b, t, h).neg())
+    if name == "gdn2":
+        return dict(q=q, k=k * 0.3, v=v, g=gate(b, t, h, d), b=gate(b, t, h, d).neg(), w=gate(b, t, h, d).neg())
     if name in ("ssd", "signed_ssd"):
         a = gate(b, t, h) if name == "ssd" else r(b, t, h).tanh()
         return dict(x=r(b, t, h, d), a=a, b=r(b, t, h, 4), c=r(b, t, h, 4))
