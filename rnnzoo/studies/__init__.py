@@ -18,6 +18,7 @@ import importlib
 from types import ModuleType
 
 STUDIES: dict[str, str] = {
+    "meap": "rnnzoo.studies.meap",
 }
 
 
