@@ -19,6 +19,7 @@ from types import ModuleType
 
 STUDIES: dict[str, str] = {
     "meap": "rnnzoo.studies.meap",
+    "lexinvariant": "rnnzoo.studies.lexinvariant",
 }
 
 

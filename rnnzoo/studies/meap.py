@@ -39,7 +39,7 @@ class Config:
     doc: str = option("docs/studies/meap.md", "the report written at the end (its plot beside it)")
     mixers: tuple[str, ...] = option(("gla", "mamba", "lstm"), "causal mixers compared")
     fraction: float = option(0.15, "MEAP: fraction of the input tokens masked")
-    steps: int = option(400, "optimiser steps of every run (equal with and without MEAP)")
+    steps: int = option(800, "optimiser steps of every run (equal with and without MEAP)")
     batch_size: int = option(32, "sequences per step")
     lr: float = option(3e-3, "peak learning rate")
     d_model: int = option(64, "model width")
