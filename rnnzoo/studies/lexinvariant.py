@@ -29,7 +29,7 @@ from rnnzoo import tasks
 from rnnzoo.config_args import option
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.objectives.lexinvariant import LexinvariantLM
-from rnnzoo.studies.records import fmt, markdown_table, mean_sd, run_missing, train_on_task
+from rnnzoo.studies.records import command, fmt, markdown_table, mean_sd, run_missing, train_on_task
 from rnnzoo.tasks.base import masked_accuracy
 from rnnzoo.train import TrainConfig, Trainer
 from rnnzoo.train.trainer import lm_loss
@@ -143,16 +143,16 @@ def run(config: Config) -> dict:
     c = scaled(config)
     common = dict(mixer=c.mixer, d_model=c.d_model, lr=c.lr)
     task_settings = [dict(part="mqar", model=m, seed=seed, steps=c.task_steps, batch_size=2 * c.batch_size,
-                          task_options=MQAR, **common) for m in MODELS for seed in c.seeds]
+                          task_options=MQAR, **common) for seed in c.seeds for m in MODELS]
     text_settings = [dict(part="text", model=m, seed=seed, steps=c.lm_steps, batch_size=c.batch_size,
                           seq_len=c.seq_len, eval_windows=c.eval_windows, buckets=list(c.buckets), **common)
-                     for m in MODELS for seed in c.seeds]
+                     for seed in c.seeds for m in MODELS]
     task_records = run_missing(c.out, task_settings, run_task)
     text_records = run_missing(c.out, text_settings, run_text)
-    return write_report(c, task_records, text_records)
+    return write_report(c, task_records, text_records, command("lexinvariant", config))
 
 
-def write_report(c: Config, task_records: list[dict], text_records: list[dict]) -> dict:
+def write_report(c: Config, task_records: list[dict], text_records: list[dict], rerun: str) -> dict:
     acc = {m: [r["accuracy"] for r in task_records if r["settings"]["model"] == m] for m in MODELS}
     bits = {m: [r for r in text_records if r["settings"]["model"] == m] for m in MODELS}
     names = list(bits["standard"][0]["bucket_bits"])
@@ -186,7 +186,7 @@ def write_report(c: Config, task_records: list[dict], text_records: list[dict]) 
         f"{c.lm_steps} steps of batch {c.batch_size} windows of {c.seq_len}; valid loss over {c.eval_windows} "
         f"windows, averaged within each position bucket.\n\n{text_table}\n"
         f"![bits per character by position]({doc.with_suffix('.png').name})\n\n**Verdict.** {verdict}\n\n"
-        f"Reproduce: `rnnzoo study lexinvariant` (results: `{c.out}/results.jsonl`, resumable).\n")
+        f"Reproduce: `{rerun}` (results: `{c.out}/results.jsonl`, resumable).\n")
     return {"doc": str(doc), "verdict": verdict, "mqar_lexinvariant": round(lex_acc, 4),
             "mqar_standard": round(std_acc, 4), "gap_first_bucket": round(gaps[0], 4),
             "gap_last_bucket": round(gaps[-1], 4)}

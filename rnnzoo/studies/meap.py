@@ -22,7 +22,7 @@ from rnnzoo import tasks
 from rnnzoo.config_args import option
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.objectives.meap import meap_loss
-from rnnzoo.studies.records import fmt, markdown_table, mean_sd, run_missing, task_accuracy, train_on_task
+from rnnzoo.studies.records import command, fmt, markdown_table, mean_sd, run_missing, task_accuracy, train_on_task
 from rnnzoo.train.trainer import lm_loss
 
 CLAIM = ("MEAP (Zhuang et al. 2025): masking a small fraction of the input tokens during next-token training "
@@ -70,9 +70,9 @@ def run(config: Config) -> dict:
     settings = [dict(task=t, task_options={k: list(v) if isinstance(v, tuple) else v for k, v in o.items()},
                      mixer=m, fraction=f, seed=seed, steps=c.steps, batch_size=c.batch_size, lr=c.lr,
                      d_model=c.d_model, test_n=c.test_n)
-                for t, o in TASKS.items() for m in c.mixers for f in (0.0, c.fraction) for seed in c.seeds]
+                for seed in c.seeds for t, o in TASKS.items() for m in c.mixers for f in (0.0, c.fraction)]
     records = run_missing(c.out, settings, run_one)
-    return write_report(c, records)
+    return write_report(c, records, command("meap", config))
 
 
 def accuracy_of(record: dict) -> float:
@@ -81,7 +81,7 @@ def accuracy_of(record: dict) -> float:
     return sum(acc.values()) / len(acc)
 
 
-def write_report(c: Config, records: list[dict]) -> dict:
+def write_report(c: Config, records: list[dict], rerun: str) -> dict:
     groups: dict[tuple, list[dict]] = {}
     for r in records:
         s = r["settings"]
@@ -117,7 +117,7 @@ def write_report(c: Config, records: list[dict]) -> dict:
         f"{list(c.seeds)}; MQAR is tested at one length (L2 cells: –).\n\n"
         + markdown_table(header, rows)
         + f"\n![MEAP vs plain]({doc.with_suffix('.png').name})\n\n**Verdict.** {verdict}\n\n"
-        f"Reproduce: `rnnzoo study meap` (results: `{c.out}/results.jsonl`, resumable).\n")
+        f"Reproduce: `{rerun}` (results: `{c.out}/results.jsonl`, resumable).\n")
     return {"doc": str(doc), "verdict": verdict, **summary}
 
 

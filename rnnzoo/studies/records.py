@@ -86,3 +86,18 @@ def task_accuracy(model: nn.Module, task: Task, n: int, seed: int) -> dict[str, 
 
 def plot_path(out_doc: Path) -> Path:
     return out_doc.with_suffix(".png")
+
+
+def command(name: str, config) -> str:
+    """The ``rnnzoo study`` command line that reruns ``config`` (flags for the fields that differ from the
+    defaults)."""
+    flags = []
+    for field, value in vars(config).items():
+        if value == getattr(type(config)(), field):
+            continue
+        flag = "--" + field.replace("_", "-")
+        if isinstance(value, bool):
+            flags.append(flag if value else "--no-" + field.replace("_", "-"))
+        else:
+            flags.append(f"{flag} {','.join(map(str, value)) if isinstance(value, tuple) else value}")
+    return " ".join(["rnnzoo study", name, *flags])
