@@ -20,6 +20,7 @@ from types import ModuleType
 STUDIES: dict[str, str] = {
     "meap": "rnnzoo.studies.meap",
     "lexinvariant": "rnnzoo.studies.lexinvariant",
+    "birdie": "rnnzoo.studies.birdie",
 }
 
 
