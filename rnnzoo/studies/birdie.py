@@ -126,14 +126,17 @@ def run_one(s: dict) -> dict:
     summary = train(model, lambda step: finetune_batch(book, s["batch_size"], rng(s["seed"] * 1_000_003 + 7 + step)),
                     s["finetune_steps"], s)
     model.eval()
-    scores = {}
+    exact, tokens = {}, {}
     with torch.no_grad():
         for name, make in (("lookup", book.lookup), ("infill", book.infill)):
             g = rng(2_000_000 + s["seed"])
             inputs, targets, prefix_len = pack([make(g) for _ in range(s["test_n"])], PAD)
-            right = (model(inputs, prefix_len).argmax(-1) == targets) | (targets == IGNORE)
-            scores[name] = float(right.all(1).float().mean())
-    return {"exact_match": scores, "objective_weights": weights, "final_loss": summary["final_loss"]}
+            labelled = targets != IGNORE
+            hit = model(inputs, prefix_len).argmax(-1) == targets
+            exact[name] = float((hit | ~labelled).all(1).float().mean())
+            tokens[name] = float((hit & labelled).sum() / labelled.sum())
+    return {"exact_match": exact, "token_accuracy": tokens, "objective_weights": weights,
+            "final_loss": summary["final_loss"]}
 
 
 def run(config: Config) -> dict:
@@ -147,11 +150,17 @@ def run(config: Config) -> dict:
 def write_report(c: Config, records: list[dict], rerun: str) -> dict:
     em = {m: {t: [r["exact_match"][t] for r in records if r["settings"]["method"] == m] for t in ("lookup", "infill")}
           for m in METHODS}
-    table = markdown_table(["pre-training", "lookup exact match", "infilling exact match"],
-                           [[m, fmt(em[m]["lookup"]), fmt(em[m]["infill"])] for m in METHODS])
+    tok = {m: {t: [r["token_accuracy"][t] for r in records if r["settings"]["method"] == m] for t in em[m]}
+           for m in METHODS}
+    table = markdown_table(["pre-training", "lookup exact match", "lookup token acc.", "infilling exact match",
+                            "infilling token acc."],
+                           [[m, fmt(em[m]["lookup"]), fmt(tok[m]["lookup"]), fmt(em[m]["infill"]),
+                             fmt(tok[m]["infill"])] for m in METHODS])
     delta = {t: mean_sd(em["birdie"][t])[0] - mean_sd(em["next_token"][t])[0] for t in ("lookup", "infill")}
-    better = [t for t, d in delta.items() if d > 0]
-    verdict = (f"Birdie minus next-token exact match: lookup {delta['lookup']:+.3f}, infilling {delta['infill']:+.3f}. "
+    tdelta = {t: mean_sd(tok["birdie"][t])[0] - mean_sd(tok["next_token"][t])[0] for t in ("lookup", "infill")}
+    better = [t for t, d in tdelta.items() if d > 0]  # judged on token accuracy: exact match is often 0 at this scale
+    verdict = (f"Birdie minus next-token: exact match lookup {delta['lookup']:+.3f}, infilling {delta['infill']:+.3f}; "
+               f"token accuracy lookup {tdelta['lookup']:+.3f}, infilling {tdelta['infill']:+.3f}. "
                + ("The paper's finding reproduces on both tasks." if len(better) == 2 else
                   f"The paper's finding reproduces on {better[0]} only." if better else
                   "The paper's finding does not reproduce at this scale."))
@@ -174,7 +183,8 @@ def write_report(c: Config, records: list[dict], rerun: str) -> dict:
         f"on generated phone books ({c.entries} entries; plain next-token vs Birdie), then fine-tuned "
         f"{c.finetune_steps} steps on half lookup (two names queried, both numbers answered), half infilling (a "
         f"number cut from one of the document's two listings); batch {c.batch_size}, lr {c.lr}. Exact match of the "
-        f"whole answer on {c.test_n} test examples each, mean ± sd (seeds) over seeds {list(c.seeds)}.\n\n{table}\n"
+        f"whole answer and accuracy of its tokens (teacher-forced; chance per digit 0.1) on {c.test_n} test "
+        f"examples each, mean ± sd (seeds) over seeds {list(c.seeds)}.\n\n{table}\n"
         f"Final Birdie objective weights (mean over seeds): {weights_line}.\n\n"
         f"![objective weights during pre-training]({doc.with_suffix('.png').name})\n\n**Verdict.** {verdict}\n\n"
         f"Reproduce: `{rerun}` (results: `{c.out}/results.jsonl`, resumable).\n")

@@ -155,7 +155,8 @@ def run(config: Config) -> dict:
 def write_report(c: Config, task_records: list[dict], text_records: list[dict], rerun: str) -> dict:
     acc = {m: [r["accuracy"] for r in task_records if r["settings"]["model"] == m] for m in MODELS}
     bits = {m: [r for r in text_records if r["settings"]["model"] == m] for m in MODELS}
-    names = list(bits["standard"][0]["bucket_bits"])
+    edges = [0, *c.buckets]
+    names = [f"{a + 1}-{b}" for a, b in zip(edges, edges[1:])]  # in position order (records keep sorted keys)
     per = {m: {b: [r["bucket_bits"][b] for r in bits[m]] for b in names} for m in MODELS}
     gaps = [mean_sd(per["lexinvariant"][b])[0] - mean_sd(per["standard"][b])[0] for b in names]
     task_table = markdown_table(["model", f"MQAR accuracy ({MQAR})"], [[m, fmt(acc[m])] for m in MODELS])
