@@ -38,11 +38,13 @@ def load(out: str | Path) -> dict[str, dict]:
 def run_missing(out: str | Path, settings: list[dict], run_one: Callable[[dict], dict],
                 log: Callable[[str], None] = print) -> list[dict]:
     """Run ``run_one(settings)`` for every settings dict without a record in out/results.jsonl, appending each
-    finished record (with its key, settings and provenance) at once; returns the records of ``settings``."""
+    finished record (with its key, settings and provenance) at once; returns the records of ``settings``.
+    Processes started on one ``out`` with different seeds split a study between cores (each record is one
+    ``O_APPEND`` write; a run another process has finished is skipped)."""
     done = load(out)
     for i, s in enumerate(settings):
         key = key_of(s)
-        if key in done:
+        if key in done or key in (done := {**load(out), **done}):  # or another process sharing out finished it
             continue
         log(f"[{i + 1}/{len(settings)}] {json.dumps(s, sort_keys=True)}")
         record = {"key": key, "settings": s, **run_one(s), "provenance": provenance()}
