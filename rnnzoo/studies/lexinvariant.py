@@ -74,7 +74,7 @@ def build(kind: str, vocab_size: int, mixer: str, d_model: int) -> nn.Module:
     return LexinvariantLM(cfg) if kind == "lexinvariant" else LanguageModel(cfg)
 
 
-def fixed_embeddings(model: nn.Module, tokens: torch.Tensor, seed: int) -> torch.Tensor:
+def eval_logits(model: nn.Module, tokens: torch.Tensor, seed: int) -> torch.Tensor:
     """model(tokens), with the lexinvariant embeddings drawn from a generator seeded ``seed``."""
     if isinstance(model, LexinvariantLM):
         return model(tokens, model.draw(tokens.shape[0], torch.Generator().manual_seed(seed)))
@@ -88,7 +88,7 @@ def run_task(s: dict) -> dict:
     summary = train_on_task(model, task, lm_loss, s["steps"], s["batch_size"], s["lr"], s["seed"])
     inputs, targets = task.make("test", 256, s["seed"])
     with torch.no_grad():
-        logits = fixed_embeddings(model, inputs, EVAL_SEED)
+        logits = eval_logits(model, inputs, EVAL_SEED)
     return {"accuracy": masked_accuracy(logits, targets), "final_loss": summary["final_loss"],
             "train_seconds": summary["train_seconds"]}
 
@@ -110,7 +110,7 @@ def position_bits(model: nn.Module, valid: torch.Tensor, seq_len: int, windows: 
     starts = torch.linspace(0, len(valid) - seq_len - 2, windows).long()
     chunk = valid[starts[:, None] + torch.arange(seq_len + 1)]
     with torch.no_grad():
-        logits = fixed_embeddings(model, chunk[:, :-1], EVAL_SEED)
+        logits = eval_logits(model, chunk[:, :-1], EVAL_SEED)
         nll = nn.functional.cross_entropy(logits.transpose(1, 2).float(), chunk[:, 1:], reduction="none")
     return nll.mean(0) / math.log(2)
 
