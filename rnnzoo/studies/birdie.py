@@ -20,7 +20,7 @@ rnnzoo study birdie            # docs/studies/birdie.md
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -32,7 +32,7 @@ from rnnzoo.objectives.bandit import HedgeSampler
 from rnnzoo.objectives.birdie import OBJECTIVES, make_example, pack, prefix_lm_loss, special_ids
 from rnnzoo.objectives.prefix_lm import PrefixLM
 from rnnzoo.studies.phonebook import DATA_VOCAB, VOCAB, PhoneBook
-from rnnzoo.studies.records import command, fmt, markdown_table, mean_sd, run_missing
+from rnnzoo.studies.records import command, fmt, markdown_table, mean_sd, present, run_missing
 from rnnzoo.train import TrainConfig, Trainer
 
 CLAIM = ("Birdie (Blouir et al. 2024): pre-training state-space/recurrent models on a reward-driven mixture of "
@@ -58,6 +58,7 @@ class Config:
     update_every: int = option(25, "Birdie: pre-training steps between updates of the objective weights")
     entries: int = option(4, "phone-book entries")
     test_n: int = option(256, "test lookups and infills")
+    report_only: bool = option(False, "write the doc from the records already present, training nothing")
 
 
 def scaled(config: Config) -> Config:
@@ -144,7 +145,8 @@ def run(config: Config) -> dict:
     settings = [dict(method=m, seed=seed, mixer=c.mixer, d_model=c.d_model, pretrain_steps=c.pretrain_steps,
                      finetune_steps=c.finetune_steps, batch_size=c.batch_size, lr=c.lr, update_every=c.update_every,
                      entries=c.entries, test_n=c.test_n) for seed in c.seeds for m in METHODS]
-    return write_report(c, run_missing(c.out, settings, run_one), command("birdie", config))
+    records = present(c.out, settings) if c.report_only else run_missing(c.out, settings, run_one)
+    return write_report(c, records, command("birdie", replace(config, report_only=False)))
 
 
 def write_report(c: Config, records: list[dict], rerun: str) -> dict:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -29,7 +29,7 @@ from rnnzoo import tasks
 from rnnzoo.config_args import option
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.objectives.lexinvariant import LexinvariantLM
-from rnnzoo.studies.records import command, fmt, markdown_table, mean_sd, run_missing, train_on_task
+from rnnzoo.studies.records import command, fmt, markdown_table, mean_sd, present, run_missing, train_on_task
 from rnnzoo.tasks.base import masked_accuracy
 from rnnzoo.train import TrainConfig, Trainer
 from rnnzoo.train.trainer import lm_loss
@@ -58,6 +58,7 @@ class Config:
     lr: float = option(3e-3, "peak learning rate")
     eval_windows: int = option(64, "valid windows scored per text model")
     buckets: tuple[int, ...] = option((8, 32, 64, 128, 256), "upper ends of the position buckets scored")
+    report_only: bool = option(False, "write the doc from the records already present, training nothing")
 
 
 def scaled(config: Config) -> Config:
@@ -147,9 +148,12 @@ def run(config: Config) -> dict:
     text_settings = [dict(part="text", model=m, seed=seed, steps=c.lm_steps, batch_size=c.batch_size,
                           seq_len=c.seq_len, eval_windows=c.eval_windows, buckets=list(c.buckets), **common)
                      for seed in c.seeds for m in MODELS]
-    task_records = run_missing(c.out, task_settings, run_task)
-    text_records = run_missing(c.out, text_settings, run_text)
-    return write_report(c, task_records, text_records, command("lexinvariant", config))
+    if c.report_only:
+        task_records, text_records = present(c.out, task_settings), present(c.out, text_settings)
+    else:
+        task_records = run_missing(c.out, task_settings, run_task)
+        text_records = run_missing(c.out, text_settings, run_text)
+    return write_report(c, task_records, text_records, command("lexinvariant", replace(config, report_only=False)))
 
 
 def write_report(c: Config, task_records: list[dict], text_records: list[dict], rerun: str) -> dict:

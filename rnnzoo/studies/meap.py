@@ -13,7 +13,7 @@ rnnzoo study meap                  # the table in docs/studies/meap.md (3 mixers
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -22,7 +22,16 @@ from rnnzoo import tasks
 from rnnzoo.config_args import option
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.objectives.meap import meap_loss
-from rnnzoo.studies.records import command, fmt, markdown_table, mean_sd, run_missing, task_accuracy, train_on_task
+from rnnzoo.studies.records import (
+    command,
+    fmt,
+    markdown_table,
+    mean_sd,
+    present,
+    run_missing,
+    task_accuracy,
+    train_on_task,
+)
 from rnnzoo.train.trainer import lm_loss
 
 CLAIM = ("MEAP (Zhuang et al. 2025): masking a small fraction of the input tokens during next-token training "
@@ -44,6 +53,7 @@ class Config:
     lr: float = option(3e-3, "peak learning rate")
     d_model: int = option(64, "model width")
     test_n: int = option(256, "test sequences per length")
+    report_only: bool = option(False, "write the doc from the records already present, training nothing")
 
 
 def scaled(config: Config) -> Config:
@@ -71,8 +81,8 @@ def run(config: Config) -> dict:
                      mixer=m, fraction=f, seed=seed, steps=c.steps, batch_size=c.batch_size, lr=c.lr,
                      d_model=c.d_model, test_n=c.test_n)
                 for seed in c.seeds for t, o in TASKS.items() for m in c.mixers for f in (0.0, c.fraction)]
-    records = run_missing(c.out, settings, run_one)
-    return write_report(c, records, command("meap", config))
+    records = present(c.out, settings) if c.report_only else run_missing(c.out, settings, run_one)
+    return write_report(c, records, command("meap", replace(config, report_only=False)))
 
 
 def accuracy_of(record: dict) -> float:
@@ -89,7 +99,9 @@ def write_report(c: Config, records: list[dict], rerun: str) -> dict:
     rows, summary, wins = [], {}, 0
     for t in TASKS:
         for m in c.mixers:
-            base, meap = groups[(t, m, 0.0)], groups[(t, m, c.fraction)]
+            base, meap = groups.get((t, m, 0.0)), groups.get((t, m, c.fraction))
+            if not (base and meap):
+                continue  # not run yet (report_only)
             lengths = list(base[0]["accuracy"])
             cells = [t, m]
             for length in lengths:
@@ -130,7 +142,7 @@ def plot(groups: dict, c: Config, path: Path) -> None:
     fig, axes = plt.subplots(1, len(TASKS), figsize=(4 * len(TASKS), 3.2), squeeze=False)
     for ax, t in zip(axes[0], TASKS):
         for j, f in enumerate((0.0, c.fraction)):
-            stats = [mean_sd([accuracy_of(r) for r in groups[(t, m, f)]]) for m in c.mixers]
+            stats = [mean_sd([accuracy_of(r) for r in groups.get((t, m, f), [])] or [0.0]) for m in c.mixers]
             ax.bar([i + 0.4 * j for i in range(len(c.mixers))], [s[0] for s in stats], 0.4,
                    yerr=[s[1] for s in stats], label="plain" if f == 0 else f"MEAP {f}")
         ax.set_xticks([i + 0.2 for i in range(len(c.mixers))], c.mixers)

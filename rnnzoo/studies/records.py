@@ -53,12 +53,23 @@ def run_missing(out: str | Path, settings: list[dict], run_one: Callable[[dict],
     return [done[key_of(s)] for s in settings]
 
 
+def present(out: str | Path, settings: list[dict]) -> list[dict]:
+    """The records of ``settings`` already in out/results.jsonl (to report on a run still in progress)."""
+    done = load(out)
+    return [done[key_of(s)] for s in settings if key_of(s) in done]
+
+
 def mean_sd(values: list[float]) -> tuple[float, float]:
+    """(mean, sample sd) of ``values``; (nan, nan) for none (a configuration not run yet)."""
+    if not values:
+        return float("nan"), float("nan")
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def fmt(values: list[float], digits: int = 3) -> str:
-    """"mean ± sd (n)" of ``values``."""
+    """"mean ± sd (n)" of ``values``; "–" for none."""
+    if not values:
+        return "–"
     m, s = mean_sd(values)
     return f"{m:.{digits}f} ± {s:.{digits}f} ({len(values)})"
 

@@ -1,6 +1,7 @@
 """The MEAP study runs end to end at a tiny scale, writes its doc and plot, and resumes."""
 
 import json
+from dataclasses import replace
 
 from rnnzoo.studies import get, meap
 
@@ -20,6 +21,11 @@ def test_meap_runs_resumes_and_reports(tmp_path):
     assert "rnnzoo study meap --seeds 0" in text and summary["verdict"] in text
     meap.run(config)  # resumed: nothing retrained
     assert len(lines(tmp_path / "r" / "results.jsonl")) == 4
+    partial = replace(config, mixers=("gla", "lstm"), report_only=True, doc=str(tmp_path / "partial.md"))
+    meap.run(partial)  # lstm has no records: reported without it, nothing trained
+    assert len(lines(tmp_path / "r" / "results.jsonl")) == 4
+    assert "| mqar | gla |" in (tmp_path / "partial.md").read_text()
+    assert "lstm |" not in (tmp_path / "partial.md").read_text()
 
 
 def test_registered_and_the_rerun_command():
