@@ -17,16 +17,3 @@ def test_birdie_runs_and_records_the_objective_weights(tmp_path):
     assert set(records["next_token"]["exact_match"]) == {"lookup", "infill"}
     assert "Final Birdie objective weights" in (tmp_path / "birdie.md").read_text()
 
-
-def test_phone_book_lookup_answers_the_queried_numbers():
-    import torch
-
-    from rnnzoo.studies.phonebook import COLON, QUERY, SEMI, PhoneBook
-
-    book = PhoneBook(entries=3, queries=2)
-    prefix, answer = book.lookup(torch.Generator().manual_seed(0))
-    listing = prefix[:3 * 8].view(3, 8)
-    assert (listing[:, 3] == COLON).all() and (listing[:, 7] == SEMI).all() and prefix[24] == QUERY
-    numbers = {tuple(row[:3].tolist()): row[4:7].tolist() for row in listing}
-    asked = prefix[25:].view(2, 3)
-    assert answer.tolist() == [*numbers[tuple(asked[0].tolist())], SEMI, *numbers[tuple(asked[1].tolist())], SEMI]

@@ -3,7 +3,7 @@
 import json
 from dataclasses import replace
 
-from rnnzoo.studies import get, meap
+from rnnzoo.studies import meap
 
 
 def lines(path):
@@ -27,12 +27,3 @@ def test_meap_runs_resumes_and_reports(tmp_path):
     assert "| mqar | gla |" in (tmp_path / "partial.md").read_text()
     assert "lstm |" not in (tmp_path / "partial.md").read_text()
 
-
-def test_registered_and_the_rerun_command():
-    from rnnzoo.studies import birdie, lexinvariant
-    from rnnzoo.studies.records import command
-
-    assert get("meap") is meap and get("lexinvariant") is lexinvariant and get("birdie") is birdie
-    assert command("meap", meap.Config()) == "rnnzoo study meap"
-    assert command("meap", meap.Config(quick=True, mixers=("gla", "lstm"), steps=5)) == \
-        "rnnzoo study meap --quick --mixers gla,lstm --steps 5"
