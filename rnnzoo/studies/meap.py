@@ -126,7 +126,8 @@ def write_report(c: Config, records: list[dict], rerun: str) -> dict:
         f"L1 = 32, L2 = 64: trained at 32) of 2-layer LMs (d_model {c.d_model}) trained {c.steps} steps "
         f"(batch {c.batch_size}, lr {c.lr}) with plain next-token loss or with MEAP masking {c.fraction:.0%} of "
         f"the input tokens (targets unchanged, `rnnzoo.objectives.meap`). Cells: mean ± sd (seeds) over seeds "
-        f"{list(c.seeds)}; MQAR is tested at one length (L2 cells: –).\n\n"
+        f"{list(c.seeds)}; MQAR is tested at one length (L2 cells: –). Chance: "
+        f"MQAR {2 / TASKS['mqar']['vocab']:.3f} (one of the values), passkey 0.1 (a digit).\n\n"
         + markdown_table(header, rows)
         + f"\n![MEAP vs plain]({doc.with_suffix('.png').name})\n\n**Verdict.** {verdict}\n\n"
         f"Reproduce: `{rerun}` (results: `{c.out}/results.jsonl`, resumable).\n")
