@@ -41,6 +41,7 @@ from rnnzoo.io import atomic_write_json
 from rnnzoo.labels import IGNORE
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.models.generate import GenerationConfig, generate
+from rnnzoo.objectives.meap import meap_loss
 from rnnzoo.rundir import open_train_run
 from rnnzoo.train import TrainConfig, Trainer, lm_loss
 from rnnzoo.train.checkpoint import CheckpointError, load_checkpoint, read_sidecar
@@ -161,10 +162,14 @@ class LMTrainConfig:
                                 "window (rnnzoo.train.tbptt); default: independent random windows")
     pack_files: bool = option(False, "cut training windows at file boundaries and run the pieces packed "
                                      "(cu_seqlens): no character is predicted from another file's text")
+    meap: float = option(0.0, "MEAP: fraction of each training window's input characters replaced by <unk> "
+                              "(targets unchanged; rnnzoo.objectives.meap); 0: off")
 
     def __post_init__(self) -> None:
         check_types(self)  # eval_chars: an int >= 0
         positive(self, "seq_len", "batch_size")
+        if not 0 <= self.meap < 1:
+            raise ValueError(f"meap must be a fraction in [0, 1), got {self.meap}")
         if self.pack_files and self.corpus is not None:
             raise ValueError("pack_files needs the standard-library corpus: a single text file has no file "
                              "boundaries")
@@ -304,6 +309,10 @@ def _train_lm(cfg: LMTrainConfig, run) -> dict:
             raise ValueError("tbptt runs in one process: its stream of windows is not split between ranks")
         batch_fn, _ = stream_batches(train, cfg.batch_size, cfg.seq_len)  # cut on the CPU; the Trainer moves it
         loss_fn = TBPTTLoss()
+    if cfg.meap:
+        if cfg.tbptt:
+            raise ValueError("--meap works on independent windows; it is not implemented for --tbptt")
+        loss_fn = meap_loss(cfg.meap, 0, loss_fn)  # <unk> (id 0) never occurs in the train split: it is the mask
     trainer = Trainer(
         model, cfg.train, batch_fn, loss_fn,
         eval_fn=lambda m: {"valid_bpc": bits_per_char(m, scored["valid"], seq_len)},

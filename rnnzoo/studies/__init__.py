@@ -18,6 +18,9 @@ import importlib
 from types import ModuleType
 
 STUDIES: dict[str, str] = {
+    "meap": "rnnzoo.studies.meap",
+    "lexinvariant": "rnnzoo.studies.lexinvariant",
+    "birdie": "rnnzoo.studies.birdie",
 }
 
 

@@ -283,3 +283,23 @@ def test_packed_loss_runs_each_file_piece_alone():
 def test_pack_files_needs_the_stdlib_corpus(corpus):
     with pytest.raises(ValueError, match="pack_files needs the standard-library corpus"):
         LMTrainConfig(corpus=str(corpus), pack_files=True)
+
+
+def test_meap_masks_training_inputs_with_unk(corpus, tmp_path, monkeypatch):
+    from rnnzoo.train import trainer as trainer_module
+
+    seen = []
+    real = trainer_module.lm_loss
+
+    def spy(model, batch):
+        seen.append(batch[0])
+        return real(model, batch)
+
+    monkeypatch.setattr("rnnzoo.apps.lm.lm_loss", spy)
+    result = train_lm(replace(small_config(corpus, 2, tmp_path), meap=0.25))
+    assert math.isfinite(result["test_bpc"])
+    assert all(((inputs == 0).sum(1) >= 4).all() for inputs in seen)  # round(0.25 * 16) masked per window
+    with pytest.raises(ValueError, match="meap must be a fraction"):
+        LMTrainConfig(meap=1.0)
+    with pytest.raises(ValueError, match="--meap"):
+        train_lm(replace(small_config(corpus, 2, tmp_path / "t"), meap=0.1, tbptt=True))
