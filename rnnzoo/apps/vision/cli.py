@@ -23,6 +23,7 @@ def add_parser(sub) -> None:
                     "or of its nested model (DigitsModelConfig) and train (TrainConfig) configs.",
         epilog="examples:\n  rnnzoo vision digits --model sequential --mixer gru --order permuted\n"
                "  rnnzoo vision digits --model lrcn --mixer gru\n"
+               "  rnnzoo vision digits --model lrcn --mixer gru --clip-digits 3 --clip-frames 4   # read 3 in order\n"
                "  rnnzoo vision digits --model plstm2d --layers 1 --out runs/plstm")
     add_arguments(d, DigitsConfig, aliases=ALIASES)
     d.set_defaults(func=run_digits)
@@ -46,7 +47,8 @@ def run_digits(args: argparse.Namespace) -> int:
                          "drop it or choose --model sequential or lrcn")
     r = train_digits(cfg)
     what = r["model"] + (f" {r['mixer']}" if r["mixer"] else "") + (f" ({r['order']})" if r["order"] else "")
-    print(f"{what}: test accuracy {r['test']['acc']:.4f}, {r['params']:,} params, train {r['train_seconds']:.0f}s")
+    read = f", digit error {r['test']['digit_error']:.4f} ({r['clip_digits']} digits a clip)" if r["clip_digits"] > 1 else ""
+    print(f"{what}: test accuracy {r['test']['acc']:.4f}{read}, {r['params']:,} params, train {r['train_seconds']:.0f}s")
     return 0
 
 

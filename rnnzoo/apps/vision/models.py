@@ -5,11 +5,14 @@
   on 8x8 digits.
 - ``lrcn`` (Donahue et al. 2015, Long-term Recurrent Convolutional Networks): a small CNN per frame
   (conv 3x3 16 -> ReLU -> max-pool 2 -> conv 3x3 32 -> ReLU -> global average pool -> Linear(32, d)) feeding
-  the same mixer stack; reads a clip of a moving digit and names the digit.
+  the same mixer stack; reads a clip of a moving digit and names the digit. ``LRCNReader``: the same CNN and
+  stack with a per-frame head over the 10 digits and a CTC blank, for reading several digits in order
+  (``rnnzoo.apps.vision.reading``).
 - ``plstm2d`` (Pöppel et al. 2025): pixel embedding + learned 2-D position embedding -> n_layers pre-norm
   residual blocks of a pLSTM over the grid (``PLSTM2d``) and an MLP -> mean over cells -> Linear(d, 10).
 
-Inputs: ``sequential`` [B, 64, 1]; ``lrcn`` [B, T, 1, S, S]; ``plstm2d`` [B, 8, 8]. Output: logits [B, 10].
+Inputs: ``sequential`` [B, 64, 1]; ``lrcn`` [B, T, 1, S, S]; ``plstm2d`` [B, 8, 8]. Output: logits [B, 10]
+(``LRCNReader``: log-probabilities [B, T, 11]).
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ class DigitsModelConfig:
 
 
 class MixerStack(nn.Module):
-    """[B, T, d] -> [B, d]: n_layers Blocks of the registry mixer, RMSNorm, the last position."""
+    """[B, T, d] -> [B, T, d]: n_layers Blocks of the registry mixer, then RMSNorm."""
 
     def __init__(self, c: DigitsModelConfig):
         super().__init__()
@@ -66,7 +69,7 @@ class MixerStack(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.blocks:
             x, _ = block(x)
-        return self.norm(x[:, -1])
+        return self.norm(x)
 
 
 class SequentialClassifier(nn.Module):
@@ -79,7 +82,14 @@ class SequentialClassifier(nn.Module):
         self.head = nn.Linear(c.d_model, N_CLASSES)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.mix(self.embed(x)))
+        return self.head(self.mix(self.embed(x))[:, -1])
+
+
+def frame_cnn(d_model: int) -> nn.Sequential:
+    """LRCN's per-frame features: [N, 1, S, S] -> [N, d_model]."""
+    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(32, d_model))
 
 
 class LRCN(nn.Module):
@@ -87,15 +97,30 @@ class LRCN(nn.Module):
 
     def __init__(self, c: DigitsModelConfig):
         super().__init__()
-        self.cnn = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                                 nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                 nn.Linear(32, c.d_model))
+        self.cnn = frame_cnn(c.d_model)
         self.mix = MixerStack(c)
         self.head = nn.Linear(c.d_model, N_CLASSES)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         b, t = frames.shape[:2]
-        return self.head(self.mix(self.cnn(frames.flatten(0, 1)).view(b, t, -1)))
+        return self.head(self.mix(self.cnn(frames.flatten(0, 1)).view(b, t, -1))[:, -1])
+
+
+class LRCNReader(nn.Module):
+    """Frames [B, T, 1, S, S] -> per-frame CNN features -> mixer stack -> per-frame log-probabilities
+    [B, T, 11] over the 10 digits and the CTC blank (index 10)."""
+
+    def __init__(self, c: DigitsModelConfig):
+        super().__init__()
+        if c.arch != "lrcn":
+            raise ValueError(f"reading several digits per clip needs --model lrcn, got {c.arch!r}")
+        self.cnn = frame_cnn(c.d_model)
+        self.mix = MixerStack(c)
+        self.head = nn.Linear(c.d_model, N_CLASSES + 1)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        b, t = frames.shape[:2]
+        return self.head(self.mix(self.cnn(frames.flatten(0, 1)).view(b, t, -1))).log_softmax(-1)
 
 
 class PLSTM2d(nn.Module):
