@@ -36,7 +36,9 @@ TABLES = {
                [(f"{m} {o}", dict(arch="sequential", mixer=m, order=o, **DIGITS_BUDGET))
                 for m in MIXERS for o in ("pixel", "permuted")]
                + [("lrcn gru", dict(arch="lrcn", mixer="gru", **DIGITS_BUDGET)),
-                  ("plstm2d", dict(arch="plstm2d", **DIGITS_BUDGET))]),
+                  ("plstm2d", dict(arch="plstm2d", **DIGITS_BUDGET)),
+                  ("tslstm lstm", dict(arch="tslstm", mixer="lstm", **DIGITS_BUDGET)),
+                  ("lightnet2d", dict(arch="lightnet2d", **DIGITS_BUDGET))]),
     # LRCN reading 3 digits shown one after another (4 frames each) and emitting them in order, CTC; the
     # command's defaults otherwise (600 steps, width 64, two blocks)
     "reading": ("results/vision/reading.jsonl",

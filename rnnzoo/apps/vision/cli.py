@@ -17,14 +17,16 @@ def add_parser(sub) -> None:
                        description="Image sequences from scikit-learn's 8x8 digits (read from its wheel).")
     tasks = p.add_subparsers(dest="task", required=True)
     d = tasks.add_parser(
-        "digits", help="classify digits read pixel by pixel (any mixer), as moving clips (lrcn) or as a grid "
-                       "(plstm2d)", usage="%(prog)s [options]", formatter_class=argparse.RawDescriptionHelpFormatter,
+        "digits", help="classify digits read pixel by pixel (any mixer), as moving clips (lrcn, tslstm) or as "
+                       "a grid (plstm2d, lightnet2d)", usage="%(prog)s [options]", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="From Python: rnnzoo.apps.vision.train_digits(DigitsConfig(...)); every flag is a field of it "
                     "or of its nested model (DigitsModelConfig) and train (TrainConfig) configs.",
         epilog="examples:\n  rnnzoo vision digits --model sequential --mixer gru --order permuted\n"
                "  rnnzoo vision digits --model lrcn --mixer gru\n"
                "  rnnzoo vision digits --model lrcn --mixer gru --clip-digits 3 --clip-frames 4   # read 3 in order\n"
-               "  rnnzoo vision digits --model plstm2d --layers 1 --out runs/plstm")
+               "  rnnzoo vision digits --model tslstm --segments 4\n"
+               "  rnnzoo vision digits --model plstm2d --layers 1 --out runs/plstm\n"
+               "  rnnzoo vision digits --model lightnet2d")
     add_arguments(d, DigitsConfig, aliases=ALIASES)
     d.set_defaults(func=run_digits)
     m = tasks.add_parser(
@@ -39,12 +41,13 @@ def add_parser(sub) -> None:
 
 
 def run_digits(args: argparse.Namespace) -> int:
+    from rnnzoo.apps.vision.models import GRID_ARCHS
     from rnnzoo.apps.vision.train_digits import DigitsConfig, train_digits
 
     cfg = from_args(DigitsConfig, args)
-    if cfg.model.arch == "plstm2d" and "model.mixer" in given(args):
-        raise ValueError(f"--mixer {cfg.model.mixer} does not apply to --model plstm2d (a 2-D LSTM of its own); "
-                         "drop it or choose --model sequential or lrcn")
+    if cfg.model.arch in GRID_ARCHS and "model.mixer" in given(args):
+        raise ValueError(f"--mixer {cfg.model.mixer} does not apply to --model {cfg.model.arch} (a 2-D recurrence of "
+                         "its own); drop it or choose --model sequential, lrcn or tslstm")
     r = train_digits(cfg)
     what = r["model"] + (f" {r['mixer']}" if r["mixer"] else "") + (f" ({r['order']})" if r["order"] else "")
     read = f", digit error {r['test']['digit_error']:.4f} ({r['clip_digits']} digits a clip)" if r["clip_digits"] > 1 else ""

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from rnnzoo.apps.vision.data import ORDERS, load_digits, moving_digits, pixel_sequence, split
-from rnnzoo.apps.vision.models import DigitsModelConfig, LRCNReader, build_classifier
+from rnnzoo.apps.vision.models import CLIP_ARCHS, GRID_ARCHS, DigitsModelConfig, LRCNReader, build_classifier
 from rnnzoo.apps.vision.reading import ctc_greedy, ctc_loss, reading_clips, reading_scores
 from rnnzoo.config_args import option
 from rnnzoo.io import atomic_write_json
@@ -48,8 +48,8 @@ class DigitsConfig:
         steps=600, lr=3e-3, weight_decay=0.01, betas=(0.9, 0.98), warmup_steps=30, log_every=20))
     order: str = option("pixel", "sequential: pixel order, row-major or a fixed permutation per seed", choices=ORDERS)
     batch_size: int = option(32, "images (or clips) per step")
-    clip_frames: int = option(8, "lrcn: frames per clip")
-    clip_canvas: int = option(16, "lrcn: clip frame size (pixels); the digit is 8x8")
+    clip_frames: int = option(8, "lrcn, tslstm: frames per clip (per digit with clip_digits > 1)")
+    clip_canvas: int = option(16, "lrcn, tslstm: clip frame size (pixels); the digit is 8x8")
     clip_digits: int = option(1, "lrcn: digits shown one after another per clip; above 1 the model emits them in "
                                  "order (CTC over frames) instead of naming one")
 
@@ -66,12 +66,15 @@ class DigitsConfig:
             raise ValueError(f"clip_digits must be >= 1, got {self.clip_digits}")
         if self.clip_digits > 1 and self.model.arch != "lrcn":
             raise ValueError(f"clip_digits {self.clip_digits} needs --model lrcn (it reads clips), got {self.model.arch!r}")
+        if self.model.arch == "tslstm" and self.clip_frames < self.model.segments:
+            raise ValueError(f"tslstm pools {self.model.segments} segments, more than clip_frames {self.clip_frames}")
 
 
 def inputs(cfg: DigitsConfig, images: torch.Tensor, labels: torch.Tensor, seed: int
            ) -> tuple[torch.Tensor, torch.Tensor]:
     """The model's inputs for ``images`` [N, 8, 8] and their labels: pixel sequences [N, 64, 1], the images
-    themselves (plstm2d) or clips [N, T, 1, S, S] of each image moving (lrcn; ``seed`` draws the motion); with
+    themselves (grid models) or clips [N, T, 1, S, S] of each image moving (lrcn, tslstm; ``seed`` draws the
+    motion); with
     ``clip_digits`` K > 1, N reading clips [N, K * clip_frames, 1, S, S] and their digit strings [N, K]."""
     arch = cfg.model.arch
     if cfg.clip_digits > 1:
@@ -79,7 +82,7 @@ def inputs(cfg: DigitsConfig, images: torch.Tensor, labels: torch.Tensor, seed: 
         return reading_clips(images, labels, len(labels), cfg.clip_digits, cfg.clip_frames, cfg.clip_canvas, seed)
     if arch == "sequential":
         return pixel_sequence(images, cfg.order, cfg.train.seed), labels
-    if arch == "plstm2d":
+    if arch in GRID_ARCHS:
         return images, labels
     frames, _ = _clips(cfg, images, labels, seed)
     return frames, labels
@@ -113,7 +116,7 @@ def train_digits(cfg: DigitsConfig | None = None) -> dict:
         torch.manual_seed(seed)
         (train_x, train_y), (test_x, test_y) = split(*load_digits())
         test_in, test_lab = inputs(cfg, test_x, test_y, seed + TEST_SEED)
-        fixed = None if cfg.model.arch == "lrcn" else inputs(cfg, train_x, train_y, seed)
+        fixed = None if cfg.model.arch in CLIP_ARCHS else inputs(cfg, train_x, train_y, seed)
         reading = cfg.clip_digits > 1
         model = LRCNReader(cfg.model) if reading else build_classifier(cfg.model)
 
@@ -138,7 +141,7 @@ def train_digits(cfg: DigitsConfig | None = None) -> dict:
 
         trainer = Trainer(model, cfg.train, batch_fn, loss_fn, eval_fn, run_config=cfg, run=run)
         summary = trainer.fit()
-        result = {"model": cfg.model.arch, "mixer": None if cfg.model.arch == "plstm2d" else cfg.model.mixer,
+        result = {"model": cfg.model.arch, "mixer": None if cfg.model.arch in GRID_ARCHS else cfg.model.mixer,
                   "order": cfg.order if cfg.model.arch == "sequential" else None, "seed": seed,
                   "clip_digits": cfg.clip_digits, "test": summary["evals"][-1]["eval"],
                   "final_loss": summary["final_loss"],
