@@ -117,10 +117,14 @@ def lightnet2d(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tenso
     The parallel form: the unnormalised sums as one cumulative sum along each axis, shifted by the grid's
     largest key per channel (the normaliser cancels the shift). q, k: [B, X, Y, H, Dk]; v: [B, X, Y, H, Dv].
     Returns o [B, X, Y, H, Dv]."""
-    w = (k - k.amax((1, 2), keepdim=True)).exp()
-    num = (w[..., None] * v[..., None, :]).cumsum(1).cumsum(2)  # [B, X, Y, H, Dk, Dv]
+    # one shift for the whole grid (sums need a common one): a cell whose prefix holds only keys far below the
+    # channel's largest would underflow to 0 / 0, so the sums run in float64 (~700 of headroom, not ~80)
+    k64 = k.double()
+    w = (k64 - k64.amax((1, 2), keepdim=True)).exp()
+    num = (w[..., None] * v.double()[..., None, :]).cumsum(1).cumsum(2)  # [B, X, Y, H, Dk, Dv]
     den = w.cumsum(1).cumsum(2)
-    return torch.einsum("bxyhc,bxyhcd->bxyhd", torch.nn.functional.silu(q) * k.shape[-1] ** -0.5, num / den[..., None])
+    s = (num / den[..., None]).to(q.dtype)
+    return torch.einsum("bxyhc,bxyhcd->bxyhd", torch.nn.functional.silu(q) * k.shape[-1] ** -0.5, s)
 
 
 def lightnet2d_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

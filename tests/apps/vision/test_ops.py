@@ -85,3 +85,12 @@ def test_lightnet2d_is_a_softmax_over_the_prefix_rectangle():
     torch.testing.assert_close(lightnet2d(q, k, v)[:, i, j], want)
     # a row of the grid is LightNet's 1-D scan: cell (0, j) sees cells (0, 0..j) only
     torch.testing.assert_close(lightnet2d(q[:, :1], k[:, :1], v[:, :1])[:, 0], lightnet2d(q, k, v)[:, 0])
+
+
+def test_lightnet2d_survives_keys_far_below_the_largest():
+    q, k, v = (x.float() for x in _lightnet_inputs(4, 4))
+    k = k.clone()
+    k[:, 3, 3] += 200.0  # the top-left cells' prefixes hold only keys ~200 below it
+    out = lightnet2d(q, k, v)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out, lightnet2d_ref(q.double(), k.double(), v.double()).float())
