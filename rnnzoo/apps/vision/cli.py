@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
                     "or of its nested model (DigitsModelConfig) and train (TrainConfig) configs.",
         epilog="examples:\n  rnnzoo vision digits --model sequential --mixer gru --order permuted\n"
                "  rnnzoo vision digits --model lrcn --mixer gru\n"
-               "  rnnzoo vision digits --model lrcn --mixer gru --clip-digits 3 --clip-frames 4   # read 3 in order\n"
+               "  rnnzoo vision digits --model lrcn --mixer gru --clip-digits 3 --clip-frames 4 --lr 1e-3 --steps 1500\n"
                "  rnnzoo vision digits --model tslstm --segments 4\n"
                "  rnnzoo vision digits --model plstm2d --layers 1 --out runs/plstm\n"
                "  rnnzoo vision digits --model lightnet2d")
