@@ -18,10 +18,15 @@ def add_parser(sub) -> None:
     tasks = p.add_subparsers(dest="task", required=True)
     config_command(
         tasks, "digits", DigitsConfig, call="rnnzoo.apps.vision.train_digits", func=run_digits, aliases=ALIASES,
-        help="classify digits read pixel by pixel (any mixer), as moving clips (lrcn) or as a grid (plstm2d)",
+        help="classify digits read pixel by pixel (any mixer), as moving clips (lrcn, tslstm) or as a grid "
+             "(plstm2d, lightnet2d)",
         examples=["rnnzoo vision digits --model sequential --mixer gru --order permuted",
                   "rnnzoo vision digits --model lrcn --mixer gru",
-                  "rnnzoo vision digits --model plstm2d --layers 1 --out runs/plstm"])
+                  "rnnzoo vision digits --model lrcn --mixer gru --clip-digits 3 --clip-frames 4 --lr 1e-3 "
+                  "--steps 1500",
+                  "rnnzoo vision digits --model tslstm --segments 4",
+                  "rnnzoo vision digits --model plstm2d --layers 1 --out runs/plstm",
+                  "rnnzoo vision digits --model lightnet2d"])
     config_command(
         tasks, "moving", MovingConfig, call="rnnzoo.apps.vision.train_moving", func=run_moving, aliases=ALIASES,
         help="predict 10 frames of moving digits from 10 (convlstm, convs5)",
@@ -30,15 +35,17 @@ def add_parser(sub) -> None:
 
 
 def run_digits(args: argparse.Namespace) -> int:
+    from rnnzoo.apps.vision.models import GRID_ARCHS
     from rnnzoo.apps.vision.train_digits import DigitsConfig, train_digits
 
     cfg = from_args(DigitsConfig, args)
-    if cfg.model.arch == "plstm2d" and "model.mixer" in given(args):
-        raise ValueError(f"--mixer {cfg.model.mixer} does not apply to --model plstm2d (a 2-D LSTM of its own); "
-                         "drop it or choose --model sequential or lrcn")
+    if cfg.model.arch in GRID_ARCHS and "model.mixer" in given(args):
+        raise ValueError(f"--mixer {cfg.model.mixer} does not apply to --model {cfg.model.arch} (a 2-D recurrence of "
+                         "its own); drop it or choose --model sequential, lrcn or tslstm")
     r = train_digits(cfg)
     what = r["model"] + (f" {r['mixer']}" if r["mixer"] else "") + (f" ({r['order']})" if r["order"] else "")
-    print(f"{what}: test accuracy {r['test']['acc']:.4f}, {r['params']:,} params, train {r['train_seconds']:.0f}s")
+    read = f", digit error {r['test']['digit_error']:.4f} ({r['clip_digits']} digits a clip)" if r["clip_digits"] > 1 else ""
+    print(f"{what}: test accuracy {r['test']['acc']:.4f}{read}, {r['params']:,} params, train {r['train_seconds']:.0f}s")
     return 0
 
 

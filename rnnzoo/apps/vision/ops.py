@@ -1,6 +1,6 @@
-"""Recurrences over images: ConvS5's state scan over frames and pLSTM's source-transition-mark scan over a
-2-D grid, each with its reference loop beside the parallel form (tests/apps/vision/test_ops.py: equal forward
-and backward).
+"""Recurrences over images: ConvS5's state scan over frames, pLSTM's source-transition-mark scan over a 2-D
+grid and LightNet's additive-decay scan over a 2-D grid (``lightnet2d``, its docstring), each with its
+reference loop beside the parallel form (tests/apps/vision/test_ops.py: equal forward and backward).
 
 ConvS5 (Smith, De Mello, Kautz, Linderman & Byeon 2023, Convolutional State Space Models for Long-Range
 Spatiotemporal Modeling, Eq. 6-7): with a pointwise (diagonal) state matrix the recurrence
@@ -108,3 +108,47 @@ def plstm2d_ref(q, k, v, source, transition, mark, direct) -> torch.Tensor:
             right[i][j] = gate(t[..., 0, 0]) * c_l + gate(t[..., 0, 1]) * c_t + gate(source[:, i, j, :, 0]) * kv
             down[i][j] = gate(t[..., 1, 0]) * c_l + gate(t[..., 1, 1]) * c_t + gate(source[:, i, j, :, 1]) * kv
     return torch.stack(y, 1).view(b, nx, ny, h, -1)
+
+
+def lightnet2d(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """LightNet's additive decay over a 2-D grid (Qin et al. 2024, You Only Scan Once, eq. 5-8, with the
+    prefix of cell (i, j) the rectangle of cells (i' <= i, j' <= j)): per key channel c,
+      S_ij[c] = sum_{prefix} exp(k[c]) v / sum_{prefix} exp(k[c]),   o_ij = silu(q_ij)^T S_ij / sqrt(d_k).
+    The parallel form: the unnormalised sums as one cumulative sum along each axis, shifted by the grid's
+    largest key per channel (the normaliser cancels the shift). q, k: [B, X, Y, H, Dk]; v: [B, X, Y, H, Dv].
+    Returns o [B, X, Y, H, Dv]."""
+    # one shift for the whole grid (sums need a common one): a cell whose prefix holds only keys far below the
+    # channel's largest would underflow to 0 / 0, so the sums run in float64 (~700 of headroom, not ~80)
+    k64 = k.double()
+    w = (k64 - k64.amax((1, 2), keepdim=True)).exp()
+    num = (w[..., None] * v.double()[..., None, :]).cumsum(1).cumsum(2)  # [B, X, Y, H, Dk, Dv]
+    den = w.cumsum(1).cumsum(2)
+    s = (num / den[..., None]).to(q.dtype)
+    return torch.einsum("bxyhc,bxyhcd->bxyhd", torch.nn.functional.silu(q) * k.shape[-1] ** -0.5, s)
+
+
+def lightnet2d_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """The scan of ``lightnet2d``: cells in raster order, carrying the normalised state S [B, H, Dk, Dv] and
+    the log normaliser z [B, H, Dk] of each cell. By inclusion-exclusion over the prefix rectangles,
+      z_ij = log(e^{z_{i-1,j}} + e^{z_{i,j-1}} - e^{z_{i-1,j-1}} + e^{k_ij})
+      S_ij = e^{z_{i-1,j} - z_ij} S_{i-1,j} + e^{z_{i,j-1} - z_ij} S_{i,j-1} - e^{z_{i-1,j-1} - z_ij} S_{i-1,j-1}
+             + e^{k_ij - z_ij} v_ij (each key channel c its own row S[c])
+    i.e. LightNet's decay gate exp(z_prev - z) applied along both axes. Same arguments and return."""
+    b, nx, ny, h, dk = q.shape
+    empty = (q.new_zeros(b, h, dk, v.shape[-1]), q.new_full((b, h, dk), float("-inf")))
+    states = {}
+    out = []
+    for i in range(nx):
+        for j in range(ny):
+            (s_u, z_u), (s_l, z_l), (s_d, z_d) = (states.get(c, empty) for c in ((i - 1, j), (i, j - 1), (i - 1, j - 1)))
+            kk = k[:, i, j]
+            m = torch.maximum(torch.maximum(z_u, z_l), kk)  # finite: kk is
+            z = m + ((z_u - m).exp() + (z_l - m).exp() - (z_d - m).exp() + (kk - m).exp()).log()
+
+            def gate(zp):
+                return (zp - z).exp()[..., None]
+
+            s = gate(z_u) * s_u + gate(z_l) * s_l - gate(z_d) * s_d + gate(kk) * v[:, i, j, :, None, :]
+            states[i, j] = (s, z)
+            out.append(torch.einsum("bhc,bhcd->bhd", torch.nn.functional.silu(q[:, i, j]) * dk ** -0.5, s))
+    return torch.stack(out, 1).view(b, nx, ny, h, -1)

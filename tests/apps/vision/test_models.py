@@ -73,3 +73,26 @@ def test_plstm2d_rejects_another_image_size():
     model = build_classifier(DigitsModelConfig(arch="plstm2d", d_model=8, n_layers=1))
     with pytest.raises(ValueError, match="8, 8"):
         model(torch.rand(1, 6, 6))
+
+
+@pytest.mark.parametrize("arch, shape", [("tslstm", (2, 8, 1, 16, 16)), ("lightnet2d", (2, 8, 8))])
+def test_tslstm_and_lightnet2d_logits(arch, shape):
+    torch.manual_seed(0)
+    model = build_classifier(DigitsModelConfig(arch=arch, mixer="lstm", d_model=16, n_layers=1, segments=3))
+    x = torch.rand(shape, requires_grad=True)
+    out = model(x)
+    assert out.shape == (2, 10)
+    grad, = torch.autograd.grad(out[0].sum(), x)
+    assert grad[1].abs().sum() == 0 and grad[0].abs().sum() > 0  # clips / images do not mix across the batch
+
+
+def test_tslstm_pools_segments_before_the_mixer():
+    """Frames within one segment are averaged: permuting them leaves the logits unchanged; moving a frame to
+    another segment changes them."""
+    torch.manual_seed(0)
+    model = build_classifier(DigitsModelConfig(arch="tslstm", mixer="lstm", d_model=16, n_layers=1, segments=2))
+    x = torch.rand(1, 6, 1, 16, 16)
+    torch.testing.assert_close(model(x[:, [2, 0, 1, 5, 3, 4]]), model(x))
+    assert not torch.allclose(model(x[:, [3, 1, 2, 0, 4, 5]]), model(x))
+    with pytest.raises(ValueError, match="at least that many frames"):
+        model(x[:, :1])

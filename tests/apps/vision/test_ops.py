@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from rnnzoo.apps.vision.ops import convs5_scan, convs5_scan_ref, plstm2d, plstm2d_ref
+from rnnzoo.apps.vision.ops import convs5_scan, convs5_scan_ref, lightnet2d, lightnet2d_ref, plstm2d, plstm2d_ref
 
 
 def _grads(fn, inputs):
@@ -58,3 +58,39 @@ def test_plstm2d_path_sum_on_a_row_is_a_linear_scan():
         for src in range(j):
             want = want + m[j] * torch.prod(t[src + 1:j]) * s[src] * (q[j] @ k[src]) * v[src]
         torch.testing.assert_close(y[j], want)
+
+
+def _lightnet_inputs(nx, ny, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    q, k, v = (torch.randn(2, nx, ny, 2, d, generator=g, dtype=torch.float64) for d in (3, 3, 4))
+    return q, 4 * k, v  # large keys: the log-space normaliser has work to do
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (1, 5), (4, 1), (1, 1), (6, 6)])
+def test_lightnet2d_parallel_equals_scan(shape):
+    inputs = _lightnet_inputs(*shape)
+    out, grads = _grads(lightnet2d, inputs)
+    out_ref, grads_ref = _grads(lightnet2d_ref, inputs)
+    torch.testing.assert_close(out, out_ref)
+    for a, b in zip(grads, grads_ref):
+        torch.testing.assert_close(a, b)
+
+
+def test_lightnet2d_is_a_softmax_over_the_prefix_rectangle():
+    q, k, v = _lightnet_inputs(3, 4)
+    i, j = 2, 1
+    w = k[:, :i + 1, :j + 1].flatten(1, 2).softmax(1)  # [B, cells, H, Dk]: per key channel over the rectangle
+    s = torch.einsum("bnhc,bnhd->bhcd", w, v[:, :i + 1, :j + 1].flatten(1, 2))
+    want = torch.einsum("bhc,bhcd->bhd", torch.nn.functional.silu(q[:, i, j]) / 3 ** 0.5, s)
+    torch.testing.assert_close(lightnet2d(q, k, v)[:, i, j], want)
+    # a row of the grid is LightNet's 1-D scan: cell (0, j) sees cells (0, 0..j) only
+    torch.testing.assert_close(lightnet2d(q[:, :1], k[:, :1], v[:, :1])[:, 0], lightnet2d(q, k, v)[:, 0])
+
+
+def test_lightnet2d_survives_keys_far_below_the_largest():
+    q, k, v = (x.float() for x in _lightnet_inputs(4, 4))
+    k = k.clone()
+    k[:, 3, 3] += 200.0  # the top-left cells' prefixes hold only keys ~200 below it
+    out = lightnet2d(q, k, v)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out, lightnet2d_ref(q.double(), k.double(), v.double()).float())

@@ -8,10 +8,10 @@ from rnnzoo.cli import main
 from rnnzoo.config_args import override
 
 
-@pytest.mark.parametrize("arch", ["sequential", "lrcn", "plstm2d"])
+@pytest.mark.parametrize("arch", ["sequential", "lrcn", "tslstm", "plstm2d", "lightnet2d"])
 def test_digits_tiny_run(arch, tmp_path):
     cfg = override(DigitsConfig(), arch=arch, mixer="gru", d_model=8, n_layers=1, steps=2, batch_size=4,
-                   clip_frames=3, progress=False, out_dir=str(tmp_path))
+                   clip_frames=3, segments=3, progress=False, out_dir=str(tmp_path))
     r = train_digits(cfg)
     assert 0 <= r["test"]["acc"] <= 1
     assert json.loads((tmp_path / "results.json").read_text())["model"] == arch
@@ -31,6 +31,8 @@ def test_moving_tiny_run_writes_plot(tmp_path):
     (["vision", "digits", "--order", "spiral"], "invalid choice"),
     (["vision", "digits", "--mixer", "nope"], "nope"),
     (["vision", "digits", "--clip-canvas", "8"], "clip_canvas"),
+    (["vision", "digits", "--model", "tslstm", "--segments", "9"], "more than clip_frames 8"),
+    (["vision", "digits", "--model", "lightnet2d", "--mixer", "gru"], "does not apply to --model lightnet2d"),
     (["vision", "moving", "--canvas", "30"], "canvas must be"),
     (["vision", "moving", "--canvas", "16"], "canvas must be"),
     (["vision", "moving", "--model", "convgru"], "invalid choice"),
