@@ -18,6 +18,7 @@ import importlib
 from types import ModuleType
 
 STUDIES: dict[str, str] = {
+    "state_collapse": "rnnzoo.studies.state_collapse",
 }
 
 
