@@ -27,7 +27,9 @@ class Records:
         return next((r for r in self.rows if self._id(r) == want), None)
 
     def run(self, compute: Callable[[], dict], **ident) -> dict:
-        """The recorded run ``ident``, or ``compute()`` merged with ``ident`` and stamped, appended, returned."""
+        """The recorded run ``ident``, or ``compute()`` merged with ``ident`` and stamped, appended, returned.
+        The file is read again first, so processes running other seeds of the study side by side see each other's runs."""
+        self.rows = read_jsonl(self.path, warn=lambda m: print(f"warning: {m}", file=sys.stderr))
         row = self.get(**ident)
         if row is None:
             row = {**ident, **compute(), "provenance": provenance()}
