@@ -20,6 +20,7 @@ from types import ModuleType
 STUDIES: dict[str, str] = {
     "state_collapse": "rnnzoo.studies.state_collapse",
     "sparsity": "rnnzoo.studies.sparsity",
+    "curricula": "rnnzoo.studies.curricula",
 }
 
 
