@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnzoo.config_args import option
-from rnnzoo.studies.resumable import Records
+from rnnzoo.studies.resumable import Records, coverage
 
 CLAIM = ("With trainable per-neuron time constants, a single-head curriculum (one N at a time) solves longer "
          "memory tasks by growing the time constants, while a multi-head curriculum (all N at once) keeps them near "
@@ -181,7 +181,7 @@ def write_doc(rows: list[dict], cfg: Config) -> dict:
             f"Scale: {cfg.hidden} neurons, {cfg.steps} steps of {cfg.batch_size} streams (at least {cfg.seq_len} "
             f"bits), threshold {cfg.threshold}, seeds {seeds} (mean ± std). Command: `rnnzoo study curricula"
             f"{' --quick' if cfg.quick else ''}`; records: `{cfg.out_dir}/runs.jsonl`.", "",
-            "## Results", "", *table, "", f"![mean tau against the N solved]({plot.name})", "",
+            *coverage(len(rows), len(cfg.seeds) * len(TASKS) * len(CURRICULA)), "## Results", "", *table, "", f"![mean tau against the N solved]({plot.name})", "",
             "## Verdict", "", *verdict, ""]
     doc.write_text("\n".join(text))
     return summary

@@ -37,3 +37,11 @@ class Records:
             append_jsonl(self.path, row)
             self.rows.append(row)
         return row
+
+
+def coverage(done: int, planned: int) -> list[str]:
+    """A warning paragraph when the page is written before every planned run is recorded."""
+    if done >= planned:
+        return []
+    return [f"**Partial:** {done} of the {planned} planned runs are recorded; the rows below average what exists. "
+            f"Rerun the command to complete them (it resumes).", ""]

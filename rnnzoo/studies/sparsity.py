@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from rnnzoo.config_args import option
 from rnnzoo.models import LanguageModel, LMConfig
-from rnnzoo.studies.resumable import Records
+from rnnzoo.studies.resumable import Records, coverage
 
 CLAIM = ("Magnitude pruning of the input and recurrent weights of RNNs, with fine-tuning, keeps their accuracy up "
          "to high sparsity (around 80-90% of the weights removed), and RNNs with sparse random-graph recurrent "
@@ -211,6 +211,7 @@ def write_doc(rows: list[dict], cfg: Config, margin: float = 0.05) -> dict:
             f"{cfg.finetune_steps} fine-tuning steps, seeds {seeds} (mean ± std), bits/char on {cfg.eval_chars} test "
             f"characters. Command: `rnnzoo study sparsity{' --quick' if cfg.quick else ''}`; records: "
             f"`{cfg.out_dir}/runs.jsonl`.", "",
+            *coverage(len(rows), len(cfg.seeds) * len(MODELS) * (2 * len(cfg.levels) - (0.0 in cfg.levels))),
             "## Bits per character (test) by sparsity", "", *table, "", f"![bits/char vs sparsity]({plot.name})", "",
             "## Verdict", "", *verdict, ""]
     doc.write_text("\n".join(text))

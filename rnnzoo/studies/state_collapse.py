@@ -30,7 +30,7 @@ from rnnzoo.inspection.states import effective_rank, memory_tensor
 from rnnzoo.labels import IGNORE
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.state import detach_state
-from rnnzoo.studies.resumable import Records
+from rnnzoo.studies.resumable import Records, coverage
 from rnnzoo.tasks.passkey import Passkey
 
 CLAIM = ("Mamba and Mamba-2 trained on short sequences collapse beyond their training length (loss and passkey "
@@ -287,6 +287,7 @@ def write_doc(rows: list[dict], cfg: Config) -> dict:
             f"{cfg.n_layers} layers, seeds {seeds} (mean ± std over seeds), evaluation over {cfg.eval_rows} streams "
             f"of {cfg.eval_len} characters. Command: `rnnzoo study state_collapse"
             f"{' --quick' if cfg.quick else ''}`; records: `{cfg.out_dir}/runs.jsonl`.", "",
+            *coverage(len(rows), len(cfg.seeds) * (len(LM_RUNS) + len(MODES))),
             "## Language modelling beyond the training length (bits/char by position)", "", *table, "",
             f"![bits per character by position]({Path(f'{stem}_bpc.png').name})", "",
             f"![state norm and effective rank along the stream]({Path(f'{stem}_states.png').name})", "",
