@@ -198,10 +198,11 @@ def write_doc(rows: list[dict], cfg: Config, margin: float = 0.05) -> dict:
             dense = np.mean(_cell(rows, kind, model, 0.0))  # the dense model with the same training steps
             ok = [lv for lv in levels if _cell(rows, kind, model, lv) and np.mean(_cell(rows, kind, model, lv))
                   <= dense + margin]
+            top = max(lv for lv in levels if _cell(rows, kind, model, lv))
             verdict.append(f"- {model}, {kind.replace('_', ' ')}: within {margin} bits/char of dense ({dense:.3f}) up "
-                           f"to {max(ok):.0%} sparsity" + ("" if max(ok) == max(levels) else
-                                                           f"; at {max(levels):.0%}: "
-                                                           f"{np.mean(_cell(rows, kind, model, max(levels))):.3f}") + ".")
+                           f"to {max(ok):.0%} sparsity" + ("" if max(ok) == top else
+                                                           f"; at {top:.0%}: "
+                                                           f"{np.mean(_cell(rows, kind, model, top)):.3f}") + ".")
     plot = doc.with_name(doc.stem + ".png")
     _plot(rows, levels, plot)
     seeds = sorted({r["seed"] for r in rows})

@@ -291,7 +291,8 @@ def write_doc(rows: list[dict], cfg: Config) -> dict:
             "## Language modelling beyond the training length (bits/char by position)", "", *table, "",
             f"![bits per character by position]({Path(f'{stem}_bpc.png').name})", "",
             f"![state norm and effective rank along the stream]({Path(f'{stem}_states.png').name})", "",
-            "## Passkey retrieval (accuracy on the key digits; trained at 1x)", "", *ptable, "",
+            "## Passkey retrieval (accuracy on the key digits; trained at 1x)", "",
+            *(ptable if pk else ["No passkey run is recorded yet."]), "",
             "## Verdict", "", *verdict(lm, names), ""]
     doc.write_text("\n".join(text))
     return summary
@@ -304,8 +305,8 @@ def verdict(lm: list[dict], names: list[str], margin: float = 0.05) -> list[str]
         runs = [r for r in lm if r["model"] == mixer and r["variant"] == variant and mode in r["eval"]]
         return float(np.mean([r["eval"][mode]["bpc"][names[-1]] for r in runs])) if runs else None
 
-    def sliding(mixer):
-        runs = [r for r in lm if r["model"] == mixer and r["variant"] == "base"]
+    def sliding(mixer, variant="base"):
+        runs = [r for r in lm if r["model"] == mixer and r["variant"] == variant]
         return float(np.mean([r["sliding_bpc"][names[-1]] for r in runs]))
 
     out = [f"Collapse is judged on the same characters: bits/char at {names[-1]} read in one stream against the "
@@ -324,6 +325,7 @@ def verdict(lm: list[dict], names: list[str], margin: float = 0.05) -> list[str]
             if v is None:
                 continue
             effect = "helps" if v < far - margin else "hurts" if v > far + margin else "changes little"
+            own = "" if variant == "base" else f"; its own stream minus sliding windows: {v - sliding(mixer, variant):+.3f}"
             out.append(f"  - {mode if variant == 'base' else variant + ' training'}: {v:.3f} at {names[-1]} "
-                       f"({effect}, {v - far:+.3f}).")
+                       f"({effect} against base, {v - far:+.3f}{own}).")
     return out
