@@ -199,6 +199,8 @@ def write_doc(rows: list[dict], cfg: Config, margin: float = 0.05) -> dict:
             ok = [lv for lv in levels if _cell(rows, kind, model, lv) and np.mean(_cell(rows, kind, model, lv))
                   <= dense + margin]
             top = max(lv for lv in levels if _cell(rows, kind, model, lv))
+            if top == 0.0:
+                continue  # only the dense model is recorded yet
             verdict.append(f"- {model}, {kind.replace('_', ' ')}: within {margin} bits/char of dense ({dense:.3f}) up "
                            f"to {max(ok):.0%} sparsity" + ("" if max(ok) == top else
                                                            f"; at {top:.0%}: "
