@@ -14,6 +14,7 @@ from rnnzoo.apps.tagging import cli as tagging_cli
 from rnnzoo.apps.tpp import cli as tpp_cli
 from rnnzoo.apps.vision import cli as vision_cli
 from rnnzoo.config_args import add_arguments, config_command, from_args, from_dict
+from rnnzoo.inspection import cli as inspect_cli
 from rnnzoo.pretrained import cli as vad_cli
 from rnnzoo.runtime import keep_freed_memory, set_threads
 from rnnzoo.studies import cli as study_cli
@@ -423,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ts_parser(sub)
     vision_cli.add_parser(sub)
     dynamics_cli.add_parser(sub)
+    inspect_cli.add_parser(sub)
     study_cli.add_parser(sub)
     vad_cli.add_parser(sub)
     export_cli.add_parser(sub)

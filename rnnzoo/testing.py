@@ -255,6 +255,24 @@ def check_state_size(mixer: Mixer) -> None:
         assert mixer.state_size == zero, f"state_size {mixer.state_size} != {zero} floats in init_state"
 
 
+def check_materialize(mixer: Mixer, tol: float) -> None:
+    """A mixer with an implicit attention matrix (``matrix_form``) gives its own output from it: ``forward(x)[0]`` ==
+    ``readout(matrix @ values)`` of ``matrix_parts(x)``, the matrix [B, H, T, T] is causal (zero above the diagonal)
+    and ``materialize`` returns it; a mixer without one refuses ``materialize`` with a ValueError."""
+    x = torch.randn(2, 9, mixer.d_model, dtype=_dtype(mixer))
+    if not mixer.matrix_form:
+        _expect_value_error(lambda: mixer.materialize(x), "no implicit attention matrix")
+        return
+    matrix, values, readout = mixer.matrix_parts(x)
+    if matrix.dim() != 4 or matrix.shape[0] != 2 or matrix.shape[2:] != (9, 9) or matrix.shape[1] != values.shape[2]:
+        raise AssertionError(f"matrix must be [B, H, T, T] = [2, {values.shape[2]}, 9, 9], got {tuple(matrix.shape)}")
+    torch.testing.assert_close(readout(torch.einsum("bhts,bshd->bthd", matrix, values)), mixer(x)[0], atol=tol, rtol=tol)
+    above = torch.triu(torch.ones(9, 9, dtype=torch.bool), 1)
+    if matrix[..., above].abs().max() != 0:
+        raise AssertionError("the implicit attention matrix of a causal mixer must be zero above the diagonal")
+    torch.testing.assert_close(mixer.materialize(x), matrix, atol=0, rtol=0)
+
+
 def check_state_dtype_device(mixer: Mixer) -> None:
     """``init_state(B, device, dtype)`` honours both; ``forward`` and ``step`` return states of the input's
     dtype and device with the batch first; integer (bookkeeping) tensors stay integer."""
@@ -349,6 +367,7 @@ def _clauses(build: Callable[[torch.dtype], Mixer]) -> dict[str, Callable[[], No
         "no_grad and inference_mode": grad_modes,
         "state_size": lambda: check_state_size(f32()),
         "state dtype and device": state_dtype_device,
+        "materialize": lambda: check_materialize(f32(), F32[1]),
     }
 
 

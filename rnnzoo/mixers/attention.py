@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from rnnzoo.mixers.base import Mixer, MixerConfig, State
+from rnnzoo.mixers.base import MatrixParts, Mixer, MixerConfig, State
 from rnnzoo.mixers.registry import register
 from rnnzoo.ops.attention import softmax_attention
+from rnnzoo.ops.matrix import softmax_matrix
 from rnnzoo.ops.rotary import apply_rotary
 
 
@@ -56,6 +57,7 @@ class Attention(Mixer):
     sequence_parallel = "cache"  # rnnzoo.distributed: LASP-2H, keys and values all-gathered
     fast_path = "SDPA (F.scaled_dot_product_attention)"
     mixed_positions = True
+    matrix_form = "softmax(q kᵀ / sqrt(D)) (rotary q, k; keys outside the window masked)"
 
     def __init__(self, config: AttentionConfig):
         super().__init__(config)
@@ -94,6 +96,14 @@ class Attention(Mixer):
         new_len = keys.shape[1] if self.window is None else self._cache_len()
         state = (keys[:, keys.shape[1] - new_len:], values[:, values.shape[1] - new_len:], pos + t)
         return self.out_proj(o.reshape(b, t, -1)), state
+
+    def _matrix_parts(self, x):
+        b, t, _ = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, self.num_heads, self.head_dim).unbind(2)
+        positions = torch.arange(t, device=x.device).expand(b, t)
+        q, k = (apply_rotary(p, positions, self.config.rotary_base) for p in (q, k))
+        return MatrixParts(softmax_matrix(q, k, window=self.window), v,
+                           lambda o: self.out_proj(o.reshape(b, t, -1)))
 
     def _valid(self, pos, n_keys: int, t: int) -> torch.Tensor | None:
         # Cache slots are right-aligned: slot j of the cache is real once pos >= cache_len - j.

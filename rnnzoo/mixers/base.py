@@ -31,7 +31,7 @@ The public ``forward`` and ``step`` check inputs once, at this boundary, so the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Callable, ClassVar, NamedTuple
 
 import torch
 from torch import nn
@@ -40,6 +40,14 @@ from rnnzoo.mixers import varlen
 from rnnzoo.validate import check_types
 
 State = tuple[torch.Tensor, ...]
+
+
+class MatrixParts(NamedTuple):
+    """A mixer on one input as a matrix mixer: ``y = readout(einsum("bhts,bshd->bthd", matrix, values))``."""
+
+    matrix: torch.Tensor  # [B, H, T, T]: how each output position mixes the value vectors (causal: zero above)
+    values: torch.Tensor  # [B, T, H, V]: what is mixed (the value projection, after any short conv)
+    readout: Callable[[torch.Tensor], torch.Tensor]  # mixed values [B, T, H, V] -> y [B, T, d_model]
 
 
 @dataclass
@@ -72,6 +80,9 @@ class Mixer(nn.Module):
     # rows at different positions (integer counters [B] in the state, e.g. after a padded prefill) may share one
     # call; otherwise they are run in groups of equal position (``varlen.run_rows``)
     mixed_positions: ClassVar[bool] = False
+    # the closed form of ``materialize`` (e.g. "scalar decay"); "" when the map from values to outputs is not
+    # linear given the input (nonlinear RNNs), and ``materialize`` refuses
+    matrix_form: ClassVar[str] = ""
 
     def __init__(self, config: MixerConfig):
         super().__init__()
@@ -124,6 +135,27 @@ class Mixer(nn.Module):
     def init_state(self, batch_size: int, device=None, dtype=None) -> State:
         """The zero state for ``batch_size`` sequences."""
         raise NotImplementedError
+
+    def materialize(self, x: torch.Tensor) -> torch.Tensor:
+        """x: [B, T, d_model] -> the implicit attention matrix [B, H, T, T] of this mixer on x from the zero state:
+        the values [B, T, H, V] it mixes reach the outputs through it (gates and decays read from x included),
+        ``o_t = sum_s M[t, s] v_s``, before the readout (output gate, norm, projection) that ``matrix_parts`` names.
+        Raises ValueError for mixers with no such form (``matrix_form`` empty)."""
+        return self.matrix_parts(x).matrix
+
+    def matrix_parts(self, x: torch.Tensor) -> MatrixParts:
+        """x: [B, T, d_model] -> (matrix [B, H, T, T], values [B, T, H, V], readout): ``forward(x)[0]`` is
+        ``readout(einsum("bhts,bshd->bthd", matrix, values))``."""
+        if not self.matrix_form:
+            raise ValueError(f"{type(self).__name__} has no implicit attention matrix: its map from values to "
+                             f"outputs is not linear given the input")
+        self._check_input(x, rank=3, what="x", expected="[B, T, d_model]")
+        if x.shape[1] == 0:
+            raise ValueError(f"x has an empty time dimension: shape {tuple(x.shape)}; need T >= 1")
+        return self._matrix_parts(x)
+
+    def _matrix_parts(self, x: torch.Tensor) -> MatrixParts:
+        raise NotImplementedError(f"{type(self).__name__} declares matrix_form but implements no _matrix_parts")
 
     @property
     def state_size(self) -> int | None:

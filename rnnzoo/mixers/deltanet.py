@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from rnnzoo.mixers.base import Mixer, MixerConfig, State
+from rnnzoo.mixers.base import MatrixParts, Mixer, MixerConfig, State
 from rnnzoo.mixers.norms import GatedRMSNorm
 from rnnzoo.mixers.parts import (
     l2norm,
@@ -42,6 +42,7 @@ from rnnzoo.mixers.parts import (
 from rnnzoo.mixers.registry import register
 from rnnzoo.mixers.short_conv import ShortConvolution
 from rnnzoo.ops.delta import delta_product, delta_rule, gated_delta_rule
+from rnnzoo.ops.matrix import delta_matrix
 
 
 @dataclass
@@ -90,6 +91,7 @@ class _DeltaBase(Mixer):
     output_gate = False
     fast_mode = "chunk"
     sequence_parallel = "matrix"  # rnnzoo.distributed: the memory crosses a chunk as A S + b
+    matrix_form = "transition products of the (gated) delta rule"
 
     def __init__(self, config: DeltaNetConfig):
         super().__init__(config)
@@ -140,10 +142,15 @@ class _DeltaBase(Mixer):
     def _mix(self, x, state, mode):
         q, k, v, beta, g, convs = self.project(x, state)
         o, s = self._recurrence(q, k, v, beta, g, state[0], mode)
-        o = o.to(x.dtype)
+        return self._readout(o.to(x.dtype), x), (s.to(state[0].dtype), *convs)
+
+    def _readout(self, o, x):
         z = self.g_proj(x).view_as(o) if self.output_gate else None
-        y = self.o_proj(self.o_norm(o, z).flatten(2))
-        return y, (s.to(state[0].dtype), *convs)
+        return self.o_proj(self.o_norm(o, z).flatten(2))
+
+    def _matrix_parts(self, x):
+        q, k, v, beta, g, _ = self.project(x, self.init_state(x.shape[0], device=x.device, dtype=x.dtype))
+        return MatrixParts(delta_matrix(q, k, beta, g).to(x.dtype), v, lambda o: self._readout(o, x))
 
 
 @register("deltanet")
@@ -186,6 +193,7 @@ class DeltaProduct(_DeltaBase):
     config_class = DeltaProductConfig
     paper = "Siems et al. 2025, DeltaProduct: Improving State-Tracking in Linear RNNs via Householder Products"
     state_formula = "num_heads * K * V + (conv_size - 1) * num_heads * (K + n_h * (K + V))"
+    matrix_form = ""  # n_h values per token: its map from values to outputs is [T, n_h T], not square
     fast_path = "gated delta rule chunk form on the T*n_h interleaved rows (ops.delta.delta_product)"
     output_gate = True
 

@@ -19,11 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnzoo.mixers.base import State
+from rnnzoo.mixers.base import MatrixParts, State
 from rnnzoo.mixers.linear_base import LinearMixer, ShortConvConfig
 from rnnzoo.mixers.norms import GatedRMSNorm
 from rnnzoo.mixers.registry import register
 from rnnzoo.ops.gla import gla
+from rnnzoo.ops.matrix import channel_decay_matrix
 
 
 @dataclass
@@ -51,6 +52,7 @@ class GLA(LinearMixer):
                      "(+ (conv_size - 1) * (2 * expand_k + expand_v) * d_model with use_short_conv)")
     fast_path = "compiled CPU loop or chunkwise GLA (gla op, mode='auto', recursive secondary chunking)"
     fast_mode = "auto"
+    matrix_form = "decay per key channel"
     sequence_parallel = "diagonal"  # rnnzoo.distributed: the state crosses a chunk as T * S + b
 
     def __init__(self, config: GLAConfig):
@@ -73,8 +75,19 @@ class GLA(LinearMixer):
 
     def _mix(self, x, state, mode):
         (s,), windows = self._split_conv_state(state)
+        q, k, v, gk, windows = self._inputs(x, windows)
+        o, s = gla(q, k, v, gk, initial_state=s, output_final_state=True, mode=mode)
+        return self._readout(o, x), (s.to(x.dtype), *windows)
+
+    def _inputs(self, x, windows):
+        """x [B, T, d_model] -> q, k, gk [B, T, H, d_k], v [B, T, H, d_v] and the new conv windows."""
         q, k, v, windows = self._short_conv(self.q_proj(x), self.k_proj(x), self.v_proj(x), windows)
         gk = self._heads(F.logsigmoid(self.gk_proj(x)) / self.config.gate_logit_normalizer)
-        o, s = gla(self._heads(q), self._heads(k), self._heads(v), gk, initial_state=s, output_final_state=True,
-                   mode=mode)
-        return self.o_proj(self.norm(o.reshape(*x.shape[:2], -1), self.g_proj(x))), (s.to(x.dtype), *windows)
+        return self._heads(q), self._heads(k), self._heads(v), gk, windows
+
+    def _readout(self, o, x):
+        return self.o_proj(self.norm(o.reshape(*x.shape[:2], -1), self.g_proj(x)))
+
+    def _matrix_parts(self, x):
+        q, k, v, gk, _ = self._inputs(x, self._conv_state(x.shape[0], device=x.device, dtype=x.dtype))
+        return MatrixParts(channel_decay_matrix(q, k, gk), v, lambda o: self._readout(o, x))

@@ -21,11 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnzoo.mixers.base import State
+from rnnzoo.mixers.base import MatrixParts, State
 from rnnzoo.mixers.linear_base import LinearMixer, ShortConvConfig
 from rnnzoo.mixers.norms import GatedRMSNorm
 from rnnzoo.mixers.registry import register
 from rnnzoo.ops.gla import gla
+from rnnzoo.ops.matrix import channel_decay_matrix
 
 
 @dataclass
@@ -51,6 +52,7 @@ class HGRN(LinearMixer):
                      "(+ (conv_size - 1) * (2 * num_heads * expand_ratio + d_model) with use_short_conv)")
     fast_path = "compiled CPU loop or chunkwise GLA (gla op, mode='auto')"
     fast_mode = "auto"
+    matrix_form = "decay per forget channel (gla with k = 1 - f)"
     sequence_parallel = "diagonal"  # rnnzoo.distributed: the state crosses a chunk as T * S + b
 
     def __init__(self, config: HGRNConfig):
@@ -71,6 +73,19 @@ class HGRN(LinearMixer):
 
     def _mix(self, x, state, mode):
         (s,), windows = self._split_conv_state(state)
+        q, k, i, g, windows = self._inputs(x, windows)
+        o, s = gla(q, k, i, g, initial_state=s, output_final_state=True, mode=mode)
+        return self._readout(o, x), (s.to(x.dtype), *windows)
+
+    def _readout(self, o, x):
+        return self.o_proj(self.norm(o.reshape(x.shape)))
+
+    def _matrix_parts(self, x):
+        q, k, i, g, _ = self._inputs(x, self._conv_state(x.shape[0], device=x.device, dtype=x.dtype))
+        return MatrixParts(channel_decay_matrix(q, k, g), i, lambda o: self._readout(o, x))
+
+    def _inputs(self, x, windows):
+        """x [B, T, d_model] -> q, k = 1 - f, log f [B, T, H, d_f], i [B, T, H, d_i] and the new conv windows."""
         q, f, i, windows = self._short_conv(self.q_proj(x), self.f_proj(x), self.i_proj(x), windows)
         g = F.logsigmoid(f)
         lb = self.config.lower_bound
@@ -78,5 +93,4 @@ class HGRN(LinearMixer):
             g = torch.logaddexp(torch.full_like(g, math.log(lb)), math.log1p(-lb) + g)
         k = -torch.expm1(g)  # 1 - f
         q, k, g = (self._heads(t) for t in (F.silu(q), k, g))
-        o, s = gla(q, k, self._heads(i), g, initial_state=s, output_final_state=True, mode=mode)
-        return self.o_proj(self.norm(o.reshape(x.shape))), (s.to(x.dtype), *windows)
+        return q, k, self._heads(i), g, windows

@@ -19,10 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnzoo.mixers.base import State
+from rnnzoo.mixers.base import MatrixParts, State
 from rnnzoo.mixers.linear_base import ShortConvConfig, SquareHeadsMixer
 from rnnzoo.mixers.norms import GatedRMSNorm
 from rnnzoo.mixers.registry import register
+from rnnzoo.ops.matrix import scalar_decay_matrix
 from rnnzoo.ops.simple_gla import simple_gla
 
 
@@ -46,6 +47,7 @@ class Lightning(SquareHeadsMixer):
     state_formula = "d_model * d_model / num_heads (+ 3 * (conv_size - 1) * d_model with use_short_conv)"
     fast_path = "compiled CPU loop or chunkwise decayed linear attention (simple_gla with fixed g, mode='auto')"
     fast_mode = "auto"
+    matrix_form = "scalar decay (fixed lambda_h), scale 1"
     sequence_parallel = "diagonal"  # rnnzoo.distributed: the state crosses a chunk as T * S + b
 
     def __init__(self, config: LightningConfig):
@@ -78,4 +80,13 @@ class Lightning(SquareHeadsMixer):
         q, k, v, windows = self._qkv(x, windows)
         g = self.log_decay.to(x.dtype).expand(b, t, -1)
         o, s = simple_gla(F.silu(q), F.silu(k), v, g, scale=1.0, initial_state=s, output_final_state=True, mode=mode)
-        return self.o_proj(self.norm(o.reshape(b, t, -1), self.u_proj(x))), (s.to(x.dtype), *windows)
+        return self._readout(o, x), (s.to(x.dtype), *windows)
+
+    def _readout(self, o, x):
+        return self.o_proj(self.norm(o.reshape(*x.shape[:2], -1), self.u_proj(x)))
+
+    def _matrix_parts(self, x):
+        b, t, _ = x.shape
+        q, k, v, _ = self._qkv(x, self._conv_state(b, device=x.device, dtype=x.dtype))
+        m = scalar_decay_matrix(F.silu(q), F.silu(k), self.log_decay.to(x.dtype).expand(b, t, -1), scale=1.0)
+        return MatrixParts(m, v, lambda o: self._readout(o, x))

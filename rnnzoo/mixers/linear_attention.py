@@ -16,11 +16,12 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from rnnzoo.mixers.base import State
+from rnnzoo.mixers.base import MatrixParts, State
 from rnnzoo.mixers.linear_base import FEATURE_MAPS, ShortConvConfig, SquareHeadsMixer
 from rnnzoo.mixers.norms import GatedRMSNorm
 from rnnzoo.mixers.registry import register
-from rnnzoo.ops.linear_attention import linear_attention
+from rnnzoo.ops.linear_attention import EPS, linear_attention
+from rnnzoo.ops.matrix import scalar_decay_matrix
 
 
 @dataclass
@@ -45,6 +46,7 @@ class LinearAttention(SquareHeadsMixer):
                      "(+ 3 * (conv_size - 1) * d_model with use_short_conv)")
     fast_path = "compiled CPU loop or chunkwise linear attention (simple_gla with g=0, mode='auto')"
     fast_mode = "auto"
+    matrix_form = "scalar decay (g = 0); rows divided by their sum with normalize"
     sequence_parallel = "diagonal"  # rnnzoo.distributed: the state crosses a chunk as T * S + b
 
     def __init__(self, config: LinearAttentionConfig):
@@ -66,5 +68,14 @@ class LinearAttention(SquareHeadsMixer):
         normalize = self.config.normalize
         o, s = linear_attention(self.phi(q), self.phi(k), v, initial_state=state if normalize else state[0],
                                 output_final_state=True, normalize=normalize, mode=mode)
-        y = self.o_proj(self.norm(o.reshape(x.shape)))
-        return y, tuple(t.to(x.dtype) for t in (s if normalize else (s,))) + windows
+        return self._readout(o, x), tuple(t.to(x.dtype) for t in (s if normalize else (s,))) + windows
+
+    def _readout(self, o, x):
+        return self.o_proj(self.norm(o.reshape(x.shape)))
+
+    def _matrix_parts(self, x):
+        q, k, v, _ = self._qkv(x, self._conv_state(x.shape[0], device=x.device, dtype=x.dtype))
+        m = scalar_decay_matrix(self.phi(q), self.phi(k))
+        if self.config.normalize:  # o_t = S_tᵀ q_t / z_tᵀ q_t, and z_tᵀ q_t is row t's sum
+            m = m / (m.sum(-1, keepdim=True) + EPS)
+        return MatrixParts(m, v, lambda o: self._readout(o, x))

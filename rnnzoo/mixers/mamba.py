@@ -22,10 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnzoo.mixers.base import Mixer, MixerConfig, State
+from rnnzoo.mixers.base import MatrixParts, Mixer, MixerConfig, State
 from rnnzoo.mixers.registry import register
 from rnnzoo.mixers.short_conv import ShortConvolution
 from rnnzoo.mixers.ssm_init import A_from_log, a_log_s4d_real, at_least_float32, dt_bias_init, no_weight_decay
+from rnnzoo.ops.matrix import selective_scan_matrix
 from rnnzoo.ops.selective_scan import selective_scan, signed_selective_scan
 
 
@@ -57,6 +58,7 @@ class Mamba(Mixer):
     state_formula = "expand*d_model*(d_state + d_conv - 1)"
     fast_path = "compiled CPU selective scan, else time-blocked PyTorch scan (ops.selective_scan mode='auto')"
     fast_mode = "auto"
+    matrix_form = "selective scan, one matrix per channel (H = d_inner, V = 1), D on the diagonal"
     sequence_parallel = "diagonal"  # rnnzoo.distributed: the state crosses a chunk as T * S + b
 
     def __init__(self, config: MambaConfig):
@@ -83,10 +85,7 @@ class Mamba(Mixer):
 
     def _mix(self, x, state, mode):
         conv_state, h = state
-        xi, z = self.in_proj(x).chunk(2, dim=-1)
-        xi, conv_state = self.conv(xi, conv_state)
-        dt, B, C = self.x_proj(xi).split([self.dt_rank, self.config.d_state, self.config.d_state], dim=-1)
-        dt = F.linear(dt, self.dt_proj.weight)  # bias goes in as delta_bias, as in mamba_ssm
+        xi, z, dt, B, C, conv_state = self._inputs(x, conv_state)
         A = A_from_log(self.A_log)
         # allow_neg_eigval: the transition exp(delta A) in (0, 1] becomes 2 exp(delta A) - 1 in (-1, 1]
         scan = signed_selective_scan if self.config.allow_neg_eigval else selective_scan
@@ -94,3 +93,22 @@ class Mamba(Mixer):
                     D=at_least_float32(self.D), z=z.transpose(1, 2), delta_bias=at_least_float32(self.dt_proj.bias),
                     delta_softplus=True, return_last_state=True, initial_state=h, mode=mode)
         return self.out_proj(y.transpose(1, 2)), (conv_state, h.to(x.dtype))
+
+    def _inputs(self, x, conv_state):
+        """x [B, T, d_model] -> xi, z, dt (before bias and softplus) [B, T, d_inner], B, C [B, T, d_state], conv window."""
+        xi, z = self.in_proj(x).chunk(2, dim=-1)
+        xi, conv_state = self.conv(xi, conv_state)
+        dt, B, C = self.x_proj(xi).split([self.dt_rank, self.config.d_state, self.config.d_state], dim=-1)
+        dt = F.linear(dt, self.dt_proj.weight)  # bias goes in as delta_bias, as in mamba_ssm
+        return xi, z, dt, B, C, conv_state
+
+    def _matrix_parts(self, x):
+        if self.config.allow_neg_eigval:
+            raise ValueError("Mamba: materialize covers the positive transitions exp(delta A), not allow_neg_eigval")
+        xi, z, dt, B, C, _ = self._inputs(x, self.conv.init_state(x.shape[0], device=x.device, dtype=x.dtype))
+        f32 = torch.promote_types(x.dtype, torch.float32)
+        delta = F.softplus(dt.to(f32) + self.dt_proj.bias.to(f32)).transpose(1, 2)
+        m = selective_scan_matrix(delta, A_from_log(self.A_log).to(f32), B.to(f32).transpose(1, 2),
+                                  C.to(f32).transpose(1, 2), self.D.to(f32))
+        return MatrixParts(m.to(x.dtype), xi[..., None],
+                           lambda o: self.out_proj(o[..., 0] * F.silu(z)))

@@ -19,11 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnzoo.mixers.base import Mixer, State
+from rnnzoo.mixers.base import MatrixParts, Mixer, State
 from rnnzoo.mixers.norms import GatedRMSNorm
 from rnnzoo.mixers.registry import register
 from rnnzoo.mixers.short_conv import ShortConvolution
 from rnnzoo.mixers.ssm_init import A_from_log, SSDConfig, split_ssd_heads, ssd_head_params
+from rnnzoo.ops.matrix import scalar_decay_matrix
 from rnnzoo.ops.ssd import signed_ssd, ssd
 
 
@@ -41,6 +42,7 @@ class Mamba2(Mixer):
     state_formula = "expand*d_model*d_state + (expand*d_model + 2*ngroups*d_state)*(d_conv - 1)"
     fast_path = "compiled CPU SSD loop, else chunked SSD (rnnzoo.ops.ssd mode='auto')"
     fast_mode = "auto"
+    matrix_form = "scalar decay per head (SSD: C_t·B_s, delta_s folded into column s), D on the diagonal"
     sequence_parallel = "diagonal"  # rnnzoo.distributed: the state crosses a chunk as T * S + b
 
     def __init__(self, config: Mamba2Config):
@@ -65,11 +67,7 @@ class Mamba2(Mixer):
         c = self.config
         conv_state, h = state
         Bt, T, _ = u.shape
-        z, xBC, dt = self.in_proj(u).split([self.d_inner, self.conv_dim, self.nheads], dim=-1)
-        xBC, conv_state = self.conv(xBC, conv_state)
-        x, B, C = split_ssd_heads(xBC, c)
-        delta = F.softplus(dt + self.dt_bias)  # [B, T, H]
-        log_decay = A_from_log(self.A_log) * delta
+        z, x, B, C, delta, log_decay, conv_state = self._inputs(u, conv_state)
         if c.allow_neg_eigval:
             y, h = signed_ssd(x * delta.unsqueeze(-1), 2 * torch.exp(log_decay) - 1, B, C, h,
                               output_final_state=True, mode=mode, chunk_size=c.chunk_size)
@@ -78,3 +76,21 @@ class Mamba2(Mixer):
                        chunk_size=c.chunk_size)
         y = (y + x * self.D[:, None]).reshape(Bt, T, self.d_inner)
         return self.out_proj(self.norm(y * F.silu(z))), (conv_state, h)
+
+    def _inputs(self, u, conv_state):
+        """u [B, T, d_model] -> z [B, T, d_inner], x [B, T, H, P], B, C [B, T, H, N], delta and log decay [B, T, H],
+        and the new conv window."""
+        z, xBC, dt = self.in_proj(u).split([self.d_inner, self.conv_dim, self.nheads], dim=-1)
+        xBC, conv_state = self.conv(xBC, conv_state)
+        x, B, C = split_ssd_heads(xBC, self.config)
+        delta = F.softplus(dt + self.dt_bias)  # [B, T, H]
+        return z, x, B, C, delta, A_from_log(self.A_log) * delta, conv_state
+
+    def _matrix_parts(self, u):
+        if self.config.allow_neg_eigval:
+            raise ValueError("Mamba2: materialize covers the positive decays exp(delta A), not allow_neg_eigval")
+        z, x, B, C, delta, log_decay, _ = self._inputs(u, self.conv.init_state(u.shape[0], device=u.device,
+                                                                                dtype=u.dtype))
+        m = scalar_decay_matrix(C, B, log_decay, scale=1.0) * delta.transpose(1, 2)[:, :, None, :]
+        m = m + self.D[:, None, None] * torch.eye(u.shape[1], dtype=m.dtype, device=m.device)
+        return MatrixParts(m, x, lambda o: self.out_proj(self.norm(o.flatten(2) * F.silu(z))))

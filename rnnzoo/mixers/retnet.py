@@ -18,10 +18,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from rnnzoo.mixers.base import State
+from rnnzoo.mixers.base import MatrixParts, State
 from rnnzoo.mixers.linear_base import LinearMixer, ShortConvConfig
 from rnnzoo.mixers.norms import GatedRMSNorm
 from rnnzoo.mixers.registry import register
+from rnnzoo.ops.matrix import scalar_decay_matrix
 from rnnzoo.ops.rotary import apply_rotary
 from rnnzoo.ops.simple_gla import simple_gla
 from rnnzoo.validate import at_least
@@ -49,6 +50,7 @@ class RetNet(LinearMixer):
                      "(+ (conv_size - 1) * (2 + expand_v) * d_model with use_short_conv)")
     fast_path = "compiled CPU loop or chunkwise retention (simple_gla with fixed g, mode='auto')"
     fast_mode = "auto"
+    matrix_form = "scalar decay (fixed gamma_h)"
     sequence_parallel = "diagonal"  # rnnzoo.distributed: the state crosses a chunk as T * S + b
 
     def __init__(self, config: RetNetConfig):
@@ -70,11 +72,22 @@ class RetNet(LinearMixer):
 
     def _mix(self, x, state, mode):
         (s, pos), windows = self._split_conv_state(state)
+        q, k, v, g, windows = self._inputs(x, pos, windows)
+        o, s = simple_gla(q, k, v, g, initial_state=s, output_final_state=True, mode=mode)
+        return self._readout(o, x), (s.to(x.dtype), pos + x.shape[1], *windows)
+
+    def _inputs(self, x, pos, windows):
+        """x [B, T, d_model] from position pos [B] -> q, k [B, T, H, K], v [B, T, H, V], g [B, T, H], windows."""
         b, t, _ = x.shape
         positions = pos[:, None] + torch.arange(t, device=x.device)
         q, k, v, windows = self._short_conv(self.q_proj(x), self.k_proj(x), self.v_proj(x), windows)
         q, k = (apply_rotary(self._heads(p), positions, self.config.rotary_base) for p in (q, k))
-        g = self.log_gamma.to(x.dtype).expand(b, t, -1)
-        o, s = simple_gla(q, k, self._heads(v), g, initial_state=s, output_final_state=True, mode=mode)
-        y = self.o_proj(self.norm(o.reshape(b, t, -1), self.g_proj(x)))
-        return y, (s.to(x.dtype), pos + t, *windows)
+        return q, k, self._heads(v), self.log_gamma.to(x.dtype).expand(b, t, -1), windows
+
+    def _readout(self, o, x):
+        return self.o_proj(self.norm(o.reshape(*x.shape[:2], -1), self.g_proj(x)))
+
+    def _matrix_parts(self, x):
+        pos = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+        q, k, v, g, _ = self._inputs(x, pos, self._conv_state(x.shape[0], device=x.device, dtype=x.dtype))
+        return MatrixParts(scalar_decay_matrix(q, k, g), v, lambda o: self._readout(o, x))

@@ -21,6 +21,9 @@ STUDIES: dict[str, str] = {
     "meap": "rnnzoo.studies.meap",
     "lexinvariant": "rnnzoo.studies.lexinvariant",
     "birdie": "rnnzoo.studies.birdie",
+    "state_collapse": "rnnzoo.studies.state_collapse",
+    "sparsity": "rnnzoo.studies.sparsity",
+    "curricula": "rnnzoo.studies.curricula",
 }
 
 

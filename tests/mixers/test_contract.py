@@ -156,3 +156,25 @@ def test_registry_metadata_is_filled(name):
 def test_forward_split_and_step_agree_under_no_grad_and_inference_mode(name, grad_mode):
     """Serving runs without autograd: every path must work there and give the grad-mode numbers."""
     testing.check_grad_modes(make(name, torch.float64), grad_mode)
+
+
+@pytest.mark.parametrize("name", CAUSAL_AND_VARIANTS + ["linear_attention:normalize=True"])
+def test_materialized_matrix_reproduces_the_output(name):
+    """Every mixer linear in its values given x rebuilds its output from its implicit attention matrix to 1e-5;
+    the others refuse ``materialize``."""
+    if name == "linear_attention:normalize=True":
+        testing.check_materialize(make("linear_attention", normalize=True), testing.F32[1])
+    else:
+        testing.check_materialize(make(name), testing.F32[1])
+
+
+def test_matrix_mixers_are_the_linear_families():
+    have = {n for n in mixers.names() if mixers.get(n).matrix_form}
+    assert have == {"attention", "sliding_attention", "linear_attention", "retnet", "lightning", "gla", "hgrn",
+                    "mamba", "mamba2", "deltanet", "gated_deltanet"}
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru", "deltaproduct"])
+def test_materialize_refuses_mixers_without_a_matrix(name):
+    with pytest.raises(ValueError, match="no implicit attention matrix"):
+        make(name).materialize(torch.randn(1, 4, D_MODEL))
