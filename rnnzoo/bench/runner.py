@@ -197,7 +197,7 @@ def train_and_eval(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_lay
         "d_model": d_model, "n_layers": n_layers, "seed": seed,
         "steps": summary["steps"], "planned_steps": run.steps, "lr": run.lr, "weight_decay": run.weight_decay,
         "batch_size": run.batch_size, "test_n": test_n,
-        "accuracy": {str(k): v for k, v in acc.items()},
+        "accuracy": {str(k): v for k, v in acc.items()}, "headline": task.headline(acc),
         "state_size": model.state_size, "params": sum(p.numel() for p in model.parameters()),
         "final_loss": summary["final_loss"], "train_seconds": summary["train_seconds"],
         "eval_seconds": time.perf_counter() - start,

@@ -90,7 +90,23 @@ RECALL = Suite(
     d_models=(16, 32, 64),
 )
 
-SUITES = {"quick": QUICK, "standard": STANDARD, "recall": RECALL}
+# The Chomsky-hierarchy protocol (Delétang et al. 2023): train on lengths 1..40 (one uniform length per batch),
+# score = mean accuracy over test lengths 41..500 (six evenly spaced points here; the paper uses every length),
+# per output token. The paper trains 1,000,000 steps at batch 128 and reports the best of 10 seeds x 3 learning
+# rates; this suite is a CPU budget (2000 steps, batch 32, one lr, 3 seeds; mean and interval, not max), so
+# a score below the paper's can be the budget. Mixers: the paper's LSTM and Transformer, plus three of ours.
+_CHOMSKY = ("even_pairs", "parity_check", "cycle_navigation", "modular_arithmetic", "reverse_string",
+            "stack_manipulation", "modular_arithmetic_brackets", "solve_equation", "duplicate_string", "odds_first",
+            "bucket_sort", "binary_addition")
+CHOMSKY = Suite(
+    name="chomsky",
+    mixers=("lstm", "attention", "gla", "mamba", "gated_deltanet"),
+    tasks=tuple(TaskRun(f"chomsky_{name}", steps=2000, lr=1e-3, batch_size=32, weight_decay=0.0) for name in _CHOMSKY),
+    d_models=(64,),
+    test_n=64,
+)
+
+SUITES = {"quick": QUICK, "standard": STANDARD, "recall": RECALL, "chomsky": CHOMSKY}
 
 
 def get_suite(name: str) -> Suite:

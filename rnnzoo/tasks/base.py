@@ -76,6 +76,11 @@ class Task:
     def score(self, logits: torch.Tensor, targets: torch.Tensor) -> float:
         return masked_accuracy(logits, targets)
 
+    def headline(self, accuracy: dict[int, float]) -> float:
+        """The one number a leaderboard ranks by, from ``evaluate``'s {length: accuracy}: the accuracy at the
+        longest test length (tasks with a published score of their own override it)."""
+        return accuracy[max(accuracy)]
+
     @torch.no_grad()
     def evaluate(self, model: Callable[[torch.Tensor], torch.Tensor], n: int, seed: int,
                  batch_size: int = 64) -> dict[int, float]:
