@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 import rnnzoo
 from rnnzoo import mixers, tasks
 from rnnzoo.bench.code_state import code_state, describe, other_code, record_code
+from rnnzoo.bench.mad import mad_table
 from rnnzoo.bench.progress import RunProgress, watch_loss
 from rnnzoo.bench.report import leaderboard, plot_all
 from rnnzoo.bench.suites import Suite, TaskRun, get_suite
@@ -70,7 +71,8 @@ def run_config(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_layers:
     task = build_task(run.spec)
     model = dataclasses.asdict(LMConfig(task.vocab_size, d_model, n_layers, mixer, options))
     del model["mixer_options"]  # as given; the resolved mixer config below holds them with the defaults
-    return {"model": model, "mixer_config": dataclasses.asdict(mixers.make_config(mixer, d_model, **options)),
+    extra = {} if task.backbone == "lm" else {"backbone": task.backbone}  # keys of LanguageModel runs unchanged
+    return {**extra, "model": model, "mixer_config": dataclasses.asdict(mixers.make_config(mixer, d_model, **options)),
             "task": {"name": parse_spec(run.spec)[0], **_jsonable(task)},
             "train": {k: v for k, v in dataclasses.asdict(train_config(run, seed, "cpu", dtype)).items()
                       if k != "device"},
@@ -158,6 +160,16 @@ def chance_level(task: tasks.Task) -> float:
     return 1.0 / targets[targets != IGNORE].unique().numel()
 
 
+def build_model(task: tasks.Task, d_model: int, n_layers: int, mixer: str, mixer_options: dict) -> torch.nn.Module:
+    """The task's backbone: a ``LanguageModel`` of ``n_layers`` blocks, or a MAD backbone of ``n_layers`` mixer
+    layers each followed by SwiGLU (``rnnzoo.bench.mad_model``)."""
+    if task.backbone == "lm":
+        return LanguageModel(LMConfig(task.vocab_size, d_model, n_layers, mixer, mixer_options))
+    from rnnzoo.bench.mad_model import BACKBONES
+
+    return BACKBONES[task.backbone](task.vocab_size, d_model, mixer, mixer_options, n_layers)
+
+
 def train_and_eval(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_layers: int, test_n: int,
                    progress: RunProgress | None = None, device: str = "auto", dtype: str = "float32") -> dict:
     """One bench run: train a LanguageModel with the mixer on the task, evaluate at every test length.
@@ -167,7 +179,7 @@ def train_and_eval(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_lay
     task = build_task(run.spec)
     config = run_config(mixer_spec, run, d_model, seed, n_layers, test_n, dtype)
     torch.manual_seed(seed)
-    model = LanguageModel(LMConfig(task.vocab_size, d_model, n_layers, mixer, mixer_options))
+    model = build_model(task, d_model, n_layers, mixer, mixer_options)
     loss_fn = lm_loss if progress is None else watch_loss(lm_loss, progress.step)
     trainer = Trainer(model, train_config(run, seed, device, dtype), loss_fn=loss_fn,
                       batch_fn=lambda step: task.make("train", run.batch_size, seed * 1_000_003 + step))
@@ -273,6 +285,9 @@ def run_suite(suite: Suite, out_dir: str | os.PathLike, strict: bool = False, pr
     records = [r for r in load_records(out) if r["key"] in wanted]
     table = leaderboard(records)
     (out / "leaderboard.md").write_text(table)
+    mad = mad_table(records)
+    if mad is not None:
+        (out / "mad.md").write_text(mad)
     plot_all(records, out)
     return records
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from rnnzoo.bench.mad import LADDERS, SWEEP, settings
+
 
 @dataclass(frozen=True)
 class TaskRun:
@@ -33,6 +35,15 @@ class Suite:
 
     def replace(self, **changes) -> "Suite":
         return dataclasses.replace(self, **changes)
+
+
+def mad_task_runs(steps: int, batch_size: int, tasks: tuple[str, ...] = tuple(LADDERS),
+                  sweep: tuple[tuple[float, float], ...] = SWEEP, ladders: bool = True) -> tuple[TaskRun, ...]:
+    """Every (MAD setting, lr, weight decay) as a TaskRun; ``ladders=False``: each task's baseline only.
+    Two mixer layers: the MAD backbone's (each followed by SwiGLU)."""
+    return tuple(TaskRun(spec, steps=steps, lr=lr, batch_size=batch_size, weight_decay=wd, n_layers=2)
+                 for task in tasks for spec in (settings(task) if ladders else settings(task)[:1])
+                 for lr, wd in sweep)
 
 
 _MQAR_SMALL = "mqar:vocab=16:seq_len=16:num_kv_pairs=2"
@@ -106,7 +117,20 @@ CHOMSKY = Suite(
     test_n=64,
 )
 
-SUITES = {"quick": QUICK, "standard": STANDARD, "recall": RECALL, "chomsky": CHOMSKY}
+# The MAD protocol (Poli et al. 2024): 6 tasks x 66 settings x 6 (lr, weight decay) points on MAD's backbone
+# (2 mixer + 2 SwiGLU layers, width 128). MAD trains 20,000 steps at batch 128 on GPU; this CPU budget is 1000
+# steps at batch 32 (the number of steps is the same for every training-set size, where MAD's 200 epochs
+# give fewer steps to the smaller sets). Three seeds (MAD runs one per sweep point): about 1200 runs per mixer,
+# so on CPU run a part of it (``mad_task_runs(..., ladders=False)``: baselines only) or shard it widely.
+MAD = Suite(
+    name="mad",
+    mixers=("attention", "hyena", "mamba", "gla", "deltanet", "gated_deltanet", "mlstm", "rwkv7", "deltaproduct"),
+    tasks=mad_task_runs(steps=1000, batch_size=32),
+    d_models=(128,),
+    test_n=1280,  # MAD's test set size
+)
+
+SUITES = {"quick": QUICK, "standard": STANDARD, "recall": RECALL, "chomsky": CHOMSKY, "mad": MAD}
 
 
 def get_suite(name: str) -> Suite:

@@ -18,6 +18,7 @@ from rnnzoo.tasks.compositional_mqar import CompositionalMQAR
 from rnnzoo.tasks.forgetting_mqar import ForgettingMQAR
 from rnnzoo.tasks.icll import ICLL
 from rnnzoo.tasks.induction_heads import InductionHeads
+from rnnzoo.tasks.mad import MAD_TASKS
 from rnnzoo.tasks.majority import Majority, VocabMajority
 from rnnzoo.tasks.markov import MarkovConfig
 from rnnzoo.tasks.modular_arithmetic import ModularArithmetic
@@ -41,6 +42,7 @@ TASKS: dict[str, type[Task]] = {
     "majority": Majority,
     "vocab_majority": VocabMajority,
     **CHOMSKY_TASKS,
+    **MAD_TASKS,
 }
 
 

@@ -56,6 +56,7 @@ class Task:
 
     paper: ClassVar[str] = ""
     kind: ClassVar[str] = "recall"  # "recall" (plotted against state size) or "state" (against length)
+    backbone: ClassVar[str] = "lm"  # the bench's model: "lm" (LanguageModel) or a MAD backbone (bench/mad_model.py)
     seq_len: int = 64
 
     @property
