@@ -138,9 +138,10 @@ def leaderboard(records: list[dict]) -> str:
     task's chance level and each row's budget; with two or more tasks, a mixer x task summary first."""
     lines = ["# rnnzoo bench leaderboard", "",
              f"Accuracy is the mean over seeds ± the {LABEL} (none with one seed). Each row shows its training "
-             "budget: layers, optimiser steps, peak learning rate and batch size. \"vs best\" compares a row with "
-             "its task's best row at the longest test length by Welch's t-test at 5%: \"n.s.\" means the seeds "
-             "run do not tell the two apart.", ""]
+             "budget: layers, optimiser steps, peak learning rate and batch size. \"vs best\" compares a row's "
+             "score (its accuracy at the longest test length, or the task's own score column where it has one) "
+             "with its task's best row by Welch's t-test at 5%: \"n.s.\" means the seeds run do not tell the "
+             "two apart.", ""]
     groups = _group(records)
     if len(groups) > 1:
         lines += summary(records)

@@ -59,8 +59,8 @@ QUICK = Suite(
     ),
     d_models=(64,),
     # One seed only: the quick suite is the README's first command and must stay under 10 minutes on 2 cores;
-    # its 14 runs take 887 s on one core (7.5 min with --shard 0/2 and 1/2), so three seeds (45 min) do not
-    # fit. Its leaderboard therefore shows no interval; pass --seeds 0,1,2 for one.
+    # its 14 runs took 314 s on a quiet machine (887 s with the cores shared), so three seeds (about 16 min
+    # quiet) do not fit. Its leaderboard therefore shows no interval; pass --seeds 0,1,2 for one.
     seeds=(0,),
     test_n=256,
 )
