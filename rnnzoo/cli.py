@@ -301,7 +301,12 @@ def _add_bench_parser(sub) -> None:
                "  rnnzoo bench --mixers attention,gru --tasks mqar:num_kv_pairs=8:vocab=256,parity "
                "--d-model 64,128 --steps 500\n"
                "  rnnzoo bench --suite standard --shard 0/2 & rnnzoo bench --suite standard --shard 1/2\n"
+               "  rnnzoo bench report --results results/bench/standard --out standard.html\n"
                "specs: name[:key=value[:key=value...]]; values are Python literals.")
+    p.add_argument("action", nargs="?", default="run", choices=("run", "report"),
+                   help="run: train the suite (default); report: write the static HTML page of --results to --out")
+    p.add_argument("--results", metavar="DIR",
+                   help="report: the results folder to render (default: bench_results/<suite>)")
     p.add_argument("--suite", default="quick", choices=sorted(SUITES),
                    help="predefined suite: quick (minutes), recall (state size and JRT on MQAR) or standard "
                         "(hours) (default: quick)")
@@ -311,7 +316,8 @@ def _add_bench_parser(sub) -> None:
                                    "icll, induction_heads, modular_arithmetic, mqar, parity, passkey, "
                                    "permutations, selective_copy (default: the suite's)")
     p.add_argument("--d-model", help="comma-separated model widths, e.g. 64,128 (default: the suite's; quick: 64)")
-    p.add_argument("--seeds", help="comma-separated integer seeds, e.g. 0,1 (default: the suite's; quick: 0)")
+    p.add_argument("--seeds", help="comma-separated integer seeds, e.g. 0,1 (default: the suite's; 0,1,2, "
+                                   "quick: 0)")
     p.add_argument("--steps", type=_at_least(1), help="optimiser steps of every training run (default: per task "
                                                        "in the suite; quick: 1000 on MQAR, 400 on parity)")
     p.add_argument("--lr", type=_positive_float, help="peak AdamW learning rate of every run (default: per task "
@@ -321,10 +327,14 @@ def _add_bench_parser(sub) -> None:
     p.add_argument("--layers", type=_at_least(1), help="blocks per model, for every task (default: per task in "
                                                        "the suite; quick: 2 on MQAR, 1 on parity)")
     p.add_argument("--out", help="output directory; the same --out resumes (default: bench_results/<suite>, "
-                                 "bench_results/<suite>_custom when a flag changes the suite)")
+                                 "bench_results/<suite>_custom when a flag changes the suite); report: the HTML "
+                                 "file (default: bench_report.html)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the records in --out of these runs made under other settings (default: refuse, so "
-                        "one leaderboard never mixes budgets)")
+                        "one leaderboard never mixes budgets); also drops its records made by other code")
+    p.add_argument("--allow-code-change", action="store_true",
+                   help="add runs to an --out whose records were made by other code (another commit or other "
+                        "uncommitted edits) and keep those (default: refuse; each record names its code)")
     p.add_argument("--shard", help="i/n: run every n-th job starting at i; start n processes with the same "
                                    "--out and shards 0/n..n-1/n to use n cores (default: the whole suite)")
     p.add_argument("--threads", metavar="N", type=_at_least(1), default=argparse.SUPPRESS,
@@ -344,11 +354,18 @@ def _add_bench_parser(sub) -> None:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from rnnzoo.bench import bench_from_args
 
+    if args.action == "report":
+        from rnnzoo.bench.html import write_html
+
+        page = write_html(args.results or os.path.join("bench_results", args.suite), args.out or "bench_report.html")
+        print(f"report: {page}")
+        return 0
     return bench_from_args(args.suite, mixers=args.mixers, tasks=args.tasks, d_models=args.d_model,
                            seeds=args.seeds, steps=args.steps, n_layers=args.layers, lr=args.lr,
                            batch_size=args.batch_size, out=args.out, progress=not args.no_progress,
                            shard=args.shard, threads=getattr(args, "threads", None) or args.top_threads,
-                           device=args.device, dtype=args.dtype, overwrite=args.overwrite)
+                           device=args.device, dtype=args.dtype, overwrite=args.overwrite,
+                           allow_code_change=args.allow_code_change)
 
 
 def _add_seq2seq_parser(sub) -> None:

@@ -1,9 +1,12 @@
 """Turn bench records into a markdown leaderboard and PNG plots (matplotlib, Agg backend).
 
-Leaderboard: with two or more tasks, a summary ranks the rows by the mean over tasks of the accuracy
-normalised by chance, ``(acc - chance) / (1 - chance)`` (0: chance, 1: perfect), so that a task with many
-possible answers and one with two weigh alike, and shows each row's rank on every task; then one table per
-task with its chance level and each row's training budget (steps, lr, layers, batch).
+Leaderboard: every accuracy is the mean over seeds with its 95% Student-t interval (``rnnzoo.bench.stats``),
+and each row says whether it differs significantly from the best row of its task (Welch's t-test, 5%): rows
+marked "n.s." are not told apart from the best by the seeds run. With two or more tasks, a summary ranks
+the rows by the mean over tasks of the accuracy normalised by chance, ``(acc - chance) / (1 - chance)``
+(0: chance, 1: perfect), so that a task with many possible answers and one with two weigh alike, and shows
+each row's rank on every task; then one table per task with its chance level and each row's training
+budget (steps, lr, layers, batch).
 
 Plots: accuracy vs recurrent state size for every recall task (the Zoology picture; attention, whose KV
 cache grows with T, is a dashed horizontal line), and accuracy vs test length for every task tested at
@@ -19,6 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 from statistics import mean
 
+from rnnzoo.bench.stats import LABEL, differs, interval
 from rnnzoo.spec import parse_spec
 
 NORMALISED = "(acc - chance) / (1 - chance)"
@@ -41,8 +45,33 @@ def _lengths(rows: dict[tuple, list[dict]]) -> list[str]:
     return sorted({k for rs in rows.values() for r in rs for k in r["accuracy"]}, key=int)
 
 
+def _values(rs: list[dict], length: str) -> list[float]:
+    """The accuracy at ``length`` of each seed's record."""
+    return [r["accuracy"][length] for r in rs if length in r["accuracy"]]
+
+
+def _headlines(rs: list[dict], longest: str) -> list[float]:
+    """Each seed's headline score: the task's own (``Task.headline``: the Chomsky tasks' mean over test lengths),
+    or, for records that predate it, the accuracy at the longest test length."""
+    return [r.get("headline", r["accuracy"].get(longest)) for r in rs if "headline" in r or longest in r["accuracy"]]
+
+
 def _acc(rs: list[dict], length: str) -> float:
-    return mean(r["accuracy"][length] for r in rs if length in r["accuracy"])
+    return mean(_values(rs, length))
+
+
+def _with_interval(values: list[float]) -> str:
+    """"0.812 ± 0.034" (mean, half-width of the 95% t-interval), or "0.812" for a single seed."""
+    centre, half = interval(values)
+    return f"{centre:.3f}" if half is None else f"{centre:.3f} ± {half:.3f}"
+
+
+def _versus(values: list[float], best: list[float], is_best: bool) -> str:
+    """How a row stands against the best row: "best", "n.s." (not significantly lower), "lower", or "1 seed"."""
+    if is_best:
+        return "best"
+    verdict = differs(values, best)
+    return "1 seed" if verdict is None else ("lower" if verdict else "n.s.")
 
 
 def _chance(rows: dict[tuple, list[dict]]) -> float | None:
@@ -73,33 +102,46 @@ def summary(records: list[dict]) -> list[str]:
     names = [task.split(":")[0] for task in groups]
     headers = [n if names.count(n) == 1 else task for n, task in zip(names, groups)]
     cells: dict[tuple[str, int], dict[str, float]] = defaultdict(dict)
+    seeds: dict[tuple[str, int], dict[str, list[float]]] = defaultdict(dict)
     chance = {task: _chance(rows) for task, rows in groups.items()}
     for task, rows in groups.items():
         longest = _lengths(rows)[-1]
         for (mixer, d_model, *_), rs in rows.items():
-            cells[(mixer, d_model)][task] = _acc(rs, longest)
+            seeds[(mixer, d_model)][task] = _headlines(rs, longest)
+            cells[(mixer, d_model)][task] = mean(seeds[(mixer, d_model)][task])
     ranks = {task: _ranks({key: accs[task] for key, accs in cells.items() if task in accs}) for task in groups}
+    best = {task: seeds[next(k for k, r in ranks[task].items() if r == 1)][task] for task in groups}
     score = {key: mean(_normalised(a, chance[t]) for t, a in accs.items()) for key, accs in cells.items()}
     order = sorted(cells, key=lambda key: (-score[key], key))
-    lines = ["## Summary: accuracy at each task's longest test length (#rank among the rows)", "",
+    lines = ["## Summary: each task's score (#rank among the rows): the accuracy at its longest test length, or the "
+             "task's published score (Chomsky tasks: the mean over test lengths)", "",
              f"Rows are ranked by the mean over tasks of {NORMALISED}: 0 is chance, 1 is perfect on every task. "
-             "Chance is guessing uniformly among a task's answers.", "",
+             f"Chance is guessing uniformly among a task's answers. Cells: mean ± {LABEL}; "
+             "\"n.s.\": not significantly below the task's best row (Welch's t-test, 5%).", "",
              "| mixer | d_model | " + " | ".join(headers) + " | mean over tasks, normalised |",
              "|---|---:|" + "---:|" * (len(headers) + 1),
              "| *chance* | | " + " | ".join(_fmt(chance[t], "*{:.3f}*") for t in groups) + " | *0.000* |"]
     for key in order:
         mixer, d_model = key
-        row = [f"{cells[key][t]:.3f} (#{ranks[t][key]})" if t in cells[key] else "" for t in groups]
+        row = [f"{_with_interval(seeds[key][t])} (#{ranks[t][key]}{_mark(seeds[key][t], best[t], ranks[t][key])})"
+               if t in cells[key] else "" for t in groups]
         lines.append(f"| {mixer} | {d_model} | " + " | ".join(row) + f" | {score[key]:.3f} |")
     return lines + [""]
+
+
+def _mark(values: list[float], best: list[float], rank: int) -> str:
+    return ", n.s." if rank > 1 and differs(values, best) is False else ""
 
 
 def leaderboard(records: list[dict]) -> str:
     """One markdown table per task: accuracy (mean over seeds) at each test length, best first, with the
     task's chance level and each row's budget; with two or more tasks, a mixer x task summary first."""
     lines = ["# rnnzoo bench leaderboard", "",
-             "Accuracy is the mean over seeds. Each row shows its training budget: layers, optimiser steps, "
-             "peak learning rate and batch size.", ""]
+             f"Accuracy is the mean over seeds ± the {LABEL} (none with one seed). Each row shows its training "
+             "budget: layers, optimiser steps, peak learning rate and batch size. \"vs best\" compares a row's "
+             "score (its accuracy at the longest test length, or the task's own score column where it has one) "
+             "with its task's best row by Welch's t-test at 5%: \"n.s.\" means the seeds run do not tell the "
+             "two apart.", ""]
     groups = _group(records)
     if len(groups) > 1:
         lines += summary(records)
@@ -107,21 +149,28 @@ def leaderboard(records: list[dict]) -> str:
         lengths = _lengths(rows)
         first = next(iter(rows.values()))[0]
         trained = first.get("train_length", first.get("task_config", {}).get("seq_len"))
+        # a score column when the task's headline is not simply its longest length (the Chomsky mean)
+        scored = any(r.get("headline", r["accuracy"][lengths[-1]]) != r["accuracy"].get(lengths[-1])
+                     for rs in rows.values() for r in rs)
         lines += [f"## {task}", "", f"Chance: {_fmt(_chance(rows))} (uniform guess among the task's answers); "
                   f"trained at length {trained}.", "",
                   "| mixer | d_model | layers | steps | lr | batch | state (floats) | params | "
-                  + " | ".join(f"acc@{L}" for L in lengths) + " | seeds | train s |",
-                  "|---|" + "---:|" * (9 + len(lengths))]
-        order = sorted(rows.items(), key=lambda kv: (-_acc(kv[1], lengths[-1]), kv[0][1]))
-        for (mixer, d_model, layers, steps, lr, batch), rs in order:
+                  + " | ".join(f"acc@{L}" for L in lengths) + (" | score" if scored else "")
+                  + " | vs best | seeds | train s |",
+                  "|---|" + "---:|" * (10 + len(lengths) + scored)]
+        order = sorted(rows.items(), key=lambda kv: (-mean(_headlines(kv[1], lengths[-1])), kv[0][1]))
+        best = _headlines(order[0][1], lengths[-1])
+        for i, ((mixer, d_model, layers, steps, lr, batch), rs) in enumerate(order):
             state = rs[0]["state_size"]
             failed = sum(1 for r in rs if r.get("diverged"))
             if failed:
                 mixer = f"{mixer} (diverged in {failed} of {len(rs)} seeds: scored 0)"
             cells = [mixer, str(d_model), str(layers), str(steps), f"{lr:g}" if lr is not None else "", str(batch),
                      "grows" if state is None else f"{state:,}", f"{rs[0]['params']:,}"]
-            cells += [f"{_acc(rs, L):.3f}" for L in lengths]
-            cells += [str(len(rs)), f"{mean(r['train_seconds'] for r in rs):.0f}"]
+            cells += [_with_interval(_values(rs, L)) for L in lengths]
+            cells += [_with_interval(_headlines(rs, lengths[-1]))] if scored else []
+            cells += [_versus(_headlines(rs, lengths[-1]), best, i == 0), str(len(rs)),
+                      f"{mean(r['train_seconds'] for r in rs):.0f}"]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)

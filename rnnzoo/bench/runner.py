@@ -29,6 +29,8 @@ from tqdm.auto import tqdm
 
 import rnnzoo
 from rnnzoo import mixers, tasks
+from rnnzoo.bench.code_state import code_state, describe, other_code, record_code
+from rnnzoo.bench.mad import mad_table
 from rnnzoo.bench.progress import RunProgress, watch_loss
 from rnnzoo.bench.report import leaderboard, plot_all
 from rnnzoo.bench.suites import Suite, TaskRun, get_suite
@@ -69,7 +71,8 @@ def run_config(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_layers:
     task = build_task(run.spec)
     model = dataclasses.asdict(LMConfig(task.vocab_size, d_model, n_layers, mixer, options))
     del model["mixer_options"]  # as given; the resolved mixer config below holds them with the defaults
-    return {"model": model, "mixer_config": dataclasses.asdict(mixers.make_config(mixer, d_model, **options)),
+    extra = {} if task.backbone == "lm" else {"backbone": task.backbone}  # keys of LanguageModel runs unchanged
+    return {**extra, "model": model, "mixer_config": dataclasses.asdict(mixers.make_config(mixer, d_model, **options)),
             "task": {"name": parse_spec(run.spec)[0], **_jsonable(task)},
             "train": {k: v for k, v in dataclasses.asdict(train_config(run, seed, "cpu", dtype)).items()
                       if k != "device"},
@@ -136,10 +139,35 @@ def _refuse_mixed_budgets(out: Path, records: list[dict], planned: dict[tuple, s
     return keep
 
 
+def _refuse_other_code(out: Path, records: list[dict], code: dict, overwrite: bool, allow: bool) -> list[dict]:
+    """Refuse to add runs of this ``code`` to ``records`` made by other code; ``overwrite`` drops those records
+    (from ``out`` too), ``allow`` keeps them."""
+    stale = other_code(records, code)
+    if not stale or allow:
+        return records
+    if not overwrite:
+        raise ValueError(f"{out / RESULTS} holds {len(stale)} record(s) made by other code ({describe(record_code(stale[0]))}"
+                         f"; this checkout: {describe(code)}); use another --out, --overwrite to drop them, or "
+                         "--allow-code-change to add runs beside them")
+    keep = [r for r in records if r not in stale]
+    atomic_write_bytes(out / RESULTS, "".join(json.dumps(r, sort_keys=True) + "\n" for r in keep).encode())
+    return keep
+
+
 def chance_level(task: tasks.Task) -> float:
     """Accuracy of guessing uniformly among the answers the task asks for (its distinct labelled targets)."""
     _, targets = task.make("test", 256, 0)
     return 1.0 / targets[targets != IGNORE].unique().numel()
+
+
+def build_model(task: tasks.Task, d_model: int, n_layers: int, mixer: str, mixer_options: dict) -> torch.nn.Module:
+    """The task's backbone: a ``LanguageModel`` of ``n_layers`` blocks, or a MAD backbone of ``n_layers`` mixer
+    layers each followed by SwiGLU (``rnnzoo.bench.mad_model``)."""
+    if task.backbone == "lm":
+        return LanguageModel(LMConfig(task.vocab_size, d_model, n_layers, mixer, mixer_options))
+    from rnnzoo.bench.mad_model import BACKBONES
+
+    return BACKBONES[task.backbone](task.vocab_size, d_model, mixer, mixer_options, n_layers)
 
 
 def train_and_eval(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_layers: int, test_n: int,
@@ -151,12 +179,13 @@ def train_and_eval(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_lay
     task = build_task(run.spec)
     config = run_config(mixer_spec, run, d_model, seed, n_layers, test_n, dtype)
     torch.manual_seed(seed)
-    model = LanguageModel(LMConfig(task.vocab_size, d_model, n_layers, mixer, mixer_options))
+    model = build_model(task, d_model, n_layers, mixer, mixer_options)
     loss_fn = lm_loss if progress is None else watch_loss(lm_loss, progress.step)
     trainer = Trainer(model, train_config(run, seed, device, dtype), loss_fn=loss_fn,
                       batch_fn=lambda step: task.make("train", run.batch_size, seed * 1_000_003 + step))
     diverged = None
-    start = time.perf_counter()
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    start = wall0
     try:
         summary = trainer.fit()
     except (FloatingPointError, ValueError) as err:
@@ -181,10 +210,11 @@ def train_and_eval(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_lay
         "d_model": d_model, "n_layers": n_layers, "seed": seed,
         "steps": summary["steps"], "planned_steps": run.steps, "lr": run.lr, "weight_decay": run.weight_decay,
         "batch_size": run.batch_size, "test_n": test_n,
-        "accuracy": {str(k): v for k, v in acc.items()},
+        "accuracy": {str(k): v for k, v in acc.items()}, "headline": task.headline(acc),
         "state_size": model.state_size, "params": sum(p.numel() for p in model.parameters()),
         "final_loss": summary["final_loss"], "train_seconds": summary["train_seconds"],
         "eval_seconds": time.perf_counter() - start,
+        "wall_seconds": time.perf_counter() - wall0, "cpu_seconds": time.process_time() - cpu0,
         "rnnzoo_version": rnnzoo.__version__, "torch_version": torch.__version__,
         "threads": torch.get_num_threads(), "machine": platform.machine(),
         "device": str(trainer.device), "dtype": dtype,
@@ -193,7 +223,7 @@ def train_and_eval(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_lay
 
 def run_suite(suite: Suite, out_dir: str | os.PathLike, strict: bool = False, progress: bool = True,
               log: Callable[[str], None] = print, shard: tuple[int, int] = (0, 1), device: str = "auto",
-              dtype: str = "float32", overwrite: bool = False) -> list[dict]:
+              dtype: str = "float32", overwrite: bool = False, allow_code_change: bool = False) -> list[dict]:
     """Run every missing record of ``suite`` into ``out_dir``; then write leaderboard.md and plots.
     Returns the records of this suite (old and new).
 
@@ -203,7 +233,10 @@ def run_suite(suite: Suite, out_dir: str | os.PathLike, strict: bool = False, pr
     ``O_APPEND`` write, so their lines never interleave); the report covers every record present.
     ``device``, ``dtype``: as ``TrainConfig``'s; the dtype is part of a run's key, the device is not.
     A folder holding records of the same runs (mixer, task, d_model, seed) under other settings is refused,
-    since its leaderboard would mix budgets; ``overwrite`` drops those records first."""
+    since its leaderboard would mix budgets; ``overwrite`` drops those records first. Likewise a folder holding
+    records made by other code (another commit, or other uncommitted edits: ``code_state``) is refused when
+    there are runs left to do; ``overwrite`` drops those records, ``allow_code_change`` keeps them and adds
+    the new ones beside them (each record names its code)."""
     check_precision(device, dtype)
     index, count = shard
     if count < 1 or not 0 <= index < count:
@@ -218,8 +251,12 @@ def run_suite(suite: Suite, out_dir: str | os.PathLike, strict: bool = False, pr
             for run in suite.tasks for m in suite.mixers for d in suite.d_models for s in suite.seeds]
     keys = [run_key(run_config(m, run, d, s, layers, suite.test_n, dtype)) for m, run, d, s, layers in jobs]
     planned = {(m, run.spec, d, s): k for (m, run, d, s, _), k in zip(jobs, keys)}
-    done = {r["key"] for r in _refuse_mixed_budgets(out, load_records(out), planned, overwrite)}
+    records = _refuse_mixed_budgets(out, load_records(out), planned, overwrite)
     mine = list(zip(jobs, keys))[index::count]
+    code = code_state()
+    if any(key not in {r["key"] for r in records} for _, key in mine):
+        records = _refuse_other_code(out, records, code, overwrite, allow_code_change)
+    done = {r["key"] for r in records}
     todo = [(job, key) for job, key in mine if key not in done]
     if len(todo) < len(mine):
         log(f"resuming: {len(mine) - len(todo)} of {len(mine)} runs already in {out / RESULTS}")
@@ -240,6 +277,7 @@ def run_suite(suite: Suite, out_dir: str | os.PathLike, strict: bool = False, pr
             watch.close(f"done, loss {record['final_loss']:.4f}, {accs}")
             record["suite"] = suite.name
             record["provenance"] = provenance()
+            record["code"] = code
             append_jsonl(out / RESULTS, record)
             bar.update(1)
     finally:
@@ -248,6 +286,9 @@ def run_suite(suite: Suite, out_dir: str | os.PathLike, strict: bool = False, pr
     records = [r for r in load_records(out) if r["key"] in wanted]
     table = leaderboard(records)
     (out / "leaderboard.md").write_text(table)
+    mad = mad_table(records)
+    if mad is not None:
+        (out / "mad.md").write_text(mad)
     plot_all(records, out)
     return records
 
@@ -329,7 +370,7 @@ def parse_shard(text: str | None) -> tuple[int, int]:
 
 def bench_from_args(suite: str = "quick", out: str | None = None, progress: bool = True, shard: str | None = None,
                     threads: int | None = None, device: str = "auto", dtype: str = "float32", overwrite: bool = False,
-                    **overrides) -> int:
+                    allow_code_change: bool = False, **overrides) -> int:
     """What ``rnnzoo bench`` does: run, print the leaderboard and where the files are. Returns the exit status:
     0, or 130 after Ctrl-C (with one line saying how to resume). ``threads``: torch threads for this process
     (None: ``rnnzoo.runtime.BENCH_THREADS``)."""
@@ -342,7 +383,7 @@ def bench_from_args(suite: str = "quick", out: str | None = None, progress: bool
     start = time.perf_counter()
     try:
         records = run_suite(chosen, out_dir, strict=strict, progress=progress, shard=part, device=device,
-                            dtype=dtype, overwrite=overwrite)
+                            dtype=dtype, overwrite=overwrite, allow_code_change=allow_code_change)
     except KeyboardInterrupt:
         kept = len(load_records(out_dir, warn=lambda msg: None))
         _stderr(f"\nrnnzoo bench: interrupted; {kept} finished runs are kept in {out_dir / RESULTS}; "

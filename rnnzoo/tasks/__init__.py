@@ -13,8 +13,13 @@ from __future__ import annotations
 import dataclasses
 
 from rnnzoo.tasks.base import IGNORE, Task
+from rnnzoo.tasks.chomsky import CHOMSKY_TASKS
+from rnnzoo.tasks.compositional_mqar import CompositionalMQAR
+from rnnzoo.tasks.forgetting_mqar import ForgettingMQAR
 from rnnzoo.tasks.icll import ICLL
 from rnnzoo.tasks.induction_heads import InductionHeads
+from rnnzoo.tasks.mad import MAD_TASKS
+from rnnzoo.tasks.majority import Majority, VocabMajority
 from rnnzoo.tasks.markov import MarkovConfig
 from rnnzoo.tasks.modular_arithmetic import ModularArithmetic
 from rnnzoo.tasks.mqar import MQAR
@@ -32,6 +37,12 @@ TASKS: dict[str, type[Task]] = {
     "permutations": Permutations,
     "icll": ICLL,
     "passkey": Passkey,
+    "forgetting_mqar": ForgettingMQAR,
+    "compositional_mqar": CompositionalMQAR,
+    "majority": Majority,
+    "vocab_majority": VocabMajority,
+    **CHOMSKY_TASKS,
+    **MAD_TASKS,
 }
 
 
@@ -56,5 +67,5 @@ def build(name: str, **options) -> Task:
     return cls(**options)
 
 
-__all__ = ["IGNORE", "Task", "TASKS", "ICLL", "InductionHeads", "MarkovConfig", "ModularArithmetic", "MQAR",
+__all__ = ["IGNORE", "Task", "TASKS", "CompositionalMQAR", "ForgettingMQAR", "Majority", "VocabMajority", "ICLL", "InductionHeads", "MarkovConfig", "ModularArithmetic", "MQAR",
            "Parity", "Passkey", "Permutations", "SelectiveCopy", "build", "get", "names"]

@@ -56,6 +56,7 @@ class Task:
 
     paper: ClassVar[str] = ""
     kind: ClassVar[str] = "recall"  # "recall" (plotted against state size) or "state" (against length)
+    backbone: ClassVar[str] = "lm"  # the bench's model: "lm" (LanguageModel) or a MAD backbone (bench/mad_model.py)
     seq_len: int = 64
 
     @property
@@ -75,6 +76,11 @@ class Task:
 
     def score(self, logits: torch.Tensor, targets: torch.Tensor) -> float:
         return masked_accuracy(logits, targets)
+
+    def headline(self, accuracy: dict[int, float]) -> float:
+        """The one number a leaderboard ranks by, from ``evaluate``'s {length: accuracy}: the accuracy at the
+        longest test length (tasks with a published score of their own override it)."""
+        return accuracy[max(accuracy)]
 
     @torch.no_grad()
     def evaluate(self, model: Callable[[torch.Tensor], torch.Tensor], n: int, seed: int,

@@ -25,6 +25,13 @@ import torch
 from rnnzoo.tasks.base import IGNORE, Task, check_n, generator
 
 
+def power_law_probs(space: int, power_a: float) -> torch.Tensor:
+    """[space] float64: P(gap = g) proportional to (g + 1) ** (power_a - 1), g = 0 .. space - 1 (Zoology's law
+    of query gaps; power_a = 1 is uniform)."""
+    p = torch.arange(1, space + 1, dtype=torch.float64) ** (power_a - 1)
+    return p / p.sum()
+
+
 @dataclass(frozen=True)
 class MQAR(Task):
     paper = "Arora et al. 2023, Zoology (MQAR); JRT: Arora et al. 2024, Just read twice"
@@ -52,9 +59,7 @@ class MQAR(Task):
 
     def gap_probs(self) -> torch.Tensor:
         """[space] the power law P(gap = g), g = 0 .. (T - 2k)/2 - 1, before drawing without replacement."""
-        space = (self.seq_len - 2 * self.num_kv_pairs) // 2
-        p = torch.arange(1, space + 1, dtype=torch.float64) ** (self.power_a - 1)
-        return p / p.sum()
+        return power_law_probs((self.seq_len - 2 * self.num_kv_pairs) // 2, self.power_a)
 
     def make(self, split: str, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (inputs, targets) [n, T] (T + 2k with jrt) int64."""

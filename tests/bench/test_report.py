@@ -95,3 +95,16 @@ def test_chance_comes_from_any_record_that_has_it():
         board = report.leaderboard(records + [_record("mamba", "mqar", chance=0.1)])
         assert "Chance: 0.250" in board and "Chance: unknown" not in board
         assert "| *chance* | | *0.250* | *0.100* | *0.000* |" in board
+
+
+def test_leaderboard_shows_intervals_over_seeds_and_marks_rows_not_told_apart_from_the_best():
+    def seeds(mixer, accs):
+        return [dict(_record(mixer, accs={"4": 1.0, "8": 1.0, "16": a}), seed=s) for s, a in enumerate(accs)]
+    board = report.leaderboard(seeds("gru", [1.0, 0.98, 0.99]) + seeds("lstm", [0.95, 0.7, 0.99])
+                               + seeds("mamba", [0.5, 0.52, 0.48]) + [_record("rnn", accs={"4": 1, "8": 1, "16": 0.9})])
+    rows = {line.split(" | ")[0][2:]: line for line in board.splitlines() if line.startswith("| ")}
+    assert "0.990 ± 0.025" in rows["gru"] and rows["gru"].endswith("| best | 3 | 1 |")
+    assert "| n.s. | 3 |" in rows["lstm"]  # wide spread: not significantly below gru
+    assert "| lower | 3 |" in rows["mamba"] and "0.500 ± 0.050" in rows["mamba"]
+    assert "| 1 seed | 1 |" in rows["rnn"] and "| 0.900 |" in rows["rnn"]  # one seed: no interval, no test
+    assert "95% Student-t interval over seeds" in board

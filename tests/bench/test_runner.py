@@ -214,3 +214,32 @@ def test_dtype_is_part_of_a_run_key_and_the_device_is_recorded_but_not_keyed(tmp
     assert half["config"]["train"]["dtype"] == "bfloat16" and "device" not in half["config"]["train"]
     with pytest.raises(ValueError, match="float16 needs a GPU"):
         run_suite(TINY, tmp_path, progress=False, device="cpu", dtype="float16")
+
+
+def test_a_run_whose_code_changed_refuses_to_resume_into_the_old_results(tmp_path, monkeypatch):
+    """Records carry wall and CPU seconds and the code that made them; runs of other code (another commit, or
+    other uncommitted edits) are not resumed into the same file unless asked to."""
+    monkeypatch.setattr(runner, "code_state", lambda: {"commit": "a" * 40, "diff": None})
+    run_suite(TINY, tmp_path, progress=False)
+    (r,) = load_records(tmp_path)
+    assert r["code"] == {"commit": "a" * 40, "diff": None} and r["wall_seconds"] >= r["train_seconds"] > 0
+    assert r["cpu_seconds"] > 0
+    more = TINY.replace(seeds=(0, 1))
+    monkeypatch.setattr(runner, "code_state", lambda: {"commit": "a" * 40, "diff": "0123456789abcdef"})
+    with pytest.raises(ValueError, match=r"made by other code \(commit aaaaaaaaaa; this checkout: commit "
+                                         r"aaaaaaaaaa with uncommitted edits 0123456789abcdef\).*--allow-code-change"):
+        run_suite(more, tmp_path, progress=False, log=lambda msg: None)
+    run_suite(TINY, tmp_path, progress=False, log=lambda msg: None)  # nothing to run: the report is rewritten
+    records = run_suite(more, tmp_path, progress=False, log=lambda msg: None, allow_code_change=True)
+    assert sorted(r["seed"] for r in records) == [0, 1]
+    monkeypatch.setattr(runner, "code_state", lambda: {"commit": "b" * 40, "diff": None})
+    records = run_suite(more.replace(seeds=(0, 1, 2)), tmp_path, progress=False, log=lambda msg: None,
+                        overwrite=True)
+    assert [r["code"]["commit"][0] for r in records] == ["b", "b", "b"]  # the old two dropped and run again
+    old = {k: v for k, v in records[0].items() if k != "code"}  # a record from before the code key
+    path = tmp_path / "results.jsonl"
+    path.write_text(json.dumps({**old, "provenance": {"commit": "b" * 40, "dirty": False}}) + "\n")
+    run_suite(more, tmp_path, progress=False, log=lambda msg: None)  # its clean stamp matches: resumed
+    path.write_text(json.dumps({**old, "provenance": {"commit": "b" * 40, "dirty": True}}) + "\n")
+    with pytest.raises(ValueError, match="unknown code"):
+        run_suite(more, tmp_path, progress=False, log=lambda msg: None)

@@ -17,7 +17,7 @@ def test_every_task_makes_valid_tokens_deterministically(name):
 
 
 def test_unknown_names_and_options_list_the_valid_ones():
-    with pytest.raises(ValueError, match="valid names: icll"):
+    with pytest.raises(ValueError, match="valid names: chomsky_binary_addition, .*, icll, "):
         tasks.build("mqarr")
     with pytest.raises(ValueError, match="its options are"):
         tasks.build("mqar", kv_pairs=3)
