@@ -89,10 +89,9 @@ def export_step(model: LanguageModel, path: str | Path, fmt: str, *, batch_size:
             else:
                 torch.onnx.export(graph, args, str(tmp), input_names=names_in, output_names=names_out,
                                   dynamo=True, external_data=False, verbose=False)
-    except Exception as e:  # a mixer's step that no exporter can trace: the exporter's own first line
+    except Exception as e:  # a mixer's step that no exporter can trace: the exporter's most telling line
         tmp.unlink(missing_ok=True)
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(f"cannot export {model.config.mixer} to {fmt}: {type(e).__name__}: {first}") from None
+        raise ValueError(f"cannot export {model.config.mixer} to {fmt}: {_reason(e)}") from None
     tmp.replace(path)
     meta = {"format": fmt, "mixer": model.config.mixer, "n_layers": model.config.n_layers,
             "vocab_size": model.config.vocab_size, "batch_size": batch_size, "inputs": names_in,
@@ -102,6 +101,18 @@ def export_step(model: LanguageModel, path: str | Path, fmt: str, *, batch_size:
     side = path.with_name(path.name + ".json")
     side.write_text(json.dumps(meta, indent=1) + "\n")
     return meta
+
+
+_TELLING = ("data-dependent", "unsupported", "not supported", "no onnx", "complex", "cannot", "could not")
+
+
+def _reason(e: Exception) -> str:
+    """One line from an exporter's (often very long) message: the first that says what failed, else the first."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    for line in lines:
+        if any(word in line.lower() for word in _TELLING) and "step 1/3" not in line and "step 3/3" not in line:
+            return f"{type(e).__name__}: {line[:300]}"
+    return f"{type(e).__name__}: {lines[0][:300] if lines else ''}"
 
 
 def check_export(model: LanguageModel, path: str | Path, tokens: int = 64, first_token: int = 1) -> float:
