@@ -11,7 +11,6 @@ the whole table. Each run is the CLI's defaults: `rnnzoo ts forecast --data D --
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnzoo.io import read_jsonl
+from rnnzoo.io import append_jsonl, read_jsonl
 
 OUT = Path("results/timeseries/runs.jsonl")
 FORECAST = ["airline", "lynx", "sunspots", "co2"]
@@ -74,9 +73,7 @@ def run(args) -> None:
                 r = classify(override(ClassifyConfig(), data=data, model=model, seed=seed, progress=False,
                                       out_dir=tmp))
         r.pop("config")
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        with open(args.out, "a") as f:
-            f.write(json.dumps(r) + "\n")
+        append_jsonl(args.out, r)
         print(f"{task} {data} {model} seed {seed}: {r['test']} ({time.time() - start:.0f}s)", file=sys.stderr)
 
 
