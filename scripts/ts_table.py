@@ -11,7 +11,6 @@ the whole table. Each run is the CLI's defaults: `rnnzoo ts forecast --data D --
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnzoo.io import read_jsonl
+from rnnzoo.io import append_jsonl, read_jsonl
 
 OUT = Path("results/timeseries/runs.jsonl")
 FORECAST = ["airline", "lynx", "sunspots", "co2"]
@@ -74,9 +73,7 @@ def run(args) -> None:
                 r = classify(override(ClassifyConfig(), data=data, model=model, seed=seed, progress=False,
                                       out_dir=tmp))
         r.pop("config")
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        with open(args.out, "a") as f:
-            f.write(json.dumps(r) + "\n")
+        append_jsonl(args.out, r)
         print(f"{task} {data} {model} seed {seed}: {r['test']} ({time.time() - start:.0f}s)", file=sys.stderr)
 
 
@@ -154,7 +151,29 @@ def _table(cells, task, sets, models, key, lower) -> str:
                    (f" ({len(vals)})" if len(vals) < 3 and m not in BASELINES else "")
             row.append(f"**{text}**" if np.isclose(mean, best[s]) else text)
         lines.append(f"| {m} | " + " | ".join(row) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n\n" + _winners(cells, task, sets, models, key, lower)
+
+
+def _winners(cells, task, sets, models, key, lower) -> str:
+    """One line per data set: the best model overall, and the best neural model against the best baseline."""
+    out = []
+    for s in sets:
+        means = {m: float(np.mean([r["test"][key] for r in cells[(task, s, m)]])) for m in models
+                 if cells[(task, s, m)]}
+        if not means:
+            continue
+        pick = min if lower else max
+        neural = {m: v for m, v in means.items() if m not in BASELINES}
+        base = {m: v for m, v in means.items() if m in BASELINES}
+        best = pick(means, key=means.get)
+        text = f"- {s}: best {best} ({means[best]:.3f})"
+        if neural and base:
+            n, b = pick(neural, key=neural.get), pick(base, key=base.get)
+            beats = (neural[n] < base[b]) if lower else (neural[n] > base[b])
+            text += (f"; best neural {n} ({neural[n]:.3f}) {'beats' if beats else 'loses to'} the best "
+                     f"baseline {b} ({base[b]:.3f})")
+        out.append(text)
+    return "Winners (by the mean):\n\n" + "\n".join(out)
 
 
 def _plots(cells) -> None:

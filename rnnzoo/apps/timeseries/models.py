@@ -25,6 +25,8 @@ APP_MODELS = ("tpgn", "chimera", "arnet")
 FORECAST_BASELINES = ("naive", "seasonal_naive", "ar")
 CLASSIFY_BASELINES = ("1nn",)
 CHANNELS = ("independent", "mixing")
+FORECAST_TOKENS = 48  # default cap on a forecaster's tokens; PatchTST's lookback 336 at stride 8 gives 42
+CLASSIFY_PATCH = 8
 
 
 @dataclass
@@ -35,7 +37,8 @@ class TSModelConfig:
     d_model: int = option(32, "hidden width")
     n_layers: int = option(2, "encoder layers (mixer encoders and chimera)")
     patch_len: int | None = option(None, "steps per token (PatchTST patching; tpgn: the period P); None: "
-                                         "forecast 1 (tpgn: the series' period), classify 8")
+                                         "forecast ceil(lookback / 48), i.e. single steps up to 48 and at "
+                                         "most 48 tokens beyond (tpgn: the series' period), classify 8")
     channels: str = option("independent", "mixer encoders: one sequence per channel with shared weights, or one "
                                           "sequence of all channels", choices=CHANNELS)
     instance_norm: bool = option(True, "subtract each input window's mean and add it back to the forecast "
@@ -86,7 +89,7 @@ def build_model(config: TSModelConfig, *, channels: int, out: int, period: int, 
     if c.patch_len is not None and c.patch_len > lookback:
         raise ValueError(f"patch_len {c.patch_len} is longer than the input window of {lookback} steps; "
                          f"choose at most {lookback}")
-    patch = c.patch_len or (8 if classify else 1)
+    patch = c.patch_len or default_patch_len(lookback, classify)
     if c.model == "arnet":
         if classify:
             raise ValueError("arnet is a forecaster; classify with a mixer, tpgn or chimera")
@@ -100,6 +103,14 @@ def build_model(config: TSModelConfig, *, channels: int, out: int, period: int, 
                          patch_len=patch, independent=c.channels == "independent", classify=classify,
                          dropout=c.dropout)
     return InstanceNorm(net) if c.instance_norm and not classify else net
+
+
+def default_patch_len(lookback: int, classify: bool) -> int:
+    """Steps per token when ``patch_len`` is None. Classify: ``CLASSIFY_PATCH``. Forecast: the fewest steps
+    that keep the tokens at most ``FORECAST_TOKENS``, ceil(lookback / 48): single steps for lookbacks up to
+    48, patches beyond (co2's 192 -> 4). The encoders' recurrences and chimera's 2-D scan are sequential in
+    the token count, so this bounds a run's cost whatever the lookback."""
+    return CLASSIFY_PATCH if classify else -(-lookback // FORECAST_TOKENS)
 
 
 def penalty(net: nn.Module) -> torch.Tensor | float:

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from rnnzoo.apps.timeseries.models import TSModelConfig, build_model
+from rnnzoo.apps.timeseries import chimera, scan2d
+from rnnzoo.apps.timeseries.models import TSModelConfig, build_model, default_patch_len
 
 
 def _net(model, classify=False, **kw):
@@ -55,3 +56,27 @@ def test_bad_options_are_refused():
         TSModelConfig(model="nope")
     with pytest.raises(ValueError, match="nothing to build"):
         build_model(TSModelConfig(model="naive"), channels=1, out=1, period=1, lookback=4, classify=False)
+
+
+def test_default_tokens_are_steps_up_to_48_then_patches():
+    assert [default_patch_len(L, False) for L in (1, 36, 48, 49, 96, 192, 720)] == [1, 1, 1, 2, 2, 4, 15]
+    assert default_patch_len(192, True) == 8
+
+
+def test_patched_chimera_scans_48_tokens_and_matches_the_reference_loop(monkeypatch):
+    torch.manual_seed(0)
+    net = build_model(TSModelConfig(model="chimera", d_model=8, n_layers=1), channels=2, out=96, period=52,
+                      lookback=192, classify=False).eval()
+    x = torch.randn(2, 192, 2)
+    seen = []
+    monkeypatch.setattr(chimera, "scan2d", lambda *a: seen.append(a[0].shape) or scan2d.scan2d_ref(*a))
+    with torch.no_grad():
+        ref = net(x)
+        monkeypatch.setattr(chimera, "scan2d", scan2d.scan2d)
+        fast = net(x)
+        y = x.clone()
+        y[:, 0] += 1.0  # the oldest step is in the first patch, not cut off
+        moved = net(y)
+    assert ref.shape == (2, 96, 2) and {s[1:3] for s in seen} == {(48, 2)}
+    torch.testing.assert_close(fast, ref, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(moved, fast)
