@@ -40,8 +40,14 @@ def parse_spec(spec: str) -> tuple[str, dict]:
 def parse_mixer_spec(spec: str) -> tuple[str, dict]:
     """(mixer name, options) with each value converted to its config field's type. Unknown option names are
     kept (as literals) for ``mixers.make_config`` to refuse with the list of valid ones; a name outside the
-    registry is returned as is when it has no options (``"set"``, or a suite mixer that has not landed)."""
+    registry is returned as is when it has no options (``"set"``, or a suite mixer that has not landed). A hybrid
+    stack (``hybrid:gla*2+attention``, see ``rnnzoo.models.hybrid``) is checked and returned whole, no options."""
     from rnnzoo import mixers
+    from rnnzoo.models.hybrid import is_hybrid, parse_hybrid
+
+    if is_hybrid(spec):
+        parse_hybrid(spec)
+        return spec.strip(), {}
 
     name, raw = _split(spec)
     if not raw:

@@ -1,4 +1,5 @@
-"""Causal language model: token embedding -> N blocks of any registry mixer -> RMSNorm -> tied head.
+"""Causal language model: token embedding -> N blocks of any registry mixer (or a hybrid pattern of mixers,
+``rnnzoo.models.hybrid``) -> RMSNorm -> tied head.
 
 ```python
 model = LanguageModel(LMConfig(vocab_size=256, mixer="lstm", n_layers=2, d_model=64))
@@ -18,6 +19,7 @@ from torch import nn
 from rnnzoo import mixers
 from rnnzoo.config_args import option
 from rnnzoo.models.block import Block
+from rnnzoo.models.hybrid import is_hybrid, layer_mixers
 
 ModelState = list  # one mixer state per block
 
@@ -28,7 +30,8 @@ class LMConfig:
                                     derived=True)
     d_model: int = option(64, "model width")
     n_layers: int = option(2, "blocks")
-    mixer: str = option("lstm", "registry mixer, with options as in gla:num_heads=2 (see `rnnzoo list`)",
+    mixer: str = option("lstm", "registry mixer, with options as in gla:num_heads=2 (see `rnnzoo list`), or a "
+                        "hybrid stack as in hybrid:gla*2+attention (the pattern repeats to fill n_layers)",
                         spec_of="mixer_options")
     mixer_options: dict = option(factory=dict, help="config overrides for the mixer, e.g. {'window': 32}")
     mlp_ratio: float = option(4.0, "MLP hidden width as a multiple of d_model")
@@ -39,7 +42,17 @@ class LMConfig:
             raise ValueError(f"vocab_size must be >= 2, got {self.vocab_size}")
         if self.n_layers < 1:
             raise ValueError(f"n_layers must be >= 1, got {self.n_layers}")
-        mixers.make_config(self.mixer, self.d_model, **self.mixer_options)  # fail early on bad options
+        for name, options in self.layer_mixers():  # fail early on bad options
+            mixers.make_config(name, self.d_model, **options)
+
+    def layer_mixers(self) -> list[tuple[str, dict]]:
+        """(mixer name, options) of each block: ``mixer`` with ``mixer_options`` everywhere, or a hybrid pattern."""
+        if not is_hybrid(self.mixer):
+            return [(self.mixer, self.mixer_options)] * self.n_layers
+        if self.mixer_options:
+            raise ValueError(f"mixer_options {self.mixer_options} do not apply to {self.mixer!r}; give each "
+                             "element its own, as in hybrid:gla:num_heads=2*2+attention")
+        return layer_mixers(self.mixer, self.n_layers)
 
 
 class LanguageModel(nn.Module):
@@ -47,13 +60,14 @@ class LanguageModel(nn.Module):
         super().__init__()
         if config.vocab_size is None:
             raise ValueError("LMConfig.vocab_size is None; set it to the number of token ids")
-        if not mixers.get(config.mixer).causal:
-            raise ValueError(f"a language model needs a causal mixer; {config.mixer!r} is not causal")
+        layers = config.layer_mixers()
+        for name, _ in layers:
+            if not mixers.get(name).causal:
+                raise ValueError(f"a language model needs a causal mixer; {name!r} is not causal")
         self.config = config
         self.embed = nn.Embedding(config.vocab_size, config.d_model)
         self.blocks = nn.ModuleList(
-            Block(mixers.build(config.mixer, config.d_model, **config.mixer_options), config.mlp_ratio)
-            for _ in range(config.n_layers)
+            Block(mixers.build(name, config.d_model, **options), config.mlp_ratio) for name, options in layers
         )
         self.norm = nn.RMSNorm(config.d_model)
         self.head = nn.Linear(config.d_model, config.vocab_size, bias=False)
