@@ -310,7 +310,8 @@ def _add_bench_parser(sub) -> None:
     p.add_argument("--suite", default="quick", choices=sorted(SUITES),
                    help="predefined suite: quick (minutes), recall (state size and JRT on MQAR) or standard "
                         "(hours) (default: quick)")
-    p.add_argument("--mixers", help="comma-separated mixer specs, replacing the suite's (see `rnnzoo list`) "
+    p.add_argument("--mixers", help="comma-separated mixer specs, replacing the suite's (see `rnnzoo list`); a "
+                                    "hybrid stack joins its mixers with +, as in hybrid:gla*2+attention "
                                     "(default: the suite's)")
     p.add_argument("--tasks", help="comma-separated task specs, replacing the suite's; one of: "
                                    "icll, induction_heads, modular_arithmetic, mqar, parity, passkey, "

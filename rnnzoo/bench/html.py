@@ -26,6 +26,7 @@ from rnnzoo import mixers
 from rnnzoo.bench.report import _budget, _slug, _versus, _with_interval, mixer_label
 from rnnzoo.bench.runner import load_records
 from rnnzoo.bench.stats import LABEL
+from rnnzoo.models.hybrid import is_hybrid
 from rnnzoo.spec import parse_spec
 
 SCRIPT = """
@@ -56,7 +57,9 @@ pre{font-size:11px;background:#f8f8f8;padding:6px;overflow-x:auto}"""
 
 def family(mixer_spec: str) -> str:
     """The mixer's family: the module of ``rnnzoo/mixers`` that defines it ("rnn" for lstm, "deltanet" for
-    gated_deltanet); "unknown" for a mixer this install lacks."""
+    gated_deltanet); "hybrid" for a hybrid stack; "unknown" for a mixer this install lacks."""
+    if is_hybrid(mixer_spec):
+        return "hybrid"
     name = parse_spec(mixer_spec)[0]
     return mixers.get(name).__module__.rsplit(".", 1)[-1] if name in mixers.names() else "unknown"
 

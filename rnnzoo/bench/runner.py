@@ -37,6 +37,7 @@ from rnnzoo.bench.suites import Suite, TaskRun, get_suite
 from rnnzoo.io import append_jsonl, atomic_write_bytes, read_jsonl
 from rnnzoo.labels import IGNORE
 from rnnzoo.models import LanguageModel, LMConfig
+from rnnzoo.models.hybrid import is_hybrid, layer_mixers, parse_hybrid
 from rnnzoo.provenance import provenance
 from rnnzoo.spec import parse_mixer_spec, parse_spec, split_list
 from rnnzoo.train import TrainConfig, Trainer, lm_loss
@@ -72,7 +73,9 @@ def run_config(mixer_spec: str, run: TaskRun, d_model: int, seed: int, n_layers:
     model = dataclasses.asdict(LMConfig(task.vocab_size, d_model, n_layers, mixer, options))
     del model["mixer_options"]  # as given; the resolved mixer config below holds them with the defaults
     extra = {} if task.backbone == "lm" else {"backbone": task.backbone}  # keys of LanguageModel runs unchanged
-    return {**extra, "model": model, "mixer_config": dataclasses.asdict(mixers.make_config(mixer, d_model, **options)),
+    layers = parse_hybrid(mixer) if is_hybrid(mixer) else [(mixer, options)]
+    mixer_config = [dataclasses.asdict(mixers.make_config(name, d_model, **o)) for name, o in layers]
+    return {**extra, "model": model, "mixer_config": mixer_config if is_hybrid(mixer) else mixer_config[0],
             "task": {"name": parse_spec(run.spec)[0], **_jsonable(task)},
             "train": {k: v for k, v in dataclasses.asdict(train_config(run, seed, "cpu", dtype)).items()
                       if k != "device"},
@@ -88,25 +91,32 @@ def validate(suite: Suite, strict: bool, log: Callable[[str], None] = print) -> 
     """Check every spec before any training: each task builds, and each mixer builds at each of the suite's
     widths. Unknown task names always raise; unknown mixer names raise when ``strict`` (user-given lists)
     and are skipped with a printed note otherwise (suite entries for mixers that land later). An empty mixer
-    list means every causal registered mixer."""
+    list means every causal registered mixer. A hybrid stack's pattern must divide ``n_layers``, and its tasks
+    must use the language-model backbone (a MAD backbone takes one mixer)."""
+    backbones = set()
     for run in suite.tasks:
         name, options = parse_spec(run.spec)
-        tasks.build(name, **options)
+        backbones.add(tasks.build(name, **options).backbone)
     specs = suite.mixers or tuple(n for n in mixers.names() if mixers.get(n).causal)
     kept = []
     for spec in specs:
-        if parse_spec(spec)[0] not in mixers.names() and not strict:
+        if is_hybrid(spec):
+            layer_mixers(spec, suite.n_layers)
+            if backbones - {"lm"}:
+                raise ValueError(f"mixer {spec!r}: hybrid stacks run on language-model tasks; these tasks use the "
+                                 f"{', '.join(sorted(backbones - {'lm'}))} backbone")
+        elif parse_spec(spec)[0] not in mixers.names() and not strict:
             log(f"note: skipping mixer {spec!r}: not registered in this install "
                 f"(registered: {', '.join(mixers.names())})")
             continue
-        name, options = parse_mixer_spec(spec)
-        for d_model in suite.d_models:  # unknown names/options raise ValueError listing valid ones
-            try:
-                mixers.make_config(name, d_model, **options)
-            except ValueError as e:
-                raise ValueError(f"mixer {spec!r} at d_model={d_model}: {e}") from None
-        if not mixers.get(name).causal:
-            raise ValueError(f"mixer {name!r} is not causal; the bench trains causal language models")
+        for name, options in parse_hybrid(spec) if is_hybrid(spec) else [parse_mixer_spec(spec)]:
+            for d_model in suite.d_models:  # unknown names/options raise ValueError listing valid ones
+                try:
+                    mixers.make_config(name, d_model, **options)
+                except ValueError as e:
+                    raise ValueError(f"mixer {spec!r} at d_model={d_model}: {e}") from None
+            if not mixers.get(name).causal:
+                raise ValueError(f"mixer {name!r} is not causal; the bench trains causal language models")
         kept.append(spec)
     return suite.replace(mixers=tuple(kept))
 
