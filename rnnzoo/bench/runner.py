@@ -91,7 +91,7 @@ def validate(suite: Suite, strict: bool, log: Callable[[str], None] = print) -> 
     """Check every spec before any training: each task builds, and each mixer builds at each of the suite's
     widths. Unknown task names always raise; unknown mixer names raise when ``strict`` (user-given lists)
     and are skipped with a printed note otherwise (suite entries for mixers that land later). An empty mixer
-    list means every causal registered mixer. A hybrid stack's pattern must divide ``n_layers``, and its tasks
+    list means every causal registered mixer. A hybrid stack's pattern must divide every run's ``n_layers``, and its tasks
     must use the language-model backbone (a MAD backbone takes one mixer)."""
     backbones = set()
     for run in suite.tasks:
@@ -101,7 +101,8 @@ def validate(suite: Suite, strict: bool, log: Callable[[str], None] = print) -> 
     kept = []
     for spec in specs:
         if is_hybrid(spec):
-            layer_mixers(spec, suite.n_layers)
+            for n_layers in {run.n_layers or suite.n_layers for run in suite.tasks}:
+                layer_mixers(spec, n_layers)
             if backbones - {"lm"}:
                 raise ValueError(f"mixer {spec!r}: hybrid stacks run on language-model tasks; these tasks use the "
                                  f"{', '.join(sorted(backbones - {'lm'}))} backbone")

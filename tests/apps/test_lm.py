@@ -303,3 +303,13 @@ def test_meap_masks_training_inputs_with_unk(corpus, tmp_path, monkeypatch):
         LMTrainConfig(meap=1.0)
     with pytest.raises(ValueError, match="--meap"):
         train_lm(replace(small_config(corpus, 2, tmp_path / "t"), meap=0.1, tbptt=True))
+
+
+def test_a_hybrid_stack_trains_from_the_cli_and_reloads(corpus, tmp_path):
+    assert main(["lm", "train", "--corpus", str(corpus), "--mixer", "hybrid:gla:num_heads=2*2+attention",
+                 "--layers", "3", "--d-model", "16", "--batch-size", "4", "--seq-len", "16", "--eval-chars", "100",
+                 "--steps", "2", "--out", str(tmp_path), "--no-progress"]) == 0
+    model, _ = load_lm(tmp_path)
+    assert model.config.mixer == "hybrid:gla:num_heads=2*2+attention" and model.config.mixer_options == {}
+    assert [type(b.mixer).__name__ for b in model.blocks] == ["GLA", "GLA", "Attention"]
+    assert load_train_config(tmp_path).model == model.config

@@ -243,3 +243,17 @@ def test_a_run_whose_code_changed_refuses_to_resume_into_the_old_results(tmp_pat
     path.write_text(json.dumps({**old, "provenance": {"commit": "b" * 40, "dirty": True}}) + "\n")
     with pytest.raises(ValueError, match="unknown code"):
         run_suite(more, tmp_path, progress=False, log=lambda msg: None)
+
+
+def test_a_hybrid_stack_is_one_mixer_spec_of_the_bench(tmp_path):
+    suite, strict = suite_from_args("quick", mixers="gru,hybrid:gla+attention", tasks="parity:seq_len=6:test_lens=(6,)",
+                                    steps=1, n_layers=2, batch_size=4)
+    assert suite.mixers == ("gru", "hybrid:gla+attention")
+    records = run_suite(suite.replace(mixers=suite.mixers[1:], d_models=(8,), seeds=(0,), test_n=8), tmp_path,
+                        strict=strict, progress=False)
+    assert [r["mixer"] for r in records] == ["hybrid:gla+attention"] and records[0]["state_size"] is None
+    with pytest.raises(ValueError, match="has 2 layers, which does not divide n_layers=3"):
+        run_suite(TINY.replace(mixers=("hybrid:gla+attention",), n_layers=3), tmp_path, strict=True, progress=False)
+    with pytest.raises(ValueError, match="hybrid stacks run on language-model tasks; .*mad_lm backbone"):
+        run_suite(TINY.replace(mixers=("hybrid:gla+attention",), n_layers=2,
+                               tasks=(TaskRun("mad_in_context_recall", steps=1),)), tmp_path, strict=True, progress=False)
