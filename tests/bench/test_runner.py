@@ -6,6 +6,7 @@ import json
 import pytest
 
 from rnnzoo.bench import Suite, TaskRun, load_records, parse_spec, run_suite, runner, split_list, suite_from_args
+from rnnzoo.bench.html import family, write_html
 from rnnzoo.bench.report import summary
 
 TINY = Suite(name="tiny", mixers=("gru",), tasks=(TaskRun("parity:seq_len=6:test_lens=(6,12)", steps=2, batch_size=4),),
@@ -252,6 +253,7 @@ def test_a_hybrid_stack_is_one_mixer_spec_of_the_bench(tmp_path):
     records = run_suite(suite.replace(mixers=suite.mixers[1:], d_models=(8,), seeds=(0,), test_n=8), tmp_path,
                         strict=strict, progress=False)
     assert [r["mixer"] for r in records] == ["hybrid:gla+attention"] and records[0]["state_size"] is None
+    assert family("hybrid:gla+attention") == "hybrid" and "hybrid" in write_html(tmp_path, tmp_path / "r.html").read_text()
     with pytest.raises(ValueError, match="has 2 layers, which does not divide n_layers=3"):
         run_suite(TINY.replace(mixers=("hybrid:gla+attention",), n_layers=3), tmp_path, strict=True, progress=False)
     with pytest.raises(ValueError, match="hybrid stacks run on language-model tasks; .*mad_lm backbone"):
