@@ -9,6 +9,7 @@ from rnnzoo.mixers import (  # noqa: F401
     deltanet,
     gla,
     hgrn,
+    hgrn2,
     hydra,
     hyena,
     kda,

@@ -25,6 +25,7 @@ TEST_OPTIONS = {
     "lightning": {"num_heads": 2},
     "gla": {"num_heads": 2},
     "hgrn": {"num_heads": 2},
+    "hgrn2": {"num_heads": 2, "layer_idx": 1, "num_layers": 2},
     "lightnet": {"num_heads": 2, "gate_low_rank_dim": 8},
     "based": {"num_heads": 2, "feature_dim": 4, "window": 4},
     "mamba": {"d_state": 4},
@@ -170,7 +171,7 @@ def test_materialized_matrix_reproduces_the_output(name):
 
 def test_matrix_mixers_are_the_linear_families():
     have = {n for n in mixers.names() if mixers.get(n).matrix_form}
-    assert have == {"attention", "sliding_attention", "linear_attention", "retnet", "lightning", "gla", "hgrn",
+    assert have == {"attention", "sliding_attention", "linear_attention", "retnet", "lightning", "gla", "hgrn", "hgrn2",
                     "mamba", "mamba2", "deltanet", "gated_deltanet"}
 
 
