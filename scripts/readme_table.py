@@ -15,7 +15,7 @@ from rnnzoo import mixers
 # registry name -> family, in the order the rows appear
 FAMILY = {
     "elman": "classic RNNs", "lstm": "classic RNNs", "gru": "classic RNNs", "slstm": "classic RNNs",
-    "attention": "attention", "sliding_attention": "attention",
+    "attention": "attention", "sliding_attention": "attention", "fox": "attention",
     "linear_attention": "linear attention", "based": "linear attention", "retnet": "linear attention",
     "lightning": "linear attention", "gla": "linear attention", "lightnet": "linear attention",
     "hgrn": "linear attention", "mlstm": "linear attention", "rwkv6": "linear attention",

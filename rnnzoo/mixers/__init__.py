@@ -7,6 +7,7 @@ from rnnzoo.mixers import (  # noqa: F401
     based,
     combiner,
     deltanet,
+    fox,
     gla,
     hgrn,
     hgrn2,

@@ -27,14 +27,11 @@ class HGRN2Config(HGRNConfig):
     layer_idx: int = 0
     num_layers: int = 2
 
-    def __post_init__(self) -> None:
-        if not 0 <= self.layer_idx < self.num_layers:
-            raise ValueError(f"need 0 <= layer_idx < num_layers, got {self.layer_idx}, {self.num_layers}")
-        super().__post_init__()
-
     @property
     def effective_lower_bound(self) -> float:
-        """``lower_bound`` if given, else γ = layer_idx / num_layers."""
+        """``lower_bound`` if given, else γ = layer_idx / num_layers (checked here: the config's checks read it)."""
+        if not 0 <= self.layer_idx < self.num_layers:
+            raise ValueError(f"need 0 <= layer_idx < num_layers, got {self.layer_idx}, {self.num_layers}")
         return self.layer_idx / self.num_layers if self.lower_bound is None else self.lower_bound
 
 
