@@ -15,10 +15,11 @@ from rnnzoo import mixers
 # registry name -> family, in the order the rows appear
 FAMILY = {
     "elman": "classic RNNs", "lstm": "classic RNNs", "gru": "classic RNNs", "slstm": "classic RNNs",
-    "attention": "attention", "sliding_attention": "attention",
+    "attention": "attention", "sliding_attention": "attention", "fox": "attention",
     "linear_attention": "linear attention", "based": "linear attention", "retnet": "linear attention",
     "lightning": "linear attention", "gla": "linear attention", "lightnet": "linear attention",
     "hgrn": "linear attention", "mlstm": "linear attention", "rwkv6": "linear attention",
+    "hgrn2": "linear attention",
     "deltanet": "delta rule", "gated_deltanet": "delta rule", "deltaproduct": "delta rule", "mom": "delta rule",
     "rwkv7": "delta rule", "kda": "delta rule", "gdn2": "delta rule",
     "mingru": "gated linear RNNs", "minlstm": "gated linear RNNs", "rglru": "gated linear RNNs",

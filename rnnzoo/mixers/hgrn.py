@@ -36,10 +36,15 @@ class HGRNConfig(ShortConvConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not 0.0 <= self.lower_bound < 1.0:
-            raise ValueError(f"lower_bound must be in [0, 1), got {self.lower_bound}")
+        if not 0.0 <= self.effective_lower_bound < 1.0:
+            raise ValueError(f"lower_bound must be in [0, 1), got {self.effective_lower_bound}")
         if self.expand_ratio is not None and self.expand_ratio < 1:
             raise ValueError(f"expand_ratio must be >= 1, got {self.expand_ratio}")
+
+    @property
+    def effective_lower_bound(self) -> float:
+        """The forget gate's lower bound this layer uses."""
+        return self.lower_bound
 
 
 @register("hgrn")
@@ -88,7 +93,7 @@ class HGRN(LinearMixer):
         """x [B, T, d_model] -> q, k = 1 - f, log f [B, T, H, d_f], i [B, T, H, d_i] and the new conv windows."""
         q, f, i, windows = self._short_conv(self.q_proj(x), self.f_proj(x), self.i_proj(x), windows)
         g = F.logsigmoid(f)
-        lb = self.config.lower_bound
+        lb = self.config.effective_lower_bound
         if lb > 0:
             g = torch.logaddexp(torch.full_like(g, math.log(lb)), math.log1p(-lb) + g)
         k = -torch.expm1(g)  # 1 - f

@@ -59,6 +59,7 @@ Layouts: B batch, T (or L) time, H heads, K/V key/value head dims, D channels, N
 | sparse_local_attention | q, k [B, T, Z]; v [B, T, V]; active [B, T] bool | recurrent, parallel | parallel | float32 |
 | routing_attention | q [B, Tq, H, D]; k, v [B, Tk, H, D]; q_cluster [B, Tq, H], k_cluster [B, Tk, H] int64 | recurrent, parallel | parallel | - |
 | softmax_attention | q [B, Tq, H, D]; k, v [B, Tk, H, D] | recurrent, sdpa | sdpa | - |
+| forgetting_attention | q [B, Tq, H, K]; k [B, Tk, H, K]; v [B, Tk, H, V]; g [B, Tk, H] | recurrent, sdpa | sdpa | - |
 | apply_rotary | x [B, T, H, D]; positions [B, T] | - | - | - |
 """
 
@@ -69,6 +70,7 @@ from rnnzoo.ops.combiner import combiner_attention
 from rnnzoo.ops.delta import delta_product, delta_rule, gated_delta_rule
 from rnnzoo.ops.dilated_conv import dilated_causal_conv
 from rnnzoo.ops.dplr import dplr_delta_rule, iplr_delta_rule
+from rnnzoo.ops.forgetting_attention import forgetting_attention
 from rnnzoo.ops.gla import gla
 from rnnzoo.ops.hie import hie
 from rnnzoo.ops.kda import gdn2, kda
@@ -95,5 +97,5 @@ __all__ = [
     "signed_ssd", "selective_scan", "signed_selective_scan", "diagonal_scan", "signed_diagonal_scan", "s4d_conv",
     "aaren", "memory_update", "elman", "lstm", "gru", "slstm", "lmu_memory", "long_conv", "dilated_causal_conv", "hie",
     "chunked_attention", "combiner_attention", "sparse_local_attention", "routing_attention", "softmax_attention",
-    "apply_rotary",
+    "forgetting_attention", "apply_rotary",
 ]

@@ -79,6 +79,7 @@ PACKING: dict[str, Packing] = {
     "sparse_local_attention": Packing((*_QKV, "active")),
     "routing_attention": Packing((*_QKV, "q_cluster", "k_cluster"), final_flag=""),  # keys = queries when packed
     "softmax_attention": Packing((*_QKV, "k_valid"), final_flag=""),
+    "forgetting_attention": Packing((*_QKV, "g", "k_valid"), final_flag=""),
     "apply_rotary": Packing(("x", "positions"), final_flag=""),  # pointwise: positions are the caller's
 }
 

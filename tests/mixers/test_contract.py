@@ -25,6 +25,8 @@ TEST_OPTIONS = {
     "lightning": {"num_heads": 2},
     "gla": {"num_heads": 2},
     "hgrn": {"num_heads": 2},
+    "hgrn2": {"num_heads": 2, "layer_idx": 1, "num_layers": 2},
+    "fox": {"num_heads": 2},
     "lightnet": {"num_heads": 2, "gate_low_rank_dim": 8},
     "based": {"num_heads": 2, "feature_dim": 4, "window": 4},
     "mamba": {"d_state": 4},
@@ -55,6 +57,7 @@ TEST_OPTIONS = {
 SHORT_CONV_MIXERS = ["based", "gla", "hgrn", "lightning", "lightnet", "linear_attention", "retnet"]
 VARIANTS = {f"{n}:use_short_conv=True": (n, {"use_short_conv": True}) for n in SHORT_CONV_MIXERS}
 VARIANTS["combiner:partition=logsparse"] = ("combiner", {"partition": "logsparse"})
+VARIANTS["fox:output_gate=False"] = ("fox", {"output_gate": False})
 D_MODEL = 16
 CAUSAL = [n for n in mixers.names() if mixers.get(n).causal]
 CAUSAL_AND_VARIANTS = CAUSAL + list(VARIANTS)
@@ -170,7 +173,7 @@ def test_materialized_matrix_reproduces_the_output(name):
 
 def test_matrix_mixers_are_the_linear_families():
     have = {n for n in mixers.names() if mixers.get(n).matrix_form}
-    assert have == {"attention", "sliding_attention", "linear_attention", "retnet", "lightning", "gla", "hgrn",
+    assert have == {"attention", "sliding_attention", "linear_attention", "retnet", "lightning", "gla", "hgrn", "hgrn2", "fox",
                     "mamba", "mamba2", "deltanet", "gated_deltanet"}
 
 

@@ -130,6 +130,8 @@ def _inputs(name, dtype):
         return dict(q=q, k=k, v=v, q_cluster=clusters, k_cluster=clusters.roll(1, 1))
     if name == "softmax_attention":
         return dict(q=q, k=k, v=v)
+    if name == "forgetting_attention":
+        return dict(q=q, k=k, v=v, g=gate(b, t, h))
     if name == "apply_rotary":
         return dict(x=q, positions=torch.arange(t)[None])
     raise KeyError(name)

@@ -81,6 +81,7 @@ def make_inputs(name, b, t, dtype, seed=0):
         "routing_attention": lambda: dict(q=q, k=k, v=v, q_cluster=torch.randint(0, 2, (b, t, H), generator=gen),
                                           k_cluster=torch.randint(0, 2, (b, t, H), generator=gen)),
         "softmax_attention": lambda: dict(q=q, k=k, v=v),
+        "forgetting_attention": lambda: dict(q=q, k=k, v=v, g=gate(b, t, H)),
         "apply_rotary": lambda: dict(x=q, positions=torch.randint(0, 9, (b, t), generator=gen)),
     }.get(name, lambda: dict(u=r(b, t, H)) if name in ("s4d_conv", "long_conv", "dilated_causal_conv")
           else dict(x=r(b, t, 5)) if name in ("elman", "lstm", "gru") else dict(u=r(b, t, 5)))()
