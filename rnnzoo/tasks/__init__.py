@@ -27,6 +27,7 @@ from rnnzoo.tasks.mqar import MQAR
 from rnnzoo.tasks.parity import Parity
 from rnnzoo.tasks.passkey import Passkey
 from rnnzoo.tasks.permutations import Permutations
+from rnnzoo.tasks.ruler import RULER_TASKS
 from rnnzoo.tasks.selective_copy import SelectiveCopy
 
 TASKS: dict[str, type[Task]] = {
@@ -45,6 +46,7 @@ TASKS: dict[str, type[Task]] = {
     "listops": ListOps,
     **CHOMSKY_TASKS,
     **MAD_TASKS,
+    **RULER_TASKS,
 }
 
 
