@@ -18,6 +18,7 @@ from rnnzoo.tasks.compositional_mqar import CompositionalMQAR
 from rnnzoo.tasks.forgetting_mqar import ForgettingMQAR
 from rnnzoo.tasks.icll import ICLL
 from rnnzoo.tasks.induction_heads import InductionHeads
+from rnnzoo.tasks.listops import ListOps
 from rnnzoo.tasks.mad import MAD_TASKS
 from rnnzoo.tasks.majority import Majority, VocabMajority
 from rnnzoo.tasks.markov import MarkovConfig
@@ -26,6 +27,7 @@ from rnnzoo.tasks.mqar import MQAR
 from rnnzoo.tasks.parity import Parity
 from rnnzoo.tasks.passkey import Passkey
 from rnnzoo.tasks.permutations import Permutations
+from rnnzoo.tasks.ruler import RULER_TASKS
 from rnnzoo.tasks.selective_copy import SelectiveCopy
 
 TASKS: dict[str, type[Task]] = {
@@ -41,8 +43,10 @@ TASKS: dict[str, type[Task]] = {
     "compositional_mqar": CompositionalMQAR,
     "majority": Majority,
     "vocab_majority": VocabMajority,
+    "listops": ListOps,
     **CHOMSKY_TASKS,
     **MAD_TASKS,
+    **RULER_TASKS,
 }
 
 
@@ -67,5 +71,5 @@ def build(name: str, **options) -> Task:
     return cls(**options)
 
 
-__all__ = ["IGNORE", "Task", "TASKS", "CompositionalMQAR", "ForgettingMQAR", "Majority", "VocabMajority", "ICLL", "InductionHeads", "MarkovConfig", "ModularArithmetic", "MQAR",
+__all__ = ["IGNORE", "Task", "TASKS", "CompositionalMQAR", "ForgettingMQAR", "Majority", "VocabMajority", "ICLL", "InductionHeads", "ListOps", "MarkovConfig", "ModularArithmetic", "MQAR",
            "Parity", "Passkey", "Permutations", "SelectiveCopy", "build", "get", "names"]
