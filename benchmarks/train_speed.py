@@ -10,7 +10,9 @@ The baseline is written here, not taken from rnnzoo: pre-norm blocks (LayerNorm)
 ``scaled_dot_product_attention``, a GELU MLP of 4x width, learned positions, a tied head. Every model
 trains on the same random tokens (vocabulary 256). Each round times one step of every model in turn (so
 drift in the machine's speed hits all models alike) after ``--warmup`` untimed steps; a row is the median
-over ``--rounds``. Both sides run under the same allocator setting (``--allocator keep``: glibc keeps freed
+over ``--rounds``. Each (model, round) runs in a fresh process: eight models' activations interleaved in one
+heap fragmented it past 17 GB at T=1024 under the kept-memory allocator, which no single model needs
+(1.3-3.2 GB each). Both sides run under the same allocator setting (``--allocator keep``: glibc keeps freed
 memory, what the Trainer and the CLI do; ``default``: glibc's defaults). Rows are appended to --out (JSONL,
 with provenance) and printed as a markdown table.
 """
@@ -18,7 +20,10 @@ with provenance) and printed as a markdown table.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -82,7 +87,22 @@ def step_seconds(model: nn.Module, opt: torch.optim.Optimizer, tokens: torch.Ten
     return time.perf_counter() - start
 
 
-def main() -> None:
+def worker(name: str, t: int, args) -> float:
+    """One model's timed step after ``args.warmup`` untimed ones, in this (fresh) process."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.allocator == "keep":
+        keep_freed_memory()
+    torch.manual_seed(0)
+    tokens = torch.randint(0, VOCAB, (args.B, t + 1))
+    model = build(name, args.d_model, args.layers, t)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    for _ in range(args.warmup):
+        step_seconds(model, opt, tokens)
+    return step_seconds(model, opt, tokens)
+
+
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mixers", default="attention,lstm,gla,retnet,mamba,mamba2,gated_deltanet",
                    help="rnnzoo registry mixers (the nanoGPT baseline always runs)")
@@ -95,36 +115,41 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--allocator", choices=("keep", "default"), default="keep")
     p.add_argument("--out", type=Path, default=Path("results/speed/train/train_speed.jsonl"))
-    args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.allocator == "keep":
-        keep_freed_memory()
+    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # internal: MODEL@T in a fresh process
+    args = p.parse_args(argv)
     names = ["nanogpt", *args.mixers.split(",")]
+    for name in names[1:]:
+        try:
+            build(name, 64, 1, 8)  # the language model refuses unknown and non-causal mixers
+        except ValueError as e:
+            p.error(str(e))
+    if any(int(t) < 1 for t in args.T.split(",")) or min(args.B, args.rounds) < 1:
+        p.error("--T, --B and --rounds must be positive")
+    if args.worker:
+        name, t = args.worker.split("@")
+        print(json.dumps({"seconds": worker(name, int(t), args)}))
+        return
     stamp = provenance()
-    print("| model | T | tok/s | s/step | params |\n|---|---:|---:|---:|---:|")
+    passthrough = [f"--B={args.B}", f"--d-model={args.d_model}", f"--layers={args.layers}",
+                   f"--warmup={args.warmup}", f"--allocator={args.allocator}"]
+    passthrough += [f"--threads={args.threads}"] if args.threads else []
+    print("| model | T | tok/s | s/step | params |\n|---|---:|---:|---:|---:|", flush=True)
     for t in (int(x) for x in args.T.split(",")):
-        torch.manual_seed(0)
-        tokens = torch.randint(0, VOCAB, (args.B, t + 1))
-        models = {n: build(n, args.d_model, args.layers, t) for n in names}
-        opts = {n: torch.optim.AdamW(m.parameters(), lr=1e-4) for n, m in models.items()}
-        for n in names:
-            for _ in range(args.warmup):
-                step_seconds(models[n], opts[n], tokens)
         times = {n: [] for n in names}
         for _ in range(args.rounds):
             for n in names:
-                times[n].append(step_seconds(models[n], opts[n], tokens))
+                out = subprocess.run([sys.executable, __file__, f"--worker={n}@{t}", *passthrough],
+                                     capture_output=True, text=True, check=True)
+                times[n].append(json.loads(out.stdout.strip().splitlines()[-1])["seconds"])
         for n in names:
             sec = statistics.median(times[n])
-            params = sum(q.numel() for q in models[n].parameters())
+            params = sum(q.numel() for q in build(n, args.d_model, args.layers, t).parameters())
             row = {"model": n, "T": t, "B": args.B, "d_model": args.d_model, "layers": args.layers,
                    "tokens_per_s": args.B * t / sec, "seconds_per_step": sec, "rounds": times[n],
-                   "params": params, "allocator": args.allocator, "threads": torch.get_num_threads(),
-                   "provenance": stamp}
+                   "params": params, "allocator": args.allocator,
+                   "threads": args.threads or torch.get_num_threads(), "provenance": stamp}
             append_jsonl(args.out, row)
             print(f"| {n} | {t} | {row['tokens_per_s']:,.0f} | {sec:.3f} | {params:,} |", flush=True)
-        del models, opts
 
 
 if __name__ == "__main__":
