@@ -64,17 +64,17 @@ class RnnzooCache(Cache):
 
     def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
         """Beam search: keep the rows ``beam_idx`` of every state tensor (batch is each tensor's first axis)."""
-        if self.states is not None:
-            self.states = pytree.tree_map(
-                lambda t: t.index_select(0, beam_idx.to(t.device)) if isinstance(t, torch.Tensor) and t.dim() else t,
-                self.states)
+        self._map_rows(lambda t: t.index_select(0, beam_idx.to(t.device)))
 
     def batch_repeat_interleave(self, repeats: int) -> None:
         """Beam search and num_return_sequences expand the batch after the prompt: repeat each row."""
+        self._map_rows(lambda t: t.repeat_interleave(repeats, 0))
+
+    def _map_rows(self, fn) -> None:
+        """Apply ``fn`` to every state tensor with a batch axis (scalars, e.g. bookkeeping, are kept)."""
         if self.states is not None:
-            self.states = pytree.tree_map(
-                lambda t: t.repeat_interleave(repeats, 0) if isinstance(t, torch.Tensor) and t.dim() else t,
-                self.states)
+            self.states = pytree.tree_map(lambda t: fn(t) if isinstance(t, torch.Tensor) and t.dim() else t,
+                                          self.states)
 
 
 class RnnzooForCausalLM(PreTrainedModel, GenerationMixin):
