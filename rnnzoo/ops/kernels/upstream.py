@@ -27,8 +27,6 @@ UPSTREAM: dict[str, tuple[str, str, str]] = {
     "simple_gla": ("fla.ops.simple_gla", "chunk_simple_gla", "flash-linear-attention"),
     "selective_scan": ("mamba_ssm.ops.selective_scan_interface", "selective_scan_fn", "mamba_ssm"),
 }
-CPU_KERNELS = {"gla", "simple_gla", "linear_attention", "ssd", "signed_ssd", "selective_scan",
-               "signed_selective_scan"}
 _warned: set[str] = set()
 
 
@@ -69,6 +67,8 @@ def backend_report(device: str | torch.device = "cpu") -> dict[str, str]:
     device = torch.device(device)
     report = {}
     for op in OPS:
+        fn = getattr(importlib.import_module("rnnzoo.ops"), op)
+        has_kernel = "kernel" in getattr(importlib.import_module(fn.__module__), "MODES", ())  # the op's own modes
         if device.type == "cuda":
             fn, why = find(op)
             if fn is not None:
@@ -76,7 +76,7 @@ def backend_report(device: str | torch.device = "cpu") -> dict[str, str]:
                 report[op] = f"upstream {module}.{attr} ({package})"
             else:
                 report[op] = f"rnnzoo PyTorch chunk form on the GPU ({why})"
-        elif op in CPU_KERNELS:
+        elif has_kernel:
             kernel = "selective_scan" if "selective_scan" in op else "linear_attention"
             probe = torch.zeros(1, device=device)
             if native.available(kernel, probe):
