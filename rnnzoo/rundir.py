@@ -10,7 +10,11 @@ holds a run unless ``resume`` (continue it) or ``overwrite`` (delete its files f
 exclusive lock for the run's lifetime (``.lock``: JSON with the owner's pid and host, created with
 ``O_EXCL``; a lock left by a dead process on this host is taken over with a warning, a live one is refused
 naming its pid), removes the hidden temp files of a save that was killed, and keeps the run id
-(``run.json``, written at creation and kept across resumes).
+(``run.json``, written at creation and kept across resumes, with the ``rnnzoo.provenance`` stamp of the
+code that created the run and one more for each resume).
+
+``write_results(out_dir, result)`` is how an app ends a run: the result dict, stamped with its provenance
+(commit, versions, machine), written atomically to ``out_dir/results.json``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Iterator
 
 LOCK = ".lock"
 RUN_FILE = "run.json"
+RESULTS_FILE = "results.json"
 # what a run writes; any of these present means the directory holds a run (run.json alone does not: a run that
 # failed before its first record, e.g. on a bad corpus, can be started again)
 RUN_FILES = ("checkpoint.json", "metrics.jsonl", "summary.json", "lm.json", "results.json", "best.safetensors",
@@ -117,17 +122,34 @@ def open_train_run(train) -> Iterator[Run | None]:
         yield run
 
 
-def _run_id(path: Path, keep: bool) -> str:
+def write_results(out_dir: str | os.PathLike, result: dict, name: str = RESULTS_FILE) -> dict:
+    """Stamp ``result`` with ``provenance()`` (unless it has one) and write it atomically to
+    ``out_dir/name``; returns the stamped dict (the same object)."""
     from rnnzoo.io import atomic_write_json
+    from rnnzoo.provenance import provenance
+
+    result.setdefault("provenance", provenance())
+    atomic_write_json(Path(out_dir) / name, result)
+    return result
+
+
+def _run_id(path: Path, keep: bool) -> str:
+    """The run id of ``path``: kept from run.json on a resume (adding this session's provenance to its
+    ``resumed`` list), else a new one written with the creating code's provenance."""
+    from rnnzoo.io import atomic_write_json
+    from rnnzoo.provenance import provenance
 
     file = path / RUN_FILE
     if keep and file.is_file():
         try:
-            return str(json.loads(file.read_text())["run_id"])
+            saved = json.loads(file.read_text())
+            run_id = str(saved["run_id"])
         except (ValueError, KeyError, TypeError):
             raise ValueError(f"{file} is damaged: no run_id; repair it or start over with --overwrite") from None
+        atomic_write_json(file, {**saved, "resumed": [*saved.get("resumed", []), provenance()]})
+        return run_id
     run_id = uuid.uuid4().hex
-    atomic_write_json(file, {"run_id": run_id})
+    atomic_write_json(file, {"run_id": run_id, "provenance": provenance()})
     return run_id
 
 

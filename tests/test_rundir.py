@@ -8,7 +8,16 @@ import sys
 
 import pytest
 
-from rnnzoo.rundir import LOCK, RUN_FILE, check_run_dir, open_run, remove_temp_files, resume_changes, truncate_metrics
+from rnnzoo.rundir import (
+    LOCK,
+    RUN_FILE,
+    check_run_dir,
+    open_run,
+    remove_temp_files,
+    resume_changes,
+    truncate_metrics,
+    write_results,
+)
 from rnnzoo.train import TrainConfig
 
 
@@ -113,3 +122,25 @@ def test_a_read_only_directory_is_refused(tmp_path):
     (tmp_path / "ro").mkdir(mode=0o555)
     with pytest.raises(ValueError, match="not writable"):
         check_run_dir(tmp_path / "ro" / "run")
+
+
+def test_run_json_records_the_code_that_created_and_resumed_the_run(tmp_path):
+    with open_run(tmp_path):
+        (tmp_path / "metrics.jsonl").write_text('{"step": 1}\n')
+    created = json.loads((tmp_path / RUN_FILE).read_text())
+    assert created["provenance"]["torch"] and "commit" in created["provenance"] and "resumed" not in created
+    with open_run(tmp_path, resume=True):
+        pass
+    with open_run(tmp_path, resume=True):
+        pass
+    resumed = json.loads((tmp_path / RUN_FILE).read_text())
+    assert resumed["run_id"] == created["run_id"] and resumed["provenance"] == created["provenance"]
+    assert len(resumed["resumed"]) == 2 and all(p["rnnzoo"] for p in resumed["resumed"])
+
+
+def test_write_results_stamps_provenance_and_keeps_a_given_one(tmp_path):
+    result = write_results(tmp_path, {"loss": 0.5})
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved == result and saved["loss"] == 0.5 and saved["provenance"]["python"]
+    write_results(tmp_path, {"loss": 0.25, "provenance": {"commit": "abc"}}, "lm.json")
+    assert json.loads((tmp_path / "lm.json").read_text())["provenance"] == {"commit": "abc"}

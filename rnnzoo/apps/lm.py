@@ -37,12 +37,11 @@ import torch
 from torch import nn
 
 from rnnzoo.config_args import from_dict, option
-from rnnzoo.io import atomic_write_json
 from rnnzoo.labels import IGNORE
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.models.generate import GenerationConfig, generate
 from rnnzoo.objectives.meap import meap_loss
-from rnnzoo.rundir import open_train_run
+from rnnzoo.rundir import open_train_run, write_results
 from rnnzoo.train import TrainConfig, Trainer, lm_loss
 from rnnzoo.train.checkpoint import CheckpointError, load_checkpoint, read_sidecar
 from rnnzoo.train.device import autocast, model_device, resolve_device
@@ -327,7 +326,7 @@ def _train_lm(cfg: LMTrainConfig, run) -> dict:
               "test_bpc": bits_per_char(model, scored["test"], seq_len), "scored_chars": len(scored["test"]) - 1,
               "train_seconds": summary["train_seconds"], "config": asdict(cfg)}
     if trainer.is_main:
-        atomic_write_json(Path(cfg.train.out_dir) / "lm.json", result)
+        write_results(cfg.train.out_dir, result, "lm.json")
     trainer.close()  # leaves the process group under torchrun, once the model is no longer used
     return result
 

@@ -69,6 +69,7 @@ from tqdm.auto import tqdm
 from rnnzoo.config_args import option
 from rnnzoo.io import append_jsonl, atomic_write_json
 from rnnzoo.labels import IGNORE
+from rnnzoo.provenance import provenance
 from rnnzoo.rundir import Run, open_run, resume_changes, truncate_metrics
 from rnnzoo.runtime import keep_freed_memory
 from rnnzoo.train.checkpoint import SIDECAR, CheckpointError, load_checkpoint, read_sidecar, save_checkpoint
@@ -229,7 +230,8 @@ class Trainer:
         bar.close()
         summary = {"steps": self.step, "stopped_early": stopped_early, "train_seconds": time.perf_counter() - start,
                    "final_loss": next((h["loss"] for h in reversed(self.history) if "loss" in h), None),
-                   "evals": [h for h in self.history if "eval" in h], "config": asdict(cfg)}
+                   "evals": [h for h in self.history if "eval" in h], "config": asdict(cfg),
+                   "provenance": provenance()}
         if self.best is not None:
             summary["best"] = {"metric": cfg.early_stop_metric, "value": self.best[0], "step": self.best[1]}
         if cfg.out_dir and self.is_main:

@@ -32,7 +32,9 @@ def test_writes_metrics_and_summary(tmp_path):
     summary, _ = run(out_dir=str(tmp_path))
     lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines if "loss" in r] == list(range(1, 7))
-    assert json.loads((tmp_path / "summary.json").read_text())["steps"] == summary["steps"] == 6
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert saved["steps"] == summary["steps"] == 6
+    assert saved["provenance"]["torch"] and "commit" in saved["provenance"]  # the code behind the run
 
 
 def test_grad_accum_of_identical_micro_batches_equals_one_big_step():

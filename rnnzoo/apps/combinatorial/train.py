@@ -33,11 +33,10 @@ from torch import nn
 from rnnzoo.apps.combinatorial import data
 from rnnzoo.apps.combinatorial.solvers import check_points, is_simple_polygon, polygon_area, tour_length
 from rnnzoo.config_args import from_dict, option
-from rnnzoo.io import atomic_write_json
 from rnnzoo.labels import IGNORE
 from rnnzoo.models.generate import decode, search_beams
 from rnnzoo.models.seq2seq import END, Seq2Seq, Seq2SeqConfig, Seq2SeqDecoder
-from rnnzoo.rundir import open_train_run
+from rnnzoo.rundir import open_train_run, write_results
 from rnnzoo.train import TrainConfig, Trainer
 from rnnzoo.train.device import model_device
 from rnnzoo.validate import check_types
@@ -233,7 +232,7 @@ def _train_seq2seq(cfg: Seq2SeqTrainConfig, run) -> dict:
            "train_seconds": summary["train_seconds"], "eval_seconds": time.perf_counter() - start,
            "final_loss": summary["final_loss"], "eval": results}
     if out_dir:
-        atomic_write_json(Path(out_dir) / "results.json", out)
+        write_results(out_dir, out)
         _save_weights(model, Path(out_dir) / WEIGHTS)
     trainer.close()  # leaves the process group under torchrun, once the model is no longer used
     return out

@@ -30,9 +30,7 @@ from rnnzoo.apps.dynamics.metrics import power_spectrum_distance, state_space_di
 from rnnzoo.apps.dynamics.models import PLRNN, PLRNNConfig, gtf_unroll
 from rnnzoo.apps.dynamics.systems import SYSTEMS, check_system, trajectories
 from rnnzoo.config_args import option
-from rnnzoo.io import atomic_write_json
-from rnnzoo.provenance import provenance
-from rnnzoo.rundir import open_train_run
+from rnnzoo.rundir import open_train_run, write_results
 from rnnzoo.train import TrainConfig, Trainer
 
 TEST_SEED = 1_000_003
@@ -125,12 +123,12 @@ def train_dynamics(cfg: DynamicsConfig | None = None) -> dict:
                   "final_loss": summary["final_loss"], "train_seconds": summary["train_seconds"],
                   "wall_seconds": time.perf_counter() - start,
                   "params": sum(p.numel() for p in model.parameters()),
-                  "config": dataclasses.asdict(cfg), "provenance": provenance()}
+                  "config": dataclasses.asdict(cfg)}
         if cfg.train.out_dir:
             from rnnzoo.apps.dynamics.plot import plot_attractor
 
             plot_attractor(test[1:cfg.eval_len + 1].numpy(), gen, Path(cfg.train.out_dir) / "attractor.png",
                            title=f"{cfg.system}, {cfg.arch}, alpha={cfg.gtf}")
-            atomic_write_json(Path(cfg.train.out_dir) / "results.json", result)
+            write_results(cfg.train.out_dir, result)
         trainer.close()  # leaves the process group under torchrun, once the model is no longer used
         return result

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,8 +22,7 @@ from rnnzoo.apps.tagging.data import TAGS, encode, load_tag_data
 from rnnzoo.apps.tagging.metrics import tag_metrics
 from rnnzoo.apps.tagging.models import Tagger, TaggerConfig
 from rnnzoo.config_args import option
-from rnnzoo.io import atomic_write_json
-from rnnzoo.rundir import open_train_run
+from rnnzoo.rundir import open_train_run, write_results
 from rnnzoo.train import TrainConfig, Trainer
 
 
@@ -102,6 +100,6 @@ def train_tagger(config: TagTrainConfig | None = None) -> dict:
         result["wall_seconds"] = time.perf_counter() - start
         result["config"] = dataclasses.asdict(config)
         if config.train.out_dir and trainer.is_main:
-            atomic_write_json(Path(config.train.out_dir) / "results.json", result)
+            write_results(config.train.out_dir, result)
         trainer.close()  # leaves the process group under torchrun, once the model is no longer used
         return result

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,9 +26,7 @@ from rnnzoo.apps.timeseries.metrics import accuracy
 from rnnzoo.apps.timeseries.models import CLASSIFY_BASELINES, FORECAST_BASELINES, TSModelConfig, build_model
 from rnnzoo.apps.timeseries.splits import Scaler
 from rnnzoo.config_args import option
-from rnnzoo.io import atomic_write_json
-from rnnzoo.provenance import provenance
-from rnnzoo.rundir import open_train_run
+from rnnzoo.rundir import open_train_run, write_results
 from rnnzoo.train import TrainConfig
 
 
@@ -78,10 +75,9 @@ def classify(config: ClassifyConfig, data: Labelled | None = None) -> dict:
             pred, trained = _train(config, data, run)
             result.update(trained)
         result["test"] = {"accuracy": accuracy(pred, data.y_test)}
-        result.update(wall_seconds=time.perf_counter() - start, config=dataclasses.asdict(config),
-                      provenance=provenance())
+        result.update(wall_seconds=time.perf_counter() - start, config=dataclasses.asdict(config))
         if config.train.out_dir:
-            atomic_write_json(Path(config.train.out_dir) / "results.json", result)
+            write_results(config.train.out_dir, result)
         return result
 
 

@@ -15,7 +15,6 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,8 +24,7 @@ from rnnzoo.apps.tpp.metrics import density_predictions, prediction_grid, summar
 from rnnzoo.apps.tpp.models import TPPConfig, TPPModel
 from rnnzoo.apps.tpp.simulate import PROCESSES
 from rnnzoo.config_args import option
-from rnnzoo.io import atomic_write_json
-from rnnzoo.rundir import open_train_run
+from rnnzoo.rundir import open_train_run, write_results
 from rnnzoo.train import TrainConfig, Trainer
 
 
@@ -126,6 +124,6 @@ def train_tpp(config: TPPTrainConfig | None = None) -> dict:
         result["wall_seconds"] = time.perf_counter() - start
         result["config"] = dataclasses.asdict(config)
         if config.train.out_dir and trainer.is_main:
-            atomic_write_json(Path(config.train.out_dir) / "results.json", result)
+            write_results(config.train.out_dir, result)
         trainer.close()  # leaves the process group under torchrun, once the model is no longer used
         return result

@@ -27,9 +27,7 @@ from rnnzoo.apps.vision.data import load_digits, moving_digits, split
 from rnnzoo.apps.vision.metrics import frame_mse, ssim
 from rnnzoo.apps.vision.video import FramePredictor, VideoModelConfig
 from rnnzoo.config_args import option
-from rnnzoo.io import atomic_write_json
-from rnnzoo.provenance import provenance
-from rnnzoo.rundir import open_train_run
+from rnnzoo.rundir import open_train_run, write_results
 from rnnzoo.train import TrainConfig, Trainer
 
 TEST_SEED = 1_000_003
@@ -98,12 +96,12 @@ def train_moving(cfg: MovingConfig | None = None) -> dict:
                   "ssim_mean": sum(metrics["ssim"]) / cfg.future}, "final_loss": summary["final_loss"],
                   "train_seconds": summary["train_seconds"], "wall_seconds": time.perf_counter() - start,
                   "params": sum(p.numel() for p in model.parameters()),
-                  "config": dataclasses.asdict(cfg), "provenance": provenance()}
+                  "config": dataclasses.asdict(cfg)}
         if cfg.train.out_dir:
             from rnnzoo.apps.vision.plot import plot_frames
 
             plot_frames(test[0].numpy(), pred[0].numpy(), cfg.context, Path(cfg.train.out_dir) / "frames.png",
                         title=f"{cfg.model.arch}: {cfg.context} frames given, {cfg.future} predicted")
-            atomic_write_json(Path(cfg.train.out_dir) / "results.json", result)
+            write_results(cfg.train.out_dir, result)
         trainer.close()  # leaves the process group under torchrun, once the model is no longer used
         return result
