@@ -29,7 +29,7 @@ Layouts: B batch, T (or L) time, H heads, K/V key/value head dims, D channels, N
 | gla | q, k, gk [B, T, H, K]; v [B, T, H, V] | recurrent, chunk, kernel, auto | auto | float32 |
 | rwkv6 | q, k, w [B, T, H, K]; v [B, T, H, V]; u [H, K] | recurrent, chunk, kernel, auto | auto | float32 |
 | linear_attention | q, k [B, T, H, K]; v [B, T, H, V] | recurrent, chunk, kernel, auto | auto | float32 |
-| mlstm | q, k [B, T, H, K]; v [B, T, H, V]; i, f [B, T, H] | recurrent, chunk | chunk | float32 |
+| mlstm | q, k [B, T, H, K]; v [B, T, H, V]; i, f [B, T, H] | recurrent, chunk, kernel, auto | auto | float32 |
 | delta_rule | q, k [B, T, H, K]; v [B, T, H, V]; beta [B, T, H] | recurrent, chunk, kernel, auto | auto | float32 |
 | gated_delta_rule | q, k [B, T, H, K]; v [B, T, H, V]; g, beta [B, T, H] | recurrent, chunk, kernel, auto | auto | float32 |
 | delta_product | q [B, T, H, K]; k, v [B, T*n, H, D]; g [B, T, H]; beta [B, T*n, H] | recurrent, chunk, kernel, auto | auto | float32 |
