@@ -1,6 +1,7 @@
 """The compiled CPU kernel of the delta rule with decay (rnnzoo/ops/kernels/csrc/delta_rule.c), as the "kernel" mode of
-delta_rule, gated_delta_rule and delta_product (n rank-1 rows per token, the decay once per token): equal to the
-reference loop forward and backward, float64 gradcheck, and the pure-PyTorch fallback without the kernel."""
+delta_rule, gated_delta_rule and delta_product (n rank-1 rows per token, the decay once per token) and of kda and gdn2
+(a decay per key channel, channel-wise gates): equal to the reference loop forward and backward, float64 gradcheck,
+and the pure-PyTorch fallback without the kernel."""
 
 from unittest import mock
 
@@ -9,10 +10,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rnnzoo.ops.kda import _recurrent
 from rnnzoo.ops.kernels import delta_rule as kernel
 from rnnzoo.ops.kernels import native
-from tests.ops.modes import close, kernel_missing
+from tests.ops.modes import assert_modes_agree, close, gradcheck, kernel_missing
 from tests.ops.test_delta import OPS, call, forward_backward, make_inputs
+from tests.ops.test_kda import OPS as KDA_OPS
+from tests.ops.test_kda import make as make_kda
 
 pytestmark = pytest.mark.skipif(kernel_missing("delta_rule"), reason="no C compiler: no compiled kernel")
 
@@ -91,3 +95,38 @@ def test_auto_falls_back_to_the_chunk_form_without_the_kernel(tmp_path, monkeypa
             call("delta_product", x, "kernel")
     finally:
         native._build.cache_clear()
+
+
+
+@pytest.mark.parametrize("op", ["kda", "gdn2"])
+@pytest.mark.parametrize("t,dk,dv,state", [(1, 16, 16, True), (37, 3, 5, False), (70, 32, 64, True)])
+def test_kda_and_gdn2_kernel_matches_recurrent(op, t, dk, dv, state):
+    # one decay per key channel; gdn2's erase and write gates per channel
+    with mock.patch.object(kernel, "SEGMENT", 8):
+        assert_modes_agree(KDA_OPS[op], make_kda(op, 2, t, 2, dk, dv, seed=t, state=state), 1e-5, mode="kernel")
+
+
+@pytest.mark.parametrize("op", ["kda", "gdn2"])
+def test_kda_and_gdn2_gradcheck_float64(op):
+    with mock.patch.object(kernel, "SEGMENT", 3):
+        assert gradcheck(KDA_OPS[op], make_kda(op, 1, 7, 2, 3, 2, dtype=torch.float64), mode="kernel",
+                         output_final_state=True)
+
+
+@pytest.mark.parametrize("dk,dv", [(3, 5), (16, 32)])
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float64, 1e-12)])
+def test_per_key_decay_and_channel_gates_match_gdn2_loop(dk, dv, dtype, tol):
+    # Gated DeltaNet-2's rule on the kernel's own arguments: erase vector a = b . k, value x = w . v
+    gen = torch.Generator().manual_seed(3)
+    q, k, g, b = (torch.randn(2, 33, 2, dk, generator=gen, dtype=dtype) for _ in range(4))
+    v, w = (torch.randn(2, 33, 2, dv, generator=gen, dtype=dtype) for _ in range(2))
+    k, g, b, w = torch.nn.functional.normalize(k, dim=-1), -g.abs(), b.sigmoid(), w.sigmoid()
+    s0 = torch.randn(2, 2, dk, dv, generator=gen, dtype=dtype)
+    leaves = [t.requires_grad_() for t in (q, k, v, g, b, w, s0)]
+    with mock.patch.object(kernel, "SEGMENT", 4):
+        got = kernel.kernel_recurrence(q, k, b * k, w * v, g, s0)
+    want = _recurrent(q, k, v, g, b, w, s0)
+    proj = torch.randn(got[0].shape, generator=gen, dtype=dtype)
+    grads = [torch.autograd.grad((o * proj).sum() + (s * s).sum(), leaves) for o, s in (got, want)]
+    for a_, b_ in zip((*got, *grads[0]), (*want, *grads[1])):
+        close(a_, b_, tol)
