@@ -269,13 +269,13 @@ INLINE void bwd_vec(BWD_ARGS(float), float *lam, float *lamn, float *work, const
                 const float *ot = o + AT(t, V), *Ct = Cs + (t + 1 - t0) * K * V, *Cp = Ct - K * V;
                 const float *nt = ns + (t + 1 - t0) * K, *np = nt - K;
                 OUTPUT_GRADS(float, expf)
-                v16 DN[NVMAX], VT[NVMAX], DV[NVMAX], gf = {};
+                v16 DN[NVMAX], VT[NVMAX], DV[2][NVMAX], gf[2] = {};
                 for (int64_t c = 0; c < nv; c++) {
                     DN[c] = ld(dot + 16 * c) * inv;
                     VT[c] = ld(vt + 16 * c);
-                    DV[c] = (v16){};
+                    DV[0][c] = DV[1][c] = (v16){};
                 }
-                for (int64_t r = 0; r < K; r++) {
+                for (int64_t r = 0; r < K; r++) { /* two chains of the sums over rows (FMA latency) */
                     v16 pqr = {}, plr = {};
                     float *lr = lam + r * V;
                     const float w = iw * kt[r];
@@ -283,8 +283,8 @@ INLINE void bwd_vec(BWD_ARGS(float), float *lam, float *lamn, float *work, const
                         const v16 l = ld(lr + 16 * c) + DN[c] * qt[r];
                         pqr += ld(Ct + r * V + 16 * c) * DN[c];
                         plr += l * VT[c];
-                        DV[c] += l * w;
-                        gf += l * ld(Cp + r * V + 16 * c);
+                        DV[r & 1][c] += l * w;
+                        gf[r & 1] += l * ld(Cp + r * V + 16 * c);
                         st(lr + 16 * c, l * fw);
                     }
                     st(pq + r * 16, pqr);
@@ -294,8 +294,8 @@ INLINE void bwd_vec(BWD_ARGS(float), float *lam, float *lamn, float *work, const
                     st(sq + rb, reduce(pq + rb * 16));
                     st(lv + rb, reduce(pl + rb * 16));
                 }
-                for (int64_t c = 0; c < nv; c++) st(dv + AT(t, V) + 16 * c, DV[c]);
-                float dfw = hsum(gf), diw = 0;
+                for (int64_t c = 0; c < nv; c++) st(dv + AT(t, V) + 16 * c, DV[0][c] + DV[1][c]);
+                float dfw = hsum(gf[0] + gf[1]), diw = 0;
                 for (int64_t r = 0; r < K; r++) {
                     lamn[r] += dden * qt[r];
                     dq[AT(t, K) + r] = sq[r] + dden * nt[r];
