@@ -59,5 +59,12 @@ def cases(batch: int, seqlen: int) -> dict[str, dict[str, Callable[[], Callable[
         "linear_attention": {m: la(m) for m in modes},
         "simple_gla": {m: sgla(m) for m in modes},
         "gla": {m: gla_(m) for m in modes},
-        "mlstm": {"recurrent": mlstm_("recurrent"), "chunk": mlstm_("chunk")},
+        "mlstm": {m: mlstm_(m) for m in (("recurrent", "chunk", "kernel") if load("mlstm") else ("recurrent", "chunk"))},
     }
+
+
+def flops(batch: int, seqlen: int) -> dict[str, float]:
+    """Floating-point operations of mlstm's compiled kernel, forward + backward, per (token, head) with the state
+    K x V: forward 5KV (the decayed rank-1 update, the output), backward 14KV (recomputation, the adjoint's
+    update and decay, dq, dv, Lambda v, dfw) (the roofline in docs/speed.md)."""
+    return {"mlstm": batch * seqlen * HEADS * DIM * DIM * 19}

@@ -4,9 +4,13 @@
     python benchmarks/ops_speed.py --ops gla,simple_gla --T 4096 --repeats 3
     python benchmarks/ops_speed.py --ops selective_scan --T 4096 --max-seconds 20   # slow references: timed once
     python benchmarks/ops_speed.py --ops ssd,selective_scan --T 4096 --paired 5   # modes in turn, paired ratios
+    python benchmarks/ops_speed.py --ops mlstm --modes kernel --T 4096 --paired 3 --threads 1 --roofline
 
 Cases come from benchmarks/cases_<family>.py modules (``cases(batch, seqlen) -> {op: {mode: make}}``,
-``make()`` draws inputs and returns the timed call; first mode = reference); a missing family module is skipped. Writes JSON to --out.
+``make()`` draws inputs and returns the timed call; first mode = reference); a missing family module is skipped.
+A family module may also define ``flops(batch, seqlen) -> {op: count}`` (its compiled kernel's forward + backward):
+``--roofline`` then adds the kernel rows' GFLOP/s and their fraction of this machine's sgemm peak, measured
+first with a large torch.mm on the same threads. Writes JSON to --out.
 """
 
 from __future__ import annotations
@@ -41,6 +45,31 @@ def load_cases(batch: int, seqlen: int) -> dict:
             continue
         found.update(module.cases(batch, seqlen))
     return found
+
+
+def load_flops(batch: int, seqlen: int) -> dict:
+    """{op: floating-point operations of its compiled kernel's forward + backward} from the family modules."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    found = {}
+    for family in FAMILIES:
+        try:
+            module = importlib.import_module(family)
+        except ModuleNotFoundError:
+            continue
+        found.update(getattr(module, "flops", lambda b, t: {})(batch, seqlen))
+    return found
+
+
+def sgemm_peak(size: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of the best of ``repeats`` float32 [size, size] @ [size, size] products on torch's threads."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size ** 3 / best / 1e9
 
 
 def run_once(make, backward: bool) -> float:
@@ -94,10 +123,15 @@ def run_paired(cases: dict, args, seqlen: int, rows: list, kept: bool) -> None:
                        fwd_bwd_s=statistics.median(ts), fwd_bwd_s_each=ts, paired_speedup=statistics.median(ratios),
                        paired_speedup_each=ratios, reference=ref, load=os.getloadavg()[0],
                        keep_freed_memory=kept)
+            roofline = ""
+            if args.peak and mode == "kernel" and op in args.flops:
+                row.update(kernel_gflops=args.flops[op] / row["fwd_bwd_s"] / 1e9, sgemm_gflops=args.peak)
+                row["fraction_of_sgemm"] = row["kernel_gflops"] / args.peak
+                roofline = f"  {row['kernel_gflops']:.1f} GFLOP/s = {row['fraction_of_sgemm']:.1%} of sgemm"
             rows.append(row)
             print(f"{op:<20}{mode:<12}{seqlen:>6}{row['fwd_bwd_s'] * 1e3:>10.1f}{row['paired_speedup']:>19.1f}"
-                  f"{min(ratios):>9.1f}-{max(ratios):<6.1f}", flush=True)
-            write_json(args.out, {"torch": torch.__version__, "rows": rows})
+                  f"{min(ratios):>9.1f}-{max(ratios):<6.1f}{roofline}", flush=True)
+            write_json(args.out, {"torch": torch.__version__, "rows": rows, "sgemm_gflops": args.peak or None})
 
 
 def write_json(path: Path, payload) -> None:
@@ -145,6 +179,10 @@ def main(argv=None) -> None:
     parser.add_argument("--paired", type=int, default=0, metavar="ROUNDS",
                         help="forward + backward only, every mode timed in turn for ROUNDS rounds; reports "
                              "the median of the per-round speed-ups (steadier on a noisy machine)")
+    parser.add_argument("--modes", default="", help="comma-separated modes to time, the first one the ratios' base "
+                        "(default: every mode of each op, its reference first)")
+    parser.add_argument("--roofline", action="store_true",
+                        help="with --paired: measure the sgemm peak first and report each kernel row's GFLOP/s")
     parser.add_argument("--out", type=Path, default=Path("bench_results/ops_speed.json"),
                         help="JSON rows (default in the git-ignored bench_results/; the committed tables in "
                              "results/speed/ are written with an explicit --out)")
@@ -154,6 +192,10 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     kept = not args.glibc_malloc and keep_freed_memory()
     wanted = [o for o in args.ops.split(",") if o]
+    picked = [m for m in args.modes.split(",") if m]
+    args.peak = sgemm_peak() if args.roofline else 0.0
+    if args.peak:
+        print(f"sgemm peak on {args.threads} thread(s): {args.peak:.1f} GFLOP/s")
     rows = []
     if not args.paired:
         print(PLAIN_HEADER)
@@ -163,6 +205,9 @@ def main(argv=None) -> None:
         if unknown:
             parser.error(f"unknown ops {sorted(unknown)}; available: {', '.join(sorted(all_cases))}")
         cases = {op: modes for op, modes in all_cases.items() if not wanted or op in wanted}
+        if picked:
+            cases = {op: {m: modes[m] for m in picked if m in modes} for op, modes in cases.items()}
+        args.flops = load_flops(args.batch, seqlen)
         (run_paired if args.paired else run_plain)(cases, args, seqlen, rows, kept)
 
 

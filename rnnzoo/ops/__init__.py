@@ -29,14 +29,14 @@ Layouts: B batch, T (or L) time, H heads, K/V key/value head dims, D channels, N
 | gla | q, k, gk [B, T, H, K]; v [B, T, H, V] | recurrent, chunk, kernel, auto | auto | float32 |
 | rwkv6 | q, k, w [B, T, H, K]; v [B, T, H, V]; u [H, K] | recurrent, chunk, kernel, auto | auto | float32 |
 | linear_attention | q, k [B, T, H, K]; v [B, T, H, V] | recurrent, chunk, kernel, auto | auto | float32 |
-| mlstm | q, k [B, T, H, K]; v [B, T, H, V]; i, f [B, T, H] | recurrent, chunk | chunk | float32 |
-| delta_rule | q, k [B, T, H, K]; v [B, T, H, V]; beta [B, T, H] | recurrent, chunk | chunk | float32 |
-| gated_delta_rule | q, k [B, T, H, K]; v [B, T, H, V]; g, beta [B, T, H] | recurrent, chunk | chunk | float32 |
-| delta_product | q [B, T, H, K]; k, v [B, T*n, H, D]; g [B, T, H]; beta [B, T*n, H] | recurrent, chunk | chunk | float32 |
+| mlstm | q, k [B, T, H, K]; v [B, T, H, V]; i, f [B, T, H] | recurrent, chunk, kernel, auto | auto | float32 |
+| delta_rule | q, k [B, T, H, K]; v [B, T, H, V]; beta [B, T, H] | recurrent, chunk, kernel, auto | auto | float32 |
+| gated_delta_rule | q, k [B, T, H, K]; v [B, T, H, V]; g, beta [B, T, H] | recurrent, chunk, kernel, auto | auto | float32 |
+| delta_product | q [B, T, H, K]; k, v [B, T*n, H, D]; g [B, T, H]; beta [B, T*n, H] | recurrent, chunk, kernel, auto | auto | float32 |
 | dplr_delta_rule | q, k, a, b, gk [B, T, H, K]; v [B, T, H, V] | recurrent, chunk | chunk | float32 |
 | iplr_delta_rule | q, k, a, b [B, T, H, K]; v [B, T, H, V] | recurrent, chunk | chunk | float32 |
-| kda | q, k, g [B, T, H, K]; v [B, T, H, V]; beta [B, T, H] | recurrent, chunk | chunk | float32 |
-| gdn2 | q, k, g, b [B, T, H, K]; v, w [B, T, H, V] | recurrent, chunk | chunk | float32 |
+| kda | q, k, g [B, T, H, K]; v [B, T, H, V]; beta [B, T, H] | recurrent, chunk, kernel, auto | auto | float32 |
+| gdn2 | q, k, g, b [B, T, H, K]; v, w [B, T, H, V] | recurrent, chunk, kernel, auto | auto | float32 |
 | ssd | x [B, T, H, P]; a [B, T, H]; b, c [B, T, H, N] | recurrent, chunk, kernel, auto | auto | float32 |
 | signed_ssd | x [B, T, H, P]; a [B, T, H]; b, c [B, T, H, N] | recurrent, chunk, kernel, auto | auto | float32 |
 | selective_scan | u, delta, z [B, D, L]; A [D, N]; B, C [D, N] / [B, N, L] / [B, G, N, L] | recurrent, chunk, kernel, auto | auto | float32 |

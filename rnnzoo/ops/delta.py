@@ -24,6 +24,12 @@ so with T = (I + A)^{-1} (unit-lower-triangular solves, all chunks at once, neve
 U = T diag(b) V - T diag(b exp(G)) K S_0 = U~ - W S_0. Only the S_0-dependent part runs in a loop over
 chunks (four small matmuls per chunk). Every exponent is a difference G_i - G_j <= 0 inside one chunk,
 so strong decay never overflows.
+
+``mode="kernel"`` is the loop compiled for CPU (``kernels/csrc/delta_rule.c``, built on first use) with a
+hand-written backward: one rank-1 row S <- S + k (x - Sᵀ a)ᵀ per Householder step with a = b k, x = b v, the
+decay once per token. ``"auto"`` (the default) takes it for CPU float32/float64 tensors whose K and V are
+multiples of 16 (V <= 256) wherever a C compiler is present (``kernels.resolve`` with
+``kernels.delta_rule.fits``), else ``"chunk"``.
 """
 
 from __future__ import annotations
@@ -31,11 +37,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from rnnzoo.ops import kernels
 from rnnzoo.ops._chunk import segsum
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
+from rnnzoo.ops.kernels import delta_rule as kernel
 from rnnzoo.ops.varlen import packable
 
-MODES = ("recurrent", "chunk")
+MODES = ("recurrent", "chunk", "kernel", "auto")
 
 
 # -- checks --------------------------------------------------------------------------------------
@@ -152,7 +160,7 @@ def _chunk(q, k, v, g, beta, scale, initial_state, chunk_size, rows_per_token=1)
 # -- public ops ----------------------------------------------------------------------------------
 @packable("delta_rule")
 @autocast_safe
-def delta_rule(q, k, v, beta, scale=None, initial_state=None, output_final_state=False, mode="chunk",
+def delta_rule(q, k, v, beta, scale=None, initial_state=None, output_final_state=False, mode="auto",
                chunk_size=64):
     """DeltaNet (Schlag et al. 2021; Yang et al. 2024, eq. 1): S_t = (I - b_t k_t k_tᵀ) S_{t-1} + b_t k_t v_tᵀ,
     o_t = S_tᵀ (scale q_t).
@@ -166,7 +174,7 @@ def delta_rule(q, k, v, beta, scale=None, initial_state=None, output_final_state
 
 @packable("gated_delta_rule")
 @autocast_safe
-def gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None, output_final_state=False, mode="chunk",
+def gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None, output_final_state=False, mode="auto",
                      chunk_size=64):
     """Gated DeltaNet (Yang et al. 2025, eq. 10): S_t = exp(g_t)(I - b_t k_t k_tᵀ) S_{t-1} + b_t k_t v_tᵀ,
     o_t = S_tᵀ (scale q_t).
@@ -181,7 +189,7 @@ def gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None, output_fi
 @packable("delta_product")
 @autocast_safe
 def delta_product(q, k, v, g, beta, num_householder=2, scale=None, initial_state=None,
-                  output_final_state=False, mode="chunk", chunk_size=64):
+                  output_final_state=False, mode="auto", chunk_size=64):
     """DeltaProduct (Siems et al. 2025, eq. 4): per token, n = num_householder delta steps
     S <- (I - b_{t,j} k_{t,j} k_{t,j}ᵀ) S + b_{t,j} k_{t,j} v_{t,j}ᵀ (j = 1..n), the decay exp(g_t) applied
     once per token before its first step, then o_t = S_tᵀ (scale q_t).
@@ -194,23 +202,23 @@ def delta_product(q, k, v, g, beta, num_householder=2, scale=None, initial_state
     if num_householder < 1:
         raise ValueError(f"num_householder must be >= 1, got {num_householder}")
     _check("delta_product", q, k, v, g, beta, initial_state, mode, chunk_size, rows_per_token=num_householder)
-    n = num_householder
-    if mode == "recurrent" or g is None or n == 1:
-        return _run("delta_product", q, k, v, g, beta, scale, initial_state, output_final_state, mode, chunk_size, n)
-    # The chunk form runs one gated delta rule on the T*n rows, with the decay on each token's first row.
-    b, t, h = g.shape
-    g_rows = g.new_zeros(b, t, n, h)
-    g_rows[:, :, 0] = g
-    return _run("delta_product", q, k, v, g_rows.reshape(b, t * n, h), beta, scale, initial_state,
-                output_final_state, mode, chunk_size, n)
+    return _run("delta_product", q, k, v, g, beta, scale, initial_state, output_final_state, mode, chunk_size,
+                num_householder)
 
 
 def _run(op, q, k, v, g, beta, scale, initial_state, output_final_state, mode, chunk_size, rows_per_token=1):
+    """g: [B, T, H] per token or None; k, v, beta: T * rows_per_token rows."""
     dtype = q.dtype
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     q, k, v, g, beta, initial_state = upcast(q, k, v, g, beta, initial_state, op=op)
-    if mode == "recurrent":
+    mode = kernels.resolve(mode, "delta_rule", q, k, v, g, beta, initial_state, fits=kernel.fits(q, v))
+    if mode == "kernel":  # the erase vector b k and the value b v formed here: dbeta by autograd
+        o, s = kernel.kernel_recurrence(q * scale, k, beta[..., None] * k, beta[..., None] * v, g, initial_state)
+    elif mode == "recurrent":
         o, s = _recurrent(q, k, v, g, beta, scale, initial_state, rows_per_token)
     else:
+        if g is not None and rows_per_token > 1:  # one gated delta rule on the rows, the decay on each token's first
+            b, t, h = g.shape
+            g = torch.cat((g[:, :, None], g.new_zeros(b, t, rows_per_token - 1, h)), 2).reshape(b, -1, h)
         o, s = _chunk(q, k, v, g, beta, scale, initial_state, chunk_size, rows_per_token)
     return o.to(dtype), (s if output_final_state else None)

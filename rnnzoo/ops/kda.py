@@ -11,15 +11,24 @@ With g equal over the channels of a head, kda is ``gated_delta_rule``. Ops never
 ``mode="chunk"`` is ``dplr_delta_rule``'s chunk form: the transition (I - k (b ⊙ k)ᵀ) D reads the decayed state
 through (b ⊙ k)ᵀ D S = (exp(g) ⊙ b ⊙ k)ᵀ S, so gdn2 is the DPLR rule with a = exp(g) ⊙ b ⊙ k, b' = -k,
 values w ⊙ v and the same decay gk = g.
+
+``mode="kernel"`` is the loop compiled for CPU (``kernels/csrc/delta_rule.c``, the delta-rule family's kernel with
+one decay per key channel, erase vector b ⊙ k and value w ⊙ v) with a hand-written backward; ``"auto"`` (the
+default) takes it for CPU float32/float64 tensors whose K and V are multiples of 16 (V <= 256) wherever a C compiler
+is present (``kernels.resolve`` with ``kernels.delta_rule.fits``), else ``"chunk"``.
 """
 
 from __future__ import annotations
 
 import torch
 
+from rnnzoo.ops import kernels
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
-from rnnzoo.ops.dplr import MODES, dplr_delta_rule
+from rnnzoo.ops.dplr import dplr_delta_rule
+from rnnzoo.ops.kernels import delta_rule as kernel
 from rnnzoo.ops.varlen import packable
+
+MODES = ("recurrent", "chunk", "kernel", "auto")
 
 
 def _check(op, q, k, v, g, initial_state, mode, chunk_size):
@@ -51,7 +60,10 @@ def _run(op, q, k, v, g, b, w, scale, initial_state, output_final_state, mode, c
     dtype = q.dtype
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     q, k, v, g, b, w, s0 = upcast(q, k, v, g, b, w, initial_state, op=op)
-    if mode == "chunk":
+    mode = kernels.resolve(mode, "delta_rule", q, k, v, g, b, w, s0, fits=kernel.fits(q, v))
+    if mode == "kernel":
+        o, s = kernel.kernel_recurrence(q * scale, k, b * k, w * v, g, s0)
+    elif mode == "chunk":
         o, s = dplr_delta_rule(q, k, w * v, g.exp() * b * k, -k, g, scale=scale, initial_state=s0,
                                output_final_state=True, chunk_size=chunk_size)
     else:
@@ -63,7 +75,7 @@ def _run(op, q, k, v, g, b, w, scale, initial_state, output_final_state, mode, c
 
 @packable("gdn2")
 @autocast_safe
-def gdn2(q, k, v, g, b, w, scale=None, initial_state=None, output_final_state=False, mode="chunk", chunk_size=64):
+def gdn2(q, k, v, g, b, w, scale=None, initial_state=None, output_final_state=False, mode="auto", chunk_size=64):
     """Gated DeltaNet-2: S_t = (I - k_t (b_t ⊙ k_t)ᵀ) diag(exp(g_t)) S_{t-1} + k_t (w_t ⊙ v_t)ᵀ, o_t = S_tᵀ (scale q_t).
 
     q, k: [B, T, H, K]; g (log decay, <= 0), b (erase gate): [B, T, H, K]; v, w (write gate): [B, T, H, V];
@@ -79,7 +91,7 @@ def gdn2(q, k, v, g, b, w, scale=None, initial_state=None, output_final_state=Fa
 
 @packable("kda")
 @autocast_safe
-def kda(q, k, v, g, beta, scale=None, initial_state=None, output_final_state=False, mode="chunk", chunk_size=64):
+def kda(q, k, v, g, beta, scale=None, initial_state=None, output_final_state=False, mode="auto", chunk_size=64):
     """Kimi Delta Attention: S_t = (I - beta_t k_t k_tᵀ) diag(exp(g_t)) S_{t-1} + beta_t k_t v_tᵀ, o_t = S_tᵀ (scale q_t);
     ``gdn2`` with b = w = beta.
 

@@ -14,22 +14,28 @@ cumulative log forget gate, so within a chunk the weights exp(segsum(f)_ij + i_j
 and the state enters with exp(b_i + m_in - m_i) <= 1. A loop over chunks carries the scalar m; (C, n)
 are then passed chunk to chunk (``pass_states``); n rides
 along C as one extra value column of ones.
+
+``"kernel"``: the loop compiled for CPU (``kernels/csrc/mlstm.c``, built on first use) with a hand-written backward;
+``"auto"`` (the default) takes it for CPU float32/float64 tensors whose K and V are multiples of 16 (V <= 256)
+wherever a C compiler is present (``kernels.resolve`` with ``kernels.mlstm.fits``), else ``"chunk"``.
 """
 
 from __future__ import annotations
 
 import torch
 
+from rnnzoo.ops import kernels
 from rnnzoo.ops._chunk import from_chunks, pass_states, segsum, to_chunks
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
+from rnnzoo.ops.kernels import mlstm as kernel
 from rnnzoo.ops.varlen import packable
 
-MODES = ("recurrent", "chunk")
+MODES = ("recurrent", "chunk", "kernel", "auto")
 
 
 @packable("mlstm")
 @autocast_safe
-def mlstm(q, k, v, i, f, scale=None, initial_state=None, output_final_state=False, mode="chunk", chunk_size=64,
+def mlstm(q, k, v, i, f, scale=None, initial_state=None, output_final_state=False, mode="auto", chunk_size=64,
           eps=1e-6):
     """q, k: [B, T, H, K]; v: [B, T, H, V]; i, f: [B, T, H];
     initial_state: (C [B, H, K, V], n [B, H, K], m [B, H]) or None.
@@ -54,8 +60,12 @@ def mlstm(q, k, v, i, f, scale=None, initial_state=None, output_final_state=Fals
         c0, n0, m0 = qf.new_zeros(b, h, dk, dv), qf.new_zeros(b, h, dk), qf.new_zeros(b, h)
     else:
         c0, n0, m0 = state
-    fn = _recurrent if mode == "recurrent" else _chunk
-    out, state = fn(qf * scale, k, v, i, f, c0, n0, m0, chunk_size, eps)
+    mode = kernels.resolve(mode, "mlstm", qf, k, v, i, f, c0, n0, m0, fits=kernel.fits(qf, v))
+    if mode == "kernel":
+        out, state = kernel.kernel_recurrence(qf * scale, k, v, i, f, c0, n0, m0, eps)
+    else:
+        fn = _recurrent if mode == "recurrent" else _chunk
+        out, state = fn(qf * scale, k, v, i, f, c0, n0, m0, chunk_size, eps)
     return out.to(q.dtype), (state if output_final_state else None)
 
 

@@ -31,3 +31,16 @@ def test_unknown_op_is_an_error(tmp_path):
 def test_bad_counts_are_errors(tmp_path, flags):
     with pytest.raises(SystemExit):
         ops_speed.main(["--ops", "ssd", "--T", "16", "--out", str(tmp_path / "x.json"), *flags])
+
+
+def test_modes_pick_and_order_the_timed_modes_and_roofline_adds_kernel_gflops(tmp_path):
+    out = tmp_path / "speed.json"
+    ops_speed.main(["--ops", "delta_rule", "--modes", "chunk,kernel,fla_naive", "--T", "16", "--batch", "1",
+                    "--threads", "1", "--paired", "1", "--roofline", "--out", str(out)])
+    payload = json.loads(out.read_text())
+    rows = payload["rows"]
+    assert [r["mode"] for r in rows] == ["chunk", *(["kernel"] if load("delta_rule") else []), "fla_naive"]
+    assert rows[0]["reference"] == "chunk" and payload["sgemm_gflops"] > 0
+    for r in rows:
+        assert ("kernel_gflops" in r) == (r["mode"] == "kernel")
+        assert r.get("fraction_of_sgemm", 1) > 0

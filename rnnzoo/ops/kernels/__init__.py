@@ -1,10 +1,13 @@
-"""Optional compiled CPU kernels: the reference loops of two ops written in C (``csrc/``), built on first use
+"""Optional compiled CPU kernels: the reference loops of several ops written in C (``csrc/``), built on first use
 (``native``) and wrapped as autograd functions with hand-written backward passes:
 
 - ``linear_attention``: decayed linear attention, the ``"kernel"`` mode of ``simple_gla`` (hence
   ``linear_attention``, ``ssd``, ``signed_ssd``) and ``gla``;
 - ``selective_scan``: Mamba's S6 recurrence, the ``"kernel"`` mode of ``selective_scan`` and
-  ``signed_selective_scan``.
+  ``signed_selective_scan``;
+- ``delta_rule``: rank-1 delta-rule rows with a decay per token, the ``"kernel"`` mode of ``delta_rule``,
+  ``gated_delta_rule`` and ``delta_product``;
+- ``mlstm``: xLSTM's stabilised mLSTM cell, the ``"kernel"`` mode of ``mlstm``.
 
 An op with a kernel picks its mode with ``resolve``; without a C compiler (or with ``RNNZOO_NATIVE=0``)
 ``"auto"`` falls back to the op's pure-PyTorch ``"chunk"`` mode.

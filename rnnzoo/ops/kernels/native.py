@@ -139,9 +139,9 @@ def function(lib: ctypes.CDLL, name: str, dtype: torch.dtype):
 
 
 def args(*xs) -> list:
-    """ctypes arguments: tensors as data pointers (None as NULL), ints and bools as int64."""
+    """ctypes arguments: tensors as data pointers (None as NULL), floats as double, ints and bools as int64."""
     return [ctypes.c_void_p(None if x is None else x.data_ptr()) if x is None or isinstance(x, torch.Tensor)
-            else ctypes.c_int64(int(x)) for x in xs]
+            else ctypes.c_double(x) if isinstance(x, float) else ctypes.c_int64(int(x)) for x in xs]
 
 
 @lru_cache(maxsize=None)
