@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         p.error("--T, --B and --rounds must be positive")
     if args.worker:
         name, t = args.worker.split("@")
-        print(json.dumps({"seconds": worker(name, int(t), args)}))
+        print(json.dumps({"seconds": worker(name, int(t), args), "load": os.getloadavg()[0]}))
         return
     stamp = provenance()
     passthrough = [f"--B={args.B}", f"--d-model={args.d_model}", f"--layers={args.layers}",
@@ -135,18 +136,20 @@ def main(argv: list[str] | None = None) -> None:
     passthrough += [f"--threads={args.threads}"] if args.threads else []
     print("| model | T | tok/s | s/step | params |\n|---|---:|---:|---:|---:|", flush=True)
     for t in (int(x) for x in args.T.split(",")):
-        times = {n: [] for n in names}
+        times, loads = {n: [] for n in names}, {n: [] for n in names}
         for _ in range(args.rounds):
             for n in names:
                 out = subprocess.run([sys.executable, __file__, f"--worker={n}@{t}", *passthrough],
                                      capture_output=True, text=True, check=True)
-                times[n].append(json.loads(out.stdout.strip().splitlines()[-1])["seconds"])
+                done = json.loads(out.stdout.strip().splitlines()[-1])
+                times[n].append(done["seconds"])
+                loads[n].append(done["load"])  # 1-minute load average as the step ended: a shared machine's noise
         for n in names:
             sec = statistics.median(times[n])
             params = sum(q.numel() for q in build(n, args.d_model, args.layers, t).parameters())
             row = {"model": n, "T": t, "B": args.B, "d_model": args.d_model, "layers": args.layers,
                    "tokens_per_s": args.B * t / sec, "seconds_per_step": sec, "rounds": times[n],
-                   "params": params, "allocator": args.allocator,
+                   "params": params, "allocator": args.allocator, "load_average": loads[n],
                    "threads": args.threads or torch.get_num_threads(), "provenance": stamp}
             append_jsonl(args.out, row)
             print(f"| {n} | {t} | {row['tokens_per_s']:,.0f} | {sec:.3f} | {params:,} |", flush=True)

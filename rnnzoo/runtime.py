@@ -34,11 +34,13 @@ import sys
 import torch
 
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc malloc.h
+_kept = False  # keep_freed_memory() has set both mallopt options in this process
 
 
 def keep_freed_memory() -> bool:
     """Make glibc keep freed memory mapped for reuse (see module docstring). Returns False where it cannot
-    (not Linux/glibc); the setting lasts for the process."""
+    (not Linux/glibc); the setting lasts for the process (``freed_memory_kept()`` says whether it is on)."""
+    global _kept
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -47,7 +49,13 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError):  # musl and others have no mallopt
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+    _kept = bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+    return _kept
+
+
+def freed_memory_kept() -> bool:
+    """Whether ``keep_freed_memory`` has taken effect in this process."""
+    return _kept
 
 
 MAX_DEFAULT_THREADS = 4

@@ -61,3 +61,30 @@ def test_omp_num_threads_wins_and_set_threads_checks_its_value(monkeypatch):
                 runtime.set_threads(bad)
     finally:
         torch.set_num_threads(before)
+
+
+LOOPS = {
+    "trainer": """
+from rnnzoo.models.lm import LanguageModel, LMConfig
+from rnnzoo.train import TrainConfig, Trainer, lm_loss
+import torch
+model = LanguageModel(LMConfig(vocab_size=8, mixer="gru", n_layers=1, d_model=8))
+Trainer(model, TrainConfig(steps=1), lambda step: (torch.zeros(2, 5, dtype=torch.long),) * 2, lm_loss)
+""",
+    "bench": """
+from rnnzoo.bench import Suite, TaskRun, run_suite
+import tempfile
+suite = Suite(name="tiny", mixers=("gru",), tasks=(TaskRun("parity:seq_len=6:test_lens=(6,)", steps=1, batch_size=2),),
+              d_models=(8,), seeds=(0,), n_layers=1, test_n=4)
+run_suite(suite, tempfile.mkdtemp(), progress=False)
+""",
+}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="glibc only")
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_the_loops_the_library_runs_keep_freed_memory(loop):
+    script = ("from rnnzoo.runtime import freed_memory_kept\nassert not freed_memory_kept()\n" + LOOPS[loop]
+              + "assert freed_memory_kept()\nprint('ok')")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr

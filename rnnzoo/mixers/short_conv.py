@@ -41,11 +41,48 @@ class ShortConvolution(nn.Module):
         """x: [B, T, D]; state: [B, D, K-1] or None -> (y [B, T, D], new state [B, D, K-1])."""
         if state is None:
             state = self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
-        window = torch.cat((state, x.transpose(1, 2)), dim=-1)  # [B, D, K-1+T]
-        y = F.conv1d(window, self.weight, self.bias, groups=self.dim).transpose(1, 2)
+        padded = torch.cat((state.transpose(1, 2), x), dim=1)  # [B, K-1+T, D]
+        bias = None if self.bias is None else self.bias.to(x.dtype)
+        y = _CausalConv.apply(padded, self.weight[:, 0].to(x.dtype), bias)
         if self.activation == "silu":
             y = F.silu(y)
-        return y, window[..., window.shape[-1] - (self.kernel_size - 1):]
+        return y, padded[:, padded.shape[1] - (self.kernel_size - 1):].transpose(1, 2).contiguous()
+
+
+class _CausalConv(torch.autograd.Function):
+    """y[:, t] = b + sum_j w[:, j] * padded[:, t + j]: padded [B, K-1+T, D], w [D, K], b [D] or None -> y [B, T, D].
+
+    K multiply-adds over the time-major input, with no transposes. ``F.conv1d`` needs [B, D, T]: a transposed
+    copy in, its output transposed back, and the layers after it reading that strided layout cost more than the
+    convolution (a depthwise kernel of width 4 has no arithmetic to speak of)."""
+
+    @staticmethod
+    def forward(ctx, padded, w, b):
+        k = w.shape[1]
+        t = padded.shape[1] - k + 1
+        wt = w.t()
+        y = padded[:, :t] * wt[0] if b is None else torch.addcmul(b, padded[:, :t], wt[0])
+        for j in range(1, k):
+            y.addcmul_(padded[:, j:j + t], wt[j])
+        ctx.save_for_backward(padded, w)
+        ctx.has_bias = b is not None
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        padded, w = ctx.saved_tensors
+        k, t = w.shape[1], g.shape[1]
+        wt = w.t()
+        d_padded = d_w = d_b = None
+        if ctx.needs_input_grad[0]:
+            d_padded = g.new_zeros(padded.shape)
+            for j in range(k):
+                d_padded[:, j:j + t].addcmul_(g, wt[j])
+        if ctx.needs_input_grad[1]:
+            d_w = torch.stack([(g * padded[:, j:j + t]).sum((0, 1)) for j in range(k)], dim=1)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            d_b = g.sum((0, 1))
+        return d_padded, d_w, d_b
 
 
 class QKVShortConv(nn.Module):

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from rnnzoo.mixers import Bidirectional, Mixer, State
+from rnnzoo.mixers.norms import RMSNorm
 
 
 class MLP(nn.Module):
@@ -29,8 +30,8 @@ class Block(nn.Module):
         super().__init__()
         d = mixer.d_model
         self.mixer = mixer
-        self.norm1 = nn.RMSNorm(d)
-        self.norm2 = nn.RMSNorm(d) if mlp_ratio > 0 else None
+        self.norm1 = RMSNorm(d)
+        self.norm2 = RMSNorm(d) if mlp_ratio > 0 else None
         self.mlp = MLP(d, mlp_ratio) if mlp_ratio > 0 else None
         self.dropout = nn.Dropout(dropout)
 

@@ -18,6 +18,7 @@ from torch import nn
 
 from rnnzoo import mixers
 from rnnzoo.config_args import option
+from rnnzoo.mixers.norms import RMSNorm
 from rnnzoo.models.block import Block
 from rnnzoo.models.hybrid import is_hybrid, layer_mixers
 
@@ -69,7 +70,7 @@ class LanguageModel(nn.Module):
         self.blocks = nn.ModuleList(
             Block(mixers.build(name, config.d_model, **options), config.mlp_ratio) for name, options in layers
         )
-        self.norm = nn.RMSNorm(config.d_model)
+        self.norm = RMSNorm(config.d_model)
         self.head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         nn.init.normal_(self.embed.weight, std=0.02)
         if config.tie_embeddings:

@@ -42,3 +42,26 @@ def test_gated_rmsnorm_groups_normalise_independently():
     x2[:, 4:] *= 10.0
     torch.testing.assert_close(norm(x)[:, :4], norm(x2)[:, :4])
     torch.testing.assert_close(norm(x)[:, 4:], norm(x2)[:, 4:])
+
+
+def test_short_conv_gradients_match_finite_differences_with_and_without_bias():
+    torch.manual_seed(0)
+    for bias in (True, False):
+        conv = ShortConvolution(5, kernel_size=3, bias=bias).double()
+        x, window = torch.randn(2, 6, 5, dtype=torch.float64), torch.randn(2, 5, 2, dtype=torch.float64)
+        params = (x.requires_grad_(), window.requires_grad_(), *conv.parameters())
+        torch.autograd.gradcheck(lambda x, s, *p: conv(x, s)[0], params)
+
+
+def test_rms_norm_matches_torch_and_its_gradients_finite_differences():
+    from rnnzoo.mixers.norms import RMSNorm, rms_norm
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 5, 8)
+    ours, ref = RMSNorm(8), torch.nn.RMSNorm(8)
+    ours.weight.data.uniform_(0.5, 1.5)
+    ref.load_state_dict(ours.state_dict())
+    torch.testing.assert_close(ours(x), ref(x))
+    xg = torch.randn(3, 2, 4, dtype=torch.float64, requires_grad=True)  # grouped: weight [G, group]
+    w = torch.randn(2, 4, dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradcheck(lambda a, b: rms_norm(a, b, 1e-5), (xg, w))
