@@ -89,6 +89,7 @@ def run_one(model: str, seed: int, command: str) -> dict:
     root = logging.getLogger()
     root.setLevel(logging.INFO)  # RecBole's init_logger (logging.basicConfig) then adds nothing: we log to file
     root.addHandler(handler)
+    os.chdir(log_dir)  # RecBole writes ./log and ./log_tensorboard under the working directory
     load_before = _uptime()
     start = time.perf_counter()
     try:
