@@ -84,6 +84,9 @@ class RecConfig:
                                          "gru4rec 0.3; an encoder takes its objective's; recformer 0.1, "
                                          "Longformer's)")
     mask_ratio: float = option(0.2, "cloze: probability that an item is masked")
+    last_ratio: float = option(0.5, "cloze: fraction of the training batches that mask only the last item of "
+                                    "each row (a random prefix of its window), the test-time input (RecBole's "
+                                    "ft_ratio); 0: plain cloze")
     gru_hidden: int = option(128, "gru4rec: GRU width")
     mixer_options: dict = option(factory=dict, help="config overrides for the encoder mixer")
     contrastive_weight: float = option(0.0, "ICSRec's cross-subsequence intent contrastive loss (rec.contrastive): "
@@ -134,6 +137,8 @@ class RecConfig:
             raise ValueError(f"dropout must be in [0, 1) or None, got {self.dropout}")
         if not 0 < self.mask_ratio < 1:
             raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
+        if not 0 <= self.last_ratio <= 1:
+            raise ValueError(f"last_ratio must be in [0, 1], got {self.last_ratio}")
         learned = self.arch != "recformer" and (self.encoder is not None or self.arch != "pop")
         for name, on in (("contrastive_weight", self.contrastive_weight != 0), ("actr", self.actr)):
             if on and not learned:
@@ -313,11 +318,11 @@ class SeqRec(nn.Module):
 
 
 class GRU4Rec(SeqRec):
-    """Embedding -> dropout -> GRU -> Linear back to d_model (RecBole's GRU4Rec, Xavier init)."""
+    """Embedding -> dropout -> GRU without biases -> Linear back to d_model (RecBole's GRU4Rec, Xavier init)."""
 
     def __init__(self, config: RecConfig, tokens: ItemTokens | None = None):
         super().__init__(config, tokens)
-        self.gru = nn.GRU(config.d_model, config.gru_hidden, batch_first=True)
+        self.gru = nn.GRU(config.d_model, config.gru_hidden, bias=False, batch_first=True)  # RecBole: no bias
         self.proj = nn.Linear(config.gru_hidden, config.d_model)
         self._init_items(nn.init.xavier_normal_)
         for name, p in self.gru.named_parameters():

@@ -32,6 +32,7 @@ from rnnzoo.apps.rec.recformer import Recformer
 from rnnzoo.apps.rec.text import ItemTokens, tokenize_items
 from rnnzoo.config_args import option
 from rnnzoo.io import atomic_write_bytes, atomic_write_json
+from rnnzoo.labels import IGNORE
 from rnnzoo.rundir import Run, open_train_run
 from rnnzoo.train import TrainConfig, Trainer
 from rnnzoo.train.device import model_device, to_device
@@ -39,10 +40,11 @@ from rnnzoo.train.device import model_device, to_device
 
 def recbole_train() -> TrainConfig:
     """RecBole's sequential recipe: Adam at a constant lr 2e-3, betas (0.9, 0.999), no weight decay, early
-    stopping on valid NDCG@10 (patience 5 epochs here); gradients clipped at norm 1. ``steps`` is only a cap:
-    ``RecTrainConfig.epochs`` ends a run first unless it is None or ``--steps`` is set lower."""
+    stopping on valid NDCG@10 after 10 epochs without a gain (RecBole's stopping_step); gradients clipped at
+    norm 1. ``steps`` is only a cap: ``RecTrainConfig.epochs`` ends a run first unless it is None or ``--steps``
+    is set lower."""
     return TrainConfig(steps=1_000_000, lr=2e-3, weight_decay=0.0, betas=(0.9, 0.999), warmup_steps=0,
-                       min_lr_ratio=1.0, grad_clip=1.0, early_stop_metric="ndcg@10", early_stop_patience=5)
+                       min_lr_ratio=1.0, grad_clip=1.0, early_stop_metric="ndcg@10", early_stop_patience=10)
 
 
 @dataclass
@@ -53,12 +55,18 @@ class RecTrainConfig:
 
     model: RecConfig = option(factory=RecConfig)
     train: TrainConfig = option(factory=recbole_train)
-    epochs: int | None = option(40, "max epochs (early stopping on valid NDCG@10); None: only train.steps limits")
+    epochs: int | None = option(300, "max epochs (early stopping on valid NDCG@10 ends a run long before: "
+                                     "RecBole's epochs 300, stopping_step 10); None: only train.steps limits")
     batch_size: int = option(64, "training windows of history_len items per step")
     data: str | None = option(None, ".inter, u.data, ratings.dat or ratings.csv; None: ml-100k shipped in the "
                                     "recbole wheel (train_rec's own data argument, when given, wins)")
     min_interactions: int = option(5, "drop users with fewer interactions")
     history_len: int = option(50, "most recent items per user the model reads (its max_len)")
+    stride: int | None = option(None, "training windows of history_len items end every stride items, each "
+                                      "target labelled once with >= history_len - stride items of history "
+                                      "(RecBole's prefix examples give up to history_len) at history_len / "
+                                      "stride times the cost of an epoch; None: history_len (disjoint windows, "
+                                      "the most targets per unit of compute)")
     cold_items: float = option(0.0, "cold-start protocol: fraction of the items held out of every training history "
                                     "(0: the standard protocol); test metrics are then also reported over the "
                                     "users whose target is warm and cold")
@@ -66,6 +74,8 @@ class RecTrainConfig:
                                "meets the same cold items)")
 
     def __post_init__(self) -> None:
+        if self.stride is not None and not 1 <= self.stride <= self.history_len:
+            raise ValueError(f"stride must be in [1, history_len={self.history_len}], got {self.stride}")
         if self.train.resume:
             raise ValueError("rec runs cannot be resumed (the best epoch's weights are kept in memory); "
                              "start again with overwrite")
@@ -164,7 +174,7 @@ def _fit(net: SeqRec | Recformer, data: SequenceData, valid, config: RecTrainCon
     if recformer:  # one example per target: the encoder reads each history anew
         inputs, lengths, labels = next_item_examples(data, c.text_history)
     else:
-        inputs, lengths, labels = train_windows(data, c.cloze)
+        inputs, lengths, labels = train_windows(data, c.cloze, min(config.stride or data.max_len, data.max_len))
     n = len(inputs)
     drawn = min(n, c.examples_per_epoch) if recformer else n  # examples per epoch, a fresh random subset each
     per_epoch = math.ceil(drawn / batch_size)
@@ -178,8 +188,9 @@ def _fit(net: SeqRec | Recformer, data: SequenceData, valid, config: RecTrainCon
         idx = order[:drawn][i * batch_size: (i + 1) * batch_size]
         seq, lens, lab = inputs[idx], lengths[idx], labels[idx]
         if c.cloze:
-            seq, lab = mask_batch(seq, lens, c.mask_ratio, c.mask_token,
-                                  torch.Generator().manual_seed(seed * 1_000_003 + step + 7))
+            seq, lens, lab = mask_batch(seq, lens, c.mask_ratio, c.mask_token,
+                                        torch.Generator().manual_seed(seed * 1_000_003 + step + 7),
+                                        owned=lab != IGNORE, last_ratio=c.last_ratio)
         t = int(lens.max())
         if recformer:
             return seq[:, :t], lens, lab, epoch < c.refresh_epochs  # stage 1 encodes the targets with gradients

@@ -1,0 +1,80 @@
+"""The training-example construction that decides how close the baselines come to RecBole's: how much history
+each target is predicted from (RecBole: every prefix, cut to its last max_len items) and BERT4Rec's last-item
+batches (RecBole's ft_ratio), plus GRU4Rec's exact RecBole architecture."""
+
+import numpy as np
+import pytest
+import torch
+
+from rnnzoo.apps.rec import RecConfig
+from rnnzoo.apps.rec.batches import mask_batch, train_windows
+from rnnzoo.apps.rec.data import SequenceData
+from rnnzoo.apps.rec.models import build_model
+from rnnzoo.apps.rec.train import RecTrainConfig, recbole_train
+from rnnzoo.labels import IGNORE
+
+
+def _data(lengths, max_len):
+    seqs = [np.arange(1, n + 1, dtype=np.int64) + 100 * u for u, n in enumerate(lengths)]  # + 2 held-out items
+    return SequenceData([np.append(s, [7, 8]) for s in seqs], [f"u{u}" for u in range(len(seqs))],
+                        [str(i) for i in range(1000)], max_len)
+
+
+@pytest.mark.parametrize("cloze", [False, True])
+@pytest.mark.parametrize("stride", [1, 3, 10, 12])
+def test_every_target_once_with_at_least_max_len_minus_stride_history(cloze, stride):
+    L = 12
+    data = _data([1, 2, 5, 12, 13, 14, 40, 61], L)
+    seq, lengths, labels = train_windows(data, cloze, stride)
+    owned = []
+    for row, n, lab in zip(seq.tolist(), lengths.tolist(), labels.tolist()):
+        items = row[:n]
+        assert all(b == a + 1 for a, b in zip(items, items[1:]))  # a contiguous piece of one user's history
+        for p, t in enumerate(lab):
+            if t == IGNORE:
+                continue
+            history = p + (0 if cloze else 1)  # items before the target inside this window
+            before = t % 100 - 1                # items before the target in the user's whole training part
+            assert t == (items[p] if cloze else items[p] + 1)
+            assert history >= min(before, L - stride)  # RecBole: min(before, L) for next-item; L - 1 for cloze
+            owned.append(t)
+    targets = [int(t) for s in data.train_sequences() for t in s[0 if cloze else 1:]]
+    assert sorted(owned) == sorted(targets)
+    if stride == L:  # disjoint windows: the cheapest cover
+        assert len(seq) == sum(-(-(len(s) - (0 if cloze else 1)) // L) for s in data.train_sequences())
+
+
+def test_stride_is_checked_and_stopping_is_recboles():
+    with pytest.raises(ValueError, match="stride"):
+        train_windows(_data([5], 4), False, 5)
+    with pytest.raises(ValueError, match="stride"):
+        RecTrainConfig(stride=0)
+    # RecBole trains until valid NDCG@10 has not improved for stopping_step 10 epochs (epochs 300): a shorter
+    # patience or cap left gru4rec and bert4rec under-trained
+    config = RecTrainConfig()
+    assert (config.epochs, config.train.early_stop_patience, config.stride) == (300, 10, None)
+    assert recbole_train().early_stop_metric == "ndcg@10"
+
+
+def test_last_item_batches_mask_only_the_last_item_of_a_prefix():
+    gen = torch.Generator().manual_seed(0)
+    seq = torch.tensor([[5, 6, 7, 8, 9], [3, 4, 0, 0, 0], [1, 2, 3, 4, 0]])
+    lengths = torch.tensor([5, 2, 4])
+    owned = torch.tensor([[0, 0, 0, 1, 1], [1, 1, 0, 0, 0], [0, 0, 0, 0, 0]], dtype=torch.bool)
+    assert RecConfig(arch="bert4rec").last_ratio == 0.5  # RecBole's BERT4Rec ft_ratio
+    for _ in range(20):
+        out, lens, labels = mask_batch(seq, lengths, 0.2, 99, gen, owned=owned, last_ratio=1.0)
+        for r in range(3):
+            n = int(lens[r])
+            assert 1 <= n <= int(lengths[r]) and (owned[r, n - 1] or not owned[r].any())
+            assert out[r, : n - 1].tolist() == seq[r, : n - 1].tolist() and out[r, n - 1] == 99
+            assert (out[r, n:] == 0).all()  # the rest of the window is cut: no right context, as at test time
+            assert labels[r].tolist() == [int(seq[r, n - 1]) if p == n - 1 else IGNORE for p in range(5)]
+    out, lens, labels = mask_batch(seq, lengths, 0.2, 99, gen, owned=owned, last_ratio=0.0)
+    assert torch.equal(lens, lengths) and ((out == 99) == (labels != IGNORE)).all()
+
+
+def test_gru4rec_has_recboles_parameter_count():
+    # RecBole 1.2.1 prints "Trainable parameters: 189696" for GRU4Rec on ml-100k (1682 items + padding):
+    # a bias-free GRU, as in its gru4rec.py
+    assert sum(p.numel() for p in build_model(RecConfig(arch="gru4rec", n_items=1682)).parameters()) == 189_696
