@@ -166,7 +166,10 @@ def _refuse_other_code(out: Path, records: list[dict], code: dict, overwrite: bo
 
 
 def chance_level(task: tasks.Task) -> float:
-    """Accuracy of guessing uniformly among the answers the task asks for (its distinct labelled targets)."""
+    """Accuracy of guessing uniformly among the answers the task asks for: the task's own ``chance()`` where
+    it defines one, else one over its distinct labelled targets."""
+    if task.chance() is not None:
+        return task.chance()
     _, targets = task.make("test", 256, 0)
     return 1.0 / targets[targets != IGNORE].unique().numel()
 

@@ -130,7 +130,36 @@ MAD = Suite(
     test_n=1280,  # MAD's test set size
 )
 
-SUITES = {"quick": QUICK, "standard": STANDARD, "recall": RECALL, "chomsky": CHOMSKY, "mad": MAD}
+# The memory tasks of the recall and memory-characterisation literature at one small CPU budget: Zoology's
+# forgetting and compositional MQAR and (vocab-)majority, LRA's ListOps, RULER's needles and variable tracking,
+# sequence order recall (SORT) and verbatim list recall. Every task at 32 tokens for training (the needle and
+# recall tasks tested to 128), 2 layers, d_model 64, 300 steps at batch 32, lr 3e-3, no weight decay: about
+# 45 s per run on one core, so the 60 runs of one seed take about 45 minutes. The papers train for thousands
+# to hundreds of thousands of steps at lengths 512-128k: a score at chance here means "not within this budget".
+# Tasks are listed in the order a partial run should finish them (the runner goes task by task).
+_MEMORY_RUN = dict(steps=300, lr=3e-3, batch_size=32, weight_decay=0.0, n_layers=2)
+_TESTS = ":test_lens=(32,64,128)"
+MEMORY = Suite(
+    name="memory",
+    mixers=("attention", "gla", "mamba", "gated_deltanet", "lstm"),
+    tasks=tuple(TaskRun(spec, **_MEMORY_RUN) for spec in (
+        "order_recall:seq_len=32" + _TESTS,
+        "verbatim_recall:seq_len=32" + _TESTS,
+        "forgetting_mqar:vocab=64:seq_len=32:num_kv_pairs=4:num_updates=2",
+        "compositional_mqar:vocab=64:seq_len=32:num_kv_pairs=4",
+        "majority:seq_len=32",
+        "vocab_majority:seq_len=32",
+        "listops:seq_len=32:min_len=8",
+        "ruler_niah_multikey:seq_len=32" + _TESTS,
+        "ruler_niah_multiquery:seq_len=32" + _TESTS,
+        "ruler_niah_multivalue:seq_len=32" + _TESTS,
+        "ruler_niah:seq_len=32" + _TESTS,
+        "ruler_vt:seq_len=32" + _TESTS,
+    )),
+    d_models=(64,),
+)
+
+SUITES = {"quick": QUICK, "standard": STANDARD, "recall": RECALL, "chomsky": CHOMSKY, "mad": MAD, "memory": MEMORY}
 
 
 def get_suite(name: str) -> Suite:

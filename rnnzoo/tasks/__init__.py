@@ -24,11 +24,13 @@ from rnnzoo.tasks.majority import Majority, VocabMajority
 from rnnzoo.tasks.markov import MarkovConfig
 from rnnzoo.tasks.modular_arithmetic import ModularArithmetic
 from rnnzoo.tasks.mqar import MQAR
+from rnnzoo.tasks.order_recall import OrderRecall
 from rnnzoo.tasks.parity import Parity
 from rnnzoo.tasks.passkey import Passkey
 from rnnzoo.tasks.permutations import Permutations
 from rnnzoo.tasks.ruler import RULER_TASKS
 from rnnzoo.tasks.selective_copy import SelectiveCopy
+from rnnzoo.tasks.verbatim_recall import VerbatimRecall
 
 TASKS: dict[str, type[Task]] = {
     "mqar": MQAR,
@@ -44,6 +46,8 @@ TASKS: dict[str, type[Task]] = {
     "majority": Majority,
     "vocab_majority": VocabMajority,
     "listops": ListOps,
+    "order_recall": OrderRecall,
+    "verbatim_recall": VerbatimRecall,
     **CHOMSKY_TASKS,
     **MAD_TASKS,
     **RULER_TASKS,
@@ -71,5 +75,5 @@ def build(name: str, **options) -> Task:
     return cls(**options)
 
 
-__all__ = ["IGNORE", "Task", "TASKS", "CompositionalMQAR", "ForgettingMQAR", "Majority", "VocabMajority", "ICLL", "InductionHeads", "ListOps", "MarkovConfig", "ModularArithmetic", "MQAR",
+__all__ = ["IGNORE", "Task", "TASKS", "CompositionalMQAR", "ForgettingMQAR", "Majority", "VocabMajority", "ICLL", "InductionHeads", "ListOps", "MarkovConfig", "ModularArithmetic", "MQAR", "OrderRecall", "VerbatimRecall",
            "Parity", "Passkey", "Permutations", "SelectiveCopy", "build", "get", "names"]

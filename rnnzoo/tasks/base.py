@@ -77,6 +77,11 @@ class Task:
     def score(self, logits: torch.Tensor, targets: torch.Tensor) -> float:
         return masked_accuracy(logits, targets)
 
+    def chance(self) -> float | None:
+        """Accuracy of a uniform guess where the task defines it (e.g. 0.5 for a choice between two probes);
+        None: the bench takes one over the number of distinct labelled targets."""
+        return None
+
     def headline(self, accuracy: dict[int, float]) -> float:
         """The one number a leaderboard ranks by, from ``evaluate``'s {length: accuracy}: the accuracy at the
         longest test length (tasks with a published score of their own override it)."""

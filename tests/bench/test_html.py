@@ -1,6 +1,6 @@
 """The HTML report: one self-contained page with the sortable, filterable table, inline plots and per-row
-configuration links. Checked with html.parser (playwright/Chromium are not installed here, so the page is not
-loaded in a browser; the script's presence and wiring are checked instead)."""
+configuration links. Checked with html.parser here; test_html_browser.py (slow) loads the page in headless
+Chromium."""
 
 import json
 from html.parser import HTMLParser
