@@ -25,6 +25,7 @@ STUDIES: dict[str, str] = {
     "sparsity": "rnnzoo.studies.sparsity",
     "curricula": "rnnzoo.studies.curricula",
     "liger": "rnnzoo.studies.liger",
+    "languini": "rnnzoo.studies.languini",
 }
 
 
