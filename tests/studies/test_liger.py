@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import torch
 
 from rnnzoo.studies import get, liger
@@ -20,4 +22,6 @@ def test_a_tiny_study_writes_every_run_and_the_doc(tmp_path, monkeypatch):
     assert all(v is not None for v in summary.values())
     liger.run(cfg)  # resumes: nothing new
     assert len(Records(tmp_path / "out" / "runs.jsonl", ("kind",)).rows) == len(rows)
-    assert get("liger") is liger
+    liger.run(replace(cfg, seeds=(0, 1), report_only=True))  # seed 1 missing: reported partial, nothing trained
+    assert len(Records(tmp_path / "out" / "runs.jsonl", ("kind",)).rows) == len(rows)
+    assert "**Partial:**" in (tmp_path / "doc" / "lg.md").read_text() and get("liger") is liger
