@@ -24,6 +24,8 @@ STUDIES: dict[str, str] = {
     "state_collapse": "rnnzoo.studies.state_collapse",
     "sparsity": "rnnzoo.studies.sparsity",
     "curricula": "rnnzoo.studies.curricula",
+    "liger": "rnnzoo.studies.liger",
+    "languini": "rnnzoo.studies.languini",
 }
 
 

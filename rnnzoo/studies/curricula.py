@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnzoo.config_args import option
-from rnnzoo.studies.resumable import Records, coverage
+from rnnzoo.studies.records import Records, coverage
 
 CLAIM = ("With trainable per-neuron time constants, a single-head curriculum (one N at a time) solves longer "
          "memory tasks by growing the time constants, while a multi-head curriculum (all N at once) keeps them near "

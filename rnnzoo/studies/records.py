@@ -1,5 +1,13 @@
-"""What the objective studies share: resumable JSONL records keyed by their settings, mean and spread over
-seeds, a markdown table, and training a causal LM on a synthetic task with a given loss."""
+"""What the studies share: resumable JSONL records, mean and spread over seeds, a markdown table, and training
+a causal LM on a synthetic task with a given loss.
+
+One store, :class:`Records`: each finished run is one JSONL line holding the fields that identify it, so a killed
+study rerun with the same command skips what is done and appends the rest. Two ways to identify a run:
+
+- by named fields (``Records(path, key=("model", "seed", ...))``; the fields are stored at the top of the line);
+- by a hash of its whole settings dict (``run_missing`` / ``present`` on ``out/results.jsonl``: the line holds
+  ``key`` = ``key_of(settings)`` and ``settings``).
+"""
 
 from __future__ import annotations
 
@@ -22,41 +30,79 @@ from rnnzoo.train.trainer import LossFn
 RESULTS = "results.jsonl"
 
 
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+class Records:
+    """A JSONL file as a set of runs; ``key`` names the fields that identify one (the first line of an identity
+    wins; damaged lines are skipped with a warning)."""
+
+    def __init__(self, path: str | Path, key: tuple[str, ...]):
+        self.path, self.key = Path(path), key
+        self.rows = read_jsonl(self.path, warn=_warn)
+
+    def _id(self, row: dict) -> tuple:
+        return tuple(row.get(k) for k in self.key)
+
+    def get(self, **ident) -> dict | None:
+        """The recorded run with these key fields, or None."""
+        want = tuple(ident[k] for k in self.key)
+        return next((r for r in self.rows if self._id(r) == want), None)
+
+    def run(self, compute: Callable[[], dict], **ident) -> dict:
+        """The recorded run ``ident``, or ``compute()`` merged with ``ident`` and stamped, appended, returned.
+        The file is read again first, so processes running other seeds of the study side by side see each
+        other's runs (each record is one ``O_APPEND`` write)."""
+        if self.get(**ident) is None:  # or another process sharing the file finished it
+            self.rows = read_jsonl(self.path, warn=_warn)
+        row = self.get(**ident)
+        if row is None:
+            row = {**ident, **compute(), "provenance": provenance()}
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            append_jsonl(self.path, row)
+            self.rows.append(row)
+        return row
+
+
+def coverage(done: int, planned: int) -> list[str]:
+    """A warning paragraph when the page is written before every planned run is recorded."""
+    if done >= planned:
+        return []
+    return [f"**Partial:** {done} of the {planned} planned runs are recorded; the rows below average what exists. "
+            f"Rerun the command to complete them (it resumes).", ""]
+
+
 def key_of(settings: dict) -> str:
     """A hash of every setting that changes a run's result."""
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def load(out: str | Path) -> dict[str, dict]:
-    """key -> record of out/results.jsonl (first one wins; damaged lines skipped with a warning)."""
-    records: dict[str, dict] = {}
-    for r in read_jsonl(Path(out) / RESULTS, lambda m: print(m, file=sys.stderr)):
-        records.setdefault(r.get("key"), r)
-    return records
+def hashed(out: str | Path) -> Records:
+    """out/results.jsonl with runs identified by ``key_of`` their settings."""
+    return Records(Path(out) / RESULTS, key=("key",))
 
 
 def run_missing(out: str | Path, settings: list[dict], run_one: Callable[[dict], dict],
                 log: Callable[[str], None] = print) -> list[dict]:
     """Run ``run_one(settings)`` for every settings dict without a record in out/results.jsonl, appending each
     finished record (with its key, settings and provenance) at once; returns the records of ``settings``.
-    Processes started on one ``out`` with different seeds split a study between cores (each record is one
-    ``O_APPEND`` write; a run another process has finished is skipped)."""
-    done = load(out)
-    for i, s in enumerate(settings):
-        key = key_of(s)
-        if key in done or key in (done := {**load(out), **done}):  # or another process sharing out finished it
-            continue
+    Processes started on one ``out`` with different seeds split a study between cores (a run another process
+    has finished is skipped)."""
+    records = hashed(out)
+
+    def compute(i: int, s: dict) -> dict:
         log(f"[{i + 1}/{len(settings)}] {json.dumps(s, sort_keys=True)}")
-        record = {"key": key, "settings": s, **run_one(s), "provenance": provenance()}
-        append_jsonl(Path(out) / RESULTS, record)
-        done[key] = record
-    return [done[key_of(s)] for s in settings]
+        return {"settings": s, **run_one(s)}
+
+    return [records.run(lambda: compute(i, s), key=key_of(s)) for i, s in enumerate(settings)]
 
 
 def present(out: str | Path, settings: list[dict]) -> list[dict]:
     """The records of ``settings`` already in out/results.jsonl (to report on a run still in progress)."""
-    done = load(out)
-    return [done[key_of(s)] for s in settings if key_of(s) in done]
+    records = hashed(out)
+    found = (records.get(key=key_of(s)) for s in settings)
+    return [r for r in found if r is not None]
 
 
 def mean_sd(values: list[float]) -> tuple[float, float]:

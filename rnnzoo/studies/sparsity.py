@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from rnnzoo.config_args import option
 from rnnzoo.models import LanguageModel, LMConfig
-from rnnzoo.studies.resumable import Records, coverage
+from rnnzoo.studies.records import Records, coverage
 
 CLAIM = ("Magnitude pruning of the input and recurrent weights of RNNs, with fine-tuning, keeps their accuracy up "
          "to high sparsity (around 80-90% of the weights removed), and RNNs with sparse random-graph recurrent "

@@ -30,7 +30,7 @@ from rnnzoo.inspection.states import effective_rank, memory_tensor
 from rnnzoo.labels import IGNORE
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.state import detach_state
-from rnnzoo.studies.resumable import Records, coverage
+from rnnzoo.studies.records import Records, coverage
 from rnnzoo.tasks.passkey import Passkey
 
 CLAIM = ("Mamba and Mamba-2 trained on short sequences collapse beyond their training length (loss and passkey "

@@ -1,7 +1,7 @@
 import torch
 
 from rnnzoo.studies import curricula as cu
-from rnnzoo.studies.resumable import Records
+from rnnzoo.studies.records import Records
 
 
 def test_labels_are_parity_of_the_last_n_bits_and_delayed_match():

@@ -1,5 +1,5 @@
 from rnnzoo.studies import birdie, get, lexinvariant, meap
-from rnnzoo.studies.records import command, fmt, present, run_missing
+from rnnzoo.studies.records import Records, command, coverage, fmt, hashed, key_of, present, run_missing
 
 
 def test_registered_and_the_rerun_command():
@@ -18,3 +18,21 @@ def test_run_missing_runs_each_setting_once_and_present_reads_them_back(tmp_path
     assert calls == [{"a": 1}, {"a": 2}, {"a": 3}]
     assert [r["settings"] for r in present(tmp_path, [{"a": 3}, {"a": 4}])] == [{"a": 3}]
     assert fmt([]) == "–" and fmt([1.0, 3.0]) == "2.000 ± 1.414 (2)"
+
+
+def test_records_by_named_fields_resume_and_the_first_line_of_an_identity_wins(tmp_path):
+    path = tmp_path / "runs.jsonl"
+    calls = []
+    first = Records(path, key=("model", "seed")).run(lambda: calls.append(1) or {"bpc": 1.0}, model="a", seed=0)
+    assert first["bpc"] == 1.0 and "provenance" in first
+    other = Records(path, key=("model", "seed"))  # a second process sharing the file
+    Records(path, key=("model", "seed")).run(lambda: {"bpc": 2.0}, model="a", seed=1)
+    assert other.run(lambda: calls.append(2) or {"bpc": 9.0}, model="a", seed=1)["bpc"] == 2.0  # read again, not rerun
+    assert calls == [1] and other.get(model="b", seed=0) is None and len(other.rows) == 2
+    assert coverage(2, 2) == [] and coverage(1, 2)[0].startswith("**Partial:** 1 of the 2")
+
+
+def test_hashed_records_are_records_keyed_by_the_settings_hash(tmp_path):
+    run_missing(tmp_path, [{"a": 1}], lambda s: {"value": 1}, log=lambda m: None)
+    (row,) = hashed(tmp_path).rows
+    assert row["key"] == key_of({"a": 1}) and row["settings"] == {"a": 1} and row["value"] == 1

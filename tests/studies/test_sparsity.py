@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from rnnzoo.studies import sparsity as sp
-from rnnzoo.studies.resumable import Records
+from rnnzoo.studies.records import Records
 
 
 def tiny(tmp_path):

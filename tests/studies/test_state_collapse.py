@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnzoo.studies import state_collapse as sc
-from rnnzoo.studies.resumable import Records
+from rnnzoo.studies.records import Records
 
 
 def tiny(tmp_path, **kw):
