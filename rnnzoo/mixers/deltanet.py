@@ -89,7 +89,7 @@ class _DeltaBase(Mixer):
     n_rows = 1
     gated = False
     output_gate = False
-    fast_mode = "chunk"
+    fast_mode = "auto"  # the compiled delta-rule kernel where it fits, else the chunk form
     sequence_parallel = "matrix"  # rnnzoo.distributed: the memory crosses a chunk as A S + b
     matrix_form = "transition products of the (gated) delta rule"
 
@@ -161,7 +161,7 @@ class DeltaNet(_DeltaBase):
     paper = ("Yang et al. 2024, Parallelizing Linear Transformers with the Delta Rule over Sequence Length "
              "(DeltaNet: Schlag et al. 2021)")
     state_formula = "num_heads * K * V + (conv_size - 1) * num_heads * (2K + V)"
-    fast_path = "chunkwise WY/UT transform (ops.delta.delta_rule, mode='chunk')"
+    fast_path = "compiled CPU loop, else chunkwise WY/UT transform (ops.delta.delta_rule, mode='auto')"
 
     def _recurrence(self, q, k, v, beta, g, s, mode):
         return delta_rule(q, k, v, beta, initial_state=s, output_final_state=True, mode=mode,
@@ -176,7 +176,7 @@ class GatedDeltaNet(_DeltaBase):
     config_class = GatedDeltaNetConfig
     paper = "Yang et al. 2025, Gated Delta Networks: Improving Mamba2 with Delta Rule"
     state_formula = "num_heads * K * V + (conv_size - 1) * num_heads * (2K + V)"
-    fast_path = "chunkwise WY/UT transform with decay (ops.delta.gated_delta_rule, mode='chunk')"
+    fast_path = "compiled CPU loop, else chunkwise WY/UT transform with decay (ops.delta.gated_delta_rule, mode='auto')"
     gated = True
     output_gate = True
 

@@ -55,7 +55,7 @@ class KDAConfig(DeltaNetConfig):
 class _ChannelDecayDelta(Mixer):
     """Shared body; subclasses set ``_gates`` (the erase / write gates from x) and call the op in ``_recurrence``."""
 
-    fast_mode = "chunk"
+    fast_mode = "auto"  # the compiled delta-rule kernel where it fits, else the chunk form
 
     def __init__(self, config: KDAConfig):
         super().__init__(config)
@@ -107,7 +107,7 @@ class KDA(_ChannelDecayDelta):
     config_class = KDAConfig
     paper = "Kimi Team 2025, Kimi Linear: An Expressive, Efficient Attention Architecture (Kimi Delta Attention)"
     state_formula = "num_heads * K * V + (conv_size - 1) * num_heads * (2K + V)"
-    fast_path = "chunkwise WY form of the DPLR delta rule (ops.kda.kda, mode='chunk')"
+    fast_path = "compiled CPU delta-rule loop, else chunkwise WY form (ops.kda.kda, mode='auto')"
 
     def __init__(self, config: KDAConfig):
         super().__init__(config)
@@ -130,7 +130,7 @@ class GatedDeltaNet2(_ChannelDecayDelta):
     config_class = KDAConfig
     paper = "Gated DeltaNet-2: Decoupling Erase and Write in Linear Attention (NVlabs/GatedDeltaNet-2)"
     state_formula = "num_heads * K * V + (conv_size - 1) * num_heads * (2K + V)"
-    fast_path = "chunkwise WY form of the DPLR delta rule (ops.kda.gdn2, mode='chunk')"
+    fast_path = "compiled CPU delta-rule loop, else chunkwise WY form (ops.kda.gdn2, mode='auto')"
 
     def __init__(self, config: KDAConfig):
         super().__init__(config)

@@ -47,7 +47,8 @@ class MLSTM(LinearMixer):
     config_class = MLSTMConfig
     paper = "Beck et al. 2024, xLSTM: Extended Long Short-Term Memory (mLSTM)"
     state_formula = "inner^2 / num_heads + inner + num_heads + inner * (conv_size - 1), inner = proj_factor * d_model"
-    fast_path = "chunkwise stabilised mLSTM (rnnzoo.ops.mlstm)"
+    fast_path = "compiled CPU loop, else chunkwise stabilised mLSTM (rnnzoo.ops.mlstm, mode='auto')"
+    fast_mode = "auto"
 
     def __init__(self, config: MLSTMConfig):
         Mixer.__init__(self, config)

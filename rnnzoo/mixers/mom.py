@@ -69,7 +69,7 @@ class MoM(Mixer):
     state_formula = ("(num_memories + 1) * num_heads * K * V + "
                      "(conv_size - 1) * num_heads * (K + (num_memories + 1) * (K + V))")
     fast_path = "one chunkwise gated delta rule over (M+1)*H heads, unrouted tokens masked to beta=0, g=0"
-    fast_mode = "chunk"
+    fast_mode = "auto"
 
     def __init__(self, config: MoMConfig):
         super().__init__(config)
