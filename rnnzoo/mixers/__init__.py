@@ -18,6 +18,7 @@ from rnnzoo.mixers import (  # noqa: F401
     lightning,
     linear_attention,
     lmu,
+    log_linear,
     mamba,
     mamba2,
     memory,

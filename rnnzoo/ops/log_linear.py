@@ -23,9 +23,9 @@ positions, so a pair within a chunk has level <= c (an intra-chunk C x C masked 
 chunks has level c + bit_length(chunk_t XOR chunk_s): a Fenwick tree over chunks whose level states are passed by a
 loop over chunks (one K x K transition per chunk and level). The chunk's transition, its write and its readout of
 the incoming states come from the UT transform W = (I + L)^{-1} diag(beta), L = strictly lower beta_i exp(b_i - b_j)
-k_i·k_j (W = I without beta). Tokens up to the first aligned position and the last chunk (at most C tokens) run the
-recurrent form, so the final state has the recurrent form's exact layout; inside, a chunk's own tokens sit summed in
-level 0 (the next token at an aligned position merges them anyway).
+k_i·k_j (W = I without beta); the last chunk is padded with tokens that neither decay nor write, and its writes are
+split by their level relative to the last real token, so the final state has the recurrent form's exact layout.
+Tokens before the first aligned position (a call continuing at an unaligned offset) run the recurrent form.
 """
 
 from __future__ import annotations
@@ -113,61 +113,66 @@ def _recurrent(q, k, v, g, beta, lam, s, offset):
 
 
 def _chunk_terms(q, k, v, g, beta, c):
-    """Per chunk [B, N, C, H, *]: the intra-chunk matrix M^S [B, N, H, C, C], the readout Qeff [B, N, C, H, K] of the
-    incoming state (o_i = Qeff_i S), the chunk's transition of a state, and its write [B, N, H, K, V]."""
+    """Per chunk of c tokens: the intra-chunk matrix M^S [B, N, H, C, C], the readout Qeff [B, N, C, H, K] of the
+    incoming state (o_i = Qeff_i S), the chunk's transition of a state ([B, N, H, 1, 1] scalar decay or [B, N, H, K, K])
+    and R [B, N, H, K, C], the map from the chunk's values to its write at the chunk end (write = R V)."""
     b, t, h, dk = q.shape
     n = t // c
-    q, k, v = (x.reshape(b, n, c, h, -1) for x in (q, k, v))
+    q, k = (x.reshape(b, n, c, h, -1) for x in (q, k))
     cum = g.reshape(b, n, c, h).cumsum(2).transpose(2, 3)  # [B, N, H, C] in-chunk log decay to token i
-    diff = cum[..., :, None] - cum[..., None, :]
     causal = torch.ones(c, c, dtype=torch.bool, device=q.device).tril()
-    decay = torch.where(causal, diff, float("-inf")).exp()  # exp(b_i - b_j) <= 1 for j <= i
+    decay = torch.where(causal, cum[..., :, None] - cum[..., None, :], float("-inf")).exp()  # exp(b_i - b_j) <= 1
     m = torch.einsum("bnihk,bnjhk->bnhij", q, k) * decay
     eb = cum.exp().transpose(2, 3)[..., None]  # [B, N, C, H, 1]
-    to_end = (cum[..., -1:] - cum).exp().transpose(2, 3)[..., None]  # exp(b_C - b_j)
-    end = cum[..., -1].exp()  # [B, N, H]
+    kend = (k * (cum[..., -1:] - cum).exp().transpose(2, 3)[..., None]).permute(0, 1, 3, 4, 2)  # exp(b_C - b_j) k_j
+    end = cum[..., -1].exp()[..., None, None]  # [B, N, H, 1, 1]
     if beta is None:
-        write = torch.einsum("bnjhk,bnjhv->bnhkv", k * to_end, v)
-        return m, q * eb, end[..., None, None], write
+        return m, q * eb, end, kend
     bt = beta.reshape(b, n, c, h).transpose(2, 3)  # [B, N, H, C]
     lower = bt[..., :, None] * torch.einsum("bnihk,bnjhk->bnhij", k, k) * decay.tril(-1)
     eye = torch.eye(c, dtype=q.dtype, device=q.device)
     w = torch.linalg.solve_triangular(eye + lower, torch.diag_embed(bt), upper=False)  # (I + L)^{-1} diag(beta)
     m = m @ w
     ke = (k * eb).transpose(2, 3)  # [B, N, H, C, K]
-    qeff = q * eb - (m @ ke).transpose(2, 3)
-    kend = (k * to_end).transpose(2, 3)  # [B, N, H, C, K]
-    trans = end[..., None, None] * torch.eye(dk, dtype=q.dtype, device=q.device) - kend.transpose(-1, -2) @ w @ ke
-    write = kend.transpose(-1, -2) @ w @ v.transpose(2, 3)
-    return m, qeff, trans, write
+    r = kend @ w
+    trans = end * torch.eye(dk, dtype=q.dtype, device=q.device) - r @ ke
+    return m, q * eb - (m @ ke).transpose(2, 3), trans, r
 
 
 def _chunk(q, k, v, g, beta, lam, s, offset, c):
-    """Aligned full chunks from position offset (a multiple of c); s [B, L, H, K, V] after offset tokens."""
+    """From position offset (a multiple of c) on, in chunks of c (the last one padded with tokens that neither
+    decay nor write); s [B, L, H, K, V] after offset tokens."""
     b, t, h, dk = q.shape
-    lev_bits = c.bit_length() - 1
-    m, qeff, trans, write = _chunk_terms(q, k, v, g, beta, c)
-    lam_c = lam.reshape(b, t // c, c, h, -1)
+    pad = -t % c
+    if pad:
+        q, k, v, g, lam = (torch.cat((x, x.new_zeros(b, pad, *x.shape[2:])), 1) for x in (q, k, v, g, lam))
+        beta = None if beta is None else torch.cat((beta, beta.new_zeros(b, pad, h)), 1)
+    bits, n = c.bit_length() - 1, (t + pad) // c
+    if lam.shape[-1] <= bits:  # padded positions of a short sequence reach levels no real query has
+        lam = torch.cat((lam, lam.new_zeros(*lam.shape[:3], bits + 1 - lam.shape[-1])), -1)
+    m, qeff, trans, r = _chunk_terms(q, k, v, g, beta, c)
+    v, lam = v.reshape(b, n, c, h, -1), lam.reshape(b, n, c, h, -1)
+    write = r @ v.transpose(2, 3)  # [B, N, H, K, V]
     lev = level_index(c, 0, q.device)  # intra-chunk levels (positions mod c)
-    mh = lam_c.permute(0, 1, 3, 2, 4).gather(-1, lev.clamp(min=0).expand(*lam_c.shape[:2], h, c, c)) * (lev >= 0)
-    o = (m * mh) @ v.reshape(b, t // c, c, h, -1).transpose(2, 3)  # [B, N, H, C, V]
+    mh = lam.permute(0, 1, 3, 2, 4).gather(-1, lev.clamp(min=0).expand(b, n, h, c, c)) * (lev >= 0)
+    o = ((m * mh) @ v.transpose(2, 3)).transpose(2, 3)  # [B, N, C, H, V]
     # token levels 0..c of the last token before the chunk are one chunk level; level c + l is chunk level l
-    cs = torch.cat((s[:, :lev_bits + 1].sum(1, keepdim=True), s[:, lev_bits + 1:]), 1) if s.shape[1] else s
-    starts = []
-    for i in range(t // c):
-        n = offset // c + i
-        if n > 0:
-            cs = _merge(cs, n)
-        starts.append(cs)
-        cs = (trans[:, i, None] * cs if beta is None else trans[:, i, None] @ cs)
-        cs = torch.cat((write[:, i, None], cs[:, 1:]), 1) if cs.shape[1] else write[:, i, None]
+    cs = torch.cat((s[:, :bits + 1].sum(1, keepdim=True), s[:, bits + 1:]), 1) if s.shape[1] else s
     inter = []
-    for i, st in enumerate(starts):  # level 0 of a chunk's incoming state is empty (merged)
-        ls = lam_c[:, i, :, :, lev_bits + 1:lev_bits + st.shape[1]]  # [B, C, H, L-1]
-        inter.append(torch.einsum("bchk,blhkv,bchl->bchv", qeff[:, i], st[:, 1:], ls))
-    o = o.transpose(2, 3).reshape(b, t, h, -1) + torch.stack(inter, 1).reshape(b, t, h, -1)
-    s = torch.cat((cs[:, :1], cs.new_zeros(b, lev_bits, *cs.shape[2:]), cs[:, 1:]), 1)
-    return o, s
+    for i in range(n):
+        if offset // c + i > 0:
+            cs = _merge(cs, offset // c + i)
+        # chunk level 0 of the incoming state is empty (just merged); chunk level l is token level c + l
+        inter.append(torch.einsum("bchk,blhkv,bchl->bchv", qeff[:, i], cs[:, 1:],
+                                  lam[:, i, :, :, bits + 1:bits + cs.shape[1]]))
+        cs = trans[:, i, None] * cs if beta is None else trans[:, i, None] @ cs
+        cs = torch.cat((write[:, i, None], cs[:, 1:]), 1) if cs.shape[1] else write[:, i, None]
+    o = (o + torch.stack(inter, 1)).reshape(b, n * c, h, -1)[:, :t]
+    # the last chunk's writes split by their level relative to the last real token
+    last = level_index(c, 0, q.device)[(t - 1) % c]
+    onehot = torch.nn.functional.one_hot(last.clamp(min=0), bits + 1).to(q.dtype) * (last >= 0)[:, None]
+    own = torch.einsum("bhkj,jl,bjhv->blhkv", r[:, -1], onehot, v[:, -1])
+    return o, torch.cat((own, cs[:, 1:]), 1)[:, :num_levels(offset + t)]
 
 
 def _run(op, q, k, v, g, beta, level_scales, scale, initial_state, output_final_state, offset, mode, chunk_size):
@@ -179,9 +184,8 @@ def _run(op, q, k, v, g, beta, level_scales, scale, initial_state, output_final_
     q = q * scale
     parts = [(0, t)]
     if mode == "chunk":
-        head = min(t - 1, -offset % chunk_size)
-        n = (t - 1 - head) // chunk_size * chunk_size  # the last chunk (>= 1 token) stays recurrent
-        parts = [(0, head), (head, head + n), (head + n, t)]
+        head = min(t, -offset % chunk_size)  # up to the first position aligned to the chunks
+        parts = [(0, head), (head, t)]
     out = []
     for i, (lo, hi) in enumerate(parts):
         if hi == lo:
