@@ -32,7 +32,7 @@ FAMILY = {
     "seqboat": "sparse / conditional attention",
     "titans": "test-time-learned memory", "titans_mac": "test-time-learned memory",
     "atlas": "test-time-learned memory", "moneta": "test-time-learned memory", "yaad": "test-time-learned memory",
-    "memora": "test-time-learned memory",
+    "memora": "test-time-learned memory", "mesanet": "test-time-learned memory",
 }
 
 

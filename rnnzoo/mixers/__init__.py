@@ -22,6 +22,7 @@ from rnnzoo.mixers import (  # noqa: F401
     mamba,
     mamba2,
     memory,
+    mesanet,
     minrnn,
     mlstm,
     mom,
