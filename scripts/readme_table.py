@@ -33,6 +33,7 @@ FAMILY = {
     "titans": "test-time-learned memory", "titans_mac": "test-time-learned memory",
     "atlas": "test-time-learned memory", "moneta": "test-time-learned memory", "yaad": "test-time-learned memory",
     "memora": "test-time-learned memory", "mesanet": "test-time-learned memory",
+    "ttt": "test-time-learned memory",
 }
 
 

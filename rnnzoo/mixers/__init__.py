@@ -37,6 +37,7 @@ from rnnzoo.mixers import (  # noqa: F401
     seqboat,
     slstm,
     tcnca,
+    ttt,
 )
 from rnnzoo.mixers.base import Mixer, MixerConfig, State
 from rnnzoo.mixers.bidirectional import Bidirectional
