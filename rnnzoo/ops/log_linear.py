@@ -112,7 +112,7 @@ def _recurrent(q, k, v, g, beta, lam, s, offset):
     return torch.stack(out, 1), s
 
 
-def _chunk_terms(q, k, v, g, beta, c):
+def _chunk_terms(q, k, g, beta, c):
     """Per chunk of c tokens: the intra-chunk matrix M^S [B, N, H, C, C], the readout Qeff [B, N, C, H, K] of the
     incoming state (o_i = Qeff_i S), the chunk's transition of a state ([B, N, H, 1, 1] scalar decay or [B, N, H, K, K])
     and R [B, N, H, K, C], the map from the chunk's values to its write at the chunk end (write = R V)."""
@@ -150,7 +150,7 @@ def _chunk(q, k, v, g, beta, lam, s, offset, c):
     bits, n = c.bit_length() - 1, (t + pad) // c
     if lam.shape[-1] <= bits:  # padded positions of a short sequence reach levels no real query has
         lam = torch.cat((lam, lam.new_zeros(*lam.shape[:3], bits + 1 - lam.shape[-1])), -1)
-    m, qeff, trans, r = _chunk_terms(q, k, v, g, beta, c)
+    m, qeff, trans, r = _chunk_terms(q, k, g, beta, c)
     v, lam = v.reshape(b, n, c, h, -1), lam.reshape(b, n, c, h, -1)
     write = r @ v.transpose(2, 3)  # [B, N, H, K, V]
     lev = level_index(c, 0, q.device)  # intra-chunk levels (positions mod c)
@@ -169,7 +169,7 @@ def _chunk(q, k, v, g, beta, lam, s, offset, c):
         cs = torch.cat((write[:, i, None], cs[:, 1:]), 1) if cs.shape[1] else write[:, i, None]
     o = (o + torch.stack(inter, 1)).reshape(b, n * c, h, -1)[:, :t]
     # the last chunk's writes split by their level relative to the last real token
-    last = level_index(c, 0, q.device)[(t - 1) % c]
+    last = lev[(t - 1) % c]
     onehot = torch.nn.functional.one_hot(last.clamp(min=0), bits + 1).to(q.dtype) * (last >= 0)[:, None]
     own = torch.einsum("bhkj,jl,bjhv->blhkv", r[:, -1], onehot, v[:, -1])
     return o, torch.cat((own, cs[:, 1:]), 1)[:, :num_levels(offset + t)]
