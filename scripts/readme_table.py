@@ -22,16 +22,18 @@ FAMILY = {
     "hgrn2": "linear attention",
     "deltanet": "delta rule", "gated_deltanet": "delta rule", "deltaproduct": "delta rule", "mom": "delta rule",
     "rwkv7": "delta rule", "kda": "delta rule", "gdn2": "delta rule",
+    "log_linear_gated_deltanet": "delta rule",
     "mingru": "gated linear RNNs", "minlstm": "gated linear RNNs", "rglru": "gated linear RNNs",
     "s4d": "state space", "mamba": "state space", "mamba2": "state space", "hydra": "state space",
-    "lmu": "state space",
+    "lmu": "state space", "log_linear_mamba2": "state space",
     "hyena": "convolutional", "tcnca": "convolutional", "pgn": "convolutional",
     "aaren": "attention as RNN",
     "combiner": "sparse / conditional attention", "routing_attention": "sparse / conditional attention",
     "seqboat": "sparse / conditional attention",
     "titans": "test-time-learned memory", "titans_mac": "test-time-learned memory",
     "atlas": "test-time-learned memory", "moneta": "test-time-learned memory", "yaad": "test-time-learned memory",
-    "memora": "test-time-learned memory",
+    "memora": "test-time-learned memory", "mesanet": "test-time-learned memory",
+    "ttt": "test-time-learned memory",
 }
 
 

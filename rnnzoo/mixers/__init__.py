@@ -18,9 +18,11 @@ from rnnzoo.mixers import (  # noqa: F401
     lightning,
     linear_attention,
     lmu,
+    log_linear,
     mamba,
     mamba2,
     memory,
+    mesanet,
     minrnn,
     mlstm,
     mom,
@@ -35,6 +37,7 @@ from rnnzoo.mixers import (  # noqa: F401
     seqboat,
     slstm,
     tcnca,
+    ttt,
 )
 from rnnzoo.mixers.base import Mixer, MixerConfig, State
 from rnnzoo.mixers.bidirectional import Bidirectional

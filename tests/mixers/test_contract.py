@@ -53,6 +53,10 @@ TEST_OPTIONS = {
     "kda": {"num_heads": 2, "chunk_size": 4},
     "gdn2": {"num_heads": 2, "chunk_size": 4},
     "rwkv7": {"num_heads": 2, "decay_lora_dim": 4, "a_lora_dim": 4, "gate_lora_dim": 4, "chunk_size": 4},
+    "log_linear_mamba2": {"d_state": 4, "headdim": 4, "ngroups": 2, "chunk_size": 4},
+    "log_linear_gated_deltanet": {"num_heads": 2, "chunk_size": 4},
+    "mesanet": {"num_heads": 2, "chunk_size": 4},
+    "ttt": {"num_heads": 2, "mini_batch_size": 4},
 }
 SHORT_CONV_MIXERS = ["based", "gla", "hgrn", "lightning", "lightnet", "linear_attention", "retnet"]
 VARIANTS = {f"{n}:use_short_conv=True": (n, {"use_short_conv": True}) for n in SHORT_CONV_MIXERS}
