@@ -20,6 +20,7 @@ FAMILY = {
     "lightning": "linear attention", "gla": "linear attention", "lightnet": "linear attention",
     "hgrn": "linear attention", "mlstm": "linear attention", "rwkv6": "linear attention",
     "hgrn2": "linear attention",
+    "gsa": "linear attention",
     "deltanet": "delta rule", "gated_deltanet": "delta rule", "deltaproduct": "delta rule", "mom": "delta rule",
     "rwkv7": "delta rule", "kda": "delta rule", "gdn2": "delta rule",
     "mingru": "gated linear RNNs", "minlstm": "gated linear RNNs", "rglru": "gated linear RNNs",

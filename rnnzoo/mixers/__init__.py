@@ -9,6 +9,7 @@ from rnnzoo.mixers import (  # noqa: F401
     deltanet,
     fox,
     gla,
+    gsa,
     hgrn,
     hgrn2,
     hydra,

@@ -53,11 +53,13 @@ TEST_OPTIONS = {
     "kda": {"num_heads": 2, "chunk_size": 4},
     "gdn2": {"num_heads": 2, "chunk_size": 4},
     "rwkv7": {"num_heads": 2, "decay_lora_dim": 4, "a_lora_dim": 4, "gate_lora_dim": 4, "chunk_size": 4},
+    "gsa": {"num_heads": 2, "num_slots": 3},
 }
 SHORT_CONV_MIXERS = ["based", "gla", "hgrn", "lightning", "lightnet", "linear_attention", "retnet"]
 VARIANTS = {f"{n}:use_short_conv=True": (n, {"use_short_conv": True}) for n in SHORT_CONV_MIXERS}
 VARIANTS["combiner:partition=logsparse"] = ("combiner", {"partition": "logsparse"})
 VARIANTS["fox:output_gate=False"] = ("fox", {"output_gate": False})
+VARIANTS["gsa:use_short_conv=True"] = ("gsa", {"use_short_conv": True})
 D_MODEL = 16
 CAUSAL = [n for n in mixers.names() if mixers.get(n).causal]
 CAUSAL_AND_VARIANTS = CAUSAL + list(VARIANTS)
