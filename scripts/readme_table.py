@@ -23,6 +23,7 @@ FAMILY = {
     "gsa": "linear attention",
     "deltanet": "delta rule", "gated_deltanet": "delta rule", "deltaproduct": "delta rule", "mom": "delta rule",
     "rwkv7": "delta rule", "kda": "delta rule", "gdn2": "delta rule",
+    "comba": "delta rule",
     "mingru": "gated linear RNNs", "minlstm": "gated linear RNNs", "rglru": "gated linear RNNs",
     "s4d": "state space", "mamba": "state space", "mamba2": "state space", "hydra": "state space",
     "lmu": "state space",

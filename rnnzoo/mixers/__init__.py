@@ -5,6 +5,7 @@ from rnnzoo.mixers import (  # noqa: F401
     aaren,
     attention,
     based,
+    comba,
     combiner,
     deltanet,
     fox,
