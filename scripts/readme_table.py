@@ -27,6 +27,7 @@ FAMILY = {
     "mingru": "gated linear RNNs", "minlstm": "gated linear RNNs", "rglru": "gated linear RNNs",
     "s4d": "state space", "mamba": "state space", "mamba2": "state space", "hydra": "state space",
     "lmu": "state space",
+    "longhorn": "state space",
     "hyena": "convolutional", "tcnca": "convolutional", "pgn": "convolutional",
     "aaren": "attention as RNN",
     "combiner": "sparse / conditional attention", "routing_attention": "sparse / conditional attention",

@@ -20,6 +20,7 @@ from rnnzoo.mixers import (  # noqa: F401
     lightning,
     linear_attention,
     lmu,
+    longhorn,
     mamba,
     mamba2,
     memory,

@@ -55,6 +55,7 @@ TEST_OPTIONS = {
     "rwkv7": {"num_heads": 2, "decay_lora_dim": 4, "a_lora_dim": 4, "gate_lora_dim": 4, "chunk_size": 4},
     "gsa": {"num_heads": 2, "num_slots": 3},
     "comba": {"num_heads": 2, "chunk_size": 4},
+    "longhorn": {"d_state": 4},
 }
 SHORT_CONV_MIXERS = ["based", "gla", "hgrn", "lightning", "lightnet", "linear_attention", "retnet"]
 VARIANTS = {f"{n}:use_short_conv=True": (n, {"use_short_conv": True}) for n in SHORT_CONV_MIXERS}
