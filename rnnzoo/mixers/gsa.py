@@ -1,5 +1,5 @@
 """``gsa``: Gated Slot Attention (Zhang et al. 2024, Gated Slot Attention for Efficient Linear-Time Sequence
-Modeling, eq. 4-6), parameterised as flash-linear-attention's ``GatedSlotAttention`` layer:
+Modeling, its recurrence), parameterised as flash-linear-attention's ``GatedSlotAttention`` layer:
 
     q, k = swish(W_q x), swish(W_k x) (key dim = expand_k * d_model);  v = silu(W_v x)
     g_t = logsigmoid(W_f x_t) / 8   (one forget gate per slot and head);  s_t = 1 - exp(g_t)

@@ -1,4 +1,4 @@
-"""``longhorn``: Longhorn (Liu et al. 2024, Longhorn: State Space Models are Amortized Online Learners, sec. 3.2-3.3),
+"""``longhorn``: Longhorn (Liu et al. 2024, Longhorn: State Space Models are Amortized Online Learners),
 the layer of the official Cranial-XIX/longhorn code: Mamba's block with the selective scan replaced by the
 closed-form online-learning step of ``rnnzoo.ops.longhorn``:
 

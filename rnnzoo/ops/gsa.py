@@ -1,5 +1,5 @@
 """``gsa``: Gated Slot Attention (Zhang et al. 2024, Gated Slot Attention for Efficient Linear-Time Sequence Modeling,
-eq. 4-6): a bounded memory of M slots per head, written with forget gates alpha_t = exp(g_t) in (0, 1] and
+its recurrence): a bounded memory of M slots per head, written with forget gates alpha_t = exp(g_t) in (0, 1] and
 s_t = 1 - alpha_t, and read by a softmax over the slots. With the key memory K~ [K, M] and value memory V~ [M, V]
 (keys by rows, as every rnnzoo op):
 
@@ -8,7 +8,7 @@ s_t = 1 - alpha_t, and read by a softmax over the slots. With the key memory K~ 
     V~_t = diag(exp(g_t)) V~_{t-1} + s_t v_tᵀ            (pass 2: key-side decay)
     o_t  = V~_tᵀ o'_t
 
-so GSA is two passes of gated linear attention (the paper's sec. 3.2, flash-linear-attention's ``gsa`` with g given).
+so GSA is two passes of gated linear attention (as the paper trains it; flash-linear-attention's ``gsa`` with g given).
 Pass 2 is the ``gla`` op with queries o', keys s and log decay g. Pass 1 decays the value side (the slots) of its
 memory, which ``gla`` (decay on the key side) cannot express; its chunk form is here, ``gla``'s with the decay moved:
 inside a chunk, o'_i = Σ_{j<=i} (q_i·k_j) s_j ⊙ exp(b_i - b_j) (b: in-chunk cumulative g per slot), so the decay

@@ -1,5 +1,5 @@
 """``longhorn``: the Longhorn recurrence (Liu et al. 2024, Longhorn: State Space Models are Amortized Online Learners,
-eq. 9-10 with the diagonal approximation of its sec. 3.2; the step of the official Cranial-XIX/longhorn layer).
+its closed-form online update with the diagonal approximation; the step of the official Cranial-XIX/longhorn layer).
 
 The state S_t [D, N] per sequence solves, in closed form, one online regression step per token: it stays near
 S_{t-1} while fitting S k_t to x_t, argmin_S ||S - S_{t-1}||² + β_t ||S k_t - x_t||². Keeping the diagonal of the
