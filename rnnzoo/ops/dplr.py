@@ -24,7 +24,9 @@ nats in any channel (gla's rule), the per-channel weights A_xy are one masked ma
 token; otherwise they are built by ``_gram``:
 every pair (i, j) is taken at the level where i and j fall in the two halves of one block of 2^l tokens, both
 factors rescaled to the boundary between the halves (gla's secondary chunking, by halving), so every exponent is a
-sum of gates over a segment, <= 0, and strong decay never overflows. Cumulative gates are summed in float64.
+sum of gates over a segment, <= 0, and strong decay never overflows. Gates are summed in float64, and every
+exponent that can follow a -inf gate (decay exactly 0) is summed over its own segment, never taken as a difference
+of prefix sums (-inf - (-inf) is NaN).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import torch.nn.functional as F
 
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
 from rnnzoo.ops.delta import _solve_unit_lower, _to_chunks
-from rnnzoo.ops.gla import DIRECT_MAX_SPAN
+from rnnzoo.ops.gla import DIRECT_MAX_SPAN, _suffix
 from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "chunk")
@@ -68,31 +70,34 @@ def _recurrent(q, k, v, a, b, gk, s):
     return torch.stack(out, 1), s
 
 
-def _gram(x, y, px, py, strict):
-    """[..., C, C]: entry (i, j) = Σ_c x_ic y_jc exp(px_ic - py_jc) for j < i (and j = i unless ``strict``), 0 above.
+def _gram(x, y, g, strict):
+    """[..., C, C]: entry (i, j) = Σ_c x_ic y_jc exp(Σ g_c over (j, i]) for j <= i, 0 above; ``strict``: over (j, i-1]
+    for j < i, 0 on the diagonal (the rows read the state before token i's decay).
 
-    x, y: [..., C, K]; px, py: [..., C, K] float64 log decays (None: no decay) such that px_i - py_r <= 0 and
-    py_r - py_j <= 0 for j <= r < i. Built by halving (gla's secondary chunking, as a matrix): blocks of 2s tokens
-    are [[M_left, 0], [R Lᵀ, M_right]] with R the right half's rows rescaled to r (the left half's last token) and
-    L the left half's columns rescaled from r. C is padded to a power of two by repeating the last decay."""
+    x, y: [..., C, K]; g: [..., C, K] float64 log decays (None: no decay). Built by halving (gla's secondary chunking,
+    as a matrix): blocks of 2s tokens are [[M_left, 0], [R Lᵀ, M_right]] with R the right half's rows decayed from r
+    (the left half's last token) and L the left half's columns decayed to r. Every exponent is a sum of gates over a
+    segment, never a difference of prefix sums: those lose the segment under strong decay and a -inf gate (decay 0)
+    makes them -inf - (-inf). C is padded to a power of two with zero vectors and zero gates."""
     c, dk = x.shape[-2:]
     idx = torch.arange(c, device=x.device)
-    if px is None:
+    if g is None:
         return (x @ y.mT).masked_fill(~(idx[:, None] > idx[None, :] if strict else idx[:, None] >= idx[None, :]), 0)
     n = 1 << (c - 1).bit_length()
-    if n != c:  # padded rows and columns: zero vectors whose decays repeat the last, so every exponent stays <= 0
-        x, y = (F.pad(z, (0, 0, 0, n - c)) for z in (x, y))
-        px, py = (torch.cat((p, p[..., -1:, :].expand(*p.shape[:-2], n - c, dk)), -2) for p in (px, py))
+    x, y, g = (F.pad(z, (0, 0, 0, n - c)) for z in (x, y, g))
     lead = x.shape[:-2]
-    diag = x.new_zeros(*lead, n) if strict else (x * y * (px - py).to(x.dtype).exp()).sum(-1)
+    diag = x.new_zeros(*lead, n) if strict else (x * y).sum(-1)
     m = diag[..., None, None]  # [..., n blocks, 1, 1]
     size = 1
     while size < n:
         pairs = n // (2 * size)
-        xs, ys, pxs, pys = (z.view(*lead, pairs, 2, size, dk) for z in (x, y, px, py))
-        ref = pys[..., 0, size - 1:, :]  # [..., pairs, 1, K]: the left half's last token
-        rows = xs[..., 1, :, :] * (pxs[..., 1, :, :] - ref).to(x.dtype).exp()
-        cols = ys[..., 0, :, :] * (ref - pys[..., 0, :, :]).to(x.dtype).exp()
+        xs, ys, gs = (z.view(*lead, pairs, 2, size, dk) for z in (x, y, g))
+        right = gs[..., 1, :, :]
+        if strict:  # over (r, i - 1]
+            right = torch.cat((torch.zeros_like(right[..., :1, :]), right[..., :-1, :]), -2)
+        from_r = right.cumsum(-2)  # over (r, i]
+        rows = xs[..., 1, :, :] * from_r.to(x.dtype).exp()
+        cols = ys[..., 0, :, :] * _suffix(gs[..., 0, :, :]).to(x.dtype).exp()  # over (j, r]
         block = rows @ cols.mT  # [..., pairs, size, size]
         halves = m.view(*lead, pairs, 2, size, size)
         top = torch.cat((halves[..., 0, :, :], torch.zeros_like(block)), -1)
@@ -124,21 +129,20 @@ def _chunk(q, k, v, a, b, gk, s0, chunk_size):
     # padded rows: k = v = a = b = q = 0 and gk = 0, so they neither write, read nor decay
     q, k, v, a, b = (_to_chunks(x, c) for x in (q, k, v, a, b))  # [N, B*H, C, *]
     if gk is None:
-        g_in = g_ex = None
+        g = g_in = g_ex = None
         decay_q, decay_a, to_end, chunk_decay = q, a, (k, b), None
     else:
         g = _to_chunks(gk, c).double()
         g_in = g.cumsum(-2)  # G_i
-        g_ex = g_in - g  # G_{i-1}
-        end = g_in[..., -1:, :]
+        g_ex = F.pad(g_in[..., :-1, :], (0, 0, 1, 0))  # G_{i-1}, not G_i - g_i: a -inf gate would make that NaN
         decay_q, decay_a = q * g_in.exp().to(q.dtype), a * g_ex.exp().to(q.dtype)
-        to_end = tuple(x * (end - g_in).exp().to(q.dtype) for x in (k, b))
-        chunk_decay = end[..., 0, :].exp().to(q.dtype)  # [N, B*H, K]
+        to_end = tuple(x * _suffix(g).exp().to(q.dtype) for x in (k, b))  # G_C - G_i, summed over (i, C]
+        chunk_decay = g_in[..., -1, :].exp().to(q.dtype)  # [N, B*H, K]
     if g_in is not None and -g_in[..., -1, :].min() <= DIRECT_MAX_SPAN:
         a_ab, a_ak, a_qk, a_qb = _grams_direct(q, k, a, b, g_in, g_ex)
     else:
-        a_ab, a_ak = _gram(a, b, g_ex, g_in, True), _gram(a, k, g_ex, g_in, True)
-        a_qk, a_qb = _gram(q, k, g_in, g_in, False), _gram(q, b, g_in, g_in, False)
+        a_ab, a_ak = _gram(a, b, g, True), _gram(a, k, g, True)
+        a_qk, a_qb = _gram(q, k, g, False), _gram(q, b, g, False)
     u_tilde, w = _solve_unit_lower(-a_ab, torch.cat((a_ak @ v, decay_a), -1)).split((dv, dk), -1)
     o_intra = a_qk @ v + a_qb @ u_tilde  # [N, B*H, C, V]
     q_state = decay_q + a_qb @ w  # what reads S_0: O = O_intra + q_state S_0

@@ -29,6 +29,7 @@ OPTIONS = {"mamba2": {"headdim": 8, "d_state": 8, "chunk_size": 4, "d_conv": 3},
            "gla": {"use_short_conv": True, "conv_size": 3}, "linear_attention": {"use_short_conv": True, "conv_size": 3},
            "deltanet": {"conv_size": 3}, "gated_deltanet": {"conv_size": 3}, "deltaproduct": {"conv_size": 3},
            "rglru": {"conv_size": 3}}
+OPTIONS |= {"comba": {"conv_size": 3}, "longhorn": {"d_conv": 3}}
 SPLITS = {4: ([3, 4, 2, 4], [4, 3, 3, 3]), 2: ([6, 7], [9, 4])}  # uneven chunks of T = 13
 
 

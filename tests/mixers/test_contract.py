@@ -57,11 +57,15 @@ TEST_OPTIONS = {
     "log_linear_gated_deltanet": {"num_heads": 2, "chunk_size": 4},
     "mesanet": {"num_heads": 2, "chunk_size": 4},
     "ttt": {"num_heads": 2, "mini_batch_size": 4},
+    "gsa": {"num_heads": 2, "num_slots": 3},
+    "comba": {"num_heads": 2, "chunk_size": 4},
+    "longhorn": {"d_state": 4},
 }
 SHORT_CONV_MIXERS = ["based", "gla", "hgrn", "lightning", "lightnet", "linear_attention", "retnet"]
 VARIANTS = {f"{n}:use_short_conv=True": (n, {"use_short_conv": True}) for n in SHORT_CONV_MIXERS}
 VARIANTS["combiner:partition=logsparse"] = ("combiner", {"partition": "logsparse"})
 VARIANTS["fox:output_gate=False"] = ("fox", {"output_gate": False})
+VARIANTS["gsa:use_short_conv=True"] = ("gsa", {"use_short_conv": True})
 D_MODEL = 16
 CAUSAL = [n for n in mixers.names() if mixers.get(n).causal]
 CAUSAL_AND_VARIANTS = CAUSAL + list(VARIANTS)

@@ -45,7 +45,8 @@ STATE_IS_OUTPUT = {"mingru", "minlstm"}
 # 2026-11-25: linear_attention 0.525, lightning 0.527, gla 0.537, lightnet 0.525, based 0.537; with the conv
 # all pass, gla 0.998, lightnet 1.0, based 0.996; Based and Zoology pair it with one): the binding bar is
 # checked on their conv variant, the chance bar on the plain mixer
-NEEDS_SHORT_CONV = {"linear_attention", "lightning", "gla", "lightnet", "based"}
+# gsa (fla's layer has the conv off by default, 2026-12-03, seed 0): 0.492 without it
+NEEDS_SHORT_CONV = {"linear_attention", "lightning", "gla", "lightnet", "based", "gsa"}
 RECALL = next(run for run in QUICK.tasks if run.spec.startswith("mqar"))
 # steps for the binding bar where 1000 leave these on the copy plateau (measured 2026-11-25, seeds 0/1/2: at 1000
 # steps elman 0.504 / 0.521 / 0.557, slstm 0.748 / 0.787 / 0.824; at 3000, elman 0.902 / 0.840 / 0.795,

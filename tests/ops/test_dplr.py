@@ -142,7 +142,30 @@ def test_direct_and_level_wise_weights_agree(strength, chunk):
     g_in = g.cumsum(-2)
     g_ex = g_in - g
     direct = dplr_module._grams_direct(q, k, a, b, g_in, g_ex)
-    levels = (dplr_module._gram(a, b, g_ex, g_in, True), dplr_module._gram(a, k, g_ex, g_in, True),
-              dplr_module._gram(q, k, g_in, g_in, False), dplr_module._gram(q, b, g_in, g_in, False))
+    levels = (dplr_module._gram(a, b, g, True), dplr_module._gram(a, k, g, True),
+              dplr_module._gram(q, k, g, False), dplr_module._gram(q, b, g, False))
     for d, w in zip(direct, levels):
         torch.testing.assert_close(d, w, atol=1e-12, rtol=1e-12)
+
+
+def with_zero_decays(x, name, dtype):
+    """Some gates -inf (decay exactly 0: the state is wiped in that channel), some -1e4, in several chunks."""
+    g = x[name].clone()
+    g[:, 3, 0, 1] = float("-inf")
+    g[:, 10:13, -1] = float("-inf")  # a run of them, every channel of a head
+    g[:, 20, 0, :2] = -1e4
+    g[:, -1, 0, 0] = float("-inf")  # the last token: the final state's channel is 0
+    return {**x, name: g.to(dtype)}
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("chunk", [16, 13, 64])
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float64, 1e-10)])
+def test_zero_decay_gates_match_the_reference(op, chunk, dtype, tol):
+    """log-decay gates of -inf (exp(-inf) = 0 in the loop) and -1e4: the chunk form stays finite and exact, forward
+    and backward (the chunk form once took -inf - (-inf) = NaN between prefix sums)."""
+    x = make(op, 2, 37, 2, 8, 4, dtype=dtype)
+    if op == "dplr":
+        x = with_zero_decays(x, "gk", dtype)
+    o = assert_modes_agree(OPS[op], x, tol, chunk_size=chunk)
+    assert torch.isfinite(o).all()

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from rnnzoo.ops.delta import gated_delta_rule
 from rnnzoo.ops.kda import gdn2, kda
 from tests.ops.modes import assert_modes_agree, gradcheck
+from tests.ops.test_dplr import with_zero_decays
 
 OPS = {"kda": kda, "gdn2": gdn2}
 
@@ -104,3 +105,12 @@ def test_bad_arguments_raise():
         kda(**{**y, "beta": y["g"]})
     with pytest.raises(ValueError, match="mode"):
         kda(**y, mode="parallel")
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("chunk", [16, 13])
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float64, 1e-10)])
+def test_zero_decay_gates_match_the_reference(op, chunk, dtype, tol):
+    """log-decay gates of -inf (decay exactly 0, as the loop's exp(-inf) = 0) and -1e4: chunk == reference, finite."""
+    x = with_zero_decays(make(op, 2, 37, 2, 8, 4, dtype=dtype), "g", dtype)
+    assert torch.isfinite(assert_modes_agree(OPS[op], x, tol, chunk_size=chunk)).all()
