@@ -20,6 +20,7 @@ from rnnzoo.mixers import (  # noqa: F401
     lmu,
     mamba,
     mamba2,
+    mamba3,
     memory,
     minrnn,
     mlstm,
