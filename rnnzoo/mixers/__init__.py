@@ -25,6 +25,7 @@ from rnnzoo.mixers import (  # noqa: F401
     minrnn,
     mlstm,
     mom,
+    path,
     pgn,
     retnet,
     rglru,
