@@ -6,6 +6,7 @@ from rnnzoo.mixers import (  # noqa: F401
     attention,
     based,
     combiner,
+    deltaformer,
     deltanet,
     fox,
     gla,

@@ -36,6 +36,7 @@ TEST_OPTIONS = {
     "mamba2": {"d_state": 4, "headdim": 4, "ngroups": 2, "chunk_size": 4},
     "mamba3": {"d_state": 4, "headdim": 4, "ngroups": 2, "chunk_size": 4},
     "path": {"num_heads": 2, "w_rank": 4, "chunk_size": 4},
+    "deltaformer": {"num_heads": 2, "chunk_size": 4},
     "titans": {"num_heads": 2, "chunk_size": 4, "num_persistent": 2},
     "titans_mac": {"num_heads": 2, "chunk_size": 4, "window": 4, "num_persistent": 2},
     "atlas": {"num_heads": 2, "chunk_size": 4, "omega_window": 3},
