@@ -18,7 +18,8 @@ product of its Householders is I - Wᵀ diag(beta) M W with M = (I + L)^{-1}, L_
 and any contiguous run of tokens uses the same M restricted to that run (M is the inverse of a lower-triangular
 matrix). In-chunk logits are q_i·k_j - sum_{j<s<=t<=i} (q_i·w_t) beta_t M_ts (w_s·k_j); across chunks the query
 is carried back to the start of its chunk and then through each earlier chunk's dense K x K product, the key
-forward to the end of its chunk: O(T^2 K + T C^2) work, one row of query chunks at a time.
+forward to the end of its chunk: O(T^2 K + T C^2) work, one row of query chunks at a time; the cached keys are
+updated by each chunk's low-rank form (O(L K) per decoded token).
 """
 
 from __future__ import annotations
@@ -151,15 +152,19 @@ def _chunk(q, k, v, w, beta, bias, chunk_size):
         if bias is not None:
             logits = logits + bias[:, :, rows, : cache + rows.stop]
         out.append(logits.softmax(-1) @ v[:, :, : cache + rows.stop])
-    return torch.cat(out, 2), _final_keys(k[:, :, :cache], k_end, P, tq)
+    return torch.cat(out, 2), _final_keys(k[:, :, :cache], k_end, P, wc, bM, tq)
 
 
-def _final_keys(k_cache, k_end, P, tq):
-    """Every key through the products of the chunks after its own: [B, H, Tk, K] (suffix products, O(T K^2))."""
+def _final_keys(k_cache, k_end, P, wc, bM, tq):
+    """Every key through the products of the chunks after its own: [B, H, Tk, K]. New keys by dense suffix products
+    (O(T K^2)); cached keys by each chunk's low-rank form K - (K Wᵀ) (diag(beta) M)ᵀ W (O(L Tq K), which a decoding
+    step of one token keeps at O(L K))."""
     S = torch.eye(P.shape[-1], dtype=P.dtype, device=P.device).expand(*P.shape[:2], -1, -1)
     parts = []
     for ci in range(P.shape[2] - 1, -1, -1):
         parts.append(k_end[:, :, ci] @ S.transpose(-1, -2))
         S = S @ P[:, :, ci]
-    parts.append(k_cache @ S.transpose(-1, -2))
+    for ci in range(P.shape[2]):
+        k_cache = k_cache - (k_cache @ wc[:, :, ci].transpose(-1, -2)) @ bM[:, :, ci].transpose(-1, -2) @ wc[:, :, ci]
+    parts.append(k_cache)
     return torch.cat(parts[::-1], 2)[:, :, : k_cache.shape[2] + tq]
