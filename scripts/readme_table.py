@@ -16,6 +16,7 @@ from rnnzoo import mixers
 FAMILY = {
     "elman": "classic RNNs", "lstm": "classic RNNs", "gru": "classic RNNs", "slstm": "classic RNNs",
     "attention": "attention", "sliding_attention": "attention", "fox": "attention",
+    "path": "attention", "deltaformer": "attention",
     "linear_attention": "linear attention", "based": "linear attention", "retnet": "linear attention",
     "lightning": "linear attention", "gla": "linear attention", "lightnet": "linear attention",
     "hgrn": "linear attention", "mlstm": "linear attention", "rwkv6": "linear attention",
@@ -24,6 +25,7 @@ FAMILY = {
     "rwkv7": "delta rule", "kda": "delta rule", "gdn2": "delta rule",
     "mingru": "gated linear RNNs", "minlstm": "gated linear RNNs", "rglru": "gated linear RNNs",
     "s4d": "state space", "mamba": "state space", "mamba2": "state space", "hydra": "state space",
+    "mamba3": "state space",
     "lmu": "state space",
     "hyena": "convolutional", "tcnca": "convolutional", "pgn": "convolutional",
     "aaren": "attention as RNN",
