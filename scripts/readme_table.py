@@ -16,6 +16,7 @@ from rnnzoo import mixers
 FAMILY = {
     "elman": "classic RNNs", "lstm": "classic RNNs", "gru": "classic RNNs", "slstm": "classic RNNs",
     "attention": "attention", "sliding_attention": "attention", "fox": "attention",
+    "path": "attention", "deltaformer": "attention",
     "linear_attention": "linear attention", "based": "linear attention", "retnet": "linear attention",
     "lightning": "linear attention", "gla": "linear attention", "lightnet": "linear attention",
     "hgrn": "linear attention", "mlstm": "linear attention", "rwkv6": "linear attention",
@@ -28,7 +29,7 @@ FAMILY = {
     "s4d": "state space", "mamba": "state space", "mamba2": "state space", "hydra": "state space",
     "lmu": "state space", "log_linear_mamba2": "state space",
     "comba": "delta rule",
-    "longhorn": "state space",
+    "longhorn": "state space", "mamba3": "state space",
     "hyena": "convolutional", "tcnca": "convolutional", "pgn": "convolutional",
     "aaren": "attention as RNN",
     "combiner": "sparse / conditional attention", "routing_attention": "sparse / conditional attention",

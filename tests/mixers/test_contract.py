@@ -34,6 +34,9 @@ TEST_OPTIONS = {
     "s4d": {"d_state": 4, "dt_min": 0.05, "dt_max": 0.5},
     "aaren": {"num_heads": 2, "chunk_size": 4},
     "mamba2": {"d_state": 4, "headdim": 4, "ngroups": 2, "chunk_size": 4},
+    "mamba3": {"d_state": 4, "headdim": 4, "ngroups": 2, "chunk_size": 4},
+    "path": {"num_heads": 2, "w_rank": 4, "chunk_size": 4},
+    "deltaformer": {"num_heads": 2, "chunk_size": 4},
     "titans": {"num_heads": 2, "chunk_size": 4, "num_persistent": 2},
     "titans_mac": {"num_heads": 2, "chunk_size": 4, "window": 4, "num_persistent": 2},
     "atlas": {"num_heads": 2, "chunk_size": 4, "omega_window": 3},
@@ -66,6 +69,8 @@ VARIANTS = {f"{n}:use_short_conv=True": (n, {"use_short_conv": True}) for n in S
 VARIANTS["combiner:partition=logsparse"] = ("combiner", {"partition": "logsparse"})
 VARIANTS["fox:output_gate=False"] = ("fox", {"output_gate": False})
 VARIANTS["gsa:use_short_conv=True"] = ("gsa", {"use_short_conv": True})
+VARIANTS["mamba3:mimo_rank=2"] = ("mamba3", {"mimo_rank": 2})
+VARIANTS["path:use_forget_gate=True"] = ("path", {"use_forget_gate": True})
 D_MODEL = 16
 CAUSAL = [n for n in mixers.names() if mixers.get(n).causal]
 CAUSAL_AND_VARIANTS = CAUSAL + list(VARIANTS)
