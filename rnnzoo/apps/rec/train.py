@@ -31,9 +31,9 @@ from rnnzoo.apps.rec.models import RecConfig, SeqRec, build_model
 from rnnzoo.apps.rec.recformer import Recformer
 from rnnzoo.apps.rec.text import ItemTokens, tokenize_items
 from rnnzoo.config_args import option
-from rnnzoo.io import atomic_write_bytes, atomic_write_json
+from rnnzoo.io import atomic_write_bytes
 from rnnzoo.labels import IGNORE
-from rnnzoo.rundir import Run, open_train_run
+from rnnzoo.rundir import Run, open_train_run, write_results
 from rnnzoo.train import TrainConfig, Trainer
 from rnnzoo.train.device import model_device, to_device
 
@@ -163,7 +163,7 @@ def _train_rec(data: SequenceData, config: RecTrainConfig, run: Run | None) -> d
     result["config"] = {**dataclasses.asdict(model), "objective": model.goal, "dropout": model.drop}
     result["run_config"] = dataclasses.asdict(config)  # what `rnnzoo rec recommend` rebuilds the run from
     if out_dir:
-        atomic_write_json(Path(out_dir) / "results.json", result)
+        write_results(out_dir, result)
     return result
 
 
