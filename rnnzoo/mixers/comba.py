@@ -42,6 +42,7 @@ class Comba(_DeltaBase):
     paper = "Hu et al. 2025, Comba: Improving Bilinear RNNs with Closed-loop Control"
     state_formula = "num_heads * K * V + (conv_size - 1) * num_heads * (2K + V)"
     fast_path = "chunkwise WY form of the DPLR delta rule (ops.comba, mode='chunk')"
+    fast_mode = "chunk"  # ops.comba has no compiled kernel, so no "auto" (the delta-rule mixers' default)
     matrix_form = ""  # the erase reads the state with p, not k: ops.matrix has no closed form for it
     gated = True
     output_gate = True

@@ -126,6 +126,7 @@ class LogLinearGatedDeltaNet(_Levels, GatedDeltaNet):
                      "(ceil(log2 T) + 1 levels in use after T tokens)")
     fast_path = ("chunkwise Fenwick levels over aligned chunks with the UT transform "
                  "(ops.log_linear.log_linear_gated_delta_rule, mode='chunk')")
+    fast_mode = "chunk"  # no compiled kernel, so no "auto" (GatedDeltaNet's default)
     matrix_form = ""
     sequence_parallel = None
 
