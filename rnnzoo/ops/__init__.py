@@ -54,31 +54,49 @@ Layouts: B batch, T (or L) time, H heads, K/V key/value head dims, D channels, N
 | long_conv | u [B, T, H]; k [H, L]; D [H] | recurrent, fft | fft | float32 |
 | dilated_causal_conv | u [B, T, H]; weight [H, K]; bias [H] | recurrent, conv | conv | float32 |
 | hie | u [B, T, D]; weight [H, D, W]; bias [H] | recurrent, conv | conv | float32 |
+| gsa | q, k [B, T, H, K]; v [B, T, H, V]; s, g [B, T, H, M] | recurrent, chunk | chunk | float32 |
+| comba | q, k, p [B, T, H, K]; v [B, T, H, V]; g, beta [B, T, H] | recurrent, chunk | chunk | float32 |
+| longhorn | x, beta [B, T, D]; k, q [B, T, N] | recurrent, chunk | chunk | float32 |
+| mamba3 | x [B, T, H, R, P]; a, dt, lam [B, T, H]; b, c [B, T, H, R, N]; theta [B, T, H, A] | recurrent, chunk, kernel, auto | auto | float32 |
+| log_linear_attention | q, k [B, T, H, K]; v [B, T, H, V]; g [B, T, H]; level_scales [B, T, H, L] | recurrent, chunk | chunk | float32 |
+| log_linear_gated_delta_rule | q, k [B, T, H, K]; v [B, T, H, V]; g, beta [B, T, H]; level_scales [B, T, H, L] | recurrent, chunk | chunk | float32 |
+| mesa_net | q, k [B, T, H, K]; v [B, T, H, V]; g, beta [B, T, H]; lamb [H, K] | recurrent, chunk | chunk | float32 |
+| ttt_linear | q, k, v [B, T, H, K]; eta [B, T, H]; w [H, K, K]; b, ln_weight, ln_bias [H, K] | recurrent, dual | dual | float32 |
 | chunked_attention | q, k [B, T, H, dk]; v [B, T, H, dv] | recurrent, chunk | chunk | float32 |
 | combiner_attention | q, k, v [B, T, H, D]; w [H, D] | recurrent, chunk | chunk | float32 |
 | sparse_local_attention | q, k [B, T, Z]; v [B, T, V]; active [B, T] bool | recurrent, parallel | parallel | float32 |
 | routing_attention | q [B, Tq, H, D]; k, v [B, Tk, H, D]; q_cluster [B, Tq, H], k_cluster [B, Tk, H] int64 | recurrent, parallel | parallel | - |
 | softmax_attention | q [B, Tq, H, D]; k, v [B, Tk, H, D] | recurrent, sdpa | sdpa | - |
 | forgetting_attention | q [B, Tq, H, K]; k [B, Tk, H, K]; v [B, Tk, H, V]; g [B, Tk, H] | recurrent, sdpa | sdpa | - |
+| path_attention | q, w [B, Tq, H, K]; k [B, Tk, H, K]; v [B, Tk, H, V]; beta [B, Tq, H]; g [B, Tk, H] | recurrent, chunk | chunk | float32 |
+| deltaformer_attention | q [B, Tq, H, K]; k [B, Tk, H, K]; v [B, Tq, H, V]; beta [B, Tq, H] | recurrent, chunk | chunk | float32 |
 | apply_rotary | x [B, T, H, D]; positions [B, T] | - | - | - |
 """
 
 from rnnzoo.ops.aaren import aaren
 from rnnzoo.ops.attention import softmax_attention
 from rnnzoo.ops.chunked_attention import chunked_attention
+from rnnzoo.ops.comba import comba
 from rnnzoo.ops.combiner import combiner_attention
 from rnnzoo.ops.delta import delta_product, delta_rule, gated_delta_rule
+from rnnzoo.ops.deltaformer import deltaformer_attention
 from rnnzoo.ops.dilated_conv import dilated_causal_conv
 from rnnzoo.ops.dplr import dplr_delta_rule, iplr_delta_rule
 from rnnzoo.ops.forgetting_attention import forgetting_attention
 from rnnzoo.ops.gla import gla
+from rnnzoo.ops.gsa import gsa
 from rnnzoo.ops.hie import hie
 from rnnzoo.ops.kda import gdn2, kda
 from rnnzoo.ops.linear_attention import linear_attention
 from rnnzoo.ops.lmu import lmu_memory
+from rnnzoo.ops.log_linear import log_linear_attention, log_linear_gated_delta_rule
 from rnnzoo.ops.long_conv import long_conv
+from rnnzoo.ops.longhorn import longhorn
+from rnnzoo.ops.mamba3 import mamba3
 from rnnzoo.ops.memory import memory_update
+from rnnzoo.ops.mesa import mesa_net
 from rnnzoo.ops.mlstm import mlstm
+from rnnzoo.ops.path import path_attention
 from rnnzoo.ops.rnn import elman, gru, lstm
 from rnnzoo.ops.rotary import apply_rotary
 from rnnzoo.ops.routing import routing_attention
@@ -90,12 +108,14 @@ from rnnzoo.ops.seqboat import sparse_local_attention
 from rnnzoo.ops.simple_gla import simple_gla
 from rnnzoo.ops.slstm import slstm
 from rnnzoo.ops.ssd import signed_ssd, ssd
+from rnnzoo.ops.ttt import ttt_linear
 
 __all__ = [
     "simple_gla", "gla", "rwkv6", "linear_attention", "mlstm", "delta_rule", "gated_delta_rule", "delta_product",
     "dplr_delta_rule", "iplr_delta_rule", "kda", "gdn2", "ssd",
     "signed_ssd", "selective_scan", "signed_selective_scan", "diagonal_scan", "signed_diagonal_scan", "s4d_conv",
     "aaren", "memory_update", "elman", "lstm", "gru", "slstm", "lmu_memory", "long_conv", "dilated_causal_conv", "hie",
+    "gsa", "comba", "longhorn", "mamba3", "log_linear_attention", "log_linear_gated_delta_rule", "mesa_net", "ttt_linear",
     "chunked_attention", "combiner_attention", "sparse_local_attention", "routing_attention", "softmax_attention",
-    "forgetting_attention", "apply_rotary",
+    "forgetting_attention", "path_attention", "deltaformer_attention", "apply_rotary",
 ]

@@ -20,6 +20,7 @@ import torch
 
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
 from rnnzoo.ops.dplr import MODES, dplr_delta_rule
+from rnnzoo.ops.varlen import packable
 
 
 def _check(q, k, v, p, g, beta, initial_state, mode, chunk_size):
@@ -49,6 +50,7 @@ def _recurrent(q, k, v, p, g, beta, s):
     return torch.stack(out, 1), s
 
 
+@packable("comba")
 @autocast_safe
 def comba(q, k, v, p, g, beta, scale=None, initial_state=None, output_final_state=False, mode="chunk",
           chunk_size=64):

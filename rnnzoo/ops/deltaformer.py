@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
 from rnnzoo.ops.attention import attention_mask
+from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "chunk")
 
@@ -51,6 +52,7 @@ def _check(q, k, v, beta, initial_state, mode, chunk_size):
                          f"{want}, got {got}")
 
 
+@packable("deltaformer_attention")
 @autocast_safe
 def deltaformer_attention(q, k, v, beta, scale=None, initial_state=None, k_valid=None, output_final_state=False,
                           mode="chunk", chunk_size=64):

@@ -25,6 +25,7 @@ import torch
 from rnnzoo.ops._chunk import from_chunks, pass_states, to_chunks
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
 from rnnzoo.ops.gla import DIRECT_MAX_SPAN, _suffix, gla
+from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "chunk")
 
@@ -92,6 +93,7 @@ def _slots_intra(q, k, s, g):
     return o
 
 
+@packable("gsa")
 @autocast_safe
 def gsa(q, k, v, s, g, scale=None, initial_state=None, output_final_state=False, mode="chunk", chunk_size=64):
     """Gated Slot Attention: two passes of gated linear attention with a softmax over the M slots between them (see

@@ -33,6 +33,7 @@ from __future__ import annotations
 import torch
 
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
+from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "chunk")
 
@@ -196,6 +197,7 @@ def _run(op, q, k, v, g, beta, level_scales, scale, initial_state, output_final_
     return torch.cat(out, 1).to(dtype), (s if output_final_state else None)
 
 
+@packable("log_linear_attention")
 @autocast_safe
 def log_linear_attention(q, k, v, g, level_scales, scale=None, initial_state=None, output_final_state=False,
                          offset=0, mode="chunk", chunk_size=64):
@@ -213,6 +215,7 @@ def log_linear_attention(q, k, v, g, level_scales, scale=None, initial_state=Non
                 offset, mode, chunk_size)
 
 
+@packable("log_linear_gated_delta_rule")
 @autocast_safe
 def log_linear_gated_delta_rule(q, k, v, g, beta, level_scales, scale=None, initial_state=None,
                                 output_final_state=False, offset=0, mode="chunk", chunk_size=64):

@@ -24,6 +24,7 @@ import torch
 
 from rnnzoo.ops._common import autocast_safe, check_mode, upcast
 from rnnzoo.ops.scan import signed_diagonal_scan
+from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "chunk")
 _BLOCK = 256  # tokens per scan call of the chunk form: [B, 256, D, N] inputs at a time
@@ -61,6 +62,7 @@ def _chunk(x, eps, k, q, s):
     return torch.cat(out, 1), s
 
 
+@packable("longhorn")
 @autocast_safe
 def longhorn(x, beta, k, q, initial_state=None, output_final_state=False, mode="chunk"):
     """S_t = (1 - ε_t ⊗ k_t²) ⊙ S_{t-1} + (ε_t ⊙ x_t) ⊗ k_t with ε_t = β_t / (1 + β_t |k_t|²), y_t = S_t q_t (see the

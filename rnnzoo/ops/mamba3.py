@@ -33,6 +33,7 @@ import torch
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
 from rnnzoo.ops.simple_gla import MODES
 from rnnzoo.ops.ssd import ssd
+from rnnzoo.ops.varlen import packable
 
 
 def _check(x, a, dt, lam, b, c, theta, initial_state, mode, chunk_size):
@@ -74,6 +75,7 @@ def _zero_state(x, b, theta):
             x.new_zeros(Bt, H, R, P))
 
 
+@packable("mamba3")
 @autocast_safe
 def mamba3(x, a, dt, lam, b, c, theta, initial_state=None, output_final_state=False, mode="auto", chunk_size=64):
     """Mamba-3 trapezoidal, rotary, multi-channel SSM (see the module docstring for the equations and shapes).

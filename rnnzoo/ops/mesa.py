@@ -25,6 +25,7 @@ import torch
 
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
 from rnnzoo.ops.simple_gla import simple_gla
+from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "chunk")
 
@@ -121,6 +122,7 @@ def _chunk(q, k, v, g, lamb, beta, h, s, cg_steps, chunk_size):
     return o, h_end, s_end
 
 
+@packable("mesa_net")
 @autocast_safe
 def mesa_net(q, k, v, g, lamb, beta, initial_state=None, output_final_state=False, mode="chunk", chunk_size=64,
              cg_steps=30):

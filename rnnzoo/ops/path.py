@@ -28,6 +28,7 @@ import torch
 
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
 from rnnzoo.ops.attention import attention_mask
+from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "chunk")
 
@@ -49,6 +50,7 @@ def _check(q, k, v, w, beta, g, mode, chunk_size):
         raise ValueError(f"path_attention: g must be [B, Tk, H]={tuple(k.shape[:3])}, got {tuple(g.shape)}")
 
 
+@packable("path_attention")
 @autocast_safe
 def path_attention(q, k, v, w, beta, g=None, scale=None, k_valid=None, output_final_state=False, mode="chunk",
                    chunk_size=64):

@@ -27,6 +27,7 @@ from __future__ import annotations
 import torch
 
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
+from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "dual")
 EPS = 1e-6  # ttt-lm-pytorch's inner LayerNorm epsilon
@@ -84,6 +85,7 @@ def _dual(q, k, v, eta, lnw, lnb, scales, state, m):
     return torch.cat(out, 1), (w0, b0, gw, gb)
 
 
+@packable("ttt_linear")
 @autocast_safe
 def ttt_linear(q, k, v, w, b, eta, ln_weight, ln_bias, mini_batch_size=16, token_scale=None, initial_state=None,
                output_final_state=False, offset=0, mode="dual"):

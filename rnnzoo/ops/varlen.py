@@ -34,12 +34,16 @@ class Packing:
     argument may hold a whole number of rows per token, e.g. ``delta_product``'s k [B, T*n, H, K]);
     ``time_if_batched`` those that are time-indexed only when they have a batch dim (rank 3 or more:
     ``selective_scan``'s B, C are [D, N] when time-invariant); ``final_flag`` the keyword asking for the final
-    state ("" for ops without one). The first output is time-indexed like the inputs."""
+    state ("" for ops without one, and for attention whose cache is its longer keys: packed, it has none);
+    ``grow_at_end`` pads a state that grows with time (dim 1) at its end, not its start, when rows of different
+    lengths are stacked (``log_linear``'s Fenwick levels: the missing levels are the highest, and empty). The first
+    output is time-indexed like the inputs."""
 
     time: tuple[str, ...]
     time_dim: int = 1
     time_if_batched: tuple[str, ...] = ()
     final_flag: str = "output_final_state"
+    grow_at_end: bool = False
 
 
 _QKV = ("q", "k", "v")
@@ -81,6 +85,19 @@ PACKING: dict[str, Packing] = {
     "softmax_attention": Packing((*_QKV, "k_valid"), final_flag=""),
     "forgetting_attention": Packing((*_QKV, "g", "k_valid"), final_flag=""),
     "apply_rotary": Packing(("x", "positions"), final_flag=""),  # pointwise: positions are the caller's
+    "gsa": Packing((*_QKV, "s", "g")),
+    "comba": Packing((*_QKV, "p", "g", "beta")),
+    "longhorn": Packing(("x", "beta", "k", "q")),
+    "mamba3": Packing(("x", "a", "dt", "lam", "b", "c", "theta")),
+    # offset (absolute position of the first token) is shared: every sequence runs as if alone at that offset
+    "log_linear_attention": Packing((*_QKV, "g", "level_scales"), grow_at_end=True),
+    "log_linear_gated_delta_rule": Packing((*_QKV, "g", "beta", "level_scales"), grow_at_end=True),
+    "mesa_net": Packing((*_QKV, "g", "beta")),  # lamb [H, K] is a parameter
+    "ttt_linear": Packing((*_QKV, "eta")),  # w, b, ln_weight, ln_bias, token_scale, offset are shared
+    # attention with a cache: packed, the keys are the queries' (no cache); output_final_state still returns each
+    # sequence's transformed keys / writes, left-padded by stack_rows
+    "path_attention": Packing((*_QKV, "w", "beta", "g", "k_valid"), final_flag=""),
+    "deltaformer_attention": Packing((*_QKV, "beta", "k_valid"), final_flag=""),
 }
 
 
@@ -113,10 +130,11 @@ def group_rows(lengths: torch.Tensor, state) -> list[tuple[int, torch.Tensor]]:
     return [(int(unique[i, 0]), (inverse == i).nonzero().squeeze(1)) for i in range(unique.shape[0])]
 
 
-def stack_rows(parts: list, order: torch.Tensor):
+def stack_rows(parts: list, order: torch.Tensor, at_end: bool = False):
     """Final states of groups of rows -> the state of all rows in their original order. parts: trees of
     [n_g, ...] tensors; order: [N] the original row of every stacked row. A tensor that grows with time (a cache,
-    dim 1) is left-padded with zeros to the longest, so its newest entries stay at the end."""
+    dim 1) is left-padded with zeros to the longest, so its newest entries stay at the end (``at_end``: padded at
+    its end instead)."""
     flat = [pytree.tree_flatten(p) for p in parts]
     inverse = torch.empty_like(order)
     inverse[order] = torch.arange(order.numel())
@@ -126,8 +144,9 @@ def stack_rows(parts: list, order: torch.Tensor):
             leaves.append(tensors[0])
             continue
         longest = max(t.shape[1] if t.dim() > 1 else 0 for t in tensors)
-        padded = [t if t.dim() < 2 or t.shape[1] == longest else
-                  torch.cat((t.new_zeros(t.shape[0], longest - t.shape[1], *t.shape[2:]), t), 1) for t in tensors]
+        pads = [t.new_zeros(t.shape[0], longest - t.shape[1], *t.shape[2:]) if t.dim() > 1 else None for t in tensors]
+        padded = [t if pad is None or pad.shape[1] == 0 else torch.cat((t, pad) if at_end else (pad, t), 1)
+                  for t, pad in zip(tensors, pads)]
         leaves.append(torch.cat(padded, 0)[inverse.to(tensors[0].device)])
     return pytree.tree_unflatten(leaves, flat[0][1])
 
@@ -195,7 +214,7 @@ def run_packed(op, name: str, args: dict, cu_seqlens: torch.Tensor):
     out = torch.cat(outs)[inverse.to(device)].unsqueeze(0).movedim(1, spec.time_dim)
     if isinstance(result, torch.Tensor):
         return out
-    return out, (None if finals[0] is None else stack_rows(finals, torch.cat(order)))
+    return out, (None if finals[0] is None else stack_rows(finals, torch.cat(order), spec.grow_at_end))
 
 
 def packable(name: str):

@@ -3,7 +3,7 @@
 import torch
 
 from rnnzoo import mixers
-from rnnzoo.ops import comba as comba_op
+from rnnzoo.ops.comba import comba as comba_op
 
 
 def test_corrected_query_and_feedback_key(monkeypatch):
@@ -15,7 +15,7 @@ def test_corrected_query_and_feedback_key(monkeypatch):
 
     def spy(q, k, v, p, g, beta, **kw):
         seen.update(q=q, k=k, p=p)
-        return comba_op.comba(q, k, v, p, g, beta, **kw)
+        return comba_op(q, k, v, p, g, beta, **kw)
 
     monkeypatch.setattr("rnnzoo.mixers.comba.comba", spy)
     mixer(torch.randn(2, 5, 16))

@@ -134,6 +134,28 @@ def _inputs(name, dtype):
         return dict(q=q, k=k, v=v, g=gate(b, t, h))
     if name == "apply_rotary":
         return dict(x=q, positions=torch.arange(t)[None])
+    if name == "gsa":
+        g = gate(b, t, h, 4)
+        return dict(q=q, k=k, v=v, s=1 - g.exp(), g=g)
+    if name == "comba":
+        return dict(q=q, k=k * 0.3, v=v, p=r(b, t, h, d) * 0.3, g=gate(b, t, h), beta=gate(b, t, h).neg())
+    if name == "longhorn":
+        return dict(x=r(b, t, 5), beta=gate(b, t, 5).neg(), k=r(b, t, 4), q=r(b, t, 4))
+    if name == "mamba3":
+        return dict(x=r(b, t, h, 2, d), a=gate(b, t, h), dt=gate(b, t, h).neg(), lam=gate(b, t, h).neg(),
+                    b=r(b, t, h, 2, d), c=r(b, t, h, 2, d), theta=r(b, t, h, 4))
+    if name in ("log_linear_attention", "log_linear_gated_delta_rule"):
+        beta = dict(beta=gate(b, t, h).neg()) if name == "log_linear_gated_delta_rule" else {}
+        return dict(q=q, k=k * 0.3, v=v, g=gate(b, t, h), level_scales=gate(b, t, h, 3).neg(), **beta)
+    if name == "mesa_net":
+        return dict(q=q, k=k, v=v, g=gate(b, t, h), lamb=1 - gate(h, d), beta=gate(b, t, h).neg())
+    if name == "ttt_linear":
+        return dict(q=q, k=k, v=v, w=r(h, d, d) * 0.1, b=r(h, d) * 0.1, eta=gate(b, t, h).neg() * 0.5,
+                    ln_weight=1 + r(h, d) * 0.1, ln_bias=r(h, d) * 0.1, mini_batch_size=2)
+    if name == "path_attention":
+        return dict(q=q, k=k, v=v, w=r(b, t, h, d) * 0.25, beta=gate(b, t, h).neg() * 2, g=gate(b, t, h))
+    if name == "deltaformer_attention":
+        return dict(q=q, k=k, v=v, beta=gate(b, t, h).neg())
     raise KeyError(name)
 
 

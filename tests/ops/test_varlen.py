@@ -44,6 +44,13 @@ def make_inputs(name, b, t, dtype, seed=0):
         "dilated_causal_conv": lambda: dict(weight=r(H, 3), bias=r(H), dilation=2),
         "hie": lambda: dict(weight=r(H, 5, 3), bias=r(H)),
         "combiner_attention": lambda: dict(w=r(H, D), block_size=2),
+        "mesa_net": lambda: dict(lamb=1 - gate(H, D)),
+        "ttt_linear": lambda: dict(w=r(H, D, D) * 0.1, b=r(H, D) * 0.1, ln_weight=1 + r(H, D) * 0.1,
+                                   ln_bias=r(H, D) * 0.1, mini_batch_size=4, offset=2),
+        "log_linear_attention": lambda: dict(offset=2, chunk_size=2),
+        "log_linear_gated_delta_rule": lambda: dict(offset=2, chunk_size=2),
+        "path_attention": lambda: dict(chunk_size=2),
+        "deltaformer_attention": lambda: dict(chunk_size=2),
     }.get(name, dict)()
     if name == "s4d_conv":
         params = {k: v.to(dtype) if not v.is_complex() else v.to(torch.complex128 if dtype == torch.float64
@@ -83,6 +90,19 @@ def make_inputs(name, b, t, dtype, seed=0):
         "softmax_attention": lambda: dict(q=q, k=k, v=v),
         "forgetting_attention": lambda: dict(q=q, k=k, v=v, g=gate(b, t, H)),
         "apply_rotary": lambda: dict(x=q, positions=torch.randint(0, 9, (b, t), generator=gen)),
+        "gsa": lambda: dict(q=q, k=k, v=v, s=-gate(b, t, H, 3), g=gate(b, t, H, 3)),
+        "comba": lambda: dict(q=q, k=k * 0.4, v=v, p=r(b, t, H, D) * 0.4, g=gate(b, t, H), beta=-gate(b, t, H)),
+        "longhorn": lambda: dict(x=r(b, t, 5), beta=-gate(b, t, 5), k=r(b, t, 3), q=r(b, t, 3)),
+        "mamba3": lambda: dict(x=r(b, t, H, 2, D), a=gate(b, t, H), dt=-gate(b, t, H), lam=-gate(b, t, H),
+                               b=r(b, t, H, 2, D), c=r(b, t, H, 2, D), theta=r(b, t, H, 1)),
+        "log_linear_attention": lambda: dict(q=q, k=k * 0.4, v=v, g=gate(b, t, H), level_scales=-gate(b, t, H, 6)),
+        "log_linear_gated_delta_rule": lambda: dict(q=q, k=k * 0.4, v=v, g=gate(b, t, H), beta=-gate(b, t, H),
+                                                    level_scales=-gate(b, t, H, 6)),
+        "mesa_net": lambda: dict(q=q, k=k, v=v, g=gate(b, t, H), beta=-gate(b, t, H)),
+        "ttt_linear": lambda: dict(q=q, k=k, v=v, eta=-gate(b, t, H) * 0.5),
+        "path_attention": lambda: dict(q=q, k=k, v=v, w=r(b, t, H, D) * 0.4, beta=-gate(b, t, H) * 2,
+                                       g=gate(b, t, H)),
+        "deltaformer_attention": lambda: dict(q=q, k=k, v=v, beta=-gate(b, t, H)),
     }.get(name, lambda: dict(u=r(b, t, H)) if name in ("s4d_conv", "long_conv", "dilated_causal_conv")
           else dict(x=r(b, t, 5)) if name in ("elman", "lstm", "gru") else dict(u=r(b, t, 5)))()
     return {**params, **time}
@@ -94,6 +114,8 @@ def initial_state(op, name, n, dtype):
     if not spec.final_flag:
         return None
     args = make_inputs(name, n, 2, dtype, seed=1)
+    if "offset" in args:  # the 2 tokens before the packed call's offset 2 (log_linear, ttt_linear)
+        args["offset"] = 0
     if name == "memory_update":
         gen = torch.Generator().manual_seed(3)
         args["initial_state"] = init_memory_state((torch.randn(n, H, D, D, generator=gen, dtype=dtype),),
@@ -151,7 +173,7 @@ def packed_and_alone(name, mode, dtype):
                 finals.append(f1)
             o = torch.cat(os, spec.time_dim)
             # growing states (combiner's caches) of different lengths: left-padded with zeros, the newest last
-            final = None if finals[0] is None else stack_rows(finals, torch.arange(len(finals)))
+            final = None if finals[0] is None else stack_rows(finals, torch.arange(len(finals)), spec.grow_at_end)
         w = torch.randn(o.shape, generator=torch.Generator().manual_seed(7), dtype=torch.float64).to(o.dtype)
         loss = (o * w).sum().real + sum((f.abs() ** 2).sum() * 0.1 for f in float_leaves(final))
         grads = torch.autograd.grad(loss, [t for t in leaves_in if isinstance(t, torch.Tensor) and t.requires_grad],
@@ -234,3 +256,16 @@ def test_packed_op_refuses_batches_empty_sequences_and_wrong_state_rows():
         rnnzoo.ops.gla(**args, cu_seqlens=torch.tensor([0, 0, 4]))
     with pytest.raises(ValueError, match="one row per sequence"):
         rnnzoo.ops.gla(**args, initial_state=torch.zeros(3, H, D, D), cu_seqlens=torch.tensor([0, 1, 4]))
+
+
+def test_log_linear_levels_of_shorter_sequences_are_padded_at_their_end():
+    """The Fenwick levels of a shorter sequence are its lowest ones: the missing (empty) highest levels are zeros
+    after them, not before."""
+    args = make_inputs("log_linear_attention", 1, 6, torch.float32)
+    args["offset"] = 0
+    _, packed = rnnzoo.ops.log_linear_attention(**args, output_final_state=True, cu_seqlens=torch.tensor([0, 1, 6]))
+    _, alone = rnnzoo.ops.log_linear_attention(**seq_slice("log_linear_attention", args, 0, 1),
+                                               output_final_state=True)
+    assert packed.shape[1] == 4 and alone.shape[1] == 1
+    torch.testing.assert_close(packed[:1, :1], alone)
+    assert (packed[0, 1:] == 0).all()
