@@ -44,6 +44,7 @@ from rnnzoo.ops.kernels import delta_rule as kernel
 from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "chunk", "kernel", "auto")
+KERNEL = "delta_rule"  # the compiled CPU kernel (rnnzoo/ops/kernels) of the "kernel" mode
 
 
 # -- checks --------------------------------------------------------------------------------------
@@ -211,7 +212,7 @@ def _run(op, q, k, v, g, beta, scale, initial_state, output_final_state, mode, c
     dtype = q.dtype
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     q, k, v, g, beta, initial_state = upcast(q, k, v, g, beta, initial_state, op=op)
-    mode = kernels.resolve(mode, "delta_rule", q, k, v, g, beta, initial_state, fits=kernel.fits(q, v))
+    mode = kernels.resolve(mode, KERNEL, q, k, v, g, beta, initial_state, fits=kernel.fits(q, v))
     if mode == "kernel":  # the erase vector b k and the value b v formed here: dbeta by autograd
         o, s = kernel.kernel_recurrence(q * scale, k, beta[..., None] * k, beta[..., None] * v, g, initial_state)
     elif mode == "recurrent":

@@ -35,6 +35,7 @@ from rnnzoo.ops.kernels import upstream
 from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "chunk", "kernel", "auto")
+KERNEL = "linear_attention"  # the compiled CPU kernel (rnnzoo/ops/kernels) of the "kernel" mode
 DIRECT_MAX_SPAN = 20.0  # nats of decay across one chunk up to which the one-matmul intra-chunk form is used
 
 
@@ -58,7 +59,7 @@ def gla(q, k, v, gk, scale=None, initial_state=None, output_final_state=False, m
         return fn(q, k, v, gk, scale=scale, initial_state=initial_state, output_final_state=output_final_state)
     qf, k, v, gk, s0 = upcast(q, k, v, gk, initial_state, op="gla")
     b, t, h, dk = q.shape
-    mode = kernels.resolve(mode, "linear_attention", qf, k, v, gk, s0, fits=kernel.fits(qf, v))
+    mode = kernels.resolve(mode, KERNEL, qf, k, v, gk, s0, fits=kernel.fits(qf, v))
     if mode == "kernel":
         o, s = kernel.kernel_recurrence(qf * scale, k, v, gk, s0)
     else:

@@ -29,6 +29,7 @@ from rnnzoo.ops.kernels import delta_rule as kernel
 from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "chunk", "kernel", "auto")
+KERNEL = "delta_rule"  # the compiled CPU kernel (rnnzoo/ops/kernels) of the "kernel" mode
 
 
 def _check(op, q, k, v, g, initial_state, mode, chunk_size):
@@ -60,7 +61,7 @@ def _run(op, q, k, v, g, b, w, scale, initial_state, output_final_state, mode, c
     dtype = q.dtype
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     q, k, v, g, b, w, s0 = upcast(q, k, v, g, b, w, initial_state, op=op)
-    mode = kernels.resolve(mode, "delta_rule", q, k, v, g, b, w, s0, fits=kernel.fits(q, v))
+    mode = kernels.resolve(mode, KERNEL, q, k, v, g, b, w, s0, fits=kernel.fits(q, v))
     if mode == "kernel":
         o, s = kernel.kernel_recurrence(q * scale, k, b * k, w * v, g, s0)
     elif mode == "chunk":

@@ -20,7 +20,7 @@ import torch
 
 from rnnzoo.ops._chunk import check_qkv
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_float, check_mode
-from rnnzoo.ops.simple_gla import MODES, simple_gla_core
+from rnnzoo.ops.simple_gla import KERNEL, MODES, simple_gla_core  # noqa: F401 (KERNEL: read by backend_report)
 from rnnzoo.ops.varlen import packable
 
 EPS = 1e-10

@@ -31,7 +31,7 @@ import math
 import torch
 
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
-from rnnzoo.ops.simple_gla import MODES
+from rnnzoo.ops.simple_gla import KERNEL, MODES  # noqa: F401 (KERNEL: read by backend_report)
 from rnnzoo.ops.ssd import ssd
 from rnnzoo.ops.varlen import packable
 

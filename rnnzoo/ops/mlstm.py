@@ -31,6 +31,7 @@ from rnnzoo.ops.kernels import mlstm as kernel
 from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "chunk", "kernel", "auto")
+KERNEL = "mlstm"  # the compiled CPU kernel (rnnzoo/ops/kernels) of the "kernel" mode
 
 
 @packable("mlstm")
@@ -60,7 +61,7 @@ def mlstm(q, k, v, i, f, scale=None, initial_state=None, output_final_state=Fals
         c0, n0, m0 = qf.new_zeros(b, h, dk, dv), qf.new_zeros(b, h, dk), qf.new_zeros(b, h)
     else:
         c0, n0, m0 = state
-    mode = kernels.resolve(mode, "mlstm", qf, k, v, i, f, c0, n0, m0, fits=kernel.fits(qf, v))
+    mode = kernels.resolve(mode, KERNEL, qf, k, v, i, f, c0, n0, m0, fits=kernel.fits(qf, v))
     if mode == "kernel":
         out, state = kernel.kernel_recurrence(qf * scale, k, v, i, f, c0, n0, m0, eps)
     else:

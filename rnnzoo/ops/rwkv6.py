@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from rnnzoo.ops._chunk import check_qkv
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
-from rnnzoo.ops.gla import MODES, gla
+from rnnzoo.ops.gla import KERNEL, MODES, gla  # noqa: F401 (KERNEL: read by backend_report)
 from rnnzoo.ops.varlen import packable
 
 

@@ -48,6 +48,7 @@ from rnnzoo.ops.kernels.selective_scan import kernel_scan
 from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "chunk", "kernel", "auto")
+KERNEL = "selective_scan"  # the compiled CPU kernel (rnnzoo/ops/kernels) of the "kernel" mode
 
 
 def _check(op, u, delta, A, B, C, D, z, delta_bias, initial_state, mode):
@@ -110,7 +111,7 @@ def _selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_
     dtype_in = u.dtype
     u, delta, A, B, C, D, z, delta_bias, h0 = upcast(u, delta, A, B, C, D, z, delta_bias, initial_state,
                                                      op="signed_selective_scan" if signed else "selective_scan")
-    mode = kernels.resolve(mode, "selective_scan", u, delta, A, B, C, D, z, delta_bias, h0)
+    mode = kernels.resolve(mode, KERNEL, u, delta, A, B, C, D, z, delta_bias, h0)
     if mode in ("recurrent", "kernel"):
         core = _reference if mode == "recurrent" else kernel_scan
         out, last = _with_extras(core, u, delta, A, B, C, D, z, delta_bias, delta_softplus, h0, signed)

@@ -37,6 +37,7 @@ from rnnzoo.ops.kernels import upstream
 from rnnzoo.ops.varlen import packable
 
 MODES = ("recurrent", "chunk", "kernel", "auto")
+KERNEL = "linear_attention"  # the compiled CPU kernel (rnnzoo/ops/kernels) of the "kernel" mode
 
 
 @packable("simple_gla")
@@ -68,7 +69,7 @@ def simple_gla_core(q, k, v, g, scale, initial_state, mode, chunk_size, decay_gr
     be tiny (signed_ssd), since d log|a| / da = 1/a would amplify the identity's rounding."""
     q, k, v, g, s0 = upcast(q, k, v, g, initial_state, op=op)
     b, t, h, dk = q.shape
-    mode = kernels.resolve(mode, "linear_attention", q, k, v, g, s0, fits=kernel.fits(q, v))
+    mode = kernels.resolve(mode, KERNEL, q, k, v, g, s0, fits=kernel.fits(q, v))
     if mode == "kernel":
         return kernel.kernel_recurrence(q * scale, k, v, g, s0)
     s = s0 if s0 is not None else q.new_zeros(b, h, dk, v.shape[-1])

@@ -31,7 +31,7 @@ import math
 import torch
 
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
-from rnnzoo.ops.simple_gla import MODES, simple_gla_core
+from rnnzoo.ops.simple_gla import KERNEL, MODES, simple_gla_core  # noqa: F401 (KERNEL: read by backend_report)
 from rnnzoo.ops.varlen import packable
 
 _MIN_LOG = -60.0  # |a| below e^-60 counts as e^-60 in signed_ssd's chunked form

@@ -137,6 +137,8 @@ BATCH_NOT_BIT_EXACT = {
     # the short convolution's multiply-adds over [B, T, D]: their vectorised body and scalar tail round
     # differently and the tail's length depends on the batch (measured: q_conv is the first layer that differs)
     "comba": "the short convolution's vectorised and scalar-tail multiply-adds (q_conv)",
+    # measured: the output norm is the first layer that differs (rms_norm's per-row reduction over [B*T, D])
+    "gsa": "rms_norm's vectorised and scalar-tail loops (norm)",
     **{n: _GEMM + "the gated RMSNorm's input projections" for n in ("gla", "linear_attention")},
     "gated_deltanet": _GEMM + "b_proj (width 2)", "hyena": _GEMM + "out_proj", "lmu": _GEMM + "W_u (width 2)",
     "minlstm": _GEMM + "out_proj", "mlstm": _GEMM + "q_proj", "mom": _GEMM + "router (width 3)",

@@ -91,7 +91,9 @@ def test_cpu_tensors_never_dispatch(monkeypatch):
 def test_backend_report_names_each_ops_implementation(monkeypatch):
     cpu = rnnzoo.backend_report("cpu")
     assert set(cpu) >= {"gla", "selective_scan", "delta_rule", "softmax_attention"}
-    assert cpu["delta_rule"].startswith("rnnzoo PyTorch form")
+    assert cpu["delta_rule"] == "rnnzoo compiled CPU kernel (delta_rule)" or "cannot run here" in cpu["delta_rule"]
+    assert cpu["mlstm"] == "rnnzoo compiled CPU kernel (mlstm)" or "cannot run here" in cpu["mlstm"]
+    assert cpu["softmax_attention"].startswith("rnnzoo PyTorch form")
     monkeypatch.setitem(sys.modules, "fla", None)
     monkeypatch.setitem(sys.modules, "mamba_ssm", None)
     gpu = rnnzoo.backend_report("cuda")

@@ -68,7 +68,7 @@ def backend_report(device: str | torch.device = "cpu") -> dict[str, str]:
     report = {}
     for op in OPS:
         fn = getattr(importlib.import_module("rnnzoo.ops"), op)
-        has_kernel = "kernel" in getattr(importlib.import_module(fn.__module__), "MODES", ())  # the op's own modes
+        kernel = getattr(importlib.import_module(fn.__module__), "KERNEL", None)  # declared beside the op's MODES
         if device.type == "cuda":
             fn, why = find(op)
             if fn is not None:
@@ -76,8 +76,7 @@ def backend_report(device: str | torch.device = "cpu") -> dict[str, str]:
                 report[op] = f"upstream {module}.{attr} ({package})"
             else:
                 report[op] = f"rnnzoo PyTorch chunk form on the GPU ({why})"
-        elif has_kernel:
-            kernel = "selective_scan" if "selective_scan" in op else "linear_attention"
+        elif kernel:
             probe = torch.zeros(1, device=device)
             if native.available(kernel, probe):
                 report[op] = f"rnnzoo compiled CPU kernel ({kernel})"
