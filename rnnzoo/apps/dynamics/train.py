@@ -30,6 +30,7 @@ from rnnzoo.apps.dynamics.metrics import power_spectrum_distance, state_space_di
 from rnnzoo.apps.dynamics.models import PLRNN, PLRNNConfig, gtf_unroll
 from rnnzoo.apps.dynamics.systems import SYSTEMS, check_system, trajectories
 from rnnzoo.config_args import option
+from rnnzoo.provenance import provenance
 from rnnzoo.rundir import open_train_run, write_results
 from rnnzoo.train import TrainConfig, Trainer
 
@@ -123,7 +124,7 @@ def train_dynamics(cfg: DynamicsConfig | None = None) -> dict:
                   "final_loss": summary["final_loss"], "train_seconds": summary["train_seconds"],
                   "wall_seconds": time.perf_counter() - start,
                   "params": sum(p.numel() for p in model.parameters()),
-                  "config": dataclasses.asdict(cfg)}
+                  "config": dataclasses.asdict(cfg), "provenance": provenance()}
         if cfg.train.out_dir:
             from rnnzoo.apps.dynamics.plot import plot_attractor
 

@@ -26,6 +26,7 @@ from rnnzoo.apps.timeseries.metrics import accuracy
 from rnnzoo.apps.timeseries.models import CLASSIFY_BASELINES, FORECAST_BASELINES, TSModelConfig, build_model
 from rnnzoo.apps.timeseries.splits import Scaler
 from rnnzoo.config_args import option
+from rnnzoo.provenance import provenance
 from rnnzoo.rundir import open_train_run, write_results
 from rnnzoo.train import TrainConfig
 
@@ -75,7 +76,8 @@ def classify(config: ClassifyConfig, data: Labelled | None = None) -> dict:
             pred, trained = _train(config, data, run)
             result.update(trained)
         result["test"] = {"accuracy": accuracy(pred, data.y_test)}
-        result.update(wall_seconds=time.perf_counter() - start, config=dataclasses.asdict(config))
+        result.update(wall_seconds=time.perf_counter() - start, config=dataclasses.asdict(config),
+                      provenance=provenance())
         if config.train.out_dir:
             write_results(config.train.out_dir, result)
         return result

@@ -30,6 +30,7 @@ from rnnzoo.apps.timeseries.metrics import forecast_metrics, seasonal_scale
 from rnnzoo.apps.timeseries.models import FORECAST_BASELINES, TSModelConfig, build_model
 from rnnzoo.apps.timeseries.splits import Scaler, split_series, windows
 from rnnzoo.config_args import option
+from rnnzoo.provenance import provenance
 from rnnzoo.rundir import open_train_run, write_results
 from rnnzoo.train import TrainConfig
 
@@ -94,7 +95,8 @@ def forecast(config: ForecastConfig, series: Series | None = None) -> dict:
             pred, trained = _train(config, values, parts, lookback, horizon, series.period, run)
             result.update(trained)
         result["test"] = forecast_metrics(pred, y_test, scale)
-        result.update(wall_seconds=time.perf_counter() - start, config=dataclasses.asdict(config))
+        result.update(wall_seconds=time.perf_counter() - start, config=dataclasses.asdict(config),
+                      provenance=provenance())
         if config.train.out_dir:
             out = Path(config.train.out_dir)
             np.savez(out / "forecast.npz", x=scaler.inverse(x_test), y=scaler.inverse(y_test),

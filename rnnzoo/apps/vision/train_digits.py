@@ -30,6 +30,7 @@ from rnnzoo.apps.vision.data import ORDERS, load_digits, moving_digits, pixel_se
 from rnnzoo.apps.vision.models import CLIP_ARCHS, GRID_ARCHS, DigitsModelConfig, LRCNReader, build_classifier
 from rnnzoo.apps.vision.reading import ctc_greedy, ctc_loss, reading_clips, reading_scores
 from rnnzoo.config_args import option
+from rnnzoo.provenance import provenance
 from rnnzoo.rundir import open_train_run, write_results
 from rnnzoo.train import TrainConfig, Trainer
 
@@ -144,7 +145,7 @@ def train_digits(cfg: DigitsConfig | None = None) -> dict:
                   "final_loss": summary["final_loss"],
                   "train_seconds": summary["train_seconds"], "wall_seconds": time.perf_counter() - start,
                   "params": sum(p.numel() for p in model.parameters()),
-                  "config": dataclasses.asdict(cfg)}
+                  "config": dataclasses.asdict(cfg), "provenance": provenance()}
         if cfg.train.out_dir:
             write_results(cfg.train.out_dir, result)
         trainer.close()  # leaves the process group under torchrun, once the model is no longer used

@@ -27,6 +27,7 @@ from rnnzoo.apps.vision.data import load_digits, moving_digits, split
 from rnnzoo.apps.vision.metrics import frame_mse, ssim
 from rnnzoo.apps.vision.video import FramePredictor, VideoModelConfig
 from rnnzoo.config_args import option
+from rnnzoo.provenance import provenance
 from rnnzoo.rundir import open_train_run, write_results
 from rnnzoo.train import TrainConfig, Trainer
 
@@ -96,7 +97,7 @@ def train_moving(cfg: MovingConfig | None = None) -> dict:
                   "ssim_mean": sum(metrics["ssim"]) / cfg.future}, "final_loss": summary["final_loss"],
                   "train_seconds": summary["train_seconds"], "wall_seconds": time.perf_counter() - start,
                   "params": sum(p.numel() for p in model.parameters()),
-                  "config": dataclasses.asdict(cfg)}
+                  "config": dataclasses.asdict(cfg), "provenance": provenance()}
         if cfg.train.out_dir:
             from rnnzoo.apps.vision.plot import plot_frames
 
