@@ -21,12 +21,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnzoo.mixers.base import State
+from rnnzoo.mixers.base import MatrixParts, State
 from rnnzoo.mixers.deltanet import GatedDeltaNet, GatedDeltaNetConfig
 from rnnzoo.mixers.mamba2 import Mamba2
 from rnnzoo.mixers.registry import register
 from rnnzoo.mixers.ssm_init import SSDConfig, no_weight_decay
-from rnnzoo.ops.log_linear import log_linear_attention, log_linear_gated_delta_rule, num_levels
+from rnnzoo.ops.log_linear import hierarchical_mask, log_linear_attention, log_linear_gated_delta_rule, num_levels
+from rnnzoo.ops.matrix import scalar_decay_matrix
 
 NUM_LEVELS = 15  # fla's MAX_NUM_LEVELS: sequences up to 2^14 = 16384 tokens
 
@@ -71,11 +72,15 @@ class _Levels:
     def _levels(self, state_levels: torch.Tensor, pos: torch.Tensor, t: int) -> tuple[int, torch.Tensor]:
         """-> (offset, the levels in use after offset tokens) for a call of t tokens; all rows share one position."""
         offset = int(pos[0]) if pos.numel() else 0
-        if num_levels(offset + t) > self.config.num_levels:
-            raise ValueError(f"{type(self).__name__}: position {offset + t} needs {num_levels(offset + t)} Fenwick "
+        self._check_length(offset + t)
+        return offset, state_levels[:, :num_levels(offset)]
+
+    def _check_length(self, n: int) -> None:
+        """Raises ValueError when n tokens need more Fenwick levels than the level scales cover."""
+        if num_levels(n) > self.config.num_levels:
+            raise ValueError(f"{type(self).__name__}: position {n} needs {num_levels(n)} Fenwick "
                              f"levels but num_levels={self.config.num_levels} (sequences up to "
                              f"{2 ** (self.config.num_levels - 1)} tokens): raise num_levels")
-        return offset, state_levels[:, :num_levels(offset)]
 
     def _pad_levels(self, s: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         return torch.cat((s.to(like.dtype), like.new_zeros(like.shape[0], like.shape[1] - s.shape[1],
@@ -92,7 +97,8 @@ class LogLinearMamba2(_Levels, Mamba2):
                      "(ceil(log2 T) + 1 levels in use after T tokens)")
     fast_path = "chunkwise Fenwick levels over aligned chunks (ops.log_linear.log_linear_attention, mode='chunk')"
     fast_mode = "chunk"
-    matrix_form = ""
+    matrix_form = ("Mamba-2's scalar-decay matrix weighted by the level scale of each Fenwick bucket "
+                   "(C_t·B_s exp(segsum) lambda_t^(level(t, s)), delta_s folded into column s), D on the diagonal")
     sequence_parallel = None
 
     def __init__(self, config: LogLinearMamba2Config):
@@ -115,6 +121,15 @@ class LogLinearMamba2(_Levels, Mamba2):
         y = (y + x * self.D[:, None]).reshape(bt, t, self.d_inner)
         return self.out_proj(self.norm(y * F.silu(z))), (conv_state, self._pad_levels(s, levels), pos + t)
 
+    def _matrix_parts(self, u):
+        self._check_length(u.shape[1])
+        z, x, B, C, delta, log_decay, _ = self._inputs(u, self.conv.init_state(u.shape[0], device=u.device,
+                                                                                dtype=u.dtype))
+        m = scalar_decay_matrix(C, B, log_decay, scale=1.0) * hierarchical_mask(self._level_scales(u))
+        m = m * delta.transpose(1, 2)[:, :, None, :] + self.D[:, None, None] * torch.eye(
+            u.shape[1], dtype=m.dtype, device=m.device)
+        return MatrixParts(m, x, lambda o: self.out_proj(self.norm(o.flatten(2) * F.silu(z))))
+
 
 @register("log_linear_gated_deltanet")
 class LogLinearGatedDeltaNet(_Levels, GatedDeltaNet):
@@ -127,7 +142,8 @@ class LogLinearGatedDeltaNet(_Levels, GatedDeltaNet):
     fast_path = ("chunkwise Fenwick levels over aligned chunks with the UT transform "
                  "(ops.log_linear.log_linear_gated_delta_rule, mode='chunk')")
     fast_mode = "chunk"
-    matrix_form = ""
+    matrix_form = ("the gated delta rule's transition products weighted by the level scale of each Fenwick bucket "
+                   "(P_{t,s} lambda_t^(level(t, s)))")
     sequence_parallel = None
 
     def __init__(self, config: LogLinearGatedDeltaNetConfig):
@@ -147,3 +163,9 @@ class LogLinearGatedDeltaNet(_Levels, GatedDeltaNet):
                                            output_final_state=True, offset=offset, mode=mode,
                                            chunk_size=self.config.chunk_size)
         return self._readout(o.to(x.dtype), x), (self._pad_levels(s, levels), *convs, pos + x.shape[1])
+
+    def _matrix_parts(self, x):
+        self._check_length(x.shape[1])
+        parts = super()._matrix_parts(x)
+        return MatrixParts(parts.matrix * hierarchical_mask(self._level_scales(x)).to(parts.matrix.dtype),
+                           parts.values, parts.readout)

@@ -187,7 +187,8 @@ def test_materialized_matrix_reproduces_the_output(name):
 def test_matrix_mixers_are_the_linear_families():
     have = {n for n in mixers.names() if mixers.get(n).matrix_form}
     assert have == {"attention", "sliding_attention", "linear_attention", "retnet", "lightning", "gla", "hgrn", "hgrn2", "fox",
-                    "mamba", "mamba2", "deltanet", "gated_deltanet"}
+                    "mamba", "mamba2", "deltanet", "gated_deltanet", "log_linear_mamba2",
+                    "log_linear_gated_deltanet"}
 
 
 @pytest.mark.parametrize("name", ["lstm", "gru", "deltaproduct"])

@@ -37,3 +37,11 @@ def test_config_checks():
         mixers.build("log_linear_mamba2", 16, **{**OPTIONS["log_linear_mamba2"], "chunk_size": 6})
     with pytest.raises(ValueError, match="num_levels"):
         mixers.build("log_linear_gated_deltanet", 16, num_levels=0)
+
+
+@pytest.mark.parametrize("name", OPTIONS)
+def test_materialize_past_the_levels_refused(name):
+    mixer = mixers.build(name, 16, num_levels=3, **OPTIONS[name])
+    assert mixer.materialize(torch.randn(1, 4, 16)).shape[-2:] == (4, 4)
+    with pytest.raises(ValueError, match="raise num_levels"):
+        mixer.materialize(torch.randn(1, 5, 16))
