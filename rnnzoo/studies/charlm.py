@@ -12,12 +12,14 @@ from torch import nn
 
 
 def stdlib_ids() -> dict:
-    """{"vocab": size, "train": ids [N] int64, "test": ids [M] int64} of the ``rnnzoo lm`` corpus."""
+    """{"vocab": size, "chars": the vocabulary's characters, "train": ids [N] int64, "test": ids [M] int64} of the
+    ``rnnzoo lm`` corpus."""
     from rnnzoo.apps.lm import Vocab, load_corpus
 
     text = load_corpus()
     vocab = Vocab.from_text(text["train"])
-    return {"vocab": len(vocab), **{s: torch.from_numpy(vocab.encode(text[s])) for s in ("train", "test")}}
+    return {"vocab": len(vocab), "chars": vocab.chars,
+            **{s: torch.from_numpy(vocab.encode(text[s])) for s in ("train", "test")}}
 
 
 def windows(ids: torch.Tensor, batch_size: int, seq_len: int, gen: torch.Generator) -> torch.Tensor:

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from rnnzoo.config_args import option
 from rnnzoo.models import LanguageModel, LMConfig
+from rnnzoo.studies.charlm import stdlib_ids
 from rnnzoo.studies.records import Records, coverage
 
 CLAIM = ("Magnitude pruning of the input and recurrent weights of RNNs, with fine-tuning, keeps their accuracy up "
@@ -133,7 +134,7 @@ def run(cfg: Config) -> dict:
             todo_graph = [lv for lv in cfg.levels if lv > 0 and records.get(**ident("random_graph", lv)) is None]
             if not todo and not todo_graph:
                 continue
-            data = data or _corpus()
+            data = data or stdlib_ids()
             torch.manual_seed(seed)
             dense = build(mixer, data["vocab"], cfg)
             if todo:
@@ -162,14 +163,6 @@ def run(cfg: Config) -> dict:
                 records.run(scratch, **ident("random_graph", level))
     rows = [r for r in records.rows if r["scale"] == scale and r["seed"] in cfg.seeds and r["level"] in cfg.levels]
     return write_doc(rows, cfg)
-
-
-def _corpus() -> dict:
-    from rnnzoo.apps.lm import Vocab, load_corpus
-
-    text = load_corpus()
-    vocab = Vocab.from_text(text["train"])
-    return {"vocab": len(vocab), **{s: torch.from_numpy(vocab.encode(text[s])) for s in ("train", "test")}}
 
 
 def _cell(rows: list[dict], kind: str, model: str, level: float) -> list[float]:

@@ -30,6 +30,7 @@ from rnnzoo.inspection.states import effective_rank, memory_tensor
 from rnnzoo.labels import IGNORE
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.state import detach_state
+from rnnzoo.studies.charlm import stdlib_ids
 from rnnzoo.studies.records import Records, coverage
 from rnnzoo.tasks.passkey import Passkey
 
@@ -209,15 +210,6 @@ def save_lm(model: LanguageModel, chars: tuple[str, ...], directory: Path) -> No
     save_checkpoint(directory, model, step=0, extra={"vocab": list(chars)})
 
 
-def corpus() -> dict:
-    from rnnzoo.apps.lm import Vocab, load_corpus
-
-    text = load_corpus()
-    vocab = Vocab.from_text(text["train"])
-    return {"vocab": len(vocab), "chars": vocab.chars,
-            **{s: torch.from_numpy(vocab.encode(text[s])) for s in ("train", "test")}}
-
-
 # -- the study ---------------------------------------------------------------------------------------------------
 def run(cfg: Config) -> dict:
     torch.set_num_threads(1)
@@ -229,7 +221,7 @@ def run(cfg: Config) -> dict:
     for seed in cfg.seeds:
         for mixer, variant in LM_RUNS:
             if records.get(kind="lm", model=mixer, variant=variant, seed=seed, scale=scale) is None:
-                data = data or corpus()
+                data = data or stdlib_ids()
             records.run(lambda: {**lm_run(mixer, variant, seed, cfg, data), "config": asdict(cfg)},
                         kind="lm", model=mixer, variant=variant, seed=seed, scale=scale)
         for mixer in MODES:

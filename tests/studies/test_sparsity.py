@@ -44,7 +44,7 @@ def test_masks_hold_through_training(tmp_path):
 
 def test_a_tiny_study_writes_records_and_doc(tmp_path, monkeypatch):
     text = torch.randint(0, 5, (3000,))
-    monkeypatch.setattr(sp, "_corpus", lambda: {"vocab": 5, "train": text, "test": text})
+    monkeypatch.setattr(sp, "stdlib_ids", lambda: {"vocab": 5, "train": text, "test": text})
     sp.run(tiny(tmp_path))
     rows = Records(tmp_path / "out" / "runs.jsonl", ("kind",)).rows
     assert len(rows) == 3 * (3 + 2)  # pruned at every level, random graph above 0

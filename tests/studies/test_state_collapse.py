@@ -48,7 +48,7 @@ def test_sliding_windows_score_every_target_with_bounded_context():
 
 def test_a_tiny_study_writes_records_doc_and_plots_and_resumes(tmp_path, monkeypatch):
     text = torch.randint(0, 7, (4000,))
-    monkeypatch.setattr(sc, "corpus", lambda: {"vocab": 7, "chars": tuple("<abcdef"), "train": text, "test": text})
+    monkeypatch.setattr(sc, "stdlib_ids", lambda: {"vocab": 7, "chars": tuple("<abcdef"), "train": text, "test": text})
     monkeypatch.setattr(sc, "save_lm", lambda *a: None)
     cfg = tiny(tmp_path)
     summary = sc.run(cfg)
