@@ -41,6 +41,7 @@ from rnnzoo.labels import IGNORE
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.models.generate import GenerationConfig, generate
 from rnnzoo.objectives.meap import meap_loss
+from rnnzoo.provenance import provenance
 from rnnzoo.rundir import open_train_run, write_results
 from rnnzoo.train import TrainConfig, Trainer, lm_loss
 from rnnzoo.train.checkpoint import CheckpointError, load_checkpoint, read_sidecar
@@ -324,7 +325,8 @@ def _train_lm(cfg: LMTrainConfig, run) -> dict:
               "steps": summary["steps"], "params": sum(p.numel() for p in model.parameters()),
               "vocab_size": len(vocab), "valid_bpc": bits_per_char(model, scored["valid"], seq_len),
               "test_bpc": bits_per_char(model, scored["test"], seq_len), "scored_chars": len(scored["test"]) - 1,
-              "train_seconds": summary["train_seconds"], "config": asdict(cfg)}
+              "train_seconds": summary["train_seconds"], "config": asdict(cfg),
+              "provenance": provenance()}
     if trainer.is_main:
         write_results(cfg.train.out_dir, result, "lm.json")
     trainer.close()  # leaves the process group under torchrun, once the model is no longer used

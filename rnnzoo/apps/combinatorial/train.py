@@ -36,6 +36,7 @@ from rnnzoo.config_args import from_dict, option
 from rnnzoo.labels import IGNORE
 from rnnzoo.models.generate import decode, search_beams
 from rnnzoo.models.seq2seq import END, Seq2Seq, Seq2SeqConfig, Seq2SeqDecoder
+from rnnzoo.provenance import provenance
 from rnnzoo.rundir import open_train_run, write_results
 from rnnzoo.train import TrainConfig, Trainer
 from rnnzoo.train.device import model_device
@@ -230,7 +231,7 @@ def _train_seq2seq(cfg: Seq2SeqTrainConfig, run) -> dict:
             results[key] = evaluate(model, cfg, n, order, cfg.beams)
     out = {"config": asdict(cfg), "params": sum(p.numel() for p in model.parameters()),
            "train_seconds": summary["train_seconds"], "eval_seconds": time.perf_counter() - start,
-           "final_loss": summary["final_loss"], "eval": results}
+           "final_loss": summary["final_loss"], "eval": results, "provenance": provenance()}
     if out_dir:
         write_results(out_dir, out)
         _save_weights(model, Path(out_dir) / WEIGHTS)

@@ -33,6 +33,7 @@ from rnnzoo.apps.rec.text import ItemTokens, tokenize_items
 from rnnzoo.config_args import option
 from rnnzoo.io import atomic_write_bytes
 from rnnzoo.labels import IGNORE
+from rnnzoo.provenance import provenance
 from rnnzoo.rundir import Run, open_train_run, write_results
 from rnnzoo.train import TrainConfig, Trainer
 from rnnzoo.train.device import model_device, to_device
@@ -162,6 +163,7 @@ def _train_rec(data: SequenceData, config: RecTrainConfig, run: Run | None) -> d
     result["wall_seconds"] = time.perf_counter() - start
     result["config"] = {**dataclasses.asdict(model), "objective": model.goal, "dropout": model.drop}
     result["run_config"] = dataclasses.asdict(config)  # what `rnnzoo rec recommend` rebuilds the run from
+    result["provenance"] = provenance()
     if out_dir:
         write_results(out_dir, result)
     return result

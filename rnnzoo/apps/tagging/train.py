@@ -22,6 +22,7 @@ from rnnzoo.apps.tagging.data import TAGS, encode, load_tag_data
 from rnnzoo.apps.tagging.metrics import tag_metrics
 from rnnzoo.apps.tagging.models import Tagger, TaggerConfig
 from rnnzoo.config_args import option
+from rnnzoo.provenance import provenance
 from rnnzoo.rundir import open_train_run, write_results
 from rnnzoo.train import TrainConfig, Trainer
 
@@ -99,6 +100,7 @@ def train_tagger(config: TagTrainConfig | None = None) -> dict:
                   "chars": {s: len(t) for s, t in data.text.items()}}
         result["wall_seconds"] = time.perf_counter() - start
         result["config"] = dataclasses.asdict(config)
+        result["provenance"] = provenance()
         if config.train.out_dir and trainer.is_main:
             write_results(config.train.out_dir, result)
         trainer.close()  # leaves the process group under torchrun, once the model is no longer used

@@ -24,6 +24,7 @@ from rnnzoo.apps.tpp.metrics import density_predictions, prediction_grid, summar
 from rnnzoo.apps.tpp.models import TPPConfig, TPPModel
 from rnnzoo.apps.tpp.simulate import PROCESSES
 from rnnzoo.config_args import option
+from rnnzoo.provenance import provenance
 from rnnzoo.rundir import open_train_run, write_results
 from rnnzoo.train import TrainConfig, Trainer
 
@@ -123,6 +124,7 @@ def train_tpp(config: TPPTrainConfig | None = None) -> dict:
             result["ll_gap"] = result["test"]["ll_per_event"] - result["true"]["ll_per_event"]
         result["wall_seconds"] = time.perf_counter() - start
         result["config"] = dataclasses.asdict(config)
+        result["provenance"] = provenance()
         if config.train.out_dir and trainer.is_main:
             write_results(config.train.out_dir, result)
         trainer.close()  # leaves the process group under torchrun, once the model is no longer used
