@@ -6,7 +6,8 @@
  *   S_t = D_t S_{t-1} + b_t u_t^T + k_t v_t^T
  *   o_t = S_t^T q_t                               (q already scaled)
  *
- * Layouts (contiguous): q, k, a, b, gk (or NULL) [B, T, H, K]; v, o [B, T, H, V]; s0 (or NULL), sT [B, H, K, V].
+ * Layouts (contiguous): q, k, a, b, w = exp(gk) (or NULL: no decay) [B, T, H, K]; v, o [B, T, H, V];
+ * s0 (or NULL), sT [B, H, K, V].
  * Item i = b * H + h; each call handles items [i0, i1) (disjoint ranges per thread, see kernels/native.py).
  *
  * The forward pass saves S at the start of every segment of `seg` tokens in ckpt [item, segment, K, V]. The
@@ -15,7 +16,8 @@
  *   output:  Lambda += q_t do_t^T,  dq_t = S_t do_t
  *   write:   dk_t = Lambda v_t,  dv_t = Lambda^T k_t,  db_t = Lambda u_t,  du = Lambda^T b_t
  *   read:    da_t = S_{t-1} du,  dgk_t = exp(gk_t) . <Lambda, S_{t-1}> (per row),  Lambda <- D_t Lambda + a_t du^T
- * The decay is used exactly as given (exp(gk) underflowing to 0, or gk = -inf, behaves as in the loop).
+ * The decays come as w = exp(gk), taken by the caller (torch's vectorised exp, once, and the loop's own values:
+ * exp(gk) underflowing to 0, or gk = -inf, behaves as in the loop); dgk = w . dL/dw.
  *
  * Two implementations of the same loops: float32 with K and V multiples of 16 (V <= 256) in 16-wide vectors
  * (simd.h), which make one pass over S per token forward (the next token's read u_{t+1} = S_t^T a_{t+1} is
@@ -23,32 +25,30 @@
  * output and write of token t - 1 share their rows of S_{t-1} and Lambda); and plain loops, pass by pass, for
  * other sizes and for float64.
  */
-#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "simd.h"
 
 #define FWD_ARGS(T) int64_t H, int64_t L, int64_t K, int64_t V, const T *q, const T *k, const T *v, const T *a,   \
-    const T *b, const T *gk, const T *s0, T *o, T *sT, T *ckpt, int64_t seg, int64_t i0, int64_t i1
-#define FWD_PASS H, L, K, V, q, k, v, a, b, gk, s0, o, sT, ckpt, seg, i0, i1
+    const T *b, const T *w, const T *s0, T *o, T *sT, T *ckpt, int64_t seg, int64_t i0, int64_t i1
+#define FWD_PASS H, L, K, V, q, k, v, a, b, w, s0, o, sT, ckpt, seg, i0, i1
 #define BWD_ARGS(T) int64_t H, int64_t L, int64_t K, int64_t V, const T *q, const T *k, const T *v, const T *a,   \
-    const T *b, const T *gk, const T *ckpt, int64_t seg, const T *dout, const T *dsT, T *dq, T *dk, T *dv,       \
+    const T *b, const T *w, const T *ckpt, int64_t seg, const T *dout, const T *dsT, T *dq, T *dk, T *dv,       \
     T *da, T *db, T *dgk, T *ds0, int64_t i0, int64_t i1
-#define BWD_PASS H, L, K, V, q, k, v, a, b, gk, ckpt, seg, dout, dsT, dq, dk, dv, da, db, dgk, ds0, i0, i1
+#define BWD_PASS H, L, K, V, q, k, v, a, b, w, ckpt, seg, dout, dsT, dq, dk, dv, da, db, dgk, ds0, i0, i1
 
 /* offset of token t of item i in a [B, T, H, width] tensor */
 #define ITEM_BASE const int64_t base = (i / H) * L * H + i % H;
 #define AT(t, width) ((base + (t) * H) * (width))
 #define STATE(i) ((i) * K * V)
 
-/* e[0..K) = exp(gk_t) per row of S (1 without gk) */
-#define DECAYS(T, EXP)                                                                                            \
-    for (int64_t r = 0; r < K; r++) e[r] = gk ? EXP(gk[AT(t, K) + r]) : (T)1;
+/* e[0..K) = exp(gk_t) per row of S (ones without gk) */
+#define DECAYS const T_ *e = w ? w + AT(t, K) : one;
 
 /* ---- plain loops: any K, V; float32 and float64 ---- */
 
-#define DEFINE_PLAIN(T, SUFFIX, EXP)                                                                              \
+#define DEFINE_PLAIN(T, SUFFIX)                                                                              \
 /* one token: u = S^T a, next = e . S + b u^T + k v^T (next may be S) */                                         \
 static inline void step_plain_##SUFFIX(int64_t K, int64_t V, const T *e, const T *S, T *next, const T *kt,      \
                                        const T *vt, const T *at, const T *bt, T *u) {                            \
@@ -59,14 +59,15 @@ static inline void step_plain_##SUFFIX(int64_t K, int64_t V, const T *e, const T
         for (int64_t c = 0; c < V; c++) next[r * V + c] = e[r] * S[r * V + c] + bt[r] * u[c] + kt[r] * vt[c];     \
 }                                                                                                                 \
                                                                                                                   \
-static void fwd_plain_##SUFFIX(FWD_ARGS(T), T *S, T *e, T *u) {                                                   \
+static void fwd_plain_##SUFFIX(FWD_ARGS(T), T *S, const T *one, T *u) {                                         \
+    typedef T T_;                                                   \
     const int64_t nseg = (L + seg - 1) / seg;                                                                     \
     for (int64_t i = i0; i < i1; i++) {                                                                           \
         ITEM_BASE                                                                                                 \
         for (int64_t z = 0; z < K * V; z++) S[z] = s0 ? s0[STATE(i) + z] : (T)0;                                  \
         for (int64_t t = 0; t < L; t++) {                                                                         \
             if (t % seg == 0) memcpy(ckpt + (i * nseg + t / seg) * K * V, S, K * V * sizeof(T));                  \
-            DECAYS(T, EXP)                                                                                        \
+            DECAYS                                                                                        \
             step_plain_##SUFFIX(K, V, e, S, S, k + AT(t, K), v + AT(t, V), a + AT(t, K), b + AT(t, K), u);        \
             const T *qt = q + AT(t, K);                                                                           \
             T *ot = o + AT(t, V);                                                                                 \
@@ -79,7 +80,8 @@ static void fwd_plain_##SUFFIX(FWD_ARGS(T), T *S, T *e, T *u) {                 
 }                                                                                                                 \
                                                                                                                   \
 /* work: states [seg + 1, K, V] (index t - t0: S_{t-1}), u [seg, V], then du [V] */                              \
-static void bwd_plain_##SUFFIX(BWD_ARGS(T), T *lam, T *e, T *work) {                                              \
+static void bwd_plain_##SUFFIX(BWD_ARGS(T), T *lam, const T *one, T *work) {                                    \
+    typedef T T_;                                              \
     const int64_t nseg = (L + seg - 1) / seg;                                                                     \
     T *states = work, *us = states + (seg + 1) * K * V, *du = us + seg * V;                                       \
     for (int64_t i = i0; i < i1; i++) {                                                                           \
@@ -89,13 +91,13 @@ static void bwd_plain_##SUFFIX(BWD_ARGS(T), T *lam, T *e, T *work) {            
             const int64_t t0 = sg * seg, t1 = t0 + seg < L ? t0 + seg : L;                                        \
             memcpy(states, ckpt + (i * nseg + sg) * K * V, K * V * sizeof(T));                                    \
             for (int64_t t = t0; t < t1; t++) { /* recompute the segment's states */                              \
-                DECAYS(T, EXP)                                                                                    \
+                DECAYS                                                                                    \
                 const int64_t l = t - t0;                                                                         \
                 step_plain_##SUFFIX(K, V, e, states + l * K * V, states + (l + 1) * K * V, k + AT(t, K),          \
                                     v + AT(t, V), a + AT(t, K), b + AT(t, K), us + l * V);                        \
             }                                                                                                     \
             for (int64_t t = t1 - 1; t >= t0; t--) {                                                              \
-                DECAYS(T, EXP)                                                                                    \
+                DECAYS                                                                                    \
                 const int64_t l = t - t0;                                                                         \
                 const T *qt = q + AT(t, K), *dot = dout + AT(t, V), *kt = k + AT(t, K), *vt = v + AT(t, V);      \
                 const T *at = a + AT(t, K), *bt = b + AT(t, K), *u = us + l * V;                                  \
@@ -125,7 +127,7 @@ static void bwd_plain_##SUFFIX(BWD_ARGS(T), T *lam, T *e, T *work) {            
                         lr[c] = e[r] * lr[c] + at[r] * du[c];                                                     \
                     }                                                                                             \
                     da[AT(t, K) + r] = sa;                                                                        \
-                    if (gk) dgk[AT(t, K) + r] = e[r] * sg_;                                                       \
+                    if (w) dgk[AT(t, K) + r] = e[r] * sg_;                                                       \
                 }                                                                                                 \
             }                                                                                                     \
         }                                                                                                         \
@@ -133,11 +135,8 @@ static void bwd_plain_##SUFFIX(BWD_ARGS(T), T *lam, T *e, T *work) {            
     }                                                                                                             \
 }
 
-static inline float exp_f32(float x) { return expf(x); }
-static inline double exp_f64(double x) { return exp(x); }
-
-DEFINE_PLAIN(float, f32, exp_f32)
-DEFINE_PLAIN(double, f64, exp_f64)
+DEFINE_PLAIN(float, f32)
+DEFINE_PLAIN(double, f64)
 
 /* ---- float32, K and V multiples of 16, V <= 256: 16-wide vectors along V ----
  * A row of S is nv = V / 16 vectors; the vectors of one token (u, v, o, do, du, dv) stay in registers (nv is a
@@ -190,7 +189,8 @@ INLINE void step_vec(int64_t K, int64_t V, const float *e, const float *S, float
 }
 
 /* u: 2 V floats (this token's read and the next one's, swapped in turn) */
-INLINE void fwd_vec(FWD_ARGS(float), float *S, float *e, float *u, const int64_t nv) {
+INLINE void fwd_vec(FWD_ARGS(float), float *S, const float *one, float *u, const int64_t nv) {
+    typedef float T_;
     const int64_t nseg = (L + seg - 1) / seg;
     for (int64_t i = i0; i < i1; i++) {
         ITEM_BASE
@@ -199,7 +199,7 @@ INLINE void fwd_vec(FWD_ARGS(float), float *S, float *e, float *u, const int64_t
         read_vec(K, V, S, a + AT(0, K), ucur, nv);
         for (int64_t t = 0; t < L; t++) {
             if (t % seg == 0) memcpy(ckpt + (i * nseg + t / seg) * K * V, S, K * V * sizeof(float));
-            DECAYS(float, expf)
+            DECAYS
             step_vec(K, V, e, S, S, k + AT(t, K), v + AT(t, V), b + AT(t, K), ucur, q + AT(t, K), o + AT(t, V),
                      t + 1 < L ? a + AT(t + 1, K) : NULL, unext, nv);
             float *swap = ucur;
@@ -278,7 +278,8 @@ INLINE void adjoint_vec(int64_t K, int64_t V, int read, int write, float *lam, c
 
 /* work: states [seg + 1, K, V] (index t - t0: S_{t-1}), u [seg, V], du [2, V] (this token's and the one
  * before's, swapped in turn), then partial sums [5, K, 16] */
-INLINE void bwd_vec(BWD_ARGS(float), float *lam, float *e, float *work, const int64_t nv) {
+INLINE void bwd_vec(BWD_ARGS(float), float *lam, const float *one, float *work, const int64_t nv) {
+    typedef float T_;
     const int64_t nseg = (L + seg - 1) / seg;
     float *states = work, *us = states + (seg + 1) * K * V, *du = us + seg * V, *parts = du + 2 * V;
     float *pq = parts, *pk = pq + K * 16, *pb = pk + K * 16, *pa = pb + K * 16, *pg = pa + K * 16;
@@ -290,7 +291,7 @@ INLINE void bwd_vec(BWD_ARGS(float), float *lam, float *e, float *work, const in
             memcpy(states, ckpt + (i * nseg + sg) * K * V, K * V * sizeof(float));
             read_vec(K, V, states, a + AT(t0, K), us, nv);
             for (int64_t t = t0; t < t1; t++) { /* recompute the segment's states and reads */
-                DECAYS(float, expf)
+                DECAYS
                 const int64_t l = t - t0;
                 step_vec(K, V, e, states + l * K * V, states + (l + 1) * K * V, k + AT(t, K), v + AT(t, V),
                          b + AT(t, K), us + l * V, NULL, NULL, t + 1 < t1 ? a + AT(t + 1, K) : NULL,
@@ -302,9 +303,7 @@ INLINE void bwd_vec(BWD_ARGS(float), float *lam, float *e, float *work, const in
                 const int read = t < t1, write = t > t0;
                 const int64_t s = t - 1, l = t - t0; /* l: index of S_{t-1} (= S_s) in states */
                 float *dut = du + (t & 1) * V, *dus = du + (s & 1) * V;
-                if (read) {
-                    DECAYS(float, expf)
-                }
+                const float *e = read && w ? w + AT(t, K) : one;
                 const float *at = read ? a + AT(t, K) : NULL;
                 if (write) {
                     const float *Ss = states + l * K * V;
@@ -323,7 +322,7 @@ INLINE void bwd_vec(BWD_ARGS(float), float *lam, float *e, float *work, const in
                 for (int64_t rb = 0; rb < K; rb += 16) {
                     if (read) {
                         st(da + AT(t, K) + rb, reduce(pa + rb * 16));
-                        if (gk) st(dgk + AT(t, K) + rb, reduce(pg + rb * 16) * ld(e + rb));
+                        if (w) st(dgk + AT(t, K) + rb, reduce(pg + rb * 16) * ld(e + rb));
                     }
                     if (write) {
                         st(dq + AT(s, K) + rb, reduce(pq + rb * 16));
@@ -338,38 +337,39 @@ INLINE void bwd_vec(BWD_ARGS(float), float *lam, float *e, float *work, const in
 }
 
 /* ---- entry points ----
- * scratch: K * V + K + 2 V floats per thread (S or Lambda, e, u);
+ * scratch: K * V + K + 2 V floats per thread (S or Lambda, ones, u);
  * work (backward): (seg + 1) K V + seg V + 2 V + 5 K 16 floats per thread */
 
 static int vectorised(int64_t K, int64_t V) { return K % 16 == 0 && V % 16 == 0 && V <= 16 * NVMAX; }
 
-#define SCRATCH(T) T *S = scratch, *e = S + K * V, *u = e + K;
+#define SCRATCH(T) T *S = scratch, *one = S + K * V, *u = one + K;                                              \
+    for (int64_t r = 0; r < K; r++) one[r] = 1;
 
 void dplr_fwd_f32(FWD_ARGS(float), float *scratch) {
     SCRATCH(float)
     switch (vectorised(K, V) ? V / 16 : 0) {
-    case 0: fwd_plain_f32(FWD_PASS, S, e, u); break;
-    case 4: fwd_vec(FWD_PASS, S, e, u, 4); break;
-    case 8: fwd_vec(FWD_PASS, S, e, u, 8); break;
-    default: fwd_vec(FWD_PASS, S, e, u, V / 16);
+    case 0: fwd_plain_f32(FWD_PASS, S, one, u); break;
+    case 4: fwd_vec(FWD_PASS, S, one, u, 4); break;
+    case 8: fwd_vec(FWD_PASS, S, one, u, 8); break;
+    default: fwd_vec(FWD_PASS, S, one, u, V / 16);
     }
 }
 void dplr_bwd_f32(BWD_ARGS(float), float *scratch, float *work) {
     SCRATCH(float)
     (void)u;
     switch (vectorised(K, V) ? V / 16 : 0) {
-    case 0: bwd_plain_f32(BWD_PASS, S, e, work); break;
-    case 4: bwd_vec(BWD_PASS, S, e, work, 4); break;
-    case 8: bwd_vec(BWD_PASS, S, e, work, 8); break;
-    default: bwd_vec(BWD_PASS, S, e, work, V / 16);
+    case 0: bwd_plain_f32(BWD_PASS, S, one, work); break;
+    case 4: bwd_vec(BWD_PASS, S, one, work, 4); break;
+    case 8: bwd_vec(BWD_PASS, S, one, work, 8); break;
+    default: bwd_vec(BWD_PASS, S, one, work, V / 16);
     }
 }
 void dplr_fwd_f64(FWD_ARGS(double), double *scratch) {
     SCRATCH(double)
-    fwd_plain_f64(FWD_PASS, S, e, u);
+    fwd_plain_f64(FWD_PASS, S, one, u);
 }
 void dplr_bwd_f64(BWD_ARGS(double), double *scratch, double *work) {
     SCRATCH(double)
     (void)u;
-    bwd_plain_f64(BWD_PASS, S, e, work);
+    bwd_plain_f64(BWD_PASS, S, one, work);
 }
