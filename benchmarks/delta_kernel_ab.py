@@ -36,7 +36,7 @@ SEG = 32
 
 def build(src: Path) -> ctypes.CDLL:
     out = Path(tempfile.mkdtemp()) / "old.so"
-    subprocess.run(["cc", "-O3", "-fPIC", "-shared", "-march=native", str(src), "-o", str(out), "-lm"], check=True)
+    subprocess.run([native._compiler() or "cc", "-O3", "-fPIC", "-shared", "-march=native", str(src), "-o", str(out), "-lm"], check=True)
     return ctypes.CDLL(str(out))
 
 
@@ -70,14 +70,14 @@ def timed(lib, tensors, log_decays):
     return mid - start, time.perf_counter() - mid
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--old", type=Path, required=True, help="C source of the other build of delta_rule.c")
     parser.add_argument("--old-takes-log-decays", action="store_true")
     parser.add_argument("--T", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("bench_results/delta_kernel_ab.json"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     libs = {"old": build(args.old), "new": native.require("delta_rule", torch.zeros(1))}
     rows = []
