@@ -36,7 +36,8 @@ SEG = 32
 
 def build(src: Path) -> ctypes.CDLL:
     out = Path(tempfile.mkdtemp()) / "old.so"
-    subprocess.run([native._compiler() or "cc", "-O3", "-fPIC", "-shared", "-march=native", str(src), "-o", str(out), "-lm"], check=True)
+    flags = ["-O3", "-fPIC", "-shared", "-march=native"]
+    subprocess.run([native._compiler() or "cc", *flags, str(src), "-o", str(out), "-lm"], check=True)
     return ctypes.CDLL(str(out))
 
 
