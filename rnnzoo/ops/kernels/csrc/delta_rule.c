@@ -35,11 +35,11 @@
 #include "simd.h"
 
 #define FWD_ARGS(T) int64_t H, int64_t L, int64_t n, int64_t K, int64_t V, int64_t per_key,                       \
-    const T *q, const T *k, const T *a, const T *x, const T *g, const T *s0, T *o, T *sT, T *ckpt, int64_t seg,  \
+    const T *q, const T *k, const T *a, const T *x, const T *g, const T *s0, T *o, T *sT, T *ckpt, int64_t seg,   \
     int64_t i0, int64_t i1
 #define FWD_PASS H, L, n, K, V, per_key, q, k, a, x, g, s0, o, sT, ckpt, seg, i0, i1
 #define BWD_ARGS(T) int64_t H, int64_t L, int64_t n, int64_t K, int64_t V, int64_t per_key,                       \
-    const T *q, const T *k, const T *a, const T *x, const T *g, const T *ckpt, int64_t seg,                     \
+    const T *q, const T *k, const T *a, const T *x, const T *g, const T *ckpt, int64_t seg,                       \
     const T *dout, const T *dsT, T *dq, T *dk, T *da, T *dx, T *dg, T *ds0, int64_t i0, int64_t i1
 #define BWD_PASS H, L, n, K, V, per_key, q, k, a, x, g, ckpt, seg, dout, dsT, dq, dk, da, dx, dg, ds0, i0, i1
 
@@ -56,10 +56,10 @@
 
 /* ---- plain loops: any K, V; float32 and float64 ---- */
 
-#define DEFINE_PLAIN(T, SUFFIX)                                                                              \
-/* one row: u = x - (d . S)^T a, then next = d . S + k u^T (next may be S); d = decays or NULL (none) */        \
-static inline void row_plain_##SUFFIX(int64_t K, int64_t V, const T *d, const T *S, T *next, const T *kr,       \
-                                      const T *ar, const T *xr, T *u) {                                          \
+#define DEFINE_PLAIN(T, SUFFIX)                                                                                   \
+/* one row: u = x - (d . S)^T a, then next = d . S + k u^T (next may be S); d = decays or NULL (none) */          \
+static inline void row_plain_##SUFFIX(int64_t K, int64_t V, const T *d, const T *S, T *next, const T *kr,         \
+                                      const T *ar, const T *xr, T *u) {                                           \
     for (int64_t c = 0; c < V; c++) u[c] = xr[c];                                                                 \
     for (int64_t r = 0; r < K; r++) {                                                                             \
         const T coef = (d ? d[r] : (T)1) * ar[r];                                                                 \
@@ -78,7 +78,7 @@ static void fwd_plain_##SUFFIX(FWD_ARGS(T), T *S, T *e, T *u) {                 
         for (int64_t z = 0; z < K * V; z++) S[z] = s0 ? s0[STATE(i) + z] : (T)0;                                  \
         for (int64_t t = 0; t < L; t++) {                                                                         \
             if (t % seg == 0) memcpy(ckpt + (i * nseg + t / seg) * K * V, S, K * V * sizeof(T));                  \
-            DECAYS(T)                                                                                        \
+            DECAYS(T)                                                                                             \
             for (int64_t j = 0; j < n; j++) {                                                                     \
                 const int64_t rho = t * n + j;                                                                    \
                 row_plain_##SUFFIX(K, V, j == 0 && g ? e : NULL, S, S, k + ROW(rho, K), a + ROW(rho, K),          \
@@ -94,7 +94,7 @@ static void fwd_plain_##SUFFIX(FWD_ARGS(T), T *S, T *e, T *u) {                 
     }                                                                                                             \
 }                                                                                                                 \
                                                                                                                   \
-/* work: states [seg n + 1, K, V] (index rho - t0 n: the state before that row, pre-decay for j = 0), then    \
+/* work: states [seg n + 1, K, V] (index rho - t0 n: the state before that row, pre-decay for j = 0), then        \
  * u [seg n, V], then du [V] */                                                                                   \
 static void bwd_plain_##SUFFIX(BWD_ARGS(T), T *lam, T *e, T *work) {                                              \
     const int64_t nseg = (L + seg - 1) / seg;                                                                     \
@@ -106,7 +106,7 @@ static void bwd_plain_##SUFFIX(BWD_ARGS(T), T *lam, T *e, T *work) {            
             const int64_t t0 = sg * seg, t1 = t0 + seg < L ? t0 + seg : L;                                        \
             memcpy(states, ckpt + (i * nseg + sg) * K * V, K * V * sizeof(T));                                    \
             for (int64_t t = t0; t < t1; t++) { /* recompute the segment's states */                              \
-                DECAYS(T)                                                                                    \
+                DECAYS(T)                                                                                         \
                 for (int64_t j = 0; j < n; j++) {                                                                 \
                     const int64_t rho = t * n + j, l = rho - t0 * n;                                              \
                     row_plain_##SUFFIX(K, V, j == 0 && g ? e : NULL, states + l * K * V,                          \
@@ -115,7 +115,7 @@ static void bwd_plain_##SUFFIX(BWD_ARGS(T), T *lam, T *e, T *work) {            
                 }                                                                                                 \
             }                                                                                                     \
             for (int64_t t = t1 - 1; t >= t0; t--) {                                                              \
-                DECAYS(T)                                                                                    \
+                DECAYS(T)                                                                                         \
                 const T *qt = q + AT(t, K), *dot = dout + AT(t, V), *St = states + (t + 1 - t0) * n * K * V;      \
                 T *dqt = dq + AT(t, K);                                                                           \
                 for (int64_t r = 0; r < K; r++) {                                                                 \

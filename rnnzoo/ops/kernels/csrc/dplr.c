@@ -34,7 +34,7 @@
     const T *b, const T *w, const T *s0, T *o, T *sT, T *ckpt, int64_t seg, int64_t i0, int64_t i1
 #define FWD_PASS H, L, K, V, q, k, v, a, b, w, s0, o, sT, ckpt, seg, i0, i1
 #define BWD_ARGS(T) int64_t H, int64_t L, int64_t K, int64_t V, const T *q, const T *k, const T *v, const T *a,   \
-    const T *b, const T *w, const T *ckpt, int64_t seg, const T *dout, const T *dsT, T *dq, T *dk, T *dv,       \
+    const T *b, const T *w, const T *ckpt, int64_t seg, const T *dout, const T *dsT, T *dq, T *dk, T *dv,         \
     T *da, T *db, T *dgk, T *ds0, int64_t i0, int64_t i1
 #define BWD_PASS H, L, K, V, q, k, v, a, b, w, ckpt, seg, dout, dsT, dq, dk, dv, da, db, dgk, ds0, i0, i1
 
@@ -48,10 +48,10 @@
 
 /* ---- plain loops: any K, V; float32 and float64 ---- */
 
-#define DEFINE_PLAIN(T, SUFFIX)                                                                              \
-/* one token: u = S^T a, next = e . S + b u^T + k v^T (next may be S) */                                         \
-static inline void step_plain_##SUFFIX(int64_t K, int64_t V, const T *e, const T *S, T *next, const T *kt,      \
-                                       const T *vt, const T *at, const T *bt, T *u) {                            \
+#define DEFINE_PLAIN(T, SUFFIX)                                                                                   \
+/* one token: u = S^T a, next = e . S + b u^T + k v^T (next may be S) */                                          \
+static inline void step_plain_##SUFFIX(int64_t K, int64_t V, const T *e, const T *S, T *next, const T *kt,        \
+                                       const T *vt, const T *at, const T *bt, T *u) {                             \
     for (int64_t c = 0; c < V; c++) u[c] = 0;                                                                     \
     for (int64_t r = 0; r < K; r++)                                                                               \
         for (int64_t c = 0; c < V; c++) u[c] += at[r] * S[r * V + c];                                             \
@@ -59,15 +59,15 @@ static inline void step_plain_##SUFFIX(int64_t K, int64_t V, const T *e, const T
         for (int64_t c = 0; c < V; c++) next[r * V + c] = e[r] * S[r * V + c] + bt[r] * u[c] + kt[r] * vt[c];     \
 }                                                                                                                 \
                                                                                                                   \
-static void fwd_plain_##SUFFIX(FWD_ARGS(T), T *S, const T *one, T *u) {                                         \
-    typedef T T_;                                                   \
+static void fwd_plain_##SUFFIX(FWD_ARGS(T), T *S, const T *one, T *u) {                                           \
+    typedef T T_;                                                                                                 \
     const int64_t nseg = (L + seg - 1) / seg;                                                                     \
     for (int64_t i = i0; i < i1; i++) {                                                                           \
         ITEM_BASE                                                                                                 \
         for (int64_t z = 0; z < K * V; z++) S[z] = s0 ? s0[STATE(i) + z] : (T)0;                                  \
         for (int64_t t = 0; t < L; t++) {                                                                         \
             if (t % seg == 0) memcpy(ckpt + (i * nseg + t / seg) * K * V, S, K * V * sizeof(T));                  \
-            DECAYS                                                                                        \
+            DECAYS                                                                                                \
             step_plain_##SUFFIX(K, V, e, S, S, k + AT(t, K), v + AT(t, V), a + AT(t, K), b + AT(t, K), u);        \
             const T *qt = q + AT(t, K);                                                                           \
             T *ot = o + AT(t, V);                                                                                 \
@@ -79,9 +79,9 @@ static void fwd_plain_##SUFFIX(FWD_ARGS(T), T *S, const T *one, T *u) {         
     }                                                                                                             \
 }                                                                                                                 \
                                                                                                                   \
-/* work: states [seg + 1, K, V] (index t - t0: S_{t-1}), u [seg, V], then du [V] */                              \
-static void bwd_plain_##SUFFIX(BWD_ARGS(T), T *lam, const T *one, T *work) {                                    \
-    typedef T T_;                                              \
+/* work: states [seg + 1, K, V] (index t - t0: S_{t-1}), u [seg, V], then du [V] */                               \
+static void bwd_plain_##SUFFIX(BWD_ARGS(T), T *lam, const T *one, T *work) {                                      \
+    typedef T T_;                                                                                                 \
     const int64_t nseg = (L + seg - 1) / seg;                                                                     \
     T *states = work, *us = states + (seg + 1) * K * V, *du = us + seg * V;                                       \
     for (int64_t i = i0; i < i1; i++) {                                                                           \
@@ -91,15 +91,15 @@ static void bwd_plain_##SUFFIX(BWD_ARGS(T), T *lam, const T *one, T *work) {    
             const int64_t t0 = sg * seg, t1 = t0 + seg < L ? t0 + seg : L;                                        \
             memcpy(states, ckpt + (i * nseg + sg) * K * V, K * V * sizeof(T));                                    \
             for (int64_t t = t0; t < t1; t++) { /* recompute the segment's states */                              \
-                DECAYS                                                                                    \
+                DECAYS                                                                                            \
                 const int64_t l = t - t0;                                                                         \
                 step_plain_##SUFFIX(K, V, e, states + l * K * V, states + (l + 1) * K * V, k + AT(t, K),          \
                                     v + AT(t, V), a + AT(t, K), b + AT(t, K), us + l * V);                        \
             }                                                                                                     \
             for (int64_t t = t1 - 1; t >= t0; t--) {                                                              \
-                DECAYS                                                                                    \
+                DECAYS                                                                                            \
                 const int64_t l = t - t0;                                                                         \
-                const T *qt = q + AT(t, K), *dot = dout + AT(t, V), *kt = k + AT(t, K), *vt = v + AT(t, V);      \
+                const T *qt = q + AT(t, K), *dot = dout + AT(t, V), *kt = k + AT(t, K), *vt = v + AT(t, V);       \
                 const T *at = a + AT(t, K), *bt = b + AT(t, K), *u = us + l * V;                                  \
                 const T *P = states + l * K * V, *St = states + (l + 1) * K * V;                                  \
                 T *dvt = dv + AT(t, V);                                                                           \
@@ -127,7 +127,7 @@ static void bwd_plain_##SUFFIX(BWD_ARGS(T), T *lam, const T *one, T *work) {    
                         lr[c] = e[r] * lr[c] + at[r] * du[c];                                                     \
                     }                                                                                             \
                     da[AT(t, K) + r] = sa;                                                                        \
-                    if (w) dgk[AT(t, K) + r] = e[r] * sg_;                                                       \
+                    if (w) dgk[AT(t, K) + r] = e[r] * sg_;                                                        \
                 }                                                                                                 \
             }                                                                                                     \
         }                                                                                                         \
@@ -342,7 +342,7 @@ INLINE void bwd_vec(BWD_ARGS(float), float *lam, const float *one, float *work, 
 
 static int vectorised(int64_t K, int64_t V) { return K % 16 == 0 && V % 16 == 0 && V <= 16 * NVMAX; }
 
-#define SCRATCH(T) T *S = scratch, *one = S + K * V, *u = one + K;                                              \
+#define SCRATCH(T) T *S = scratch, *one = S + K * V, *u = one + K;                                                \
     for (int64_t r = 0; r < K; r++) one[r] = 1;
 
 void dplr_fwd_f32(FWD_ARGS(float), float *scratch) {
