@@ -30,7 +30,7 @@ import torch
 from rnnzoo.provenance import provenance
 from rnnzoo.runtime import keep_freed_memory
 
-FAMILIES = ("cases_linear", "cases_delta", "cases_ssm", "cases_memory")
+FAMILIES = ("cases_linear", "cases_delta", "cases_ssm", "cases_memory", "cases_dplr")
 
 
 def load_cases(batch: int, seqlen: int) -> dict:

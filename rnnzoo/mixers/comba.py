@@ -41,8 +41,8 @@ class Comba(_DeltaBase):
     config_class = CombaConfig
     paper = "Hu et al. 2025, Comba: Improving Bilinear RNNs with Closed-loop Control"
     state_formula = "num_heads * K * V + (conv_size - 1) * num_heads * (2K + V)"
-    fast_path = "chunkwise WY form of the DPLR delta rule (ops.comba, mode='chunk')"
-    fast_mode = "chunk"  # the delta-rule kernel's update is S (I - b k k^T); comba's has p != k
+    fast_path = "compiled CPU DPLR loop, else chunkwise WY form of the DPLR delta rule (ops.comba, mode='auto')"
+    fast_mode = "auto"  # the compiled DPLR kernel where it fits, else the chunk form
     matrix_form = ""  # the erase reads the state with p, not k: ops.matrix has no closed form for it
     gated = True
     output_gate = True

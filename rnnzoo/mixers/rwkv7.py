@@ -72,8 +72,8 @@ class RWKV7(RWKVMixer):
     config_class = RWKV7Config
     paper = "Peng et al. 2025, RWKV-7 \"Goose\" with Expressive Dynamic State Evolution"
     state_formula = "d_model + d_model^2 / num_heads"
-    fast_path = "chunkwise WY form of the DPLR delta rule (ops.dplr.dplr_delta_rule, mode='chunk')"
-    fast_mode = "chunk"
+    fast_path = "compiled CPU DPLR loop, else chunkwise WY form (ops.dplr.dplr_delta_rule, mode='auto')"
+    fast_mode = "auto"  # the compiled DPLR kernel where it fits, else the chunk form
 
     def __init__(self, config: RWKV7Config):
         super().__init__(config)

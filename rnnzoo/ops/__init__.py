@@ -33,8 +33,8 @@ Layouts: B batch, T (or L) time, H heads, K/V key/value head dims, D channels, N
 | delta_rule | q, k [B, T, H, K]; v [B, T, H, V]; beta [B, T, H] | recurrent, chunk, kernel, auto | auto | float32 |
 | gated_delta_rule | q, k [B, T, H, K]; v [B, T, H, V]; g, beta [B, T, H] | recurrent, chunk, kernel, auto | auto | float32 |
 | delta_product | q [B, T, H, K]; k, v [B, T*n, H, D]; g [B, T, H]; beta [B, T*n, H] | recurrent, chunk, kernel, auto | auto | float32 |
-| dplr_delta_rule | q, k, a, b, gk [B, T, H, K]; v [B, T, H, V] | recurrent, chunk | chunk | float32 |
-| iplr_delta_rule | q, k, a, b [B, T, H, K]; v [B, T, H, V] | recurrent, chunk | chunk | float32 |
+| dplr_delta_rule | q, k, a, b, gk [B, T, H, K]; v [B, T, H, V] | recurrent, chunk, kernel, auto | auto | float32 |
+| iplr_delta_rule | q, k, a, b [B, T, H, K]; v [B, T, H, V] | recurrent, chunk, kernel, auto | auto | float32 |
 | kda | q, k, g [B, T, H, K]; v [B, T, H, V]; beta [B, T, H] | recurrent, chunk, kernel, auto | auto | float32 |
 | gdn2 | q, k, g, b [B, T, H, K]; v, w [B, T, H, V] | recurrent, chunk, kernel, auto | auto | float32 |
 | ssd | x [B, T, H, P]; a [B, T, H]; b, c [B, T, H, N] | recurrent, chunk, kernel, auto | auto | float32 |
@@ -55,7 +55,7 @@ Layouts: B batch, T (or L) time, H heads, K/V key/value head dims, D channels, N
 | dilated_causal_conv | u [B, T, H]; weight [H, K]; bias [H] | recurrent, conv | conv | float32 |
 | hie | u [B, T, D]; weight [H, D, W]; bias [H] | recurrent, conv | conv | float32 |
 | gsa | q, k [B, T, H, K]; v [B, T, H, V]; s, g [B, T, H, M] | recurrent, chunk | chunk | float32 |
-| comba | q, k, p [B, T, H, K]; v [B, T, H, V]; g, beta [B, T, H] | recurrent, chunk | chunk | float32 |
+| comba | q, k, p [B, T, H, K]; v [B, T, H, V]; g, beta [B, T, H] | recurrent, chunk, kernel, auto | auto | float32 |
 | longhorn | x, beta [B, T, D]; k, q [B, T, N] | recurrent, chunk | chunk | float32 |
 | mamba3 | x [B, T, H, R, P]; a, dt, lam [B, T, H]; b, c [B, T, H, R, N]; theta [B, T, H, A] | recurrent, chunk, kernel, auto | auto | float32 |
 | log_linear_attention | q, k [B, T, H, K]; v [B, T, H, V]; g [B, T, H]; level_scales [B, T, H, L] | recurrent, chunk | chunk | float32 |

@@ -11,7 +11,8 @@ The paper's output correction o_t = S_t (q_t - d p_t) is the query the caller pa
 D p_t from q_t), and p_t = sigmoid(decay) ⊙ k_t there; the op takes any p.
 
 ``mode="chunk"`` is ``dplr_delta_rule``'s chunk form: Comba is the DPLR rule with a = p, b = -beta k, keys beta k and
-the decay g on every key channel.
+the decay g on every key channel; ``"kernel"`` and ``"auto"`` (the default) are its compiled CPU kernel and its
+choice between kernel and chunk form on the same arguments.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
-from rnnzoo.ops.dplr import MODES, dplr_delta_rule
+from rnnzoo.ops.dplr import KERNEL, MODES, dplr_delta_rule  # noqa: F401 (KERNEL: read by backend_report)
 from rnnzoo.ops.varlen import packable
 
 
@@ -52,7 +53,7 @@ def _recurrent(q, k, v, p, g, beta, s):
 
 @packable("comba")
 @autocast_safe
-def comba(q, k, v, p, g, beta, scale=None, initial_state=None, output_final_state=False, mode="chunk",
+def comba(q, k, v, p, g, beta, scale=None, initial_state=None, output_final_state=False, mode="auto",
           chunk_size=64):
     """Comba: S_t = (exp(g_t) I - beta_t k_t p_tᵀ) S_{t-1} + beta_t k_t v_tᵀ, o_t = S_tᵀ (scale q_t) (see the module
     docstring).
@@ -65,10 +66,10 @@ def comba(q, k, v, p, g, beta, scale=None, initial_state=None, output_final_stat
     dtype = q.dtype
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     q, k, v, p, g, beta, s0 = upcast(q, k, v, p, g, beta, initial_state, op="comba")
-    if mode == "chunk":
+    if mode != "recurrent":  # chunk, kernel or auto: dplr_delta_rule's
         k_beta = beta[..., None] * k
         o, s = dplr_delta_rule(q, k_beta, v, p, -k_beta, g[..., None].expand_as(k), scale=scale, initial_state=s0,
-                               output_final_state=True, chunk_size=chunk_size)
+                               output_final_state=True, mode=mode, chunk_size=chunk_size)
     else:
         b, _, h, dk = q.shape
         s0 = q.new_zeros(b, h, dk, v.shape[-1]) if s0 is None else s0

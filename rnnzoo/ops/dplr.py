@@ -27,6 +27,10 @@ factors rescaled to the boundary between the halves (gla's secondary chunking, b
 sum of gates over a segment, <= 0, and strong decay never overflows. Gates are summed in float64, and every
 exponent that can follow a -inf gate (decay exactly 0) is summed over its own segment, never taken as a difference
 of prefix sums (-inf - (-inf) is NaN).
+
+``mode="kernel"`` is the loop compiled for CPU (``kernels/csrc/dplr.c``, built on first use) with a hand-written
+backward; ``"auto"`` (the default) takes it for CPU float32/float64 tensors whose K and V are multiples of 16
+(V <= 256) wherever a C compiler is present (``kernels.resolve`` with ``kernels.dplr.fits``), else ``"chunk"``.
 """
 
 from __future__ import annotations
@@ -34,12 +38,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from rnnzoo.ops import kernels
 from rnnzoo.ops._common import autocast_safe, check_chunk_size, check_mode, upcast
 from rnnzoo.ops.delta import _solve_unit_lower, _to_chunks
 from rnnzoo.ops.gla import DIRECT_MAX_SPAN, _suffix
+from rnnzoo.ops.kernels import dplr as kernel
 from rnnzoo.ops.varlen import packable
 
-MODES = ("recurrent", "chunk")
+MODES = ("recurrent", "chunk", "kernel", "auto")
+KERNEL = "dplr"  # the compiled CPU kernel (rnnzoo/ops/kernels) of the "kernel" mode
 
 
 def _check(op, q, k, v, a, b, gk, initial_state, mode, chunk_size):
@@ -165,6 +172,10 @@ def _run(op, q, k, v, a, b, gk, scale, initial_state, output_final_state, mode, 
     dtype = q.dtype
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     q, k, v, a, b, gk, s0 = upcast(q, k, v, a, b, gk, initial_state, op=op)
+    mode = kernels.resolve(mode, KERNEL, q, k, v, a, b, gk, s0, fits=kernel.fits(q, v))
+    if mode == "kernel":
+        o, s = kernel.kernel_recurrence(q * scale, k, v, a, b, gk, s0)
+        return o.to(dtype), (s if output_final_state else None)
     bt, _, h, dk = q.shape
     s0 = q.new_zeros(bt, h, dk, v.shape[-1]) if s0 is None else s0
     fn = _recurrent if mode == "recurrent" else lambda *x: _chunk(*x, chunk_size)
@@ -174,7 +185,7 @@ def _run(op, q, k, v, a, b, gk, scale, initial_state, output_final_state, mode, 
 
 @packable("dplr_delta_rule")
 @autocast_safe
-def dplr_delta_rule(q, k, v, a, b, gk, scale=None, initial_state=None, output_final_state=False, mode="chunk",
+def dplr_delta_rule(q, k, v, a, b, gk, scale=None, initial_state=None, output_final_state=False, mode="auto",
                     chunk_size=64):
     """S_t = (diag(exp(gk_t)) + b_t a_tᵀ) S_{t-1} + k_t v_tᵀ, o_t = S_tᵀ (scale q_t) (see the module docstring).
 
@@ -188,7 +199,7 @@ def dplr_delta_rule(q, k, v, a, b, gk, scale=None, initial_state=None, output_fi
 
 @packable("iplr_delta_rule")
 @autocast_safe
-def iplr_delta_rule(q, k, v, a, b, scale=None, initial_state=None, output_final_state=False, mode="chunk",
+def iplr_delta_rule(q, k, v, a, b, scale=None, initial_state=None, output_final_state=False, mode="auto",
                     chunk_size=64):
     """S_t = (I + b_t a_tᵀ) S_{t-1} + k_t v_tᵀ, o_t = S_tᵀ (scale q_t): ``dplr_delta_rule`` without decay.
 

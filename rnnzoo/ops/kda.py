@@ -66,7 +66,7 @@ def _run(op, q, k, v, g, b, w, scale, initial_state, output_final_state, mode, c
         o, s = kernel.kernel_recurrence(q * scale, k, b * k, w * v, g, s0)
     elif mode == "chunk":
         o, s = dplr_delta_rule(q, k, w * v, g.exp() * b * k, -k, g, scale=scale, initial_state=s0,
-                               output_final_state=True, chunk_size=chunk_size)
+                               output_final_state=True, mode="chunk", chunk_size=chunk_size)
     else:
         bt, _, h, dk = q.shape
         s0 = q.new_zeros(bt, h, dk, v.shape[-1]) if s0 is None else s0

@@ -44,3 +44,13 @@ def test_modes_pick_and_order_the_timed_modes_and_roofline_adds_kernel_gflops(tm
     for r in rows:
         assert ("kernel_gflops" in r) == (r["mode"] == "kernel")
         assert r.get("fraction_of_sgemm", 1) > 0
+
+
+@pytest.mark.skipif(load("dplr") is None, reason="no C compiler: no compiled kernel")
+def test_dplr_cases_time_every_mode_with_the_kernel_roofline(tmp_path):
+    out = tmp_path / "speed.json"
+    ops_speed.main(["--ops", "dplr_delta_rule", "--T", "8", "--batch", "1", "--threads", "1", "--paired", "1",
+                    "--roofline", "--out", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["mode"] for r in rows] == ["recurrent", "chunk", "kernel"]
+    assert rows[2]["kernel_gflops"] > 0

@@ -26,12 +26,12 @@ def fits(q: torch.Tensor, v: torch.Tensor) -> bool:
 
 
 def _scratch_size(dk: int, dv: int) -> int:
-    return dk * dv + 2 * dk + dv
+    return dk * dv + 4 * dk + 2 * dv
 
 
 def _work_size(dk: int, dv: int, seg: int, n: int) -> int:
     """Floats of backward scratch per thread (see the entry points of csrc/delta_rule.c)."""
-    return (seg * n + 1) * dk * dv + seg * n * dv + 4 * dk * 16 + dv
+    return (seg * n + 1) * dk * dv + seg * n * dv + 4 * dk * 16 + 2 * dv
 
 
 class KernelFn(torch.autograd.Function):
@@ -39,7 +39,9 @@ class KernelFn(torch.autograd.Function):
     def forward(ctx, q, k, a, x, g, s0):
         lib = native.require("delta_rule", q, k, a, x, g, s0)
         q, k, a, x = (t.contiguous() for t in (q, k, a, x))
-        g, s0 = (None if t is None else t.contiguous() for t in (g, s0))
+        s0 = None if s0 is None else s0.contiguous()
+        per_key = g is not None and g.dim() == 4
+        g = None if g is None else g.exp().contiguous()  # the decays: torch's vectorised exp, the loop's values
         batch, length, heads, dk = q.shape
         dv, n = x.shape[-1], k.shape[1] // length
         seg = ctx.segment = SEGMENT  # read once: the backward pass must cut the same segments
@@ -48,7 +50,6 @@ class KernelFn(torch.autograd.Function):
         ckpt = x.new_empty(batch * heads, -(-length // seg), dk, dv)
         scratch = x.new_empty(native.workers(batch * heads), _scratch_size(dk, dv))
         fwd = native.function(lib, "delta_rule_fwd", x.dtype)
-        per_key = g is not None and g.dim() == 4
 
         def work(i0, i1, w):
             fwd(*native.args(heads, length, n, dk, dv, per_key, q, k, a, x, g, s0, o, s, ckpt, seg, i0, i1, scratch[w]))

@@ -13,6 +13,7 @@
  *
  * Layouts (contiguous): q, o [B, T, H, K|V]; k, a [B, T n, H, K]; x [B, T n, H, V]; g (or NULL) [B, T, H]
  * (per_key = 0: one decay for every row of S) or [B, T, H, K] (per_key = 1); s0 (or NULL), sT [B, H, K, V].
+ * g holds the decays exp(g) themselves, taken by the caller (torch's vectorised exp, once: the loop's values).
  * Item i = b * H + h; each call handles items [i0, i1) (disjoint ranges per thread, see kernels/native.py).
  *
  * The forward pass saves S at the start of every segment of `seg` tokens in ckpt [item, segment, K, V]. The
@@ -25,20 +26,20 @@
  * as given (exp(g) underflowing to 0 behaves as in the loop).
  *
  * Two implementations of the same loops: float32 with K and V multiples of 16 (V <= 256) in 16-wide vectors
- * (simd.h), and plain loops for other sizes and for float64.
+ * (simd.h), one pass over S per row forward and one over S and Lambda per row backward (below), and plain
+ * loops, pass by pass, for other sizes and for float64.
  */
-#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "simd.h"
 
 #define FWD_ARGS(T) int64_t H, int64_t L, int64_t n, int64_t K, int64_t V, int64_t per_key,                       \
-    const T *q, const T *k, const T *a, const T *x, const T *g, const T *s0, T *o, T *sT, T *ckpt, int64_t seg,  \
+    const T *q, const T *k, const T *a, const T *x, const T *g, const T *s0, T *o, T *sT, T *ckpt, int64_t seg,   \
     int64_t i0, int64_t i1
 #define FWD_PASS H, L, n, K, V, per_key, q, k, a, x, g, s0, o, sT, ckpt, seg, i0, i1
 #define BWD_ARGS(T) int64_t H, int64_t L, int64_t n, int64_t K, int64_t V, int64_t per_key,                       \
-    const T *q, const T *k, const T *a, const T *x, const T *g, const T *ckpt, int64_t seg,                     \
+    const T *q, const T *k, const T *a, const T *x, const T *g, const T *ckpt, int64_t seg,                       \
     const T *dout, const T *dsT, T *dq, T *dk, T *da, T *dx, T *dg, T *ds0, int64_t i0, int64_t i1
 #define BWD_PASS H, L, n, K, V, per_key, q, k, a, x, g, ckpt, seg, dout, dsT, dq, dk, da, dx, dg, ds0, i0, i1
 
@@ -49,16 +50,16 @@
 #define STATE(i) ((i) * K * V)
 #define GW (per_key ? K : 1) /* width of g per token */
 
-/* e[0..K) = exp(g_t) per row of S (1 without g) */
-#define DECAYS(T, EXP)                                                                                            \
-    for (int64_t r = 0; r < K; r++) e[r] = g ? EXP(g[AT(t, GW) + (per_key ? r : 0)]) : (T)1;
+/* e[0..K) = exp(g_t) per row of S (1 without g; g holds the decays exp(g), see below) */
+#define DECAYS(T)                                                                                                 \
+    for (int64_t r = 0; r < K; r++) e[r] = g ? g[AT(t, GW) + (per_key ? r : 0)] : (T)1;
 
 /* ---- plain loops: any K, V; float32 and float64 ---- */
 
-#define DEFINE_PLAIN(T, SUFFIX, EXP)                                                                              \
-/* one row: u = x - (d . S)^T a, then next = d . S + k u^T (next may be S); d = decays or NULL (none) */        \
-static inline void row_plain_##SUFFIX(int64_t K, int64_t V, const T *d, const T *S, T *next, const T *kr,       \
-                                      const T *ar, const T *xr, T *u) {                                          \
+#define DEFINE_PLAIN(T, SUFFIX)                                                                                   \
+/* one row: u = x - (d . S)^T a, then next = d . S + k u^T (next may be S); d = decays or NULL (none) */          \
+static inline void row_plain_##SUFFIX(int64_t K, int64_t V, const T *d, const T *S, T *next, const T *kr,         \
+                                      const T *ar, const T *xr, T *u) {                                           \
     for (int64_t c = 0; c < V; c++) u[c] = xr[c];                                                                 \
     for (int64_t r = 0; r < K; r++) {                                                                             \
         const T coef = (d ? d[r] : (T)1) * ar[r];                                                                 \
@@ -77,7 +78,7 @@ static void fwd_plain_##SUFFIX(FWD_ARGS(T), T *S, T *e, T *u) {                 
         for (int64_t z = 0; z < K * V; z++) S[z] = s0 ? s0[STATE(i) + z] : (T)0;                                  \
         for (int64_t t = 0; t < L; t++) {                                                                         \
             if (t % seg == 0) memcpy(ckpt + (i * nseg + t / seg) * K * V, S, K * V * sizeof(T));                  \
-            DECAYS(T, EXP)                                                                                        \
+            DECAYS(T)                                                                                             \
             for (int64_t j = 0; j < n; j++) {                                                                     \
                 const int64_t rho = t * n + j;                                                                    \
                 row_plain_##SUFFIX(K, V, j == 0 && g ? e : NULL, S, S, k + ROW(rho, K), a + ROW(rho, K),          \
@@ -93,7 +94,7 @@ static void fwd_plain_##SUFFIX(FWD_ARGS(T), T *S, T *e, T *u) {                 
     }                                                                                                             \
 }                                                                                                                 \
                                                                                                                   \
-/* work: states [seg n + 1, K, V] (index rho - t0 n: the state before that row, pre-decay for j = 0), then    \
+/* work: states [seg n + 1, K, V] (index rho - t0 n: the state before that row, pre-decay for j = 0), then        \
  * u [seg n, V], then du [V] */                                                                                   \
 static void bwd_plain_##SUFFIX(BWD_ARGS(T), T *lam, T *e, T *work) {                                              \
     const int64_t nseg = (L + seg - 1) / seg;                                                                     \
@@ -105,7 +106,7 @@ static void bwd_plain_##SUFFIX(BWD_ARGS(T), T *lam, T *e, T *work) {            
             const int64_t t0 = sg * seg, t1 = t0 + seg < L ? t0 + seg : L;                                        \
             memcpy(states, ckpt + (i * nseg + sg) * K * V, K * V * sizeof(T));                                    \
             for (int64_t t = t0; t < t1; t++) { /* recompute the segment's states */                              \
-                DECAYS(T, EXP)                                                                                    \
+                DECAYS(T)                                                                                         \
                 for (int64_t j = 0; j < n; j++) {                                                                 \
                     const int64_t rho = t * n + j, l = rho - t0 * n;                                              \
                     row_plain_##SUFFIX(K, V, j == 0 && g ? e : NULL, states + l * K * V,                          \
@@ -114,7 +115,7 @@ static void bwd_plain_##SUFFIX(BWD_ARGS(T), T *lam, T *e, T *work) {            
                 }                                                                                                 \
             }                                                                                                     \
             for (int64_t t = t1 - 1; t >= t0; t--) {                                                              \
-                DECAYS(T, EXP)                                                                                    \
+                DECAYS(T)                                                                                         \
                 const T *qt = q + AT(t, K), *dot = dout + AT(t, V), *St = states + (t + 1 - t0) * n * K * V;      \
                 T *dqt = dq + AT(t, K);                                                                           \
                 for (int64_t r = 0; r < K; r++) {                                                                 \
@@ -163,34 +164,41 @@ static void bwd_plain_##SUFFIX(BWD_ARGS(T), T *lam, T *e, T *work) {            
     }                                                                                                             \
 }
 
-static inline float exp_f32(float v) { return expf(v); }
-static inline double exp_f64(double v) { return exp(v); }
-
-DEFINE_PLAIN(float, f32, exp_f32)
-DEFINE_PLAIN(double, f64, exp_f64)
+DEFINE_PLAIN(float, f32)
+DEFINE_PLAIN(double, f64)
 
 /* ---- float32, K and V multiples of 16, V <= 256: 16-wide vectors along V ----
  * A row of S is nv = V / 16 vectors; the vectors of one row of the result (u, o, du) stay in registers
  * (nv is a constant in each compiled copy) while the rows of S stream from L1. Sums along V (dq, dk, da,
- * dg) are kept per row of S as 16-lane partial sums and reduced 16 rows at a time (hsum16x16). */
+ * dg) are kept per row of S as 16-lane partial sums and reduced 16 rows at a time (hsum16x16).
+ * One pass over S per row forward: the next row's read (d_next . S)^T a_next is summed while this row writes S;
+ * one pass over S and Lambda per row backward: the adjoint's update of row rho and the du = Lambda^T k of row
+ * rho - 1 (with its token's output share when rho - 1 is a token's last row) share their rows of Lambda, and
+ * the state after row rho - 1 is the one before row rho. */
 #define NVMAX 16
 
-/* one row: u = x - (d . S)^T a, next = d . S + k u^T, and o += next^T q when q is given */
-INLINE void row_vec(int64_t K, int64_t V, const float *d, const float *S, float *next, const float *kr,
-                    const float *ar, const float *xr, float *u, const float *qt, float *ot, const int64_t nv) {
-    v16 W0[NVMAX], W1[NVMAX], U[NVMAX];
-    for (int64_t c = 0; c < nv; c++) W0[c] = W1[c] = (v16){};
-    for (int64_t r = 0; r < K; r += 2) { /* two chains of sums: the FMA latency, not its throughput, would bind */
-        const float c0 = d[r] * ar[r], c1 = d[r + 1] * ar[r + 1];
+/* un = xn - S^T cn (the read of the first row of a run; cn = d . a) */
+INLINE void read_vec(int64_t K, int64_t V, const float *S, const float *cn, const float *xn, float *un,
+                     const int64_t nv) {
+    v16 N0[NVMAX], N1[NVMAX];
+    for (int64_t c = 0; c < nv; c++) N0[c] = N1[c] = (v16){};
+    for (int64_t r = 0; r < K; r += 2) /* two chains of sums: the FMA latency, not its throughput, would bind */
         for (int64_t c = 0; c < nv; c++) {
-            W0[c] += ld(S + r * V + 16 * c) * c0;
-            W1[c] += ld(S + (r + 1) * V + 16 * c) * c1;
+            N0[c] += ld(S + r * V + 16 * c) * cn[r];
+            N1[c] += ld(S + (r + 1) * V + 16 * c) * cn[r + 1];
         }
-    }
+    for (int64_t c = 0; c < nv; c++) st(un + 16 * c, ld(xn + 16 * c) - N0[c] - N1[c]);
+}
+
+/* one row: next = d . S + k u^T (next may be S), with o = next^T q when q is given and the next row's
+ * u_next = x_next - next^T cn (cn = d_next . a_next) when cn is given */
+INLINE void row_vec(int64_t K, int64_t V, const float *d, const float *S, float *next, const float *kr,
+                    const float *u, const float *qt, float *ot, const float *cn, const float *xn, float *un,
+                    const int64_t nv) {
+    v16 U[NVMAX], O0[NVMAX], O1[NVMAX], N0[NVMAX], N1[NVMAX];
     for (int64_t c = 0; c < nv; c++) {
-        U[c] = ld(xr + 16 * c) - W0[c] - W1[c];
-        st(u + 16 * c, U[c]);
-        W0[c] = W1[c] = (v16){}; /* now the output sums */
+        U[c] = ld(u + 16 * c);
+        O0[c] = O1[c] = N0[c] = N1[c] = (v16){};
     }
     for (int64_t r = 0; r < K; r += 2)
         for (int64_t c = 0; c < nv; c++) {
@@ -199,126 +207,189 @@ INLINE void row_vec(int64_t K, int64_t V, const float *d, const float *S, float 
             st(next + r * V + 16 * c, s0);
             st(next + (r + 1) * V + 16 * c, s1);
             if (qt) {
-                W0[c] += s0 * qt[r];
-                W1[c] += s1 * qt[r + 1];
+                O0[c] += s0 * qt[r];
+                O1[c] += s1 * qt[r + 1];
+            }
+            if (cn) {
+                N0[c] += s0 * cn[r];
+                N1[c] += s1 * cn[r + 1];
             }
         }
-    if (qt)
-        for (int64_t c = 0; c < nv; c++) st(ot + 16 * c, W0[c] + W1[c]);
+    for (int64_t c = 0; c < nv; c++) {
+        if (qt) st(ot + 16 * c, O0[c] + O1[c]);
+        if (cn) st(un + 16 * c, ld(xn + 16 * c) - N0[c] - N1[c]);
+    }
 }
 
-INLINE void fwd_vec(FWD_ARGS(float), float *S, float *e, const float *one, float *u, const int64_t nv) {
-    const int64_t nseg = (L + seg - 1) / seg;
+/* cn = d . a of row rho1 (d: the decays of its token when it is the token's first row, into e; else ones) */
+#define NEXT_COEF(rho1)                                                                                           \
+    {                                                                                                             \
+        const float *dn = one;                                                                                    \
+        if ((rho1) % n == 0) {                                                                                    \
+            const int64_t t = (rho1) / n;                                                                         \
+            DECAYS(float)                                                                                         \
+            dn = e;                                                                                               \
+        }                                                                                                         \
+        for (int64_t r = 0; r < K; r++) cn[r] = dn[r] * a[ROW(rho1, K) + r];                                      \
+    }
+
+/* scratch past S: e [K] (the next token's decays), e0 [K] (this token's), one [K], cn [K], u [2, V] */
+INLINE void fwd_vec(FWD_ARGS(float), float *S, float *e, float *e0, const float *one, float *cn, float *u,
+                    const int64_t nv) {
+    const int64_t nseg = (L + seg - 1) / seg, rows = L * n;
     for (int64_t i = i0; i < i1; i++) {
         ITEM_BASE
+        float *ucur = u, *unext = u + V;
         for (int64_t z = 0; z < K * V; z++) S[z] = s0 ? s0[STATE(i) + z] : 0.0f;
-        for (int64_t t = 0; t < L; t++) {
-            if (t % seg == 0) memcpy(ckpt + (i * nseg + t / seg) * K * V, S, K * V * sizeof(float));
-            DECAYS(float, expf)
-            for (int64_t j = 0; j < n; j++) {
-                const int64_t rho = t * n + j;
-                row_vec(K, V, j == 0 ? e : one, S, S, k + ROW(rho, K), a + ROW(rho, K), x + ROW(rho, V), u,
-                        j == n - 1 ? q + AT(t, K) : NULL, o + AT(t, V), nv);
+        NEXT_COEF(0)
+        read_vec(K, V, S, cn, x + ROW(0, V), ucur, nv);
+        for (int64_t rho = 0; rho < rows; rho++) {
+            const int64_t t = rho / n, j = rho % n;
+            if (j == 0) {
+                if (t % seg == 0) memcpy(ckpt + (i * nseg + t / seg) * K * V, S, K * V * sizeof(float));
+                memcpy(e0, e, K * sizeof(float));
             }
+            const int more = rho + 1 < rows;
+            if (more) NEXT_COEF(rho + 1)
+            row_vec(K, V, j == 0 ? e0 : one, S, S, k + ROW(rho, K), ucur, j == n - 1 ? q + AT(t, K) : NULL,
+                    o + AT(t, V), more ? cn : NULL, more ? x + ROW(rho + 1, V) : NULL, unext, nv);
+            float *swap = ucur;
+            ucur = unext;
+            unext = swap;
         }
         memcpy(sT + STATE(i), S, K * V * sizeof(float));
     }
 }
 
-/* the sums along V of 16 rows of partial sums part [16 rows, 16 lanes], times f (per row) */
+/* the sums along V of 16 rows of partial sums part [16 rows, 16 lanes] */
 INLINE v16 reduce(const float *part) {
     v16 P[16];
     for (int r = 0; r < 16; r++) P[r] = ld(part + r * 16);
     return hsum16x16(P);
 }
 
-/* work: states [seg n + 1, K, V], u [seg n, V], then partial sums [4, K, 16] (dq, dk, da, dg) */
-INLINE void bwd_vec(BWD_ARGS(float), float *lam, float *e, const float *one, float *work, const int64_t nv) {
+/* One pass over the rows of Lambda (and of P, the state before row rho) doing, row by row,
+ *   the adjoint of row rho (read): dk, da (partial sums), Lambda <- Lambda - a du^T, and when decayed dg and
+ *   Lambda <- d . Lambda;
+ *   then du = Lambda^T k of row rho - 1 (write; into duw), after its token's output share Lambda += q do^T and
+ *   dq = S do (out) when rho - 1 is the token's last row; S (Ss) is the state after row rho - 1, P when read.
+ * parts: [4, K, 16] partial sums (dq, dk, da, dg); the flags are constants in each inlined copy. */
+INLINE void adjoint_vec(int64_t K, int64_t V, int read, int decayed, int write, int out, float *lam,
+                        const float *P, const float *e, const float *ar, const float *dur, const float *ur,
+                        const float *Ss, const float *kw, const float *qt, const float *dot, float *duw,
+                        float *parts, const int64_t nv) {
+    float *pq = parts, *pk = pq + K * 16, *pd = pk + K * 16, *pg = pd + K * 16;
+    v16 DUR[NVMAX], U[NVMAX], DO[NVMAX], DUW[NVMAX];
+    for (int64_t c = 0; c < nv; c++) {
+        if (read) {
+            DUR[c] = ld(dur + 16 * c);
+            U[c] = ld(ur + 16 * c);
+        }
+        if (out) DO[c] = ld(dot + 16 * c);
+        DUW[c] = (v16){};
+    }
+    for (int64_t r = 0; r < K; r++) {
+        v16 sk = {}, sd = {}, gr = {}, sq = {};
+        float *lr = lam + r * V;
+        for (int64_t c = 0; c < nv; c++) {
+            v16 lv = ld(lr + 16 * c), pv = {};
+            if (read) {
+                pv = ld(P + r * V + 16 * c);
+                sk += lv * U[c];
+                sd += pv * DUR[c];
+                lv -= DUR[c] * ar[r];
+                if (decayed) {
+                    gr += lv * pv;
+                    lv *= e[r];
+                }
+            }
+            if (write) {
+                if (out) {
+                    lv += DO[c] * qt[r];
+                    sq += (read ? pv : ld(Ss + r * V + 16 * c)) * DO[c];
+                }
+                DUW[c] += lv * kw[r];
+            }
+            st(lr + 16 * c, lv);
+        }
+        if (read) {
+            st(pk + r * 16, sk);
+            st(pd + r * 16, sd);
+            if (decayed) st(pg + r * 16, gr);
+        }
+        if (out) st(pq + r * 16, sq);
+    }
+    if (write)
+        for (int64_t c = 0; c < nv; c++) st(duw + 16 * c, DUW[c]);
+}
+
+/* work: states [seg n + 1, K, V] (index rho - t0 n: the state before that row, pre-decay for j = 0), u [seg n, V],
+ * du [2, V] (by the parity of the row), then partial sums [4, K, 16] (dq, dk, da, dg) */
+INLINE void bwd_vec(BWD_ARGS(float), float *lam, float *e, float *e0, const float *one, float *cn, float *work,
+                    const int64_t nv) {
     const int64_t nseg = (L + seg - 1) / seg;
-    float *states = work, *us = states + (seg * n + 1) * K * V, *parts = us + seg * n * V;
+    float *states = work, *us = states + (seg * n + 1) * K * V, *du = us + seg * n * V, *parts = du + 2 * V;
     float *pq = parts, *pk = pq + K * 16, *pd = pk + K * 16, *pg = pd + K * 16;
     for (int64_t i = i0; i < i1; i++) {
         ITEM_BASE
         for (int64_t z = 0; z < K * V; z++) lam[z] = dsT ? dsT[STATE(i) + z] : 0.0f;
         for (int64_t sg = nseg - 1; sg >= 0; sg--) {
-            const int64_t t0 = sg * seg, t1 = t0 + seg < L ? t0 + seg : L;
+            const int64_t t0 = sg * seg, t1 = t0 + seg < L ? t0 + seg : L, r0 = t0 * n, r1 = t1 * n;
             memcpy(states, ckpt + (i * nseg + sg) * K * V, K * V * sizeof(float));
-            for (int64_t t = t0; t < t1; t++) {
-                DECAYS(float, expf)
-                for (int64_t j = 0; j < n; j++) {
-                    const int64_t rho = t * n + j, l = rho - t0 * n;
-                    row_vec(K, V, j == 0 ? e : one, states + l * K * V, states + (l + 1) * K * V, k + ROW(rho, K),
-                            a + ROW(rho, K), x + ROW(rho, V), us + l * V, NULL, NULL, nv);
-                }
+            NEXT_COEF(r0)
+            read_vec(K, V, states, cn, x + ROW(r0, V), us, nv);
+            for (int64_t rho = r0; rho < r1; rho++) { /* recompute the segment's states and u */
+                const int64_t l = rho - r0;
+                if (rho % n == 0) memcpy(e0, e, K * sizeof(float));
+                const int more = rho + 1 < r1;
+                if (more) NEXT_COEF(rho + 1)
+                row_vec(K, V, rho % n == 0 ? e0 : one, states + l * K * V, states + (l + 1) * K * V, k + ROW(rho, K),
+                        us + l * V, NULL, NULL, more ? cn : NULL, more ? x + ROW(rho + 1, V) : NULL,
+                        us + (l + 1) * V, nv);
             }
-            for (int64_t t = t1 - 1; t >= t0; t--) {
-                DECAYS(float, expf)
-                const float *qt = q + AT(t, K), *St = states + (t + 1 - t0) * n * K * V;
-                v16 DO[NVMAX], DU0[NVMAX], DU1[NVMAX];
-                for (int64_t c = 0; c < nv; c++) DO[c] = ld(dout + AT(t, V) + 16 * c);
-                v16 gsum = {};
-                for (int64_t j = n - 1; j >= 0; j--) {
-                    const int64_t rho = t * n + j, l = rho - t0 * n;
-                    const float *kr = k + ROW(rho, K), *ar = a + ROW(rho, K), *u = us + l * V;
-                    const float *P = states + l * K * V, *d = j == 0 ? e : one;
-                    for (int64_t c = 0; c < nv; c++) DU0[c] = DU1[c] = (v16){};
-                    for (int64_t r = 0; r < K; r += 2) { /* du = Lambda^T k (after the output's share) */
-                        v16 q0 = {}, q1 = {};
-                        for (int64_t c = 0; c < nv; c++) {
-                            v16 l0 = ld(lam + r * V + 16 * c), l1 = ld(lam + (r + 1) * V + 16 * c);
-                            if (j == n - 1) {
-                                l0 += DO[c] * qt[r];
-                                l1 += DO[c] * qt[r + 1];
-                                st(lam + r * V + 16 * c, l0);
-                                st(lam + (r + 1) * V + 16 * c, l1);
-                                q0 += ld(St + r * V + 16 * c) * DO[c];
-                                q1 += ld(St + (r + 1) * V + 16 * c) * DO[c];
-                            }
-                            DU0[c] += l0 * kr[r];
-                            DU1[c] += l1 * kr[r + 1];
-                        }
-                        if (j == n - 1) {
-                            st(pq + r * 16, q0);
-                            st(pq + (r + 1) * 16, q1);
-                        }
-                    }
-                    if (j == n - 1)
-                        for (int64_t rb = 0; rb < K; rb += 16) st(dq + AT(t, K) + rb, reduce(pq + rb * 16));
-                    for (int64_t c = 0; c < nv; c++) {
-                        DU0[c] += DU1[c];
-                        st(dx + ROW(rho, V) + 16 * c, DU0[c]);
-                    }
-                    for (int64_t r = 0; r < K; r++) {
-                        v16 sk = {}, sd = {}, gr = {};
-                        const float *Pr = P + r * V;
-                        float *lr = lam + r * V;
-                        for (int64_t c = 0; c < nv; c++) {
-                            v16 lv = ld(lr + 16 * c);
-                            const v16 pv = ld(Pr + 16 * c);
-                            sk += lv * ld(u + 16 * c);
-                            sd += pv * DU0[c];
-                            lv -= DU0[c] * ar[r];
-                            if (j == 0 && g) {
-                                gr += lv * pv;
-                                lv *= e[r];
-                            }
-                            st(lr + 16 * c, lv);
-                        }
-                        st(pk + r * 16, sk);
-                        st(pd + r * 16, sd);
-                        if (j == 0 && g) st(pg + r * 16, gr);
-                    }
-                    for (int64_t rb = 0; rb < K; rb += 16) {
-                        st(dk + ROW(rho, K) + rb, reduce(pk + rb * 16));
-                        st(da + ROW(rho, K) + rb, -reduce(pd + rb * 16) * ld(d + rb));
-                        if (j == 0 && g) {
-                            const v16 dgr = reduce(pg + rb * 16) * ld(e + rb);
-                            if (per_key) st(dg + AT(t, K) + rb, dgr);
-                            else gsum += dgr;
-                        }
-                    }
+            /* rows r1 - 1 .. r0: du of r1 - 1 alone, then the adjoint of rho with du of rho - 1, then the
+             * adjoint of r0 alone */
+            for (int64_t rho = r1; rho >= r0; rho--) {
+                const int64_t t = rho / n, j = rho % n, l = rho - r0, w = rho - 1; /* w: the row written */
+                const int read = rho < r1, write = rho > r0, decayed = read && j == 0 && g, out = write && w % n == n - 1;
+                const float *P = states + l * K * V;
+                float *dur = du + (rho & 1) * V, *duw = du + (w & 1) * V;
+                if (decayed) DECAYS(float)
+                const float *ar = read ? a + ROW(rho, K) : NULL, *ur = us + l * V, *kw = write ? k + ROW(w, K) : NULL;
+                const float *qt = out ? q + AT(w / n, K) : NULL, *dot = out ? dout + AT(w / n, V) : NULL;
+                if (read && write) {
+                    if (decayed && out)
+                        adjoint_vec(K, V, 1, 1, 1, 1, lam, P, e, ar, dur, ur, P, kw, qt, dot, duw, parts, nv);
+                    else if (out)
+                        adjoint_vec(K, V, 1, 0, 1, 1, lam, P, e, ar, dur, ur, P, kw, qt, dot, duw, parts, nv);
+                    else
+                        adjoint_vec(K, V, 1, 0, 1, 0, lam, P, e, ar, dur, ur, P, kw, qt, dot, duw, parts, nv);
+                } else if (write) {
+                    if (out)
+                        adjoint_vec(K, V, 0, 0, 1, 1, lam, P, e, ar, dur, ur, P, kw, qt, dot, duw, parts, nv);
+                    else
+                        adjoint_vec(K, V, 0, 0, 1, 0, lam, P, e, ar, dur, ur, P, kw, qt, dot, duw, parts, nv);
+                } else if (decayed) {
+                    adjoint_vec(K, V, 1, 1, 0, 0, lam, P, e, ar, dur, ur, P, kw, qt, dot, duw, parts, nv);
+                } else {
+                    adjoint_vec(K, V, 1, 0, 0, 0, lam, P, e, ar, dur, ur, P, kw, qt, dot, duw, parts, nv);
                 }
-                if (g && !per_key) dg[AT(t, 1)] = hsum(gsum);
+                if (write)
+                    for (int64_t c = 0; c < V; c += 16) st(dx + ROW(w, V) + c, ld(duw + c));
+                v16 gsum = {};
+                for (int64_t rb = 0; rb < K; rb += 16) {
+                    if (read) {
+                        st(dk + ROW(rho, K) + rb, reduce(pk + rb * 16));
+                        st(da + ROW(rho, K) + rb, -reduce(pd + rb * 16) * ld((j == 0 && g ? e : one) + rb));
+                    }
+                    if (decayed) {
+                        const v16 dgr = reduce(pg + rb * 16) * ld(e + rb);
+                        if (per_key) st(dg + AT(t, K) + rb, dgr);
+                        else gsum += dgr;
+                    }
+                    if (out) st(dq + AT(w / n, K) + rb, reduce(pq + rb * 16));
+                }
+                if (decayed && !per_key) dg[AT(t, 1)] = hsum(gsum);
             }
         }
         if (ds0) memcpy(ds0 + STATE(i), lam, K * V * sizeof(float));
@@ -326,21 +397,21 @@ INLINE void bwd_vec(BWD_ARGS(float), float *lam, float *e, const float *one, flo
 }
 
 /* ---- entry points ----
- * scratch: K * V + 2 K + V floats per thread (S or Lambda, e, ones, u);
- * work (backward): (seg n + 1) K V + seg n V + 4 K 16 + V floats per thread */
+ * scratch: K * V + 4 K + 2 V floats per thread (S or Lambda, e, e0, ones, cn, u [2]);
+ * work (backward): (seg n + 1) K V + seg n V + 2 V + 4 K 16 floats per thread */
 
 static int vectorised(int64_t K, int64_t V) { return K % 16 == 0 && V % 16 == 0 && V <= 16 * NVMAX; }
 
-#define SCRATCH(T) T *S = scratch, *e = S + K * V, *one = e + K, *u = one + K;                                    \
+#define SCRATCH(T) T *S = scratch, *e = S + K * V, *e0 = e + K, *one = e0 + K, *cn = one + K, *u = cn + K;        \
     for (int64_t r = 0; r < K; r++) one[r] = 1;
 
 void delta_rule_fwd_f32(FWD_ARGS(float), float *scratch) {
     SCRATCH(float)
     switch (vectorised(K, V) ? V / 16 : 0) {
     case 0: fwd_plain_f32(FWD_PASS, S, e, u); break;
-    case 4: fwd_vec(FWD_PASS, S, e, one, u, 4); break;
-    case 8: fwd_vec(FWD_PASS, S, e, one, u, 8); break;
-    default: fwd_vec(FWD_PASS, S, e, one, u, V / 16);
+    case 4: fwd_vec(FWD_PASS, S, e, e0, one, cn, u, 4); break;
+    case 8: fwd_vec(FWD_PASS, S, e, e0, one, cn, u, 8); break;
+    default: fwd_vec(FWD_PASS, S, e, e0, one, cn, u, V / 16);
     }
 }
 void delta_rule_bwd_f32(BWD_ARGS(float), float *scratch, float *work) {
@@ -348,17 +419,18 @@ void delta_rule_bwd_f32(BWD_ARGS(float), float *scratch, float *work) {
     (void)u;
     switch (vectorised(K, V) ? V / 16 : 0) {
     case 0: bwd_plain_f32(BWD_PASS, S, e, work); break;
-    case 4: bwd_vec(BWD_PASS, S, e, one, work, 4); break;
-    case 8: bwd_vec(BWD_PASS, S, e, one, work, 8); break;
-    default: bwd_vec(BWD_PASS, S, e, one, work, V / 16);
+    case 4: bwd_vec(BWD_PASS, S, e, e0, one, cn, work, 4); break;
+    case 8: bwd_vec(BWD_PASS, S, e, e0, one, cn, work, 8); break;
+    default: bwd_vec(BWD_PASS, S, e, e0, one, cn, work, V / 16);
     }
 }
 void delta_rule_fwd_f64(FWD_ARGS(double), double *scratch) {
     SCRATCH(double)
+    (void)e0, (void)one, (void)cn;
     fwd_plain_f64(FWD_PASS, S, e, u);
 }
 void delta_rule_bwd_f64(BWD_ARGS(double), double *scratch, double *work) {
     SCRATCH(double)
-    (void)u;
+    (void)u, (void)e0, (void)one, (void)cn;
     bwd_plain_f64(BWD_PASS, S, e, work);
 }
