@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -116,11 +117,17 @@ def worker(name: str, t: int, args) -> dict:
 
         model = torch.compile(model, **COMPILE)
         done["compile_s"] = step_seconds(model, opt, tokens)
-        done["graph_breaks"] = {reason[:300]: n for reason, n in counters["graph_break"].items()}
+        done["graph_breaks"] = {break_site(reason): n for reason, n in counters["graph_break"].items()}
         done["graphs"] = counters["stats"]["unique_graphs"]
     for _ in range(args.warmup):
         step_seconds(model, opt, tokens)
     return {"seconds": step_seconds(model, opt, tokens), **done}
+
+
+def break_site(reason: str) -> str:
+    """Dynamo's graph-break reason as its first line and the last rnnzoo source line it names."""
+    sites = re.findall(r'File "[^"]*?(rnnzoo/[^"]+)", line (\d+)', reason)
+    return reason.splitlines()[0] + (f" at {sites[-1][0]}:{sites[-1][1]}" if sites else "")
 
 
 def run_worker(name: str, t: int, compiled: bool, passthrough: list[str], timeout: float) -> dict:
@@ -180,28 +187,33 @@ def main(argv: list[str] | None = None) -> None:
     print("| model | compiled | T | tok/s | s/step | params | compile s |\n|---|---|---:|---:|---:|---:|---:|", flush=True)
     for t in (int(x) for x in args.T.split(",")):
         runs = {v: [] for v in variants}
-        for _ in range(args.rounds):
+        for last_round in [False] * (args.rounds - 1) + [True]:
             for n, compiled in variants:
                 runs[n, compiled].append(run_worker(n, t, compiled, passthrough, args.compile_timeout))
-        for (n, compiled), done in runs.items():
-            times = [d["seconds"] for d in done if "seconds" in d]
-            params = sum(q.numel() for q in build(n, args.d_model, args.layers, t).parameters())
-            row = {"model": n, "T": t, "B": args.B, "d_model": args.d_model, "layers": args.layers,
-                   "rounds": times, "params": params, "allocator": args.allocator,
-                   "load_average": [d["load"] for d in done],  # 1-minute load as each step ended: the noise
-                   "threads": args.threads or torch.get_num_threads(), "compiled": compiled, "provenance": stamp}
-            if times:
-                sec = statistics.median(times)
-                row.update(tokens_per_s=args.B * t / sec, seconds_per_step=sec)
-            if compiled:
-                row.update(compile=COMPILE, compile_s=[d.get("compile_s") for d in done],
-                           graph_breaks=done[0].get("graph_breaks"), graphs=done[0].get("graphs"),
-                           errors=[d["error"] for d in done if "error" in d])
-            append_jsonl(args.out, row)
-            speed = f"{row['tokens_per_s']:,.0f} | {sec:.3f}" if times else f"failed: {row['errors'][0]} | -"
-            first = row.get("compile_s", [None])[0]
-            print(f"| {n} | {'yes' if compiled else 'no'} | {t} | {speed} | {params:,} | "
-                  f"{'-' if first is None else f'{first:.1f}'} |", flush=True)
+                if last_round:  # each row as soon as it is complete: an interrupted run keeps the rows before
+                    write_row(n, compiled, t, runs[n, compiled], args, stamp)
+
+
+def write_row(n: str, compiled: bool, t: int, done: list[dict], args, stamp: dict) -> None:
+    """Append the row of one model (eager or compiled) at length t from its rounds, and print it."""
+    times = [d["seconds"] for d in done if "seconds" in d]
+    params = sum(q.numel() for q in build(n, args.d_model, args.layers, t).parameters())
+    row = {"model": n, "T": t, "B": args.B, "d_model": args.d_model, "layers": args.layers,
+           "rounds": times, "params": params, "allocator": args.allocator,
+           "load_average": [d["load"] for d in done],  # 1-minute load as each step ended: the noise
+           "threads": args.threads or torch.get_num_threads(), "compiled": compiled, "provenance": stamp}
+    if times:
+        sec = statistics.median(times)
+        row.update(tokens_per_s=args.B * t / sec, seconds_per_step=sec)
+    if compiled:
+        row.update(compile=COMPILE, compile_s=[d.get("compile_s") for d in done],
+                   graph_breaks=done[0].get("graph_breaks"), graphs=done[0].get("graphs"),
+                   errors=[d["error"] for d in done if "error" in d])
+    append_jsonl(args.out, row)
+    speed = f"{row['tokens_per_s']:,.0f} | {sec:.3f}" if times else f"failed: {row['errors'][0]} | -"
+    first = row.get("compile_s", [None])[0]
+    print(f"| {n} | {'yes' if compiled else 'no'} | {t} | {speed} | {params:,} | "
+          f"{'-' if first is None else f'{first:.1f}'} |", flush=True)
 
 
 if __name__ == "__main__":
