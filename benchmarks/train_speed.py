@@ -117,7 +117,9 @@ def worker(name: str, t: int, args) -> dict:
 
         model = torch.compile(model, **COMPILE)
         done["compile_s"] = step_seconds(model, opt, tokens)
-        done["graph_breaks"] = {break_site(reason): n for reason, n in counters["graph_break"].items()}
+        breaks = done["graph_breaks"] = {}
+        for reason, n in counters["graph_break"].items():
+            breaks[break_site(reason)] = breaks.get(break_site(reason), 0) + n
         done["graphs"] = counters["stats"]["unique_graphs"]
     for _ in range(args.warmup):
         step_seconds(model, opt, tokens)
