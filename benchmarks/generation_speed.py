@@ -86,10 +86,10 @@ def context_worker(mixer: str, n_context: int, steps: int, chunk: int, d_model: 
     model = LanguageModel(LMConfig(vocab, d_model, n_layers, mixer)).eval()
     prompt = torch.randint(0, vocab, (1, n_context))
     with torch.no_grad():
-        start, state = time.perf_counter(), None
+        start, cpu, state = time.perf_counter(), time.process_time(), None
         for piece in prompt.split(chunk or n_context, dim=1):
             logits, state = model.forward_with_state(piece, state)
-        prefill_s = time.perf_counter() - start
+        prefill_s, prefill_cpu_s = time.perf_counter() - start, time.process_time() - cpu
         prefill_peak = _rss_mib("VmHWM")
         token = logits[:, -1].argmax(-1)
         del logits
@@ -97,14 +97,16 @@ def context_worker(mixer: str, n_context: int, steps: int, chunk: int, d_model: 
             step_logits, state = model.step(token, state)
         Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM: the decoding peak is measured on its own
         rss0 = _rss_mib("VmRSS")
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for _ in range(steps):
             step_logits, state = model.step(token, state)
             token = step_logits.argmax(-1)
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
     return {"mixer": mixer, "context": n_context, "warm_steps": WARM_STEPS, "steps": steps, "prefill_chunk": chunk, "d_model": d_model,
             "layers": n_layers, "vocab": vocab, "params": sum(p.numel() for p in model.parameters()),
-            "tokens_per_s": steps / seconds, "ms_per_token": 1e3 * seconds / steps, "prefill_s": prefill_s,
+            "tokens_per_s": steps / seconds, "ms_per_token": 1e3 * seconds / steps,
+            # CPU time of this one-thread process: what a core of its own would take, whatever the machine's load
+            "cpu_ms_per_token": 1e3 * cpu_seconds / steps, "prefill_s": prefill_s, "prefill_cpu_s": prefill_cpu_s,
             "prefill_tokens_per_s": n_context / prefill_s, "state_mib": _state_bytes(state) / 2**20,
             "prefill_peak_rss_mib": prefill_peak, "decode_start_rss_mib": rss0,
             "decode_peak_rss_mib": _rss_mib("VmHWM"), "threads": torch.get_num_threads()}
@@ -122,7 +124,7 @@ def run_context(args, names: list[str]) -> None:
     stamp = provenance()
     print(f"decoding at context N: d_model={args.d_model}, layers={args.layers}, vocab={args.vocab}, batch 1, "
           f"{args.steps} timed steps, one thread, load {os.getloadavg()[0]:.1f}")
-    print(f"{'mixer':<16}{'N':>7}{'tok/s':>9}{'ms/tok':>9}{'state MiB':>11}{'prefill s':>11}"
+    print(f"{'mixer':<16}{'N':>7}{'tok/s':>9}{'ms/tok':>9}{'CPU ms/tok':>11}{'state MiB':>11}{'prefill s':>11}"
           f"{'prefill RSS MiB':>17}{'decode RSS MiB':>16}")
     for n in [int(x) for x in args.context.split(",")]:
         for name in names:
@@ -147,7 +149,8 @@ def run_context(args, names: list[str]) -> None:
             if error:
                 print(f"{name:<16}{n:>7}  failed: {error}", flush=True)
             else:
-                print(f"{name:<16}{n:>7}{row['tokens_per_s']:>9.1f}{row['ms_per_token']:>9.2f}{row['state_mib']:>11.3f}"
+                print(f"{name:<16}{n:>7}{row['tokens_per_s']:>9.1f}{row['ms_per_token']:>9.2f}{row['cpu_ms_per_token']:>11.2f}"
+                      f"{row['state_mib']:>11.3f}"
                       f"{row['prefill_s']:>11.1f}{row['prefill_peak_rss_mib']:>17.0f}{row['decode_peak_rss_mib']:>16.0f}",
                       flush=True)
 
