@@ -5,6 +5,7 @@ width and depth, in one process, side by side.
     python benchmarks/train_speed.py                                   # 4 layers, d_model 256, B 8, T 1024,4096
     python benchmarks/train_speed.py --T 1024,4096,16384 --mixers lstm,gla,mamba --rounds 5
     python benchmarks/train_speed.py --allocator default               # without rnnzoo.runtime.keep_freed_memory
+    python benchmarks/train_speed.py --compile --T 1024 --mixers attention,gla  # eager and torch.compile'd, side by side
 
 The baseline is written here, not taken from rnnzoo: pre-norm blocks (LayerNorm), fused q/k/v, causal
 ``scaled_dot_product_attention``, a GELU MLP of 4x width, learned positions, a tied head. Every model
@@ -15,6 +16,15 @@ heap fragmented it past 17 GB at T=1024 under the kept-memory allocator, which n
 (1.3-3.2 GB each). Both sides run under the same allocator setting (``--allocator keep``: glibc keeps freed
 memory, what the Trainer and the CLI do; ``default``: glibc's defaults). Rows are appended to --out (JSONL,
 with provenance) and printed as a markdown table.
+
+``--compile`` runs every model twice per round, eager and wrapped in ``torch.compile`` (backend inductor,
+mode "default", not fullgraph: what a user's one-line ``torch.compile(model)`` gives; the optimiser stays
+eager), each in its own process. The compiled worker's first step traces and compiles the forward and the
+backward graphs: it is reported as ``compile_s`` (compile time plus one step) and kept out of the timed step,
+which follows ``--warmup`` further steps. Graph breaks (dynamo's reasons, e.g. a custom autograd function
+around a ctypes kernel) and the number of compiled graphs are recorded; a compiled worker that fails or runs
+past ``--compile-timeout`` leaves a row with the error instead of stopping the run. Inductor's own compile
+workers are held to one (``TORCHINDUCTOR_COMPILE_THREADS=1``) on this shared machine.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -38,6 +49,7 @@ from rnnzoo.provenance import provenance
 from rnnzoo.runtime import keep_freed_memory
 
 VOCAB = 256
+COMPILE = {"backend": "inductor", "mode": "default"}  # what --compile passes to torch.compile
 
 
 class NanoBlock(nn.Module):
@@ -88,8 +100,9 @@ def step_seconds(model: nn.Module, opt: torch.optim.Optimizer, tokens: torch.Ten
     return time.perf_counter() - start
 
 
-def worker(name: str, t: int, args) -> float:
-    """One model's timed step after ``args.warmup`` untimed ones, in this (fresh) process."""
+def worker(name: str, t: int, args) -> dict:
+    """One model's timed step after ``args.warmup`` untimed ones, in this (fresh) process; with
+    ``args.compile`` the model is wrapped in ``torch.compile`` and its first (compiling) step is timed apart."""
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.allocator == "keep":
@@ -98,9 +111,43 @@ def worker(name: str, t: int, args) -> float:
     tokens = torch.randint(0, VOCAB, (args.B, t + 1))
     model = build(name, args.d_model, args.layers, t)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    done = {}
+    if args.compile:
+        from torch._dynamo.utils import counters
+
+        model = torch.compile(model, **COMPILE)
+        done["compile_s"] = step_seconds(model, opt, tokens)
+        breaks = done["graph_breaks"] = {}
+        for reason, n in counters["graph_break"].items():
+            breaks[break_site(reason)] = breaks.get(break_site(reason), 0) + n
+        done["graphs"] = counters["stats"]["unique_graphs"]
     for _ in range(args.warmup):
         step_seconds(model, opt, tokens)
-    return step_seconds(model, opt, tokens)
+    return {"seconds": step_seconds(model, opt, tokens), **done}
+
+
+def break_site(reason: str) -> str:
+    """Dynamo's graph-break reason as its first line and the last rnnzoo source line it names."""
+    sites = re.findall(r'File "[^"]*?(rnnzoo/[^"]+)", line (\d+)', reason)
+    return reason.splitlines()[0] + (f" at {sites[-1][0]}:{sites[-1][1]}" if sites else "")
+
+
+def run_worker(name: str, t: int, compiled: bool, passthrough: list[str], timeout: float) -> dict:
+    """``worker`` in a fresh process. An eager failure stops the run; a compiled one becomes {"error": ...}."""
+    cmd = [sys.executable, __file__, f"--worker={name}@{t}", *passthrough, *(["--compile"] if compiled else [])]
+    if not compiled:
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    env = {**os.environ, "TORCHINDUCTOR_COMPILE_THREADS": "1"}
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return {"error": f"did not finish within --compile-timeout {timeout:g} s", "load": os.getloadavg()[0]}
+    if out.returncode:
+        errors = [line for line in out.stderr.splitlines() if "Error" in line or "error:" in line]
+        return {"error": f"exit code {out.returncode}: {(errors or out.stderr.splitlines() or ['no stderr'])[-1]}",
+                "load": os.getloadavg()[0]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -116,6 +163,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--allocator", choices=("keep", "default"), default="keep")
     p.add_argument("--out", type=Path, default=Path("results/speed/train/train_speed.jsonl"))
+    p.add_argument("--compile", action="store_true",
+                   help=f"also run every model under torch.compile ({COMPILE}), compile time reported apart")
+    p.add_argument("--compile-timeout", type=float, default=1200,
+                   help="--compile: seconds before a compiled worker counts as failed")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # internal: MODEL@T in a fresh process
     args = p.parse_args(argv)
     names = ["nanogpt", *args.mixers.split(",")]
@@ -128,31 +179,43 @@ def main(argv: list[str] | None = None) -> None:
         p.error("--T, --B and --rounds must be positive")
     if args.worker:
         name, t = args.worker.split("@")
-        print(json.dumps({"seconds": worker(name, int(t), args), "load": os.getloadavg()[0]}))
+        print(json.dumps({**worker(name, int(t), args), "load": os.getloadavg()[0]}))
         return
     stamp = provenance()
     passthrough = [f"--B={args.B}", f"--d-model={args.d_model}", f"--layers={args.layers}",
                    f"--warmup={args.warmup}", f"--allocator={args.allocator}"]
     passthrough += [f"--threads={args.threads}"] if args.threads else []
-    print("| model | T | tok/s | s/step | params |\n|---|---:|---:|---:|---:|", flush=True)
+    variants = [(n, c) for n in names for c in ((False, True) if args.compile else (False,))]
+    print("| model | compiled | T | tok/s | s/step | params | compile s |\n|---|---|---:|---:|---:|---:|---:|", flush=True)
     for t in (int(x) for x in args.T.split(",")):
-        times, loads = {n: [] for n in names}, {n: [] for n in names}
-        for _ in range(args.rounds):
-            for n in names:
-                out = subprocess.run([sys.executable, __file__, f"--worker={n}@{t}", *passthrough],
-                                     capture_output=True, text=True, check=True)
-                done = json.loads(out.stdout.strip().splitlines()[-1])
-                times[n].append(done["seconds"])
-                loads[n].append(done["load"])  # 1-minute load average as the step ended: a shared machine's noise
-        for n in names:
-            sec = statistics.median(times[n])
-            params = sum(q.numel() for q in build(n, args.d_model, args.layers, t).parameters())
-            row = {"model": n, "T": t, "B": args.B, "d_model": args.d_model, "layers": args.layers,
-                   "tokens_per_s": args.B * t / sec, "seconds_per_step": sec, "rounds": times[n],
-                   "params": params, "allocator": args.allocator, "load_average": loads[n],
-                   "threads": args.threads or torch.get_num_threads(), "provenance": stamp}
-            append_jsonl(args.out, row)
-            print(f"| {n} | {t} | {row['tokens_per_s']:,.0f} | {sec:.3f} | {params:,} |", flush=True)
+        runs = {v: [] for v in variants}
+        for last_round in [False] * (args.rounds - 1) + [True]:
+            for n, compiled in variants:
+                runs[n, compiled].append(run_worker(n, t, compiled, passthrough, args.compile_timeout))
+                if last_round:  # each row as soon as it is complete: an interrupted run keeps the rows before
+                    write_row(n, compiled, t, runs[n, compiled], args, stamp)
+
+
+def write_row(n: str, compiled: bool, t: int, done: list[dict], args, stamp: dict) -> None:
+    """Append the row of one model (eager or compiled) at length t from its rounds, and print it."""
+    times = [d["seconds"] for d in done if "seconds" in d]
+    params = sum(q.numel() for q in build(n, args.d_model, args.layers, t).parameters())
+    row = {"model": n, "T": t, "B": args.B, "d_model": args.d_model, "layers": args.layers,
+           "rounds": times, "params": params, "allocator": args.allocator,
+           "load_average": [d["load"] for d in done],  # 1-minute load as each step ended: the noise
+           "threads": args.threads or torch.get_num_threads(), "compiled": compiled, "provenance": stamp}
+    if times:
+        sec = statistics.median(times)
+        row.update(tokens_per_s=args.B * t / sec, seconds_per_step=sec)
+    if compiled:
+        row.update(compile=COMPILE, compile_s=[d.get("compile_s") for d in done],
+                   graph_breaks=done[0].get("graph_breaks"), graphs=done[0].get("graphs"),
+                   errors=[d["error"] for d in done if "error" in d])
+    append_jsonl(args.out, row)
+    speed = f"{row['tokens_per_s']:,.0f} | {sec:.3f}" if times else f"failed: {row['errors'][0]} | -"
+    first = row.get("compile_s", [None])[0]
+    print(f"| {n} | {'yes' if compiled else 'no'} | {t} | {speed} | {params:,} | "
+          f"{'-' if first is None else f'{first:.1f}'} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -30,3 +30,17 @@ def test_nanogpt_baseline_is_causal():
 def test_bad_arguments_are_errors(tmp_path, flags):
     with pytest.raises(SystemExit):
         train_speed.main([*flags, "--out", str(tmp_path / "x.jsonl")])
+
+
+@pytest.mark.slow
+def test_compile_runs_eager_and_compiled_side_by_side(tmp_path):
+    out = tmp_path / "speed.jsonl"
+    train_speed.main(["--mixers", "gla", "--T", "16", "--B", "2", "--d-model", "64", "--layers", "1",
+                      "--rounds", "1", "--warmup", "1", "--compile", "--out", str(out)])
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["model"], r["compiled"]) for r in rows] == [("nanogpt", False), ("nanogpt", True), ("gla", False),
+                                                           ("gla", True)]
+    baseline = rows[1]
+    assert baseline["compile"] == train_speed.COMPILE and not baseline["errors"] and baseline["tokens_per_s"] > 0
+    assert baseline["compile_s"][0] > 0 and baseline["graphs"] >= 1
+    assert rows[3]["tokens_per_s"] > 0 or rows[3]["errors"]  # a failure is recorded, not raised
