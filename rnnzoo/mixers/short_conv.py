@@ -41,12 +41,18 @@ class ShortConvolution(nn.Module):
         """x: [B, T, D]; state: [B, D, K-1] or None -> (y [B, T, D], new state [B, D, K-1])."""
         if state is None:
             state = self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
-        padded = torch.cat((state.transpose(1, 2), x), dim=1)  # [B, K-1+T, D]
-        bias = None if self.bias is None else self.bias.to(x.dtype)
-        y = _CausalConv.apply(padded, self.weight[:, 0].to(x.dtype), bias)
-        if self.activation == "silu":
-            y = F.silu(y)
-        return y, padded[:, padded.shape[1] - (self.kernel_size - 1):].transpose(1, 2).contiguous()
+        return short_conv(x, self.weight[:, 0], self.bias, state, self.activation)
+
+
+def short_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, state: torch.Tensor,
+               activation: str | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``ShortConvolution``'s computation: x [B, T, D] (any strides), weight [D, K], bias [D] or None,
+    state [B, D, K-1] -> (y [B, T, D], new state [B, D, K-1])."""
+    padded = torch.cat((state.transpose(1, 2), x), dim=1)  # [B, K-1+T, D]
+    y = _CausalConv.apply(padded, weight.to(x.dtype), None if bias is None else bias.to(x.dtype))
+    if activation == "silu":
+        y = F.silu(y)
+    return y, padded[:, padded.shape[1] - (weight.shape[1] - 1):].transpose(1, 2).contiguous()
 
 
 class _CausalConv(torch.autograd.Function):
