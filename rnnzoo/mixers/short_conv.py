@@ -49,46 +49,13 @@ def short_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
     """``ShortConvolution``'s computation: x [B, T, D] (any strides), weight [D, K], bias [D] or None,
     state [B, D, K-1] -> (y [B, T, D], new state [B, D, K-1])."""
     padded = torch.cat((state.transpose(1, 2), x), dim=1)  # [B, K-1+T, D]
-    y = _CausalConv.apply(padded, weight.to(x.dtype), None if bias is None else bias.to(x.dtype))
+    # Viewed as [B, D, 1, K-1+T], padded is an NHWC (channels-last) image: conv2d takes it and returns [B, T, D]
+    # without a transposed copy either way, forward and backward in one native kernel each.
+    y = F.conv2d(padded.transpose(1, 2).unsqueeze(2), weight.to(x.dtype)[:, None, None],
+                 None if bias is None else bias.to(x.dtype), groups=weight.shape[0]).squeeze(2).transpose(1, 2)
     if activation == "silu":
         y = F.silu(y)
     return y, padded[:, padded.shape[1] - (weight.shape[1] - 1):].transpose(1, 2).contiguous()
-
-
-class _CausalConv(torch.autograd.Function):
-    """y[:, t] = b + sum_j w[:, j] * padded[:, t + j]: padded [B, K-1+T, D], w [D, K], b [D] or None -> y [B, T, D].
-
-    K multiply-adds over the time-major input, with no transposes. ``F.conv1d`` needs [B, D, T]: a transposed
-    copy in, its output transposed back, and the layers after it reading that strided layout cost more than the
-    convolution (a depthwise kernel of width 4 has no arithmetic to speak of)."""
-
-    @staticmethod
-    def forward(ctx, padded, w, b):
-        k = w.shape[1]
-        t = padded.shape[1] - k + 1
-        wt = w.t()
-        y = padded[:, :t] * wt[0] if b is None else torch.addcmul(b, padded[:, :t], wt[0])
-        for j in range(1, k):
-            y.addcmul_(padded[:, j:j + t], wt[j])
-        ctx.save_for_backward(padded, w)
-        ctx.has_bias = b is not None
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        padded, w = ctx.saved_tensors
-        k, t = w.shape[1], g.shape[1]
-        wt = w.t()
-        d_padded = d_w = d_b = None
-        if ctx.needs_input_grad[0]:
-            d_padded = g.new_zeros(padded.shape)
-            for j in range(k):
-                d_padded[:, j:j + t].addcmul_(g, wt[j])
-        if ctx.needs_input_grad[1]:
-            d_w = torch.stack([(g * padded[:, j:j + t]).sum((0, 1)) for j in range(k)], dim=1)
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            d_b = g.sum((0, 1))
-        return d_padded, d_w, d_b
 
 
 class QKVShortConv(nn.Module):
