@@ -2,11 +2,13 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from rnnzoo import mixers
 from rnnzoo.mixers.fused import fused_linear, fused_short_conv
 from rnnzoo.mixers.parts import l2norm
 from rnnzoo.mixers.short_conv import ShortConvolution
+from rnnzoo.ops.rotary import apply_rotary
 
 
 def test_fused_linear_is_the_separate_projections_side_by_side():
@@ -51,7 +53,7 @@ def test_delta_project_equals_the_separate_layers(name, extra):
     for got, want in zip(windows, (wq, wk, wv)):
         torch.testing.assert_close(got, want)
     if m.gated:
-        torch.testing.assert_close(g, -m.A_log.exp() * torch.nn.functional.softplus(m.a_proj(x) + m.dt_bias))
+        torch.testing.assert_close(g, -m.A_log.exp() * F.softplus(m.a_proj(x) + m.dt_bias))
     if m.output_gate:
         torch.testing.assert_close(z, m.g_proj(x).view(2, 7, h, dv))
 
@@ -61,3 +63,18 @@ def test_gated_deltanet_state_dict_keys_are_the_separate_layers():
     assert keys == {"q_proj.weight", "k_proj.weight", "v_proj.weight", "b_proj.weight", "a_proj.weight",
                     "g_proj.weight", "q_conv.weight", "k_conv.weight", "v_conv.weight", "A_log", "dt_bias",
                     "o_norm.weight", "o_proj.weight"}
+
+
+def test_retnet_and_gla_inputs_equal_the_separate_layers():
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 16, dtype=torch.float64)
+    ret = mixers.build("retnet", 16, num_heads=2).double()
+    pos = torch.zeros(2, dtype=torch.long)
+    q, k, v, _, gate, _ = ret._inputs(x, pos, ())
+    ref_q, ref_k = (apply_rotary(ret._heads(p(x)), torch.arange(5).expand(2, 5), 10000.0) for p in (ret.q_proj, ret.k_proj))
+    torch.testing.assert_close((q, k, v, gate), (ref_q, ref_k, ret._heads(ret.v_proj(x)), ret.g_proj(x)))
+    gla = mixers.build("gla", 16, num_heads=2).double()
+    q, k, v, gk, gate, _ = gla._inputs(x, ())
+    ref_gk = gla._heads(F.logsigmoid(gla.gk_proj(x)) / gla.config.gate_logit_normalizer)
+    torch.testing.assert_close((q, k, v, gk, gate), (gla._heads(gla.q_proj(x)), gla._heads(gla.k_proj(x)),
+                                                     gla._heads(gla.v_proj(x)), ref_gk, gla.g_proj(x)))
