@@ -14,6 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnzoo.ops.kernels import native
+from rnnzoo.ops.kernels import short_conv as short_conv_kernel
+
 
 class ShortConvolution(nn.Module):
     """y_t = act(sum_{j<K} w[:, j] * x_{t-K+1+j} + b), per channel. x: [B, T, D] -> y: [B, T, D]."""
@@ -47,12 +50,20 @@ class ShortConvolution(nn.Module):
 def short_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, state: torch.Tensor,
                activation: str | None) -> tuple[torch.Tensor, torch.Tensor]:
     """``ShortConvolution``'s computation: x [B, T, D] (any strides), weight [D, K], bias [D] or None,
-    state [B, D, K-1] -> (y [B, T, D], new state [B, D, K-1])."""
-    padded = torch.cat((state.transpose(1, 2), x), dim=1)  # [B, K-1+T, D]
+    state [B, D, K-1] -> (y [B, T, D], new state [B, D, K-1]). On CPU float32/float64 the compiled kernel
+    (``rnnzoo.ops.kernels.short_conv``); elsewhere ``F.conv2d`` (the reference)."""
+    weight, bias = weight.to(x.dtype), None if bias is None else bias.to(x.dtype)
+    head = state.transpose(1, 2)  # [B, K-1, D]: the inputs before x
+    if native.available("short_conv", x, weight, bias, state):
+        y = short_conv_kernel.short_conv(x, head, weight, bias, activation == "silu")
+        k = weight.shape[1]
+        tail = x[:, x.shape[1] - (k - 1):] if x.shape[1] >= k - 1 else torch.cat((head[:, x.shape[1]:], x), dim=1)
+        return y, tail.transpose(1, 2).contiguous()
+    padded = torch.cat((head, x), dim=1)  # [B, K-1+T, D]
     # Viewed as [B, D, 1, K-1+T], padded is an NHWC (channels-last) image: conv2d takes it and returns [B, T, D]
-    # without a transposed copy either way, forward and backward in one native kernel each.
-    y = F.conv2d(padded.transpose(1, 2).unsqueeze(2), weight.to(x.dtype)[:, None, None],
-                 None if bias is None else bias.to(x.dtype), groups=weight.shape[0]).squeeze(2).transpose(1, 2)
+    # without a transposed copy either way.
+    y = F.conv2d(padded.transpose(1, 2).unsqueeze(2), weight[:, None, None], bias,
+                 groups=weight.shape[0]).squeeze(2).transpose(1, 2)
     if activation == "silu":
         y = F.silu(y)
     return y, padded[:, padded.shape[1] - (weight.shape[1] - 1):].transpose(1, 2).contiguous()
