@@ -56,14 +56,20 @@ def _label(module: nn.Module, part: str) -> None:
 
 
 def _wrap_ops() -> None:
-    """Label every ``rnnzoo.ops`` function a mixer module imported as the op."""
+    """Label every ``rnnzoo.ops`` function a mixer module imported as the op, and the fused projections and short
+    convolutions of ``rnnzoo.mixers.fused`` as projections and short conv."""
+    fused = {"fused_linear": "projections", "fused_short_conv": "short conv"}
     for name, mod in list(sys.modules.items()):
         if not name.startswith("rnnzoo.mixers.") or mod is None:
             continue
         for attr, fn in list(vars(mod).items()):
-            if callable(fn) and getattr(fn, "__module__", "").startswith("rnnzoo.ops") and not isinstance(fn, type):
-                def wrapped(*a, _fn=fn, **k):
-                    with record_function(PREFIX + "op"):
+            if not callable(fn) or isinstance(fn, type):
+                continue
+            where = getattr(fn, "__module__", "") or ""
+            part = "op" if where.startswith("rnnzoo.ops") else fused.get(attr) if where == "rnnzoo.mixers.fused" else None
+            if part is not None:
+                def wrapped(*a, _fn=fn, _part=part, **k):
+                    with record_function(PREFIX + _part):
                         return _fn(*a, **k)
                 setattr(mod, attr, functools.wraps(fn)(wrapped))
     sdpa = F.scaled_dot_product_attention

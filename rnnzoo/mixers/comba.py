@@ -59,5 +59,5 @@ class Comba(_DeltaBase):
         return comba(q - self.D[:, None] * p, k, v, p, g, beta, initial_state=s, output_final_state=True, mode=mode,
                      chunk_size=self.config.chunk_size)
 
-    def _readout(self, o, x):
-        return self.o_proj((self.o_norm(o) * torch.sigmoid(self.g_proj(x).view_as(o))).flatten(2))
+    def _readout(self, o, z):
+        return self.o_proj((self.o_norm(o) * torch.sigmoid(z)).flatten(2))

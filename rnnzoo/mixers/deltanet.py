@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from rnnzoo.mixers.base import MatrixParts, Mixer, MixerConfig, State
+from rnnzoo.mixers.fused import fused_linear, fused_short_conv
 from rnnzoo.mixers.norms import GatedRMSNorm
 from rnnzoo.mixers.parts import (
     l2norm,
@@ -120,37 +121,44 @@ class _DeltaBase(Mixer):
 
     def project(self, x: torch.Tensor, state: State):
         """x: [B, T, d_model] -> q [B,T,H,K], k [B,T*n,H,K], v [B,T*n,H,V], beta [B,T*n,H], g [B,T,H] or None,
-        and the new conv windows."""
+        the output gate's projection z [B,T,H,V] or None, and the new conv windows.
+
+        All input projections run as one GEMM and the three short convolutions as one (``rnnzoo.mixers.fused``)."""
         b, t, _ = x.shape
-        n, h = self.n_rows, self.num_heads
-        q, cq = self.q_conv(self.q_proj(x), state[1])
-        k, ck = self.k_conv(self.k_proj(x), state[2])
-        v, cv = self.v_conv(self.v_proj(x), state[3])
+        n, h, dk, dv = self.n_rows, self.num_heads, self.head_dim, self.head_v_dim
+        projs = [self.q_proj, self.k_proj, self.v_proj, self.b_proj]
+        projs += [self.a_proj] if self.gated else []
+        projs += [self.g_proj] if self.output_gate else []
+        conv_dim = h * dk + n * h * (dk + dv)
+        qkv, b_in, *rest = fused_linear(x, projs).split([conv_dim, *(p.out_features for p in projs[3:])], dim=-1)
+        qkv, windows = fused_short_conv(qkv, (self.q_conv, self.k_conv, self.v_conv), state[1:4])
+        q, k, v = qkv.split([h * dk, n * h * dk, n * h * dv], dim=-1)
         # Per token the n rows are laid out (n, h, d), so rows t*n + j follow each other in time.
-        q = l2norm(q.view(b, t, h, self.head_dim))
-        k = l2norm(k.reshape(b, t * n, h, self.head_dim))
-        v = v.reshape(b, t * n, h, self.head_v_dim)
-        beta = torch.sigmoid(self.b_proj(x)).reshape(b, t * n, h)
+        q = l2norm(q.view(b, t, h, dk))
+        k = l2norm(k.reshape(b, t * n, h, dk))
+        v = v.reshape(b, t * n, h, dv)
+        beta = torch.sigmoid(b_in).reshape(b, t * n, h)
         if self.config.allow_neg_eigval:
             beta = 2 * beta
-        g = mamba2_decay(self.a_proj(x), self.A_log, self.dt_bias) if self.gated else None
-        return q, k, v, beta, g, (cq, ck, cv)
+        g = mamba2_decay(rest.pop(0), self.A_log, self.dt_bias) if self.gated else None
+        z = rest.pop(0).view(b, t, h, dv) if self.output_gate else None
+        return q, k, v, beta, g, z, windows
 
     def _recurrence(self, q, k, v, beta, g, s, mode):
         raise NotImplementedError
 
     def _mix(self, x, state, mode):
-        q, k, v, beta, g, convs = self.project(x, state)
+        q, k, v, beta, g, z, convs = self.project(x, state)
         o, s = self._recurrence(q, k, v, beta, g, state[0], mode)
-        return self._readout(o.to(x.dtype), x), (s.to(state[0].dtype), *convs)
+        return self._readout(o.to(x.dtype), z), (s.to(state[0].dtype), *convs)
 
-    def _readout(self, o, x):
-        z = self.g_proj(x).view_as(o) if self.output_gate else None
+    def _readout(self, o, z):
+        """o [B, T, H, V], output gate projection z [B, T, H, V] or None -> y [B, T, d_model]."""
         return self.o_proj(self.o_norm(o, z).flatten(2))
 
     def _matrix_parts(self, x):
-        q, k, v, beta, g, _ = self.project(x, self.init_state(x.shape[0], device=x.device, dtype=x.dtype))
-        return MatrixParts(delta_matrix(q, k, beta, g).to(x.dtype), v, lambda o: self._readout(o, x))
+        q, k, v, beta, g, z, _ = self.project(x, self.init_state(x.shape[0], device=x.device, dtype=x.dtype))
+        return MatrixParts(delta_matrix(q, k, beta, g).to(x.dtype), v, lambda o: self._readout(o, z))
 
 
 @register("deltanet")

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnzoo.mixers.base import MatrixParts, State
+from rnnzoo.mixers.fused import fused_linear
 from rnnzoo.mixers.linear_base import LinearMixer, ShortConvConfig
 from rnnzoo.mixers.norms import GatedRMSNorm
 from rnnzoo.mixers.registry import register
@@ -75,19 +76,24 @@ class GLA(LinearMixer):
 
     def _mix(self, x, state, mode):
         (s,), windows = self._split_conv_state(state)
-        q, k, v, gk, windows = self._inputs(x, windows)
+        q, k, v, gk, gate, windows = self._inputs(x, windows)
         o, s = gla(q, k, v, gk, initial_state=s, output_final_state=True, mode=mode)
-        return self._readout(o, x), (s.to(x.dtype), *windows)
+        return self._readout(o, gate), (s.to(x.dtype), *windows)
 
     def _inputs(self, x, windows):
-        """x [B, T, d_model] -> q, k, gk [B, T, H, d_k], v [B, T, H, d_v] and the new conv windows."""
-        q, k, v, windows = self._short_conv(self.q_proj(x), self.k_proj(x), self.v_proj(x), windows)
-        gk = self._heads(F.logsigmoid(self.gk_proj(x)) / self.config.gate_logit_normalizer)
-        return self._heads(q), self._heads(k), self._heads(v), gk, windows
+        """x [B, T, d_model] -> q, k, gk [B, T, H, d_k], v [B, T, H, d_v], the gate's projection W_r x
+        [B, T, H*d_v] and the new conv windows. The projections of x (the gate's low-rank first factor included)
+        run as one GEMM."""
+        projs = (self.q_proj, self.k_proj, self.v_proj, self.g_proj, self.gk_proj[0])
+        q, k, v, gate, gk = fused_linear(x, projs).split([p.out_features for p in projs], dim=-1)
+        q, k, v, windows = self._short_conv(q, k, v, windows)
+        gk = self._heads(F.logsigmoid(self.gk_proj[1](gk)) / self.config.gate_logit_normalizer)
+        return self._heads(q), self._heads(k), self._heads(v), gk, gate, windows
 
-    def _readout(self, o, x):
-        return self.o_proj(self.norm(o.reshape(*x.shape[:2], -1), self.g_proj(x)))
+    def _readout(self, o, gate):
+        """o [B, T, H, d_v], gate W_r x [B, T, H*d_v] -> y [B, T, d_model]."""
+        return self.o_proj(self.norm(o.reshape(gate.shape), gate))
 
     def _matrix_parts(self, x):
-        q, k, v, gk, _ = self._inputs(x, self._conv_state(x.shape[0], device=x.device, dtype=x.dtype))
-        return MatrixParts(channel_decay_matrix(q, k, gk), v, lambda o: self._readout(o, x))
+        q, k, v, gk, gate, _ = self._inputs(x, self._conv_state(x.shape[0], device=x.device, dtype=x.dtype))
+        return MatrixParts(channel_decay_matrix(q, k, gk), v, lambda o: self._readout(o, gate))

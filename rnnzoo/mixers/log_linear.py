@@ -158,11 +158,11 @@ class LogLinearGatedDeltaNet(_Levels, GatedDeltaNet):
     def _mix(self, x, state, mode):
         levels, *_, pos = state
         offset, s = self._levels(levels, pos, x.shape[1])
-        q, k, v, beta, g, convs = self.project(x, state)
+        q, k, v, beta, g, z, convs = self.project(x, state)
         o, s = log_linear_gated_delta_rule(q, k, v, g, beta, self._level_scales(x), initial_state=s,
                                            output_final_state=True, offset=offset, mode=mode,
                                            chunk_size=self.config.chunk_size)
-        return self._readout(o.to(x.dtype), x), (self._pad_levels(s, levels), *convs, pos + x.shape[1])
+        return self._readout(o.to(x.dtype), z), (self._pad_levels(s, levels), *convs, pos + x.shape[1])
 
     def _matrix_parts(self, x):
         self._check_length(x.shape[1])

@@ -2,8 +2,10 @@
 
 ``rms_norm`` is RMSNorm with a hand-written backward: torch's CPU RMSNorm is the composite
 ``x * rsqrt(mean(x^2) + eps) * w``, and autograd through it made the norms 10-17% of a training step of the
-4-layer language models in docs/speed.md (LayerNorm, one native kernel, costs a fifth as much). The function
-below makes three passes over x forward and six backward; float16/bfloat16 take the composite form.
+4-layer language models in docs/speed.md (LayerNorm, one native kernel, costs a fifth as much). On CPU
+float32/float64 the function below runs the compiled kernel ``rnnzoo.ops.kernels.rms_norm`` (one pass over a row
+each way); elsewhere it makes three passes over x forward and six backward; float16/bfloat16 take the composite
+form.
 """
 
 from __future__ import annotations
@@ -12,12 +14,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnzoo.ops.kernels import native
+from rnnzoo.ops.kernels import rms_norm as rms_norm_kernel
+
 
 class _RMSNorm(torch.autograd.Function):
-    """y = x * r * w, r = rsqrt(mean(x^2 over the last dim) + eps); w broadcasts over x's trailing dims."""
+    """y = x * r * w, r = rsqrt(mean(x^2 over the last dim) + eps); w broadcasts over x's trailing dims.
+    On CPU float32/float64 the compiled kernel (``rnnzoo.ops.kernels.rms_norm``) does each direction in one
+    pass over a row; elsewhere the PyTorch form below (its reference)."""
 
     @staticmethod
     def forward(ctx, x, weight, eps):
+        ctx.native = native.available("rms_norm", x, weight)
+        if ctx.native:
+            x, d = x.contiguous(), x.shape[-1]
+            y, r = rms_norm_kernel.forward(x.view(-1, d), weight.reshape(-1, d).contiguous(), eps)
+            ctx.save_for_backward(x, weight, r)
+            return y.view(x.shape)
         r = (x.pow(2).mean(-1, keepdim=True) + eps).rsqrt_()  # [..., 1]
         ctx.save_for_backward(x, weight, r)
         return x * r * weight
@@ -25,6 +38,11 @@ class _RMSNorm(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         x, weight, r = ctx.saved_tensors
+        if ctx.native:
+            d = x.shape[-1]
+            dx, dw = rms_norm_kernel.backward(g.contiguous().view(-1, d), x.view(-1, d),
+                                              weight.reshape(-1, d).contiguous(), r, ctx.needs_input_grad[1])
+            return dx.view(x.shape), None if dw is None else dw.view(weight.shape), None
         xhat = x * r
         gw = g * weight
         # d/dx (x_i r) = r (delta_ij - xhat_i xhat_j / D): dx = r (gw - xhat mean(gw xhat))

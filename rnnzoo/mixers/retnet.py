@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from rnnzoo.mixers.base import MatrixParts, State
+from rnnzoo.mixers.fused import fused_linear
 from rnnzoo.mixers.linear_base import LinearMixer, ShortConvConfig
 from rnnzoo.mixers.norms import GatedRMSNorm
 from rnnzoo.mixers.registry import register
@@ -72,22 +73,27 @@ class RetNet(LinearMixer):
 
     def _mix(self, x, state, mode):
         (s, pos), windows = self._split_conv_state(state)
-        q, k, v, g, windows = self._inputs(x, pos, windows)
+        q, k, v, g, gate, windows = self._inputs(x, pos, windows)
         o, s = simple_gla(q, k, v, g, initial_state=s, output_final_state=True, mode=mode)
-        return self._readout(o, x), (s.to(x.dtype), pos + x.shape[1], *windows)
+        return self._readout(o, gate), (s.to(x.dtype), pos + x.shape[1], *windows)
 
     def _inputs(self, x, pos, windows):
-        """x [B, T, d_model] from position pos [B] -> q, k [B, T, H, K], v [B, T, H, V], g [B, T, H], windows."""
-        b, t, _ = x.shape
+        """x [B, T, d_model] from position pos [B] -> q, k [B, T, H, K], v [B, T, H, V], g [B, T, H], the gate's
+        projection W_g x [B, T, expand_v * d_model] and the windows. The four projections run as one GEMM."""
+        b, t, d = x.shape
+        dv = self.config.expand_v * d
+        projs = (self.q_proj, self.k_proj, self.v_proj, self.g_proj)
+        q, k, v, gate = fused_linear(x, projs).split([d, d, dv, dv], dim=-1)
         positions = pos[:, None] + torch.arange(t, device=x.device)
-        q, k, v, windows = self._short_conv(self.q_proj(x), self.k_proj(x), self.v_proj(x), windows)
+        q, k, v, windows = self._short_conv(q, k, v, windows)
         q, k = (apply_rotary(self._heads(p), positions, self.config.rotary_base) for p in (q, k))
-        return q, k, self._heads(v), self.log_gamma.to(x.dtype).expand(b, t, -1), windows
+        return q, k, self._heads(v), self.log_gamma.to(x.dtype).expand(b, t, -1), gate, windows
 
-    def _readout(self, o, x):
-        return self.o_proj(self.norm(o.reshape(*x.shape[:2], -1), self.g_proj(x)))
+    def _readout(self, o, gate):
+        """o [B, T, H, V], gate W_g x [B, T, H*V] -> y [B, T, d_model]."""
+        return self.o_proj(self.norm(o.reshape(gate.shape), gate))
 
     def _matrix_parts(self, x):
         pos = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
-        q, k, v, g, _ = self._inputs(x, pos, self._conv_state(x.shape[0], device=x.device, dtype=x.dtype))
-        return MatrixParts(scalar_decay_matrix(q, k, g), v, lambda o: self._readout(o, x))
+        q, k, v, g, gate, _ = self._inputs(x, pos, self._conv_state(x.shape[0], device=x.device, dtype=x.dtype))
+        return MatrixParts(scalar_decay_matrix(q, k, g), v, lambda o: self._readout(o, gate))

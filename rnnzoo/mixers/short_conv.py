@@ -14,6 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnzoo.ops.kernels import native
+from rnnzoo.ops.kernels import short_conv as short_conv_kernel
+
 
 class ShortConvolution(nn.Module):
     """y_t = act(sum_{j<K} w[:, j] * x_{t-K+1+j} + b), per channel. x: [B, T, D] -> y: [B, T, D]."""
@@ -41,48 +44,29 @@ class ShortConvolution(nn.Module):
         """x: [B, T, D]; state: [B, D, K-1] or None -> (y [B, T, D], new state [B, D, K-1])."""
         if state is None:
             state = self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
-        padded = torch.cat((state.transpose(1, 2), x), dim=1)  # [B, K-1+T, D]
-        bias = None if self.bias is None else self.bias.to(x.dtype)
-        y = _CausalConv.apply(padded, self.weight[:, 0].to(x.dtype), bias)
-        if self.activation == "silu":
-            y = F.silu(y)
-        return y, padded[:, padded.shape[1] - (self.kernel_size - 1):].transpose(1, 2).contiguous()
+        return short_conv(x, self.weight[:, 0], self.bias, state, self.activation)
 
 
-class _CausalConv(torch.autograd.Function):
-    """y[:, t] = b + sum_j w[:, j] * padded[:, t + j]: padded [B, K-1+T, D], w [D, K], b [D] or None -> y [B, T, D].
-
-    K multiply-adds over the time-major input, with no transposes. ``F.conv1d`` needs [B, D, T]: a transposed
-    copy in, its output transposed back, and the layers after it reading that strided layout cost more than the
-    convolution (a depthwise kernel of width 4 has no arithmetic to speak of)."""
-
-    @staticmethod
-    def forward(ctx, padded, w, b):
-        k = w.shape[1]
-        t = padded.shape[1] - k + 1
-        wt = w.t()
-        y = padded[:, :t] * wt[0] if b is None else torch.addcmul(b, padded[:, :t], wt[0])
-        for j in range(1, k):
-            y.addcmul_(padded[:, j:j + t], wt[j])
-        ctx.save_for_backward(padded, w)
-        ctx.has_bias = b is not None
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        padded, w = ctx.saved_tensors
-        k, t = w.shape[1], g.shape[1]
-        wt = w.t()
-        d_padded = d_w = d_b = None
-        if ctx.needs_input_grad[0]:
-            d_padded = g.new_zeros(padded.shape)
-            for j in range(k):
-                d_padded[:, j:j + t].addcmul_(g, wt[j])
-        if ctx.needs_input_grad[1]:
-            d_w = torch.stack([(g * padded[:, j:j + t]).sum((0, 1)) for j in range(k)], dim=1)
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            d_b = g.sum((0, 1))
-        return d_padded, d_w, d_b
+def short_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, state: torch.Tensor,
+               activation: str | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``ShortConvolution``'s computation: x [B, T, D] (any strides), weight [D, K], bias [D] or None,
+    state [B, D, K-1] -> (y [B, T, D], new state [B, D, K-1]). On CPU float32/float64 the compiled kernel
+    (``rnnzoo.ops.kernels.short_conv``); elsewhere ``F.conv2d`` (the reference)."""
+    weight, bias = weight.to(x.dtype), None if bias is None else bias.to(x.dtype)
+    head = state.transpose(1, 2)  # [B, K-1, D]: the inputs before x
+    if native.available("short_conv", x, weight, bias, state):
+        y = short_conv_kernel.short_conv(x, head, weight, bias, activation == "silu")
+        k = weight.shape[1]
+        tail = x[:, x.shape[1] - (k - 1):] if x.shape[1] >= k - 1 else torch.cat((head[:, x.shape[1]:], x), dim=1)
+        return y, tail.transpose(1, 2).contiguous()
+    padded = torch.cat((head, x), dim=1)  # [B, K-1+T, D]
+    # Viewed as [B, D, 1, K-1+T], padded is an NHWC (channels-last) image: conv2d takes it and returns [B, T, D]
+    # without a transposed copy either way.
+    y = F.conv2d(padded.transpose(1, 2).unsqueeze(2), weight[:, None, None], bias,
+                 groups=weight.shape[0]).squeeze(2).transpose(1, 2)
+    if activation == "silu":
+        y = F.silu(y)
+    return y, padded[:, padded.shape[1] - (weight.shape[1] - 1):].transpose(1, 2).contiguous()
 
 
 class QKVShortConv(nn.Module):

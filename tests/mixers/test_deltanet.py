@@ -22,7 +22,7 @@ def n_params(m):
 def test_projected_inputs_follow_the_paper(name):
     m = build(name, allow_neg_eigval=False)
     x = 10 * torch.randn(2, 7, 16)  # large enough that l2norm's eps (1e-6) is invisible
-    q, k, v, beta, g, _ = m.project(x, m.init_state(2))
+    q, k, v, beta, g, _, _ = m.project(x, m.init_state(2))
     torch.testing.assert_close(q.norm(dim=-1), torch.ones(q.shape[:-1]), atol=1e-4, rtol=0)
     torch.testing.assert_close(k.norm(dim=-1), torch.ones(k.shape[:-1]), atol=1e-4, rtol=0)
     assert ((beta > 0) & (beta < 1)).all()

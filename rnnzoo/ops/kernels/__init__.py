@@ -7,9 +7,11 @@
   ``signed_selective_scan``;
 - ``delta_rule``: rank-1 delta-rule rows with a decay per token, the ``"kernel"`` mode of ``delta_rule``,
   ``gated_delta_rule`` and ``delta_product``;
-- ``mlstm``: xLSTM's stabilised mLSTM cell, the ``"kernel"`` mode of ``mlstm``.
+- ``mlstm``: xLSTM's stabilised mLSTM cell, the ``"kernel"`` mode of ``mlstm``;
 - ``dplr``: the DPLR delta rule (a decay per key channel plus a rank-1 read-and-write), the ``"kernel"`` mode of
-  ``dplr_delta_rule``, ``iplr_delta_rule`` and ``comba``.
+  ``dplr_delta_rule``, ``iplr_delta_rule`` and ``comba``;
+- ``rms_norm`` and ``short_conv``: the RMSNorm and the causal short convolution of the mixers
+  (``rnnzoo.mixers.norms``, ``rnnzoo.mixers.short_conv``), taken on CPU float32/float64 without a mode.
 
 An op with a kernel picks its mode with ``resolve``; without a C compiler (or with ``RNNZOO_NATIVE=0``)
 ``"auto"`` falls back to the op's pure-PyTorch ``"chunk"`` mode.
