@@ -6,7 +6,7 @@ python benchmarks/recbole_peer/ours.py --table     # ours vs results/rec/recbole
 ```
 
 Each (model, seed) is ``train_rec`` at the defaults (one thread) and appends one row to
-``results/rec/rnnzoo_peer.jsonl``: test HR/NDCG/MRR@10, best-valid epoch, wall time, ``uptime`` before and
+``results/rec/rnnzoo_peer.jsonl``: test HR/NDCG/MRR@10, best-valid epoch, wall and process CPU time, ``uptime`` before and
 after (run it right after the peer's rows of the same model, so that both sides meet the same load),
 provenance and the exact command. Rows already there are skipped.
 """
@@ -17,6 +17,7 @@ import argparse
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,10 +50,13 @@ def run(models: list[str], seeds: list[int], out: Path) -> None:
             cfg = override(RecTrainConfig(), arch=model, seed=seed, progress=False)
             before = _uptime()
             data = data or load_data(cfg)
+            cpu = time.process_time()
             r = train_rec(data, cfg)
+            cpu = time.process_time() - cpu
             append_jsonl(out, {"library": "rnnzoo", "model": model, "seed": seed,
                                "test": {k: r["test"][k] for k in METRICS}, "valid": {k: r["valid"][k] for k in METRICS},
                                "best_epoch": r["best_epoch"], "epochs": r["epochs"], "wall_seconds": r["wall_seconds"],
+                               "cpu_seconds": cpu,
                                "uptime_before": before, "uptime_after": _uptime(), "command": command,
                                "run_config": r["run_config"], "provenance": provenance()})
             print(model, seed, r["test"]["ndcg@10"], f"{r['wall_seconds']:.0f} s", flush=True)
@@ -65,27 +69,40 @@ def _mean_sd(xs: list[float], fmt: str) -> str:
     return f"{format(statistics.mean(xs), fmt)} ± {format(sd, fmt)}"
 
 
+TABLE_HEAD = ("| model | seeds RecBole; rnnzoo | test NDCG@10 RecBole | rnnzoo | ours / RecBole | test HR@10 RecBole "
+              "| rnnzoo | best epoch / run RecBole; rnnzoo | wall s RecBole | rnnzoo | wall ours / RecBole |")
+
+
 def table(ours: Path, peer: Path) -> str:
-    """Markdown: per model, RecBole's row and ours (mean ± sample std over seeds) and ours / RecBole."""
+    """Markdown, one row per model: each library's test NDCG@10 and HR@10 (mean ± sample std over its seeds),
+    best epochs and mean wall time; the two ratios are over the seeds both libraries have ("-" if none)."""
     from rnnzoo.io import read_jsonl
 
     rows = [r for p in (ours, peer) if p.exists() for r in read_jsonl(p, print)]
-    lines = ["| model | library | seeds | HR@10 | NDCG@10 | MRR@10 | best epoch / run | wall s | NDCG@10 ours / RecBole "
-             "| wall ours / RecBole |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [TABLE_HEAD, "|---|---|---|---|---|---|---|---|---|---|---|"]
     for ours_name, peer_name in NAMES.items():
-        by = {lib: [r for r in rows if r["library"] == lib and r["model"] == name]
+        by = {lib: {r["seed"]: r for r in rows if r["library"] == lib and r["model"] == name}
               for lib, name in (("recbole", peer_name), ("rnnzoo", ours_name))}
-        mean = {lib: (statistics.mean(r["test"]["ndcg@10"] for r in rs), statistics.mean(r["wall_seconds"] for r in rs))
-                for lib, rs in by.items() if rs}
-        for lib, rs in by.items():
-            if not rs:
-                continue
-            ratio = (f"{mean['rnnzoo'][0] / mean['recbole'][0]:.2f} | {mean['rnnzoo'][1] / mean['recbole'][1]:.2f}"
-                     if lib == "rnnzoo" and len(mean) == 2 else "- | -")
-            epochs = ", ".join(f"{r['best_epoch']}/{r['epochs']:g}" for r in rs)
-            lines.append(f"| {ours_name} | {lib} | {len(rs)} | "
-                         + " | ".join(_mean_sd([r["test"][m] for r in rs], ".4f") for m in METRICS)
-                         + f" | {epochs} | {statistics.mean(r['wall_seconds'] for r in rs):.0f} | {ratio} |")
+        if not any(by.values()):
+            continue
+        common = sorted(set(by["recbole"]) & set(by["rnnzoo"]))
+
+        def ratio(get) -> str:
+            if not common:
+                return "-"
+            return f"{statistics.mean(get(by['rnnzoo'][s]) for s in common) / statistics.mean(get(by['recbole'][s]) for s in common):.2f}"
+
+        def cells(get, fmt) -> list[str]:
+            return [_mean_sd([get(r) for r in by[lib].values()], fmt) for lib in ("recbole", "rnnzoo")]
+
+        ndcg, hit = cells(lambda r: r["test"]["ndcg@10"], ".4f"), cells(lambda r: r["test"]["hit@10"], ".4f")
+        wall = [f"{statistics.mean(r['wall_seconds'] for r in by[lib].values()):.0f}" if by[lib] else "-"
+                for lib in ("recbole", "rnnzoo")]
+        seeds = "; ".join(",".join(map(str, sorted(by[lib]))) or "-" for lib in ("recbole", "rnnzoo"))
+        epochs = "; ".join(", ".join(f"{r['best_epoch']}/{r['epochs']:g}" for _, r in sorted(by[lib].items())) or "-"
+                           for lib in ("recbole", "rnnzoo"))
+        lines.append(f"| {ours_name} | {seeds} | {ndcg[0]} | {ndcg[1]} | {ratio(lambda r: r['test']['ndcg@10'])} "
+                     f"| {hit[0]} | {hit[1]} | {epochs} | {wall[0]} | {wall[1]} | {ratio(lambda r: r['wall_seconds'])} |")
     return "\n".join(lines)
 
 
