@@ -116,9 +116,17 @@ def _on_cpu(tensors) -> bool:
     return all(t is None or (t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64)) for t in tensors)
 
 
+def _traced(tensors) -> bool:
+    """Whether these tensors are being traced (torch.compile, torch.export, fx: fake or functional tensor
+    subclasses with no data), where a ctypes call on their data pointers cannot run."""
+    return torch.compiler.is_compiling() or any(
+        t is not None and type(t) not in (torch.Tensor, torch.nn.Parameter) for t in tensors)
+
+
 def available(name: str, *tensors: torch.Tensor | None) -> bool:
-    """Whether the compiled kernel ``name`` can run on these tensors (CPU, float32/float64, library built)."""
-    return _on_cpu(tensors) and load(name) is not None
+    """Whether the compiled kernel ``name`` can run on these tensors (CPU, float32/float64, library built, not
+    being traced by torch.compile/export: the PyTorch fallback is what a tracer can see through)."""
+    return _on_cpu(tensors) and not _traced(tensors) and load(name) is not None
 
 
 def require(name: str, *tensors: torch.Tensor | None) -> ctypes.CDLL:
