@@ -25,6 +25,26 @@ def test_every_command_has_help_with_examples(capsys):
         assert "example" in capsys.readouterr().out.lower(), command
 
 
+def _every_command(parser, prefix=()):
+    """Yield the argv prefix of every sub-command below ``parser`` (depth first)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*prefix, name)
+                yield from _every_command(sub, (*prefix, name))
+
+
+def test_every_command_and_subcommand_prints_its_help(capsys):
+    """`--help` must work everywhere (a '%' in a help text once crashed `rnnzoo study --help`)."""
+    commands = [(), *_every_command(build_parser())]
+    assert ("study",) in commands and ("study", "liger") in commands
+    for command in commands:
+        with pytest.raises(SystemExit) as e:
+            build_parser().parse_args([*command, "--help"])
+        assert e.value.code == 0, command
+        assert capsys.readouterr().out.startswith("usage:"), command
+
+
 def test_bad_input_is_one_line_exit_2(capsys, tmp_path):
     with pytest.raises(SystemExit) as e:
         main(["train", "--corpus", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "out")])

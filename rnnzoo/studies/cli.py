@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
     studies = p.add_subparsers(dest="study", metavar="NAME", required=True)
     for name in sorted(STUDIES):
         module = get(name)
-        sp = studies.add_parser(name, help=module.CLAIM, description=module.__doc__,
+        sp = studies.add_parser(name, help=module.CLAIM.replace("%", "%%"), description=module.__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
         add_arguments(sp, module.Config, aliases={"out_dir": "--out"})
         sp.set_defaults(func=_run)
