@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import statistics
 import sys
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -51,14 +53,19 @@ class Records:
         return next((r for r in self.rows if self._id(r) == want), None)
 
     def run(self, compute: Callable[[], dict], **ident) -> dict:
-        """The recorded run ``ident``, or ``compute()`` merged with ``ident`` and stamped, appended, returned.
+        """The recorded run ``ident``, or ``compute()`` merged with ``ident`` and stamped (``provenance`` and
+        ``cost``: its wall and CPU seconds and the machine's 1-minute load at the end), appended, returned.
         The file is read again first, so processes running other seeds of the study side by side see each
         other's runs (each record is one ``O_APPEND`` write)."""
         if self.get(**ident) is None:  # or another process sharing the file finished it
             self.rows = read_jsonl(self.path, warn=_warn)
         row = self.get(**ident)
         if row is None:
-            row = {**ident, **compute(), "provenance": provenance()}
+            wall, cpu = time.perf_counter(), time.process_time()
+            result = compute()
+            cost = {"wall_s": round(time.perf_counter() - wall, 2), "cpu_s": round(time.process_time() - cpu, 2),
+                    "load_1m": round(os.getloadavg()[0], 2)}
+            row = {**ident, **result, "cost": cost, "provenance": provenance()}
             self.path.parent.mkdir(parents=True, exist_ok=True)
             append_jsonl(self.path, row)
             self.rows.append(row)

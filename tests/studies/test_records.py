@@ -25,6 +25,7 @@ def test_records_by_named_fields_resume_and_the_first_line_of_an_identity_wins(t
     calls = []
     first = Records(path, key=("model", "seed")).run(lambda: calls.append(1) or {"bpc": 1.0}, model="a", seed=0)
     assert first["bpc"] == 1.0 and "provenance" in first
+    assert set(first["cost"]) == {"wall_s", "cpu_s", "load_1m"} and first["cost"]["wall_s"] >= 0
     other = Records(path, key=("model", "seed"))  # a second process sharing the file
     Records(path, key=("model", "seed")).run(lambda: {"bpc": 2.0}, model="a", seed=1)
     assert other.run(lambda: calls.append(2) or {"bpc": 9.0}, model="a", seed=1)["bpc"] == 2.0  # read again, not rerun
