@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnzoo.config_args import option
-from rnnzoo.studies.records import Records, coverage
+from rnnzoo.studies.records import Records, coverage, setup_of
 
 CLAIM = ("With trainable per-neuron time constants, a single-head curriculum (one N at a time) solves longer "
          "memory tasks by growing the time constants, while a multi-head curriculum (all N at once) keeps them near "
@@ -135,14 +135,14 @@ def run(cfg: Config) -> dict:
     torch.set_num_threads(1)
     if cfg.quick:
         cfg = replace(cfg, **QUICK)
-    scale = "quick" if cfg.quick else "default"
-    records = Records(Path(cfg.out_dir) / "runs.jsonl", key=("task", "curriculum", "seed", "scale"))
+    setup = setup_of(asdict(cfg))
+    records = Records(Path(cfg.out_dir) / "runs.jsonl", key=("task", "curriculum", "seed", "setup"))
     for seed in cfg.seeds:
         for task in TASKS:
             for curriculum in CURRICULA:
                 records.run(lambda: {**run_one(task, curriculum, seed, cfg), "config": asdict(cfg)},
-                            task=task, curriculum=curriculum, seed=seed, scale=scale)
-    rows = [r for r in records.rows if r["scale"] == scale and r["seed"] in cfg.seeds]
+                            task=task, curriculum=curriculum, seed=seed, setup=setup)
+    rows = [r for r in records.rows if r.get("setup") == setup and r["seed"] in cfg.seeds]
     return write_doc(rows, cfg)
 
 

@@ -4,7 +4,8 @@ a causal LM on a synthetic task with a given loss.
 One store, :class:`Records`: each finished run is one JSONL line holding the fields that identify it, so a killed
 study rerun with the same command skips what is done and appends the rest. Two ways to identify a run:
 
-- by named fields (``Records(path, key=("model", "seed", ...))``; the fields are stored at the top of the line);
+- by named fields (``Records(path, key=("model", "seed", "setup", ...))``; the fields are stored at the top of the
+  line; ``setup`` = ``setup_of`` the study's config);
 - by a hash of its whole settings dict (``run_missing`` / ``present`` on ``out/results.jsonl``: the line holds
   ``key`` = ``key_of(settings)`` and ``settings``).
 """
@@ -78,6 +79,17 @@ def coverage(done: int, planned: int) -> list[str]:
         return []
     return [f"**Partial:** {done} of the {planned} planned runs are recorded; the rows below average what exists. "
             f"Rerun the command to complete them (it resumes).", ""]
+
+
+NOT_RESULT = ("quick", "seeds", "out", "out_dir", "doc", "report_only")  # config fields that never change a run
+
+
+def setup_of(config: dict, per_run: tuple[str, ...] = ()) -> str:
+    """The hash of a study config's fields that change a run's result: not where it writes, which seeds run,
+    nor the list fields ``per_run`` whose values each run records itself (e.g. ``levels`` when every run holds
+    its ``level``). Records store it as ``setup``, so a run made under other settings (``--steps 1000``, a new
+    default) is never resumed into, or averaged with, runs made under these."""
+    return key_of({k: v for k, v in config.items() if k not in NOT_RESULT and k not in per_run})
 
 
 def key_of(settings: dict) -> str:

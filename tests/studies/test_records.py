@@ -1,5 +1,5 @@
 from rnnzoo.studies import birdie, get, lexinvariant, meap
-from rnnzoo.studies.records import Records, command, coverage, fmt, hashed, key_of, present, run_missing
+from rnnzoo.studies.records import Records, command, coverage, fmt, hashed, key_of, present, run_missing, setup_of
 
 
 def test_registered_and_the_rerun_command():
@@ -37,3 +37,12 @@ def test_hashed_records_are_records_keyed_by_the_settings_hash(tmp_path):
     run_missing(tmp_path, [{"a": 1}], lambda s: {"value": 1}, log=lambda m: None)
     (row,) = hashed(tmp_path).rows
     assert row["key"] == key_of({"a": 1}) and row["settings"] == {"a": 1} and row["value"] == 1
+
+
+def test_setup_of_hashes_only_what_changes_a_run():
+    base = {"steps": 400, "seeds": [0], "out_dir": "a", "doc": "x.md", "levels": [0.0, 0.5], "quick": False}
+    same = {**base, "seeds": [1, 2], "out_dir": "b", "doc": "y.md", "report_only": True, "quick": True}
+    assert setup_of(base) == setup_of(same)
+    assert setup_of(base) != setup_of({**base, "steps": 401})
+    assert setup_of(base) != setup_of({**base, "levels": [0.0]})
+    assert setup_of(base, per_run=("levels",)) == setup_of({**base, "levels": [0.0]}, per_run=("levels",))
