@@ -92,6 +92,19 @@ def setup_of(config: dict, per_run: tuple[str, ...] = ()) -> str:
     return key_of({k: v for k, v in config.items() if k not in NOT_RESULT and k not in per_run})
 
 
+def cost_lines(rows: list[dict]) -> list[str]:
+    """A paragraph on what the recorded runs cost (the ``cost`` that ``Records.run`` stamps; older runs lack it)."""
+    costed = [r["cost"] for r in rows if "cost" in r]
+    if not costed:
+        return []
+    cpu, wall = sum(c["cpu_s"] for c in costed), sum(c["wall_s"] for c in costed)
+    loads = [c["load_1m"] for c in costed]
+    return [f"**Cost.** {len(costed)} of the {len(rows)} runs shown record their cost: {cpu / 60:.1f} CPU-minutes, "
+            f"{wall / 60:.1f} minutes of wall clock run one after another (one thread each), at a load average of "
+            f"{min(loads):.1f}-{max(loads):.1f} on a {rows[0]['provenance'].get('logical_cores', '?')}-core "
+            f"{rows[0]['provenance'].get('cpu', 'CPU')}."]
+
+
 def key_of(settings: dict) -> str:
     """A hash of every setting that changes a run's result."""
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:20]

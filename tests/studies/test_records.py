@@ -1,5 +1,16 @@
 from rnnzoo.studies import birdie, get, lexinvariant, meap
-from rnnzoo.studies.records import Records, command, coverage, fmt, hashed, key_of, present, run_missing, setup_of
+from rnnzoo.studies.records import (
+    Records,
+    command,
+    cost_lines,
+    coverage,
+    fmt,
+    hashed,
+    key_of,
+    present,
+    run_missing,
+    setup_of,
+)
 
 
 def test_registered_and_the_rerun_command():
@@ -46,3 +57,12 @@ def test_setup_of_hashes_only_what_changes_a_run():
     assert setup_of(base) != setup_of({**base, "steps": 401})
     assert setup_of(base) != setup_of({**base, "levels": [0.0]})
     assert setup_of(base, per_run=("levels",)) == setup_of({**base, "levels": [0.0]}, per_run=("levels",))
+
+
+def test_cost_lines_sum_the_recorded_costs_and_skip_rows_without():
+    prov = {"logical_cores": 2, "cpu": "X"}
+    rows = [{"cost": {"cpu_s": 60.0, "wall_s": 90.0, "load_1m": 1.0}, "provenance": prov},
+            {"cost": {"cpu_s": 120.0, "wall_s": 150.0, "load_1m": 2.5}, "provenance": prov}, {"provenance": prov}]
+    (line,) = cost_lines(rows)
+    assert "2 of the 3 runs" in line and "3.0 CPU-minutes" in line and "4.0 minutes" in line and "1.0-2.5" in line
+    assert cost_lines([{"provenance": prov}]) == []
