@@ -32,7 +32,7 @@ from rnnzoo.objectives.bandit import HedgeSampler
 from rnnzoo.objectives.birdie import OBJECTIVES, make_example, pack, prefix_lm_loss, special_ids
 from rnnzoo.objectives.prefix_lm import PrefixLM
 from rnnzoo.studies.phonebook import DATA_VOCAB, VOCAB, PhoneBook
-from rnnzoo.studies.records import command, fmt, markdown_table, mean_sd, present, run_missing
+from rnnzoo.studies.records import command, cost_lines, fmt, markdown_table, mean_sd, present, run_missing
 from rnnzoo.train import TrainConfig, Trainer
 
 CLAIM = ("Birdie (Blouir et al. 2024): pre-training state-space/recurrent models on a reward-driven mixture of "
@@ -192,7 +192,8 @@ def write_report(c: Config, records: list[dict], rerun: str) -> dict:
         f"examples each, mean ± sd (seeds) over seeds {list(c.seeds)}.\n\n{table}\n"
         f"Final Birdie objective weights (mean over seeds): {weights_line}.\n\n"
         f"![objective weights during pre-training]({doc.with_suffix('.png').name})\n\n**Verdict.** {verdict}\n\n"
-        f"Reproduce: `{rerun}` (results: `{c.out}/results.jsonl`, resumable).\n")
+        + "".join(line + "\n\n" for line in cost_lines(records))
+        + f"Reproduce: `{rerun}` (results: `{c.out}/results.jsonl`, resumable).\n")
     return {"doc": str(doc), "verdict": verdict, **{f"{m}_{t}": round(mean_sd(v)[0], 4) for m in METHODS
                                                     for t, v in em[m].items()}}
 

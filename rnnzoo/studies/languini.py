@@ -24,7 +24,7 @@ import torch
 from rnnzoo.config_args import option
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.studies.charlm import score_bpc, stdlib_ids, train
-from rnnzoo.studies.records import Records, coverage, setup_of
+from rnnzoo.studies.records import Records, cost_lines, coverage, setup_of
 
 CLAIM = ("At equal compute (tokens set by each model's measured throughput), the GPT baseline has the lower "
          "perplexity at every compute class, while the recurrent baseline (a quasi-LSTM with ten-fold throughput) "
@@ -182,7 +182,7 @@ def write_doc(rows: list[dict], cfg: Config) -> dict:
             f"**Differences from the paper.** {DIFFERENCES}", "",
             *coverage(done, planned),
             "## Test bits per character at each compute class", "", *table, "",
-            f"![bits/char vs compute]({plot.name})", "", "## Verdict", "", *_verdict(rows, cfg, law), ""]
+            f"![bits/char vs compute]({plot.name})", "", "## Verdict", "", *_verdict(rows, cfg, law), "", *cost_lines(rows), ""]
     doc.write_text("\n".join(text))
     return summary
 

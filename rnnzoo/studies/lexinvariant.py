@@ -29,7 +29,16 @@ from rnnzoo import tasks
 from rnnzoo.config_args import option
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.objectives.lexinvariant import LexinvariantLM
-from rnnzoo.studies.records import command, fmt, markdown_table, mean_sd, present, run_missing, train_on_task
+from rnnzoo.studies.records import (
+    command,
+    cost_lines,
+    fmt,
+    markdown_table,
+    mean_sd,
+    present,
+    run_missing,
+    train_on_task,
+)
 from rnnzoo.tasks.base import masked_accuracy
 from rnnzoo.train import TrainConfig, Trainer
 from rnnzoo.train.trainer import lm_loss
@@ -191,7 +200,8 @@ def write_report(c: Config, task_records: list[dict], text_records: list[dict], 
         f"{c.lm_steps} steps of batch {c.batch_size} windows of {c.seq_len}; valid loss over {c.eval_windows} "
         f"windows, averaged within each position bucket.\n\n{text_table}\n"
         f"![bits per character by position]({doc.with_suffix('.png').name})\n\n**Verdict.** {verdict}\n\n"
-        f"Reproduce: `{rerun}` (results: `{c.out}/results.jsonl`, resumable).\n")
+        + "".join(line + "\n\n" for line in cost_lines(task_records + text_records))
+        + f"Reproduce: `{rerun}` (results: `{c.out}/results.jsonl`, resumable).\n")
     return {"doc": str(doc), "verdict": verdict, "mqar_lexinvariant": round(lex_acc, 4),
             "mqar_standard": round(std_acc, 4), "gap_first_bucket": round(gaps[0], 4),
             "gap_last_bucket": round(gaps[-1], 4)}

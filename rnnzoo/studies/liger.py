@@ -27,7 +27,7 @@ from rnnzoo.config_args import option
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.studies.charlm import score_bpc, stdlib_ids, train
 from rnnzoo.studies.liger_model import GATES, add_lora, linearise
-from rnnzoo.studies.records import Records, coverage, setup_of
+from rnnzoo.studies.records import Records, cost_lines, coverage, setup_of
 
 CLAIM = ("Converting a pretrained Transformer into a gated linear recurrence that reuses its key projection for the "
          "gates, then LoRA fine-tuning on a tiny fraction of the pre-training tokens, recovers most of the teacher's "
@@ -199,7 +199,7 @@ def write_doc(rows: list[dict], cfg: Config) -> dict:
             f"**Differences from the paper.** {DIFFERENCES}", "",
             *coverage(len(rows), planned),
             "## Test bits per character", "", *table, "", f"![bits/char of each model]({plot.name})", "",
-            "## Verdict", "", *_verdict(rows, cfg, t_mean), ""]
+            "## Verdict", "", *_verdict(rows, cfg, t_mean), "", *cost_lines(rows), ""]
     doc.write_text("\n".join(text))
     return summary
 

@@ -24,6 +24,7 @@ from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.objectives.meap import meap_loss
 from rnnzoo.studies.records import (
     command,
+    cost_lines,
     fmt,
     markdown_table,
     mean_sd,
@@ -130,7 +131,8 @@ def write_report(c: Config, records: list[dict], rerun: str) -> dict:
         f"MQAR {2 / TASKS['mqar']['vocab']:.3f} (one of the values), passkey 0.1 (a digit).\n\n"
         + markdown_table(header, rows)
         + f"\n![MEAP vs plain]({doc.with_suffix('.png').name})\n\n**Verdict.** {verdict}\n\n"
-        f"Reproduce: `{rerun}` (results: `{c.out}/results.jsonl`, resumable).\n")
+        + "".join(line + "\n\n" for line in cost_lines(records))
+        + f"Reproduce: `{rerun}` (results: `{c.out}/results.jsonl`, resumable).\n")
     return {"doc": str(doc), "verdict": verdict, **summary}
 
 

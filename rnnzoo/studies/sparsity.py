@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from rnnzoo.config_args import option
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.studies.charlm import stdlib_ids
-from rnnzoo.studies.records import Records, coverage, setup_of
+from rnnzoo.studies.records import Records, cost_lines, coverage, setup_of
 
 CLAIM = ("Magnitude pruning of the input and recurrent weights of RNNs, with fine-tuning, keeps their accuracy up "
          "to high sparsity (around 80-90% of the weights removed), and RNNs with sparse random-graph recurrent "
@@ -209,7 +209,7 @@ def write_doc(rows: list[dict], cfg: Config, margin: float = 0.05) -> dict:
             f"`{cfg.out_dir}/runs.jsonl`.", "",
             *coverage(len(rows), len(cfg.seeds) * len(MODELS) * (2 * len(cfg.levels) - (0.0 in cfg.levels))),
             "## Bits per character (test) by sparsity", "", *table, "", f"![bits/char vs sparsity]({plot.name})", "",
-            "## Verdict", "", *verdict, ""]
+            "## Verdict", "", *verdict, "", *cost_lines(rows), ""]
     doc.write_text("\n".join(text))
     return summary
 
