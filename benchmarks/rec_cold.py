@@ -20,12 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 from pathlib import Path
 
 import torch
-
-from rnnzoo.io import read_jsonl
+from seed_runs import by_row, done, mean_sd
 
 MODELS = {  # row name -> the `rnnzoo rec` fields of that model
     "pop": {"arch": "pop"},
@@ -69,26 +67,11 @@ def run(args: argparse.Namespace) -> None:
                   f"{r['wall_seconds']:.0f}s", flush=True)
 
 
-def done(path: Path) -> set[tuple]:
-    return {(r["row"], r["seed"], json.dumps(r["settings"], sort_keys=True)) for r in records(path)}
-
-
-def records(path: Path) -> list[dict]:
-    return read_jsonl(path, warn=lambda msg: print(msg, file=sys.stderr))
-
-
 def table(path: Path) -> str:
-    rows: dict[str, list[dict]] = {}
-    seen = set()
-    for r in records(path):  # the first record of a (row, seed, settings) counts, should two processes race
-        key = (r["row"], r["seed"], json.dumps(r["settings"], sort_keys=True))
-        if key not in seen:
-            seen.add(key)
-            rows.setdefault(r["row"], []).append(r)
+    rows = by_row(path)
 
     def cell(rs, split, metric):
-        xs = [r[split][metric] for r in rs]
-        return f"{statistics.mean(xs):.4f} ± {statistics.stdev(xs):.4f}" if len(xs) > 1 else f"{xs[0]:.4f}"
+        return mean_sd([r[split][metric] for r in rs])
 
     def median(rs, group):
         xs = [r["median_rank"][group] for r in rs if r.get("median_rank")]

@@ -18,12 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 from pathlib import Path
 
 import torch
+from seed_runs import by_row, done, mean_sd, records
 
-from rnnzoo.io import append_jsonl, read_jsonl
+from rnnzoo.io import append_jsonl
 
 MODELS = {  # row name -> the `rnnzoo rec` fields of that model
     "sasrec": {"arch": "sasrec"},
@@ -109,26 +109,11 @@ def seen_excluded(args: argparse.Namespace) -> None:
         append_jsonl(args.out, record)
 
 
-def done(path: Path) -> set[tuple]:
-    return {(r["row"], r["seed"], json.dumps(r["settings"], sort_keys=True)) for r in records(path)}
-
-
-def records(path: Path) -> list[dict]:
-    return read_jsonl(path, warn=lambda msg: print(msg, file=sys.stderr)) if path.exists() else []
-
-
 def table(path: Path) -> str:
-    rows: dict[str, list[dict]] = {}
-    seen = set()
-    for r in records(path):  # the first record of a (row, seed, settings) counts, should two processes race
-        key = (r["row"], r["seed"], json.dumps(r["settings"], sort_keys=True))
-        if key not in seen:
-            seen.add(key)
-            rows.setdefault(r["row"], []).append(r)
+    rows = by_row(path)
 
     def cell(rs, split, metric):
-        xs = [r[split][metric] for r in rs]
-        return f"{statistics.mean(xs):.4f} ± {statistics.stdev(xs):.4f}" if len(xs) > 1 else f"{xs[0]:.4f}"
+        return mean_sd([r[split][metric] for r in rs])
 
     lines = ["| model | seeds | HR@10 | NDCG@10 | MRR@10 | HR@20 | NDCG@20 | valid NDCG@10 | ACT-R weight "
              "| best epoch / run | params | wall s (mean) |", "|---|---|" + "---|" * 10]

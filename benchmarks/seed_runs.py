@@ -1,0 +1,47 @@
+"""The records of a benchmark script that runs rows (models or options) over seeds, one JSON line per finished
+run in an append-only file, keyed by (row, seed, settings): which runs are done (checked before each run, so an
+interrupted script resumes and two processes can share a file), the records by row for its table (the first
+record of a key counts, should two processes race), and a table cell, mean ± sample sd over seeds.
+
+Used by ``rec_cold.py`` and ``rec_options.py``; a record holds at least ``row``, ``seed`` and ``settings``.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from rnnzoo.io import read_jsonl
+
+
+def key(record: dict) -> tuple:
+    """(row, seed, settings as sorted JSON): what makes two records the same run."""
+    return record["row"], record["seed"], json.dumps(record["settings"], sort_keys=True)
+
+
+def records(path: Path) -> list[dict]:
+    """The finished runs in ``path`` ([] before the first); a damaged line is skipped with a warning."""
+    return read_jsonl(path, warn=lambda msg: print(msg, file=sys.stderr))
+
+
+def done(path: Path) -> set[tuple]:
+    """The keys of the runs in ``path``."""
+    return {key(r) for r in records(path)}
+
+
+def by_row(path: Path) -> dict[str, list[dict]]:
+    """row -> its records in file order, one per (seed, settings): the first, should two processes race."""
+    rows: dict[str, list[dict]] = {}
+    seen = set()
+    for r in records(path):
+        if key(r) not in seen:
+            seen.add(key(r))
+            rows.setdefault(r["row"], []).append(r)
+    return rows
+
+
+def mean_sd(xs: list[float]) -> str:
+    """``mean ± sd`` (sample sd) to 4 places over seeds, or the one value."""
+    return f"{statistics.mean(xs):.4f} ± {statistics.stdev(xs):.4f}" if len(xs) > 1 else f"{xs[0]:.4f}"
