@@ -3,7 +3,8 @@ run in an append-only file, keyed by (row, seed, settings): which runs are done 
 interrupted script resumes and two processes can share a file), the records by row for its table (the first
 record of a key counts, should two processes race), and a table cell, mean ± sample sd over seeds.
 
-Used by ``rec_cold.py`` and ``rec_options.py``; a record holds at least ``row``, ``seed`` and ``settings``.
+Used by ``rec_cold.py`` and ``rec_options.py`` (whose records hold ``row``, ``seed`` and ``settings``), and for
+``records`` and ``mean_sd`` alone by ``tag_table.py``, ``tpp_table.py`` and ``rec_table.py``.
 """
 
 from __future__ import annotations
