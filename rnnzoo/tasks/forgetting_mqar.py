@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from rnnzoo.tasks.base import IGNORE, Task, check_n, generator
-from rnnzoo.tasks.mqar import power_law_probs
+from rnnzoo.tasks.mqar import power_law_probs, query_gaps
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,7 @@ class ForgettingMQAR(Task):
         inputs = torch.randint(self.vocab, (n, self.seq_len), generator=g)
         inputs[:, 0:2 * k:2], inputs[:, 1:2 * k:2] = keys, original + half
         inputs[:, 2 * k:ctx:2], inputs[:, 2 * k + 1:ctx:2] = keys.gather(1, which), new + half
-        space = (self.seq_len - ctx) // 2
-        gaps = torch.multinomial(power_law_probs(space, self.power_a).float().expand(n, -1), k,
-                                 replacement=False, generator=g)
+        gaps = query_gaps(power_law_probs((self.seq_len - ctx) // 2, self.power_a), n, k, g)
         rows, pos = torch.arange(n)[:, None], ctx + 2 * gaps
         targets = torch.full((n, self.seq_len), IGNORE, dtype=torch.long)
         inputs[rows, pos], targets[rows, pos] = keys, final

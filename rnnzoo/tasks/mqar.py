@@ -32,6 +32,12 @@ def power_law_probs(space: int, power_a: float) -> torch.Tensor:
     return p / p.sum()
 
 
+def query_gaps(probs: torch.Tensor, n: int, k: int, g: torch.Generator) -> torch.Tensor:
+    """[n, k] int64: k distinct gaps per row, drawn without replacement from probs [space] (``power_law_probs``):
+    where Zoology's generators place their queries after the context."""
+    return torch.multinomial(probs.float().expand(n, -1), k, replacement=False, generator=g)
+
+
 @dataclass(frozen=True)
 class MQAR(Task):
     paper = "Arora et al. 2023, Zoology (MQAR); JRT: Arora et al. 2024, Just read twice"
@@ -68,8 +74,7 @@ class MQAR(Task):
         k, half, ctx = self.num_kv_pairs, self.vocab // 2, 2 * self.num_kv_pairs
         keys = torch.rand(n, half - 1, generator=g).argsort(1)[:, :k] + 1
         values = torch.rand(n, self.vocab - half, generator=g).argsort(1)[:, :k] + half
-        p = self.gap_probs().float().expand(n, -1)
-        gaps = torch.multinomial(p, k, replacement=False, generator=g)  # key i is queried at gap i
+        gaps = query_gaps(self.gap_probs(), n, k, g)  # key i is queried at gap i
         inputs = torch.randint(self.vocab, (n, self.seq_len), generator=g)
         targets = torch.full((n, self.seq_len), IGNORE, dtype=torch.long)
         inputs[:, 0:ctx:2], inputs[:, 1:ctx:2] = keys, values
