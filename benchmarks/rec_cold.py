@@ -23,7 +23,7 @@ import statistics
 from pathlib import Path
 
 import torch
-from seed_runs import by_row, done, mean_sd
+from seed_runs import by_row, mean_sd, pending
 
 MODELS = {  # row name -> the `rnnzoo rec` fields of that model
     "pop": {"arch": "pop"},
@@ -45,26 +45,22 @@ def run(args: argparse.Namespace) -> None:
     from rnnzoo.provenance import provenance
 
     torch.set_num_threads(1)
-    key = json.dumps(settings(args), sort_keys=True)
     data = None
-    for seed in args.seeds:
-        for row in args.models:
-            if (row, seed, key) in done(args.out):  # read anew: another process may share the file
-                continue
-            cfg = override(RecTrainConfig(), **MODELS[row], seed=seed, epochs=args.epochs,
-                           early_stop_patience=args.patience, cold_items=args.cold_items, progress=False)
-            data = data or load_data(cfg)
-            print(f"== {row} seed {seed}", flush=True)
-            r = train_rec(data, cfg)
-            record = {"row": row, "seed": seed, "settings": settings(args), "provenance": provenance(),
-                      **{k: r[k] for k in ("model", "params", "wall_seconds", "test", "test_warm", "test_cold",
-                                           "test_users", "cold_items", "median_rank")},
-                      "best_epoch": r.get("best_epoch"), "epochs": r.get("epochs")}
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            with open(args.out, "a") as f:
-                f.write(json.dumps(record) + "\n")
-            print(f"   warm ndcg@10 {r['test_warm']['ndcg@10']:.4f}  cold ndcg@10 {r['test_cold']['ndcg@10']:.4f}  "
-                  f"{r['wall_seconds']:.0f}s", flush=True)
+    for seed, row in pending(args.out, args.seeds, args.models, settings(args)):
+        cfg = override(RecTrainConfig(), **MODELS[row], seed=seed, epochs=args.epochs,
+                       early_stop_patience=args.patience, cold_items=args.cold_items, progress=False)
+        data = data or load_data(cfg)
+        print(f"== {row} seed {seed}", flush=True)
+        r = train_rec(data, cfg)
+        record = {"row": row, "seed": seed, "settings": settings(args), "provenance": provenance(),
+                  **{k: r[k] for k in ("model", "params", "wall_seconds", "test", "test_warm", "test_cold",
+                                       "test_users", "cold_items", "median_rank")},
+                  "best_epoch": r.get("best_epoch"), "epochs": r.get("epochs")}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        with open(args.out, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        print(f"   warm ndcg@10 {r['test_warm']['ndcg@10']:.4f}  cold ndcg@10 {r['test_cold']['ndcg@10']:.4f}  "
+              f"{r['wall_seconds']:.0f}s", flush=True)
 
 
 def table(path: Path) -> str:

@@ -21,7 +21,7 @@ import statistics
 from pathlib import Path
 
 import torch
-from seed_runs import by_row, done, mean_sd, records
+from seed_runs import by_row, done, mean_sd, pending, records
 
 from rnnzoo.io import append_jsonl
 
@@ -52,33 +52,28 @@ def run(args: argparse.Namespace) -> None:
     from rnnzoo.provenance import provenance
 
     torch.set_num_threads(1)
-    key = json.dumps(settings(args), sort_keys=True)
     data = None
-    for seed in args.seeds:
-        for row in args.models:
-            if (row, seed, key) in done(args.out):  # read anew: another process may share the file
-                continue
-            out_dir = args.runs / f"{row}_s{seed}"
-            cfg = override(RecTrainConfig(), **MODELS[row], seed=seed, epochs=args.epochs,
-                           early_stop_patience=args.patience, progress=False, out_dir=str(out_dir),
-                           overwrite=True)
-            data = data or load_data(cfg)
-            print(f"== {row} seed {seed}", flush=True)
-            try:
-                r = train_rec(data, cfg)
-            except ValueError as e:  # another process is training this (row, seed) now: leave it to that one
-                if "is in use by" not in str(e):
-                    raise
-                print(f"   skipped: {e}", flush=True)
-                continue
-            record = {"row": row, "seed": seed, "settings": settings(args), "provenance": provenance(),
-                      **{k: r[k] for k in ("model", "params", "wall_seconds", "valid", "test")},
-                      "best_epoch": r.get("best_epoch"), "epochs": r.get("epochs"), "config": r["config"]}
-            if MODELS[row].get("actr"):  # the learned weight of the activation term, best-validation weights
-                state = safetensors.torch.load_file(str(out_dir / "best.safetensors"))
-                record["actr_weight"] = float(state["actr_weight"])
-            append_jsonl(args.out, record)
-            print(f"   test ndcg@10 {r['test']['ndcg@10']:.4f}  {r['wall_seconds']:.0f}s", flush=True)
+    for seed, row in pending(args.out, args.seeds, args.models, settings(args)):
+        out_dir = args.runs / f"{row}_s{seed}"
+        cfg = override(RecTrainConfig(), **MODELS[row], seed=seed, epochs=args.epochs,
+                       early_stop_patience=args.patience, progress=False, out_dir=str(out_dir), overwrite=True)
+        data = data or load_data(cfg)
+        print(f"== {row} seed {seed}", flush=True)
+        try:
+            r = train_rec(data, cfg)
+        except ValueError as e:  # another process is training this (row, seed) now: leave it to that one
+            if "is in use by" not in str(e):
+                raise
+            print(f"   skipped: {e}", flush=True)
+            continue
+        record = {"row": row, "seed": seed, "settings": settings(args), "provenance": provenance(),
+                  **{k: r[k] for k in ("model", "params", "wall_seconds", "valid", "test")},
+                  "best_epoch": r.get("best_epoch"), "epochs": r.get("epochs"), "config": r["config"]}
+        if MODELS[row].get("actr"):  # the learned weight of the activation term, best-validation weights
+            state = safetensors.torch.load_file(str(out_dir / "best.safetensors"))
+            record["actr_weight"] = float(state["actr_weight"])
+        append_jsonl(args.out, record)
+        print(f"   test ndcg@10 {r['test']['ndcg@10']:.4f}  {r['wall_seconds']:.0f}s", flush=True)
     if "sasrec" in args.models:
         seen_excluded(args)
 

@@ -1,6 +1,6 @@
 """The records of a benchmark script that runs rows (models or options) over seeds, one JSON line per finished
-run in an append-only file, keyed by (row, seed, settings): which runs are done (checked before each run, so an
-interrupted script resumes and two processes can share a file), the records by row for its table (the first
+run in an append-only file, keyed by (row, seed, settings): which runs are still to do (checked before each
+run, so an interrupted script resumes and two processes can share a file), the records by row for its table (the first
 record of a key counts, should two processes race), and a table cell, mean ± sample sd over seeds.
 
 Used by ``rec_cold.py`` and ``rec_options.py`` (whose records hold ``row``, ``seed`` and ``settings``), and for
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import statistics
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from rnnzoo.io import read_jsonl
@@ -30,6 +31,17 @@ def records(path: Path) -> list[dict]:
 def done(path: Path) -> set[tuple]:
     """The keys of the runs in ``path``."""
     return {key(r) for r in records(path)}
+
+
+def pending(path: Path, seeds: list[int], rows: list[str], settings: dict) -> Iterator[tuple[int, str]]:
+    """(seed, row) of every run with ``settings`` not yet in ``path``, seed by seed (a partial file has every row
+    at the lower seeds); each checked against the file anew just before it is yielded, after the previous run,
+    as another process may share the file."""
+    key = json.dumps(settings, sort_keys=True)
+    for seed in seeds:
+        for row in rows:
+            if (row, seed, key) not in done(path):
+                yield seed, row
 
 
 def by_row(path: Path) -> dict[str, list[dict]]:
