@@ -191,7 +191,7 @@ INLINE void fwd_vec(FWD_ARGS(float), float *S, float *e, float *e0, const float 
         float *ucur = u, *unext = u + V;
         for (int64_t z = 0; z < K * V; z++) S[z] = s0 ? s0[STATE(i) + z] : 0.0f;
         NEXT_COEF(0)
-        read_rows(K, V, S, cn, x + ROW(0, V), ucur, nv);
+        read_rows(K, V, S, cn, 1, x + ROW(0, V), ucur, nv);
         for (int64_t rho = 0; rho < rows; rho++) {
             const int64_t t = rho / n, j = rho % n;
             if (j == 0) {
@@ -200,8 +200,8 @@ INLINE void fwd_vec(FWD_ARGS(float), float *S, float *e, float *e0, const float 
             }
             const int more = rho + 1 < rows;
             if (more) NEXT_COEF(rho + 1)
-            update_rows(K, V, j == 0 ? e0 : one, S, S, ucur, k + ROW(rho, K), NULL, NULL,
-                        j == n - 1 ? q + AT(t, K) : NULL, o + AT(t, V), more ? cn : NULL,
+            update_rows(K, V, j == 0 ? e0 : one, S, S, ucur, k + ROW(rho, K), 0, NULL, NULL,
+                        j == n - 1 ? q + AT(t, K) : NULL, o + AT(t, V), more ? cn : NULL, 1,
                         more ? x + ROW(rho + 1, V) : NULL, unext, nv);
             float *swap = ucur;
             ucur = unext;
@@ -281,14 +281,14 @@ INLINE void bwd_vec(BWD_ARGS(float), float *lam, float *e, float *e0, const floa
             const int64_t r0 = t0 * n, r1 = t1 * n;
             memcpy(states, CKPT(i, sg), K * V * sizeof(float));
             NEXT_COEF(r0)
-            read_rows(K, V, states, cn, x + ROW(r0, V), us, nv);
+            read_rows(K, V, states, cn, 1, x + ROW(r0, V), us, nv);
             for (int64_t rho = r0; rho < r1; rho++) { /* recompute the segment's states and u */
                 const int64_t l = rho - r0;
                 if (rho % n == 0) memcpy(e0, e, K * sizeof(float));
                 const int more = rho + 1 < r1;
                 if (more) NEXT_COEF(rho + 1)
                 update_rows(K, V, rho % n == 0 ? e0 : one, states + l * K * V, states + (l + 1) * K * V, us + l * V,
-                            k + ROW(rho, K), NULL, NULL, NULL, NULL, more ? cn : NULL,
+                            k + ROW(rho, K), 0, NULL, NULL, NULL, NULL, more ? cn : NULL, 1,
                             more ? x + ROW(rho + 1, V) : NULL, us + (l + 1) * V, nv);
             }
             /* rows r1 - 1 .. r0: du of r1 - 1 alone, then the adjoint of rho with du of rho - 1, then the

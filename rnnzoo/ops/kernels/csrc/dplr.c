@@ -147,12 +147,12 @@ INLINE void fwd_vec(FWD_ARGS(float), float *S, const float *one, float *u, const
         ITEM_BASE
         float *ucur = u, *unext = u + V;
         for (int64_t z = 0; z < K * V; z++) S[z] = s0 ? s0[STATE(i) + z] : 0.0f;
-        read_rows(K, V, S, a + AT(0, K), NULL, ucur, nv);
+        read_rows(K, V, S, a + AT(0, K), 0, NULL, ucur, nv);
         for (int64_t t = 0; t < L; t++) {
             if (t % seg == 0) memcpy(CKPT(i, t / seg), S, K * V * sizeof(float));
             DECAYS
-            update_rows(K, V, e, S, S, ucur, b + AT(t, K), v + AT(t, V), k + AT(t, K), q + AT(t, K), o + AT(t, V),
-                        t + 1 < L ? a + AT(t + 1, K) : NULL, NULL, unext, nv);
+            update_rows(K, V, e, S, S, ucur, b + AT(t, K), 1, v + AT(t, V), k + AT(t, K), q + AT(t, K), o + AT(t, V),
+                        t + 1 < L ? a + AT(t + 1, K) : NULL, 0, NULL, unext, nv);
             float *swap = ucur;
             ucur = unext;
             unext = swap;
@@ -233,12 +233,12 @@ INLINE void bwd_vec(BWD_ARGS(float), float *lam, const float *one, float *work, 
         for (int64_t sg = nseg - 1; sg >= 0; sg--) {
             SEGMENT_TOKENS(sg)
             memcpy(states, CKPT(i, sg), K * V * sizeof(float));
-            read_rows(K, V, states, a + AT(t0, K), NULL, us, nv);
+            read_rows(K, V, states, a + AT(t0, K), 0, NULL, us, nv);
             for (int64_t t = t0; t < t1; t++) { /* recompute the segment's states and reads */
                 DECAYS
                 const int64_t l = t - t0;
                 update_rows(K, V, e, states + l * K * V, states + (l + 1) * K * V, us + l * V, b + AT(t, K),
-                            v + AT(t, V), k + AT(t, K), NULL, NULL, t + 1 < t1 ? a + AT(t + 1, K) : NULL, NULL,
+                            1, v + AT(t, V), k + AT(t, K), NULL, NULL, t + 1 < t1 ? a + AT(t + 1, K) : NULL, 0, NULL,
                             us + (l + 1) * V, nv);
             }
             /* tokens t1 - 1 .. t0: the write of t1 - 1 alone, then the read of t with the write of t - 1, then

@@ -37,10 +37,14 @@ static inline void output_plain_##SUFFIX(int64_t K, int64_t V, const T *S, const
 /* whether the float32 vector loops take K, V */
 static inline int vectorised(int64_t K, int64_t V) { return K % 16 == 0 && V % 16 == 0 && V <= 16 * NVMAX; }
 
-/* the read un = S^T c (un = xn - S^T c when xn is given), the first of a run; rows r and r + 1 in two chains of
- * sums: the FMA latency, not its throughput, would bind one chain */
-INLINE void read_rows(int64_t K, int64_t V, const float *S, const float *c, const float *xn, float *un,
-                      const int64_t nv) {
+/* The flags below (from_x, rank2) are constants at every call, so that each inlined copy holds only its own
+ * arithmetic: the delta rule's rows read un = xn - S^T c and update S by one rank-1 term, the DPLR steps read
+ * un = S^T c and update S by two. */
+
+/* the read un = S^T c, or xn - S^T c with from_x, that starts a run; rows r and r + 1 in two chains of sums: the
+ * FMA latency, not its throughput, would bind one chain */
+INLINE void read_rows(int64_t K, int64_t V, const float *S, const float *c, const int from_x, const float *xn,
+                      float *un, const int64_t nv) {
     v16 N0[NVMAX], N1[NVMAX];
     for (int64_t j = 0; j < nv; j++) N0[j] = N1[j] = (v16){};
     for (int64_t r = 0; r < K; r += 2)
@@ -48,27 +52,25 @@ INLINE void read_rows(int64_t K, int64_t V, const float *S, const float *c, cons
             N0[j] += ld(S + r * V + 16 * j) * c[r];
             N1[j] += ld(S + (r + 1) * V + 16 * j) * c[r + 1];
         }
-    for (int64_t j = 0; j < nv; j++) st(un + 16 * j, xn ? ld(xn + 16 * j) - N0[j] - N1[j] : N0[j] + N1[j]);
+    for (int64_t j = 0; j < nv; j++) st(un + 16 * j, from_x ? ld(xn + 16 * j) - N0[j] - N1[j] : N0[j] + N1[j]);
 }
 
-/* One pass over the rows of S: next = d . S + ku u^T, plus kx x^T when x is given (next may be S); with the
- * output o = next^T q when q is given, and the next read un = next^T c (xn - next^T c when xn is given) when c
- * is. The delta rule's row is the rank-1 update with the read xn - S^T c; the DPLR step the rank-2 one with
- * S^T c. */
+/* One pass over the rows of S: next = d . S + ku u^T, plus kx x^T with rank2 (next may be S); with the output
+ * o = next^T q when qt is given, and when c is given the next read un = next^T c, or xn - next^T c with from_x. */
 INLINE void update_rows(int64_t K, int64_t V, const float *d, const float *S, float *next, const float *u,
-                        const float *ku, const float *x, const float *kx, const float *qt, float *ot,
-                        const float *c, const float *xn, float *un, const int64_t nv) {
+                        const float *ku, const int rank2, const float *x, const float *kx, const float *qt,
+                        float *ot, const float *c, const int from_x, const float *xn, float *un, const int64_t nv) {
     v16 U[NVMAX], X[NVMAX], O0[NVMAX], O1[NVMAX], N0[NVMAX], N1[NVMAX];
     for (int64_t j = 0; j < nv; j++) {
         U[j] = ld(u + 16 * j);
-        if (x) X[j] = ld(x + 16 * j);
+        if (rank2) X[j] = ld(x + 16 * j);
         O0[j] = O1[j] = N0[j] = N1[j] = (v16){};
     }
     for (int64_t r = 0; r < K; r += 2)
         for (int64_t j = 0; j < nv; j++) {
             v16 s0 = ld(S + r * V + 16 * j) * d[r] + U[j] * ku[r];
             v16 s1 = ld(S + (r + 1) * V + 16 * j) * d[r + 1] + U[j] * ku[r + 1];
-            if (x) {
+            if (rank2) {
                 s0 += X[j] * kx[r];
                 s1 += X[j] * kx[r + 1];
             }
@@ -85,7 +87,7 @@ INLINE void update_rows(int64_t K, int64_t V, const float *d, const float *S, fl
         }
     for (int64_t j = 0; j < nv; j++) {
         if (qt) st(ot + 16 * j, O0[j] + O1[j]);
-        if (c) st(un + 16 * j, xn ? ld(xn + 16 * j) - N0[j] - N1[j] : N0[j] + N1[j]);
+        if (c) st(un + 16 * j, from_x ? ld(xn + 16 * j) - N0[j] - N1[j] : N0[j] + N1[j]);
     }
 }
 
