@@ -23,7 +23,7 @@ import statistics
 from pathlib import Path
 
 import torch
-from seed_runs import by_row, mean_sd, pending
+from seed_runs import by_row, mean_sd, pending, rec_row
 
 MODELS = {  # row name -> the `rnnzoo rec` fields of that model
     "pop": {"arch": "pop"},
@@ -79,9 +79,7 @@ def table(path: Path) -> str:
         rs = rows[name]
         cells = [cell(rs, s, m) for s in ("test", "test_warm", "test_cold") for m in ("hit@10", "ndcg@10")]
         cells.append(f"{median(rs, 'warm')} / {median(rs, 'cold')}")
-        epochs = ", ".join(f"{r['best_epoch']}/{r['epochs']:g}" if r.get("best_epoch") else "-" for r in rs)
-        wall = statistics.mean(r["wall_seconds"] for r in rs)
-        lines.append(f"| {name} | {len(rs)} | " + " | ".join(cells) + f" | {epochs} | {rs[0]['params']:,} | {wall:.0f} |")
+        lines.append(rec_row(name, rs, cells))
     return "\n".join(lines)
 
 

@@ -4,7 +4,8 @@ run, so an interrupted script resumes and two processes can share a file), the r
 record of a key counts, should two processes race), and a table cell, mean ± sample sd over seeds.
 
 Used by ``rec_cold.py`` and ``rec_options.py`` (whose records hold ``row``, ``seed`` and ``settings``), and for
-``records`` and ``mean_sd`` alone by ``tag_table.py``, ``tpp_table.py`` and ``rec_table.py``.
+``records`` and ``mean_sd`` alone by ``tag_table.py``, ``tpp_table.py`` and ``rec_table.py`` (and ``rec_row`` by
+``rec_cold.py`` and ``rec_table.py``).
 """
 
 from __future__ import annotations
@@ -58,3 +59,11 @@ def by_row(path: Path) -> dict[str, list[dict]]:
 def mean_sd(xs: list[float]) -> str:
     """``mean ± sd`` (sample sd) to 4 places over seeds, or the one value."""
     return f"{statistics.mean(xs):.4f} ± {statistics.stdev(xs):.4f}" if len(xs) > 1 else f"{xs[0]:.4f}"
+
+
+def rec_row(name: str, rs: list[dict], cells: list[str]) -> str:
+    """A recommender table's row: name, seeds, ``cells``, then each run's best epoch / epochs run ("-" where it
+    has none), the parameter count and the mean wall seconds of the runs ``rs``."""
+    epochs = ", ".join(f"{r['best_epoch']}/{r['epochs']:g}" if r.get("best_epoch") else "-" for r in rs)
+    wall = statistics.mean(r["wall_seconds"] for r in rs)
+    return f"| {name} | {len(rs)} | " + " | ".join(cells) + f" | {epochs} | {rs[0]['params']:,} | {wall:.0f} |"
