@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from rnnzoo.tasks.base import IGNORE, Task, check_n, generator
-from rnnzoo.tasks.mqar import power_law_probs, query_gaps
+from rnnzoo.tasks.mqar import check_power_a, power_law_probs, query_gaps
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,7 @@ class CompositionalMQAR(Task):
         third = self.vocab // 3
         if third - 1 < side or self.vocab - 2 * third < self.num_kv_pairs:
             raise ValueError(f"vocab={self.vocab} too small for {self.num_kv_pairs} pairs")
-        if not 0 < self.power_a <= 1:
-            raise ValueError(f"power_a must be in (0, 1], got {self.power_a}")
+        check_power_a(self.power_a)
 
     @property
     def vocab_size(self) -> int:

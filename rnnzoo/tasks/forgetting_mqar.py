@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from rnnzoo.tasks.base import IGNORE, Task, check_n, generator
-from rnnzoo.tasks.mqar import power_law_probs, query_gaps
+from rnnzoo.tasks.mqar import check_power_a, power_law_probs, query_gaps
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,7 @@ class ForgettingMQAR(Task):
                              f"{2 * (k + u) + 2 * k} tokens")
         if self.vocab // 2 - 1 < k or self.vocab - self.vocab // 2 < k + (u > 0):
             raise ValueError(f"vocab={self.vocab} too small for {k} distinct keys and values")
-        if not 0 < self.power_a <= 1:
-            raise ValueError(f"power_a must be in (0, 1], got {self.power_a}")
+        check_power_a(self.power_a)
 
     @property
     def vocab_size(self) -> int:

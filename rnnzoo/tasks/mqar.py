@@ -32,6 +32,12 @@ def power_law_probs(space: int, power_a: float) -> torch.Tensor:
     return p / p.sum()
 
 
+def check_power_a(power_a: float) -> None:
+    """The exponent of ``power_law_probs`` must be in (0, 1] (1: uniform gaps)."""
+    if not 0 < power_a <= 1:
+        raise ValueError(f"power_a must be in (0, 1], got {power_a}")
+
+
 def query_gaps(probs: torch.Tensor, n: int, k: int, g: torch.Generator) -> torch.Tensor:
     """[n, k] int64: k distinct gaps per row, drawn without replacement from probs [space] (``power_law_probs``):
     where Zoology's generators place their queries after the context."""
@@ -56,8 +62,7 @@ class MQAR(Task):
                              f"seq_len={self.seq_len}")
         if self.vocab // 2 - 1 < self.num_kv_pairs:
             raise ValueError(f"vocab={self.vocab} too small for {self.num_kv_pairs} distinct keys")
-        if not 0 < self.power_a <= 1:
-            raise ValueError(f"power_a must be in (0, 1], got {self.power_a}")
+        check_power_a(self.power_a)
 
     @property
     def vocab_size(self) -> int:
