@@ -24,7 +24,7 @@ import torch
 from rnnzoo.config_args import option
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.studies.charlm import score_bpc, stdlib_ids, train
-from rnnzoo.studies.records import Records, cost_lines, coverage, setup_of
+from rnnzoo.studies.records import Records, cost_lines, coverage, fmt_std, setup_of
 
 CLAIM = ("At equal compute (tokens set by each model's measured throughput), the GPT baseline has the lower "
          "perplexity at every compute class, while the recurrent baseline (a quasi-LSTM with ten-fold throughput) "
@@ -139,12 +139,6 @@ def crossing(fa: tuple[float, float], fb: tuple[float, float]) -> float | None:
     return None if abs(b1 - b2) < 1e-12 else float((a1 / a2) ** (1.0 / (b1 - b2)))
 
 
-def _fmt(values: list[float]) -> str:
-    if not values:
-        return "—"
-    return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
-
-
 def write_doc(rows: list[dict], cfg: Config) -> dict:
     doc = Path(cfg.doc)
     doc.parent.mkdir(parents=True, exist_ok=True)
@@ -158,7 +152,7 @@ def write_doc(rows: list[dict], cfg: Config) -> dict:
         cells = []
         for b in cfg.budgets:
             runs = _runs(rows, m, b)
-            cells.append(f"{_fmt([r['bpc'] for r in runs])} ({len(runs)} seed{'s' if len(runs) > 1 else ''}, "
+            cells.append(f"{fmt_std([r['bpc'] for r in runs])} ({len(runs)} seed{'s' if len(runs) > 1 else ''}, "
                          f"{int(np.mean([r['tokens'] for r in runs])) // 1000}k tok)"
                          if runs else "—")
         fit = f"{law[m][0]:.2f} · C^-{law[m][1]:.3f}" if law[m] else "—"

@@ -27,7 +27,7 @@ from rnnzoo.config_args import option
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.studies.charlm import score_bpc, stdlib_ids, train
 from rnnzoo.studies.liger_model import GATES, add_lora, linearise
-from rnnzoo.studies.records import Records, cost_lines, coverage, setup_of
+from rnnzoo.studies.records import Records, cost_lines, coverage, fmt_std, setup_of
 
 CLAIM = ("Converting a pretrained Transformer into a gated linear recurrence that reuses its key projection for the "
          "gates, then LoRA fine-tuning on a tiny fraction of the pre-training tokens, recovers most of the teacher's "
@@ -147,12 +147,6 @@ def _bpc(rows: list[dict], kind: str, variant: str, ft: str) -> list[float]:
     return [r["bpc"] for r in rows if (r["kind"], r["variant"], r["finetune"]) == (kind, variant, ft)]
 
 
-def _fmt(values: list[float]) -> str:
-    if not values:
-        return "—"
-    return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
-
-
 def _lines(cfg: Config) -> list[tuple[str, str, str, str]]:
     """(label, kind, variant, finetune) of the table's rows, in order."""
     out = [("teacher (attention)", "teacher", "attention", "none"),
@@ -182,7 +176,7 @@ def write_doc(rows: list[dict], cfg: Config) -> dict:
             steps = f"trained {cfg.finetune_steps} steps"
         delta = f"{np.mean(v) - t_mean:+.3f}" if v and t else "—"
         pct = f"{100 * t_mean / np.mean(v):.1f}%" if v and t else "—"
-        table.append(f"| {label} | {steps} | {n if n is not None else '—'} | {_fmt(v)} | {delta} | {pct} |")
+        table.append(f"| {label} | {steps} | {n if n is not None else '—'} | {fmt_std(v)} | {delta} | {pct} |")
         summary[f"{label} {ft} bpc"] = round(float(np.mean(v)), 3) if v else None
     plot = doc.with_name(doc.stem + ".png")
     _plot(rows, cfg, t_mean, plot)

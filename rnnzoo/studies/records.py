@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -150,6 +151,14 @@ def fmt(values: list[float], digits: int = 3) -> str:
         return "–"
     m, s = mean_sd(values)
     return f"{m:.{digits}f} ± {s:.{digits}f} ({len(values)})"
+
+
+def fmt_std(values: list[float]) -> str:
+    """"mean ± std" of ``values`` to 3 places, std the population one (numpy's); the value alone for one, "—"
+    for none."""
+    if not values:
+        return "—"
+    return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:

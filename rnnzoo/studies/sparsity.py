@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from rnnzoo.config_args import option
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.studies.charlm import stdlib_ids
-from rnnzoo.studies.records import Records, cost_lines, coverage, setup_of
+from rnnzoo.studies.records import Records, cost_lines, coverage, fmt_std, setup_of
 
 CLAIM = ("Magnitude pruning of the input and recurrent weights of RNNs, with fine-tuning, keeps their accuracy up "
          "to high sparsity (around 80-90% of the weights removed), and RNNs with sparse random-graph recurrent "
@@ -197,13 +197,12 @@ def write_doc(rows: list[dict], cfg: Config, margin: float = 0.05) -> dict:
     doc = Path(cfg.doc)
     doc.parent.mkdir(parents=True, exist_ok=True)
     levels = sorted({r["level"] for r in rows})
-    fmt = lambda v: (f"{np.mean(v):.3f} ± {np.std(v):.3f}" if len(v) > 1 else f"{v[0]:.3f}") if v else "—"  # noqa: E731
     table = ["| model | sparsity | " + " | ".join(f"{lv:.0%}" for lv in levels) + " |", "|---" * (2 + len(levels)) + "|"]
     summary, verdict = {}, []
     for model in MODELS:
         for kind in ("pruned", "random_graph"):
             cells = [_cell(rows, kind, model, lv) for lv in levels]
-            table.append(f"| {model} | {kind.replace('_', ' ')} | " + " | ".join(fmt(c) for c in cells) + " |")
+            table.append(f"| {model} | {kind.replace('_', ' ')} | " + " | ".join(fmt_std(c) for c in cells) + " |")
             summary[f"{model} {kind} bpc"] = [round(float(np.mean(c)), 3) if c else None for c in cells]
         for kind in ("pruned", "random_graph"):
             if 0.0 not in levels or not _cell(rows, kind, model, 0.0):
