@@ -7,10 +7,11 @@ entry points alone (no autograd around them), forward and backward in turn, roun
         --out results/speed/ops/delta_kernel_fused_ab.json
 
 ``--old`` is the C source of the other build (compiled here with the same flags as ``kernels/native.py``), with
-its ``simd.h`` beside it; ``--old-takes-log-decays`` for builds before the decays exp(g) were passed in (they take
-g itself). Cases: no decay (``delta_rule``), one decay per token (``gated_delta_rule``) and one per key channel
-(``kda``), B=8, H=4, K=V=64, one row per token, one thread. Writes one JSON row per case: median milliseconds of
-each build and the median of the per-round ratios old / new.
+the headers it includes beside it (``simd.h``; also ``rows.h`` for sources that include it);
+``--old-takes-log-decays`` for builds before the decays exp(g) were passed in (they take g itself). Cases: no
+decay (``delta_rule``), one decay per token (``gated_delta_rule``) and one per key channel (``kda``), B=8, H=4,
+K=V=64, one row per token, one thread. Writes one JSON row per case: median milliseconds of each build and the
+median of the per-round ratios old / new.
 """
 
 from __future__ import annotations

@@ -20,12 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 from pathlib import Path
 
 import torch
-
-from rnnzoo.io import read_jsonl
+from seed_runs import by_row, mean_sd, pending, rec_row
 
 MODELS = {  # row name -> the `rnnzoo rec` fields of that model
     "pop": {"arch": "pop"},
@@ -47,48 +45,29 @@ def run(args: argparse.Namespace) -> None:
     from rnnzoo.provenance import provenance
 
     torch.set_num_threads(1)
-    key = json.dumps(settings(args), sort_keys=True)
     data = None
-    for seed in args.seeds:
-        for row in args.models:
-            if (row, seed, key) in done(args.out):  # read anew: another process may share the file
-                continue
-            cfg = override(RecTrainConfig(), **MODELS[row], seed=seed, epochs=args.epochs,
-                           early_stop_patience=args.patience, cold_items=args.cold_items, progress=False)
-            data = data or load_data(cfg)
-            print(f"== {row} seed {seed}", flush=True)
-            r = train_rec(data, cfg)
-            record = {"row": row, "seed": seed, "settings": settings(args), "provenance": provenance(),
-                      **{k: r[k] for k in ("model", "params", "wall_seconds", "test", "test_warm", "test_cold",
-                                           "test_users", "cold_items", "median_rank")},
-                      "best_epoch": r.get("best_epoch"), "epochs": r.get("epochs")}
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            with open(args.out, "a") as f:
-                f.write(json.dumps(record) + "\n")
-            print(f"   warm ndcg@10 {r['test_warm']['ndcg@10']:.4f}  cold ndcg@10 {r['test_cold']['ndcg@10']:.4f}  "
-                  f"{r['wall_seconds']:.0f}s", flush=True)
-
-
-def done(path: Path) -> set[tuple]:
-    return {(r["row"], r["seed"], json.dumps(r["settings"], sort_keys=True)) for r in records(path)}
-
-
-def records(path: Path) -> list[dict]:
-    return read_jsonl(path, warn=lambda msg: print(msg, file=sys.stderr))
+    for seed, row in pending(args.out, args.seeds, args.models, settings(args)):
+        cfg = override(RecTrainConfig(), **MODELS[row], seed=seed, epochs=args.epochs,
+                       early_stop_patience=args.patience, cold_items=args.cold_items, progress=False)
+        data = data or load_data(cfg)
+        print(f"== {row} seed {seed}", flush=True)
+        r = train_rec(data, cfg)
+        record = {"row": row, "seed": seed, "settings": settings(args), "provenance": provenance(),
+                  **{k: r[k] for k in ("model", "params", "wall_seconds", "test", "test_warm", "test_cold",
+                                       "test_users", "cold_items", "median_rank")},
+                  "best_epoch": r.get("best_epoch"), "epochs": r.get("epochs")}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        with open(args.out, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        print(f"   warm ndcg@10 {r['test_warm']['ndcg@10']:.4f}  cold ndcg@10 {r['test_cold']['ndcg@10']:.4f}  "
+              f"{r['wall_seconds']:.0f}s", flush=True)
 
 
 def table(path: Path) -> str:
-    rows: dict[str, list[dict]] = {}
-    seen = set()
-    for r in records(path):  # the first record of a (row, seed, settings) counts, should two processes race
-        key = (r["row"], r["seed"], json.dumps(r["settings"], sort_keys=True))
-        if key not in seen:
-            seen.add(key)
-            rows.setdefault(r["row"], []).append(r)
+    rows = by_row(path)
 
     def cell(rs, split, metric):
-        xs = [r[split][metric] for r in rs]
-        return f"{statistics.mean(xs):.4f} ± {statistics.stdev(xs):.4f}" if len(xs) > 1 else f"{xs[0]:.4f}"
+        return mean_sd([r[split][metric] for r in rs])
 
     def median(rs, group):
         xs = [r["median_rank"][group] for r in rs if r.get("median_rank")]
@@ -100,9 +79,7 @@ def table(path: Path) -> str:
         rs = rows[name]
         cells = [cell(rs, s, m) for s in ("test", "test_warm", "test_cold") for m in ("hit@10", "ndcg@10")]
         cells.append(f"{median(rs, 'warm')} / {median(rs, 'cold')}")
-        epochs = ", ".join(f"{r['best_epoch']}/{r['epochs']:g}" if r.get("best_epoch") else "-" for r in rs)
-        wall = statistics.mean(r["wall_seconds"] for r in rs)
-        lines.append(f"| {name} | {len(rs)} | " + " | ".join(cells) + f" | {epochs} | {rs[0]['params']:,} | {wall:.0f} |")
+        lines.append(rec_row(name, rs, cells))
     return "\n".join(lines)
 
 

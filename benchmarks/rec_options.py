@@ -18,12 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 from pathlib import Path
 
 import torch
+from seed_runs import by_row, done, mean_sd, pending, records
 
-from rnnzoo.io import append_jsonl, read_jsonl
+from rnnzoo.io import append_jsonl
 
 MODELS = {  # row name -> the `rnnzoo rec` fields of that model
     "sasrec": {"arch": "sasrec"},
@@ -52,33 +52,28 @@ def run(args: argparse.Namespace) -> None:
     from rnnzoo.provenance import provenance
 
     torch.set_num_threads(1)
-    key = json.dumps(settings(args), sort_keys=True)
     data = None
-    for seed in args.seeds:
-        for row in args.models:
-            if (row, seed, key) in done(args.out):  # read anew: another process may share the file
-                continue
-            out_dir = args.runs / f"{row}_s{seed}"
-            cfg = override(RecTrainConfig(), **MODELS[row], seed=seed, epochs=args.epochs,
-                           early_stop_patience=args.patience, progress=False, out_dir=str(out_dir),
-                           overwrite=True)
-            data = data or load_data(cfg)
-            print(f"== {row} seed {seed}", flush=True)
-            try:
-                r = train_rec(data, cfg)
-            except ValueError as e:  # another process is training this (row, seed) now: leave it to that one
-                if "is in use by" not in str(e):
-                    raise
-                print(f"   skipped: {e}", flush=True)
-                continue
-            record = {"row": row, "seed": seed, "settings": settings(args), "provenance": provenance(),
-                      **{k: r[k] for k in ("model", "params", "wall_seconds", "valid", "test")},
-                      "best_epoch": r.get("best_epoch"), "epochs": r.get("epochs"), "config": r["config"]}
-            if MODELS[row].get("actr"):  # the learned weight of the activation term, best-validation weights
-                state = safetensors.torch.load_file(str(out_dir / "best.safetensors"))
-                record["actr_weight"] = float(state["actr_weight"])
-            append_jsonl(args.out, record)
-            print(f"   test ndcg@10 {r['test']['ndcg@10']:.4f}  {r['wall_seconds']:.0f}s", flush=True)
+    for seed, row in pending(args.out, args.seeds, args.models, settings(args)):
+        out_dir = args.runs / f"{row}_s{seed}"
+        cfg = override(RecTrainConfig(), **MODELS[row], seed=seed, epochs=args.epochs,
+                       early_stop_patience=args.patience, progress=False, out_dir=str(out_dir), overwrite=True)
+        data = data or load_data(cfg)
+        print(f"== {row} seed {seed}", flush=True)
+        try:
+            r = train_rec(data, cfg)
+        except ValueError as e:  # another process is training this (row, seed) now: leave it to that one
+            if "is in use by" not in str(e):
+                raise
+            print(f"   skipped: {e}", flush=True)
+            continue
+        record = {"row": row, "seed": seed, "settings": settings(args), "provenance": provenance(),
+                  **{k: r[k] for k in ("model", "params", "wall_seconds", "valid", "test")},
+                  "best_epoch": r.get("best_epoch"), "epochs": r.get("epochs"), "config": r["config"]}
+        if MODELS[row].get("actr"):  # the learned weight of the activation term, best-validation weights
+            state = safetensors.torch.load_file(str(out_dir / "best.safetensors"))
+            record["actr_weight"] = float(state["actr_weight"])
+        append_jsonl(args.out, record)
+        print(f"   test ndcg@10 {r['test']['ndcg@10']:.4f}  {r['wall_seconds']:.0f}s", flush=True)
     if "sasrec" in args.models:
         seen_excluded(args)
 
@@ -109,26 +104,11 @@ def seen_excluded(args: argparse.Namespace) -> None:
         append_jsonl(args.out, record)
 
 
-def done(path: Path) -> set[tuple]:
-    return {(r["row"], r["seed"], json.dumps(r["settings"], sort_keys=True)) for r in records(path)}
-
-
-def records(path: Path) -> list[dict]:
-    return read_jsonl(path, warn=lambda msg: print(msg, file=sys.stderr)) if path.exists() else []
-
-
 def table(path: Path) -> str:
-    rows: dict[str, list[dict]] = {}
-    seen = set()
-    for r in records(path):  # the first record of a (row, seed, settings) counts, should two processes race
-        key = (r["row"], r["seed"], json.dumps(r["settings"], sort_keys=True))
-        if key not in seen:
-            seen.add(key)
-            rows.setdefault(r["row"], []).append(r)
+    rows = by_row(path)
 
     def cell(rs, split, metric):
-        xs = [r[split][metric] for r in rs]
-        return f"{statistics.mean(xs):.4f} ± {statistics.stdev(xs):.4f}" if len(xs) > 1 else f"{xs[0]:.4f}"
+        return mean_sd([r[split][metric] for r in rs])
 
     lines = ["| model | seeds | HR@10 | NDCG@10 | MRR@10 | HR@20 | NDCG@20 | valid NDCG@10 | ACT-R weight "
              "| best epoch / run | params | wall s (mean) |", "|---|---|" + "---|" * 10]

@@ -12,6 +12,8 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from seed_runs import mean_sd, rec_row
+
 METRICS = ("hit@10", "ndcg@10", "mrr@10", "hit@20", "ndcg@20")
 
 
@@ -24,13 +26,8 @@ def table(root: Path) -> str:
              + " | best epoch (of run) | params | wall s (mean) |",
              "|---|---|" + "---|" * len(METRICS) + "---|---|---|"]
     for name, rs in sorted(runs.items(), key=lambda kv: statistics.mean(r["test"]["ndcg@10"] for r in kv[1])):
-        cells = []
-        for m in METRICS:
-            xs = [r["test"][m] for r in rs]
-            cells.append(f"{statistics.mean(xs):.4f} ± {statistics.stdev(xs):.4f}" if len(xs) > 1 else f"{xs[0]:.4f}")
-        epochs = ", ".join(f"{r['best_epoch']}/{r['epochs']:g}" if r.get("best_epoch") else "-" for r in rs)
-        wall = statistics.mean(r["wall_seconds"] for r in rs)
-        lines.append(f"| {name} | {len(rs)} | " + " | ".join(cells) + f" | {epochs} | {rs[0]['params']:,} | {wall:.0f} |")
+        cells = [mean_sd([r["test"][m] for r in rs]) for m in METRICS]
+        lines.append(rec_row(name, rs, cells))
     return "\n".join(lines)
 
 

@@ -12,11 +12,10 @@ import argparse
 import itertools
 import json
 import statistics
-import sys
 from collections import defaultdict
 from pathlib import Path
 
-from rnnzoo.io import read_jsonl
+from seed_runs import mean_sd, records
 
 
 def run_all(out: Path, encoders, seeds) -> None:
@@ -27,7 +26,7 @@ def run_all(out: Path, encoders, seeds) -> None:
     from rnnzoo.provenance import provenance
 
     torch.set_num_threads(1)
-    done = {(r["mixer"], r["global_context"], r["seed"]) for r in read(out)}
+    done = {(r["mixer"], r["global_context"], r["seed"]) for r in records(out)}
     for seed, mixer, context in itertools.product(seeds, encoders, (False, True)):  # a partial run covers all
         if (mixer, context, seed) in done:
             continue
@@ -40,24 +39,17 @@ def run_all(out: Path, encoders, seeds) -> None:
         print(f"{mixer} context={context} seed {seed}: macro F1 {r['test']['macro_f1']:.4f}", flush=True)
 
 
-def read(path: Path) -> list[dict]:
-    return read_jsonl(path, warn=lambda msg: print(msg, file=sys.stderr))
-
-
 def table(rows: list[dict]) -> str:
     groups = defaultdict(list)
     for r in rows:
         groups[(r["mixer"], r["global_context"])].append(r["test"])
 
-    def cell(xs):
-        return f"{statistics.mean(xs):.4f} ± {statistics.stdev(xs):.4f}" if len(xs) > 1 else f"{xs[0]:.4f}"
-
     tags = list(rows[0]["test"]["f1"]) if rows else []
     lines = ["| mixer | global context | seeds | accuracy | macro F1 | " + " | ".join(f"F1 {t}" for t in tags) + " |",
              "|---|---|---|---|---|" + "---|" * len(tags)]
     for (mixer, context), ms in sorted(groups.items()):
-        lines.append(f"| {mixer} | {'on' if context else 'off'} | {len(ms)} | {cell([m['accuracy'] for m in ms])} | "
-                     f"{cell([m['macro_f1'] for m in ms])} | "
+        lines.append(f"| {mixer} | {'on' if context else 'off'} | {len(ms)} | {mean_sd([m['accuracy'] for m in ms])} | "
+                     f"{mean_sd([m['macro_f1'] for m in ms])} | "
                      + " | ".join(f"{statistics.mean(m['f1'][t] for m in ms):.3f}" for t in tags) + " |")
     return "\n".join(lines)
 
@@ -71,7 +63,7 @@ def main() -> None:
     args = p.parse_args()
     if not args.table_only:
         run_all(args.out, args.mixers.split(","), [int(s) for s in args.seeds.split(",")])
-    print(table(read(args.out)))
+    print(table(records(args.out)))
 
 
 if __name__ == "__main__":

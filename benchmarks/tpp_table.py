@@ -11,12 +11,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import statistics
-import sys
 from collections import defaultdict
 from pathlib import Path
 
-from rnnzoo.io import read_jsonl
+from seed_runs import mean_sd, records
 
 
 def run_all(out: Path, processes, heads, encoders, seeds) -> None:
@@ -27,7 +25,7 @@ def run_all(out: Path, processes, heads, encoders, seeds) -> None:
     from rnnzoo.provenance import provenance
 
     torch.set_num_threads(1)
-    done = {(r["process"], r["head"], r["mixer"], r["seed"]) for r in read(out)}
+    done = {(r["process"], r["head"], r["mixer"], r["seed"]) for r in records(out)}
     # seeds outermost: a partial run still covers every model
     for seed, process, head, mixer in itertools.product(seeds, processes, heads, encoders):
         if (process, head, mixer, seed) in done:
@@ -43,17 +41,10 @@ def run_all(out: Path, processes, heads, encoders, seeds) -> None:
               f"(true {r['true']['ll_per_event']:.4f})", flush=True)
 
 
-def read(path: Path) -> list[dict]:
-    return read_jsonl(path, warn=lambda msg: print(msg, file=sys.stderr))
-
-
 def table(rows: list[dict]) -> str:
     groups = defaultdict(list)
     for r in rows:
         groups[(r["process"], r["head"], r["mixer"])].append(r)
-
-    def cell(xs):
-        return f"{statistics.mean(xs):.4f} ± {statistics.stdev(xs):.4f}" if len(xs) > 1 else f"{xs[0]:.4f}"
 
     lines = ["| process | model | seeds | test ll/event | gap to true | RMSE | mark acc. | params |",
              "|---|---|---|---|---|---|---|---|"]
@@ -65,9 +56,9 @@ def table(rows: list[dict]) -> str:
             if p != process:
                 continue
             t = [r["test"] for r in rs]
-            lines.append(f"| {process} | {head} / {mixer} | {len(rs)} | {cell([x['ll_per_event'] for x in t])} | "
-                         f"{cell([r['ll_gap'] for r in rs])} | {cell([x['rmse'] for x in t])} | "
-                         f"{cell([x['mark_accuracy'] for x in t])} | {rs[0]['params']:,} |")
+            lines.append(f"| {process} | {head} / {mixer} | {len(rs)} | {mean_sd([x['ll_per_event'] for x in t])} | "
+                         f"{mean_sd([r['ll_gap'] for r in rs])} | {mean_sd([x['rmse'] for x in t])} | "
+                         f"{mean_sd([x['mark_accuracy'] for x in t])} | {rs[0]['params']:,} |")
     return "\n".join(lines)
 
 
@@ -83,7 +74,7 @@ def main() -> None:
     if not args.table_only:
         run_all(args.out, args.processes.split(","), args.heads.split(","), args.mixers.split(","),
                 [int(s) for s in args.seeds.split(",")])
-    print(table(read(args.out)))
+    print(table(records(args.out)))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from torch import nn
 
 from rnnzoo.mixers.base import MatrixParts, State
 from rnnzoo.mixers.fused import fused_linear
-from rnnzoo.mixers.linear_base import LinearMixer, ShortConvConfig
+from rnnzoo.mixers.linear_base import ExpandedConfig, LinearMixer
 from rnnzoo.mixers.norms import GatedRMSNorm
 from rnnzoo.mixers.registry import register
 from rnnzoo.ops.gla import gla
@@ -29,18 +29,10 @@ from rnnzoo.ops.matrix import channel_decay_matrix
 
 
 @dataclass
-class GLAConfig(ShortConvConfig):
+class GLAConfig(ExpandedConfig):  # expand_k (default 0.5 here), expand_v
     expand_k: float = 0.5
-    expand_v: float = 1.0
     gate_low_rank_dim: int = 16
     gate_logit_normalizer: float = 16.0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        for name in ("expand_k", "expand_v"):
-            dim = getattr(self, name) * self.d_model
-            if dim != int(dim) or int(dim) % self.num_heads or dim < self.num_heads:
-                raise ValueError(f"{name} * d_model = {dim} must be a positive multiple of num_heads={self.num_heads}")
 
 
 @register("gla")

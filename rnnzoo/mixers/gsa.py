@@ -21,16 +21,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnzoo.mixers.base import State
-from rnnzoo.mixers.linear_base import LinearMixer, ShortConvConfig
+from rnnzoo.mixers.linear_base import ExpandedConfig, LinearMixer
 from rnnzoo.mixers.norms import GatedRMSNorm
 from rnnzoo.mixers.registry import register
 from rnnzoo.ops.gsa import gsa
 
 
 @dataclass
-class GSAConfig(ShortConvConfig):
-    expand_k: float = 1.0
-    expand_v: float = 1.0
+class GSAConfig(ExpandedConfig):  # expand_k, expand_v
     num_slots: int | None = None  # slots M per head; None: the head's key dim (fla's layer)
     gate_logit_normalizer: float = 8.0  # g = logsigmoid(W_f x) / this
     scale: float = 1.0  # of q in the slot scores (fla's layer: 1, not K**-0.5)
@@ -38,10 +36,6 @@ class GSAConfig(ShortConvConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("expand_k", "expand_v"):
-            dim = getattr(self, name) * self.d_model
-            if dim != int(dim) or int(dim) % self.num_heads or dim < self.num_heads:
-                raise ValueError(f"{name} * d_model = {dim} must be a positive multiple of num_heads={self.num_heads}")
         if self.num_slots is not None and self.num_slots < 1:
             raise ValueError(f"num_slots must be >= 1 (or None: the head's key dim), got {self.num_slots}")
         for name in ("gate_logit_normalizer", "scale", "norm_eps"):

@@ -5,6 +5,7 @@
 - ``FEATURE_MAPS``: the positive feature maps phi of linear attention (elu+1, relu, identity).
 - ``HeadsConfig`` / ``ShortConvConfig``: ``num_heads``, and the ``use_short_conv`` / ``conv_size`` option
   (fla's layers: a causal short conv on each of the q, k, v projections, windows appended to the state).
+- ``ExpandedConfig``: ``expand_k`` / ``expand_v``, key and value widths as multiples of d_model (``gla``, ``gsa``).
 - ``LinearMixer``: the family's body on ``Mixer._mix``; short-conv plumbing.
 - ``SquareHeadsMixer``: q, k, v projections d_model -> d_model in H heads, shared by ``linear_attention``,
   ``lightning`` and ``lightnet``.
@@ -44,6 +45,19 @@ class ShortConvConfig(HeadsConfig):
         super().__post_init__()
         if self.conv_size < 1:
             raise ValueError(f"conv_size must be >= 1, got {self.conv_size}")
+
+
+@dataclass
+class ExpandedConfig(ShortConvConfig):
+    expand_k: float = 1.0
+    expand_v: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("expand_k", "expand_v"):
+            dim = getattr(self, name) * self.d_model
+            if dim != int(dim) or int(dim) % self.num_heads or dim < self.num_heads:
+                raise ValueError(f"{name} * d_model = {dim} must be a positive multiple of num_heads={self.num_heads}")
 
 
 class LinearMixer(Mixer):

@@ -15,27 +15,22 @@ Eigenvalues) maps the transition exp(delta A) in (0, 1] to 2 exp(delta A) - 1 in
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnzoo.mixers.base import MatrixParts, Mixer, MixerConfig, State
+from rnnzoo.mixers.base import MatrixParts
+from rnnzoo.mixers.mamba_block import MambaBlock, MambaBlockConfig
 from rnnzoo.mixers.registry import register
-from rnnzoo.mixers.short_conv import ShortConvolution
 from rnnzoo.mixers.ssm_init import A_from_log, a_log_s4d_real, at_least_float32, dt_bias_init, no_weight_decay
 from rnnzoo.ops.matrix import selective_scan_matrix
 from rnnzoo.ops.selective_scan import selective_scan, signed_selective_scan
 
 
 @dataclass
-class MambaConfig(MixerConfig):
-    d_state: int = 16
-    expand: int = 2
-    d_conv: int = 4
-    dt_rank: int | None = None  # None: ceil(d_model / 16)
+class MambaConfig(MambaBlockConfig):  # d_state, expand, d_conv, dt_rank
     dt_min: float = 1e-3
     dt_max: float = 1e-1
     dt_init_floor: float = 1e-4
@@ -43,45 +38,31 @@ class MambaConfig(MixerConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if min(self.d_state, self.expand, self.d_conv) < 1:
-            raise ValueError(f"d_state, expand, d_conv must be >= 1, got {self.d_state}, {self.expand}, {self.d_conv}")
         if not 0 < self.dt_min <= self.dt_max:
             raise ValueError(f"need 0 < dt_min <= dt_max, got {self.dt_min}, {self.dt_max}")
 
 
 @register("mamba")
-class Mamba(Mixer):
+class Mamba(MambaBlock):
     """Mamba (S6) mixer: selective state space with input-dependent dt, B, C; optional negative eigenvalues."""
 
     config_class = MambaConfig
     paper = "Gu & Dao 2023, Mamba: Linear-Time Sequence Modeling with Selective State Spaces"
-    state_formula = "expand*d_model*(d_state + d_conv - 1)"
     fast_path = "compiled CPU selective scan, else time-blocked PyTorch scan (ops.selective_scan mode='auto')"
     fast_mode = "auto"
     matrix_form = "selective scan, one matrix per channel (H = d_inner, V = 1), D on the diagonal"
-    sequence_parallel = "diagonal"  # rnnzoo.distributed: the state crosses a chunk as T * S + b
 
     def __init__(self, config: MambaConfig):
         super().__init__(config)
         c = config
-        self.d_inner = c.expand * c.d_model
-        self.dt_rank = c.dt_rank or math.ceil(c.d_model / 16)
-        self.in_proj = nn.Linear(c.d_model, 2 * self.d_inner, bias=False)
-        self.conv = ShortConvolution(self.d_inner, c.d_conv, bias=True, activation="silu")
-        self.x_proj = nn.Linear(self.d_inner, self.dt_rank + 2 * c.d_state, bias=False)
+        self._input_layers(c)
         self.dt_proj = nn.Linear(self.dt_rank, self.d_inner, bias=True)
         nn.init.uniform_(self.dt_proj.weight, -self.dt_rank ** -0.5, self.dt_rank ** -0.5)
         with torch.no_grad():
             self.dt_proj.bias.copy_(dt_bias_init(self.d_inner, c.dt_min, c.dt_max, c.dt_init_floor))
         self.A_log = nn.Parameter(a_log_s4d_real(self.d_inner, c.d_state))
-        self.D = nn.Parameter(torch.ones(self.d_inner))
+        self._output_layers(c)
         no_weight_decay(self.A_log, self.D, self.dt_proj.bias)
-        self.out_proj = nn.Linear(self.d_inner, c.d_model, bias=False)
-
-    def init_state(self, batch_size, device=None, dtype=None) -> State:
-        dtype = dtype or self._param_dtype()
-        return (self.conv.init_state(batch_size, device=device, dtype=dtype),
-                torch.zeros(batch_size, self.d_inner, self.config.d_state, device=device, dtype=dtype))
 
     def _mix(self, x, state, mode):
         conv_state, h = state
@@ -96,9 +77,7 @@ class Mamba(Mixer):
 
     def _inputs(self, x, conv_state):
         """x [B, T, d_model] -> xi, z, dt (before bias and softplus) [B, T, d_inner], B, C [B, T, d_state], conv window."""
-        xi, z = self.in_proj(x).chunk(2, dim=-1)
-        xi, conv_state = self.conv(xi, conv_state)
-        dt, B, C = self.x_proj(xi).split([self.dt_rank, self.config.d_state, self.config.d_state], dim=-1)
+        xi, z, dt, B, C, conv_state = self._projections(x, conv_state)
         dt = F.linear(dt, self.dt_proj.weight)  # bias goes in as delta_bias, as in mamba_ssm
         return xi, z, dt, B, C, conv_state
 

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnzoo.config_args import option
-from rnnzoo.studies.records import Records, coverage
+from rnnzoo.studies.records import Records, cost_lines, coverage, setup_of
 
 CLAIM = ("With trainable per-neuron time constants, a single-head curriculum (one N at a time) solves longer "
          "memory tasks by growing the time constants, while a multi-head curriculum (all N at once) keeps them near "
@@ -135,14 +135,14 @@ def run(cfg: Config) -> dict:
     torch.set_num_threads(1)
     if cfg.quick:
         cfg = replace(cfg, **QUICK)
-    scale = "quick" if cfg.quick else "default"
-    records = Records(Path(cfg.out_dir) / "runs.jsonl", key=("task", "curriculum", "seed", "scale"))
+    setup = setup_of(asdict(cfg))
+    records = Records(Path(cfg.out_dir) / "runs.jsonl", key=("task", "curriculum", "seed", "setup"))
     for seed in cfg.seeds:
         for task in TASKS:
             for curriculum in CURRICULA:
                 records.run(lambda: {**run_one(task, curriculum, seed, cfg), "config": asdict(cfg)},
-                            task=task, curriculum=curriculum, seed=seed, scale=scale)
-    rows = [r for r in records.rows if r["scale"] == scale and r["seed"] in cfg.seeds]
+                            task=task, curriculum=curriculum, seed=seed, setup=setup)
+    rows = [r for r in records.rows if r.get("setup") == setup and r["seed"] in cfg.seeds]
     return write_doc(rows, cfg)
 
 
@@ -161,18 +161,24 @@ def write_doc(rows: list[dict], cfg: Config) -> dict:
                 continue
             largest = [r["largest_n"] for r in runs]
             tau = [r["solved"][-1]["mean_tau"] if r["solved"] else float("nan") for r in runs]
-            got[cur] = (np.mean(largest), np.nanmean(tau) if not np.isnan(tau).all() else float("nan"))
+            got[cur] = (np.mean(largest), np.nanmean(tau) if not np.isnan(tau).all() else float("nan"),
+                        np.std(largest), all(r["steps"] >= cfg.steps and r["largest_n"] < cfg.max_n for r in runs))
             table.append(f"| {task} | {cur}-head | {fmt(largest)} | {fmt([r['steps'] for r in runs])} | {fmt(tau)} | "
                          f"{fmt([max(r['final_tau']) for r in runs])} |")
             summary[f"{task} {cur} largest N"] = float(np.mean(largest))
         if len(got) == 2:
-            (ns, ts), (nm, tm) = got["single"], got["multi"]
+            (ns, ts, ss, s_cut), (nm, tm, sm, m_cut) = got["single"], got["multi"]
+            spread = max(ss, sm, 0.5)  # a difference within the seeds' spread is no difference
+            larger = ("larger N reproduced" if nm > ns + spread else
+                      "about the same N (within the seeds' spread)" if abs(nm - ns) <= spread else
+                      "larger N not reproduced: single-head reaches the larger N")
             taus = ("multi-head keeps tau lower, as reported" if tm < ts - 0.05 else
                     "tau about the same under both (within 0.05)" if abs(tm - ts) <= 0.05 else
                     "multi-head ends with the larger tau, unlike the report")
             verdict.append(f"- {task}: multi-head reaches N = {nm:.1f} vs single-head {ns:.1f} "
-                           f"({'larger N reproduced' if nm > ns else 'larger N not reproduced'}); mean tau at the "
-                           f"last N solved {tm:.2f} (multi) vs {ts:.2f} (single): {taus}.")
+                           f"({larger}); mean tau at the last N solved {tm:.2f} (multi) vs {ts:.2f} (single): {taus}."
+                           + (f" Every run of both used all {cfg.steps} steps below N = {cfg.max_n}: the largest N "
+                              "solved measures this budget, not either curriculum's ceiling." if s_cut and m_cut else ""))
     plot = doc.with_name(doc.stem + ".png")
     _plot(rows, plot)
     seeds = sorted({r["seed"] for r in rows})
@@ -182,7 +188,7 @@ def write_doc(rows: list[dict], cfg: Config) -> dict:
             f"bits), threshold {cfg.threshold}, seeds {seeds} (mean ± std). Command: `rnnzoo study curricula"
             f"{' --quick' if cfg.quick else ''}`; records: `{cfg.out_dir}/runs.jsonl`.", "",
             *coverage(len(rows), len(cfg.seeds) * len(TASKS) * len(CURRICULA)), "## Results", "", *table, "", f"![mean tau against the N solved]({plot.name})", "",
-            "## Verdict", "", *verdict, ""]
+            "## Verdict", "", *verdict, "", *cost_lines(rows), ""]
     doc.write_text("\n".join(text))
     return summary
 

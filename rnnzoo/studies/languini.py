@@ -24,7 +24,7 @@ import torch
 from rnnzoo.config_args import option
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.studies.charlm import score_bpc, stdlib_ids, train
-from rnnzoo.studies.records import Records, coverage
+from rnnzoo.studies.records import Records, cost_lines, coverage, fmt_std, setup_of
 
 CLAIM = ("At equal compute (tokens set by each model's measured throughput), the GPT baseline has the lower "
          "perplexity at every compute class, while the recurrent baseline (a quasi-LSTM with ten-fold throughput) "
@@ -87,12 +87,12 @@ def run(cfg: Config) -> dict:
     torch.set_num_threads(1)
     if cfg.quick:
         cfg = replace(cfg, **QUICK)
-    scale = "quick" if cfg.quick else "default"
-    records = Records(Path(cfg.out_dir) / "runs.jsonl", key=("kind", "model", "budget", "seed", "scale"))
+    setup = setup_of(asdict(cfg), per_run=("mixers", "budgets"))
+    records = Records(Path(cfg.out_dir) / "runs.jsonl", key=("kind", "model", "budget", "seed", "setup"))
     data = None
     for seed in cfg.seeds:
         for mixer in cfg.mixers:
-            ident = lambda kind, budget: dict(kind=kind, model=mixer, budget=budget, seed=seed, scale=scale)  # noqa: E731
+            ident = lambda kind, budget: dict(kind=kind, model=mixer, budget=budget, seed=seed, setup=setup)  # noqa: E731
             if cfg.report_only or all(records.get(**ident("run", b)) is not None for b in cfg.budgets):
                 continue
             data = data or stdlib_ids()
@@ -108,7 +108,7 @@ def run(cfg: Config) -> dict:
                             "tokens": steps * cfg.batch_size * cfg.seq_len, "cpu_s": time.process_time() - start,
                             "config": asdict(cfg)}
                 records.run(one, **ident("run", budget))
-    rows = [r for r in records.rows if r["scale"] == scale and r["seed"] in cfg.seeds and r["model"] in cfg.mixers]
+    rows = [r for r in records.rows if r.get("setup") == setup and r["seed"] in cfg.seeds and r["model"] in cfg.mixers]
     return write_doc(rows, cfg)
 
 
@@ -139,12 +139,6 @@ def crossing(fa: tuple[float, float], fb: tuple[float, float]) -> float | None:
     return None if abs(b1 - b2) < 1e-12 else float((a1 / a2) ** (1.0 / (b1 - b2)))
 
 
-def _fmt(values: list[float]) -> str:
-    if not values:
-        return "—"
-    return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
-
-
 def write_doc(rows: list[dict], cfg: Config) -> dict:
     doc = Path(cfg.doc)
     doc.parent.mkdir(parents=True, exist_ok=True)
@@ -158,7 +152,7 @@ def write_doc(rows: list[dict], cfg: Config) -> dict:
         cells = []
         for b in cfg.budgets:
             runs = _runs(rows, m, b)
-            cells.append(f"{_fmt([r['bpc'] for r in runs])} ({len(runs)} seed{'s' if len(runs) > 1 else ''}, "
+            cells.append(f"{fmt_std([r['bpc'] for r in runs])} ({len(runs)} seed{'s' if len(runs) > 1 else ''}, "
                          f"{int(np.mean([r['tokens'] for r in runs])) // 1000}k tok)"
                          if runs else "—")
         fit = f"{law[m][0]:.2f} · C^-{law[m][1]:.3f}" if law[m] else "—"
@@ -182,7 +176,7 @@ def write_doc(rows: list[dict], cfg: Config) -> dict:
             f"**Differences from the paper.** {DIFFERENCES}", "",
             *coverage(done, planned),
             "## Test bits per character at each compute class", "", *table, "",
-            f"![bits/char vs compute]({plot.name})", "", "## Verdict", "", *_verdict(rows, cfg, law), ""]
+            f"![bits/char vs compute]({plot.name})", "", "## Verdict", "", *_verdict(rows, cfg, law), "", *cost_lines(rows), ""]
     doc.write_text("\n".join(text))
     return summary
 

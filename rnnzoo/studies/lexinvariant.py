@@ -29,7 +29,16 @@ from rnnzoo import tasks
 from rnnzoo.config_args import option
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.objectives.lexinvariant import LexinvariantLM
-from rnnzoo.studies.records import command, fmt, markdown_table, mean_sd, present, run_missing, train_on_task
+from rnnzoo.studies.records import (
+    command,
+    cost_lines,
+    fmt,
+    markdown_table,
+    mean_sd,
+    present,
+    run_missing,
+    train_on_task,
+)
 from rnnzoo.tasks.base import masked_accuracy
 from rnnzoo.train import TrainConfig, Trainer
 from rnnzoo.train.trainer import lm_loss
@@ -49,9 +58,10 @@ class Config:
     seeds: tuple[int, ...] = option((0, 1, 2), "seeds of each configuration")
     out: str = option("results/studies/lexinvariant", "folder of results.jsonl (resumable)")
     doc: str = option("docs/studies/lexinvariant.md", "the report written at the end (its plot beside it)")
-    mixer: str = option("gla", "causal mixer of both models")
+    mixers: tuple[str, ...] = option(("attention", "gla"), "causal mixers, each trained as a standard and a "
+                                     "lexinvariant model (attention: the paper's Transformer)")
     d_model: int = option(64, "model width")
-    task_steps: int = option(600, "optimiser steps on MQAR")
+    task_steps: int = option(1500, "optimiser steps on MQAR")
     lm_steps: int = option(600, "optimiser steps on text")
     seq_len: int = option(256, "characters per text window (the context whose buckets are scored)")
     batch_size: int = option(16, "text windows per step (MQAR: twice as many sequences)")
@@ -142,12 +152,12 @@ def run_text(s: dict) -> dict:
 def run(config: Config) -> dict:
     torch.set_num_threads(1)
     c = scaled(config)
-    common = dict(mixer=c.mixer, d_model=c.d_model, lr=c.lr)
     task_settings = [dict(part="mqar", model=m, seed=seed, steps=c.task_steps, batch_size=2 * c.batch_size,
-                          task_options=MQAR, **common) for seed in c.seeds for m in MODELS]
+                          task_options=MQAR, mixer=mixer, d_model=c.d_model, lr=c.lr)
+                     for mixer in c.mixers for seed in c.seeds for m in MODELS]
     text_settings = [dict(part="text", model=m, seed=seed, steps=c.lm_steps, batch_size=c.batch_size,
-                          seq_len=c.seq_len, eval_windows=c.eval_windows, buckets=list(c.buckets), **common)
-                     for seed in c.seeds for m in MODELS]
+                          seq_len=c.seq_len, eval_windows=c.eval_windows, buckets=list(c.buckets), mixer=mixer,
+                          d_model=c.d_model, lr=c.lr) for mixer in c.mixers for seed in c.seeds for m in MODELS]
     if c.report_only:
         task_records, text_records = present(c.out, task_settings), present(c.out, text_settings)
     else:
@@ -157,60 +167,75 @@ def run(config: Config) -> dict:
 
 
 def write_report(c: Config, task_records: list[dict], text_records: list[dict], rerun: str) -> dict:
-    acc = {m: [r["accuracy"] for r in task_records if r["settings"]["model"] == m] for m in MODELS}
-    bits = {m: [r for r in text_records if r["settings"]["model"] == m] for m in MODELS}
+    """One row per (mixer, model) for MQAR, one text table per mixer, and a verdict per mixer."""
     edges = [0, *c.buckets]
     names = [f"{a + 1}-{b}" for a, b in zip(edges, edges[1:])]  # in position order (records keep sorted keys)
-    per = {m: {b: [r["bucket_bits"][b] for r in bits[m]] for b in names} for m in MODELS}
-    gaps = [mean_sd(per["lexinvariant"][b])[0] - mean_sd(per["standard"][b])[0] for b in names]
-    task_table = markdown_table(["model", f"MQAR accuracy ({MQAR})"], [[m, fmt(acc[m])] for m in MODELS])
-    text_table = markdown_table(["positions", *MODELS, "gap (lexinvariant − standard)"],
-                                [[b, fmt(per["standard"][b]), fmt(per["lexinvariant"][b]), f"{g:+.3f}"]
-                                 for b, g in zip(names, gaps)])
-    lex_acc, std_acc = mean_sd(acc["lexinvariant"])[0], mean_sd(acc["standard"])[0]
     chance = 1 / (MQAR["vocab"] - MQAR["vocab"] // 2)
-    manip = lex_acc > 5 * chance
-    shrinks = gaps[-1] < gaps[0]
-    verdict = (f"Symbol manipulation: the lexinvariant model reaches MQAR accuracy {lex_acc:.3f} (standard "
-               f"{std_acc:.3f}, chance {chance:.3f}): " + ("reproduced" if manip else "not reproduced") +
-               f". Convergence: the bits/char gap is {gaps[0]:+.3f} at positions {names[0]} and {gaps[-1]:+.3f} "
-               f"at {names[-1]}: " + ("it shrinks with context, as the paper reports" if shrinks else
-                                      "it does not shrink with context here") + ".")
+    task_rows, text_tables, verdicts, per_mixer, summary = [], [], [], {}, {}
+    for mixer in c.mixers:
+        acc = {m: [r["accuracy"] for r in task_records if r["settings"]["model"] == m
+                   and r["settings"]["mixer"] == mixer] for m in MODELS}
+        bits = {m: [r for r in text_records if r["settings"]["model"] == m and r["settings"]["mixer"] == mixer]
+                for m in MODELS}
+        task_rows += [[mixer, m, fmt(acc[m])] for m in MODELS]
+        if not all(acc.values()) or not all(bits.values()):
+            verdicts.append(f"- {mixer}: not every run is recorded yet.")
+            continue
+        per = per_mixer[mixer] = {m: {b: [r["bucket_bits"][b] for r in bits[m]] for b in names} for m in MODELS}
+        gaps = [mean_sd(per["lexinvariant"][b])[0] - mean_sd(per["standard"][b])[0] for b in names]
+        text_tables.append(f"`{mixer}`:\n\n" + markdown_table(
+            ["positions", *MODELS, "gap (lexinvariant − standard)"],
+            [[b, fmt(per["standard"][b]), fmt(per["lexinvariant"][b]), f"{g:+.3f}"] for b, g in zip(names, gaps)]))
+        lex_acc, std_acc = mean_sd(acc["lexinvariant"])[0], mean_sd(acc["standard"])[0]
+        manip, shrinks = lex_acc > 3 * chance, gaps[-1] < gaps[0]
+        verdicts.append(
+            f"- **{mixer}**. Symbol manipulation: the lexinvariant model reaches MQAR accuracy {lex_acc:.3f} "
+            f"(standard {std_acc:.3f}, chance {chance:.3f}): " + ("reproduced" if manip else "not reproduced")
+            + f". Convergence: the bits/char gap is {gaps[0]:+.3f} at positions {names[0]} and {gaps[-1]:+.3f} at "
+            f"{names[-1]}: " + ("it shrinks with context, as the paper reports" if shrinks else
+                                "it does not shrink with context here") + ".")
+        summary.update({f"{mixer}_mqar_lexinvariant": round(lex_acc, 4), f"{mixer}_mqar_standard": round(std_acc, 4),
+                        f"{mixer}_gap_first_bucket": round(gaps[0], 4), f"{mixer}_gap_last_bucket": round(gaps[-1], 4)})
+    verdict = "\n".join(verdicts)
     doc = Path(c.doc)
-    plot(per, names, doc.with_suffix(".png"))
+    plot(per_mixer, names, doc.with_suffix(".png"))
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(
         f"# Lexinvariant language models\n\n**Paper's claim.** {CLAIM}\n\n"
         f"**What we implement.** `rnnzoo.objectives.lexinvariant.LexinvariantLM`: no embedding table; per sequence "
         f"each token id gets a vector drawn from N(0, I/d), the same at every occurrence in the sequence, fresh in "
         f"the next; the head is tied to the same random matrix (logit of v = <RMSNorm(h), E_b[v]>), as in the "
-        f"paper. Both models: 2 layers of `{c.mixer}`, d_model {c.d_model}, lr {c.lr}, seeds {list(c.seeds)}.\n\n"
+        f"paper. Models: 2 layers of each of {', '.join(f'`{m}`' for m in c.mixers)} (the paper's models are "
+        f"Transformers), d_model {c.d_model}, lr {c.lr}, seeds {list(c.seeds)}.\n\n"
         f"## In-context symbol manipulation (associative recall)\n\n{c.task_steps} steps, batch "
-        f"{2 * c.batch_size}; test accuracy on 256 sequences (mean ± sd (seeds)).\n\n{task_table}\n"
-        f"## Text: bits per character by position\n\nStandard-library corpus of `rnnzoo lm` (characters), "
+        f"{2 * c.batch_size}; test accuracy on 256 sequences (mean ± sd (seeds)); MQAR {MQAR}.\n\n"
+        + markdown_table(["mixer", "model", "MQAR accuracy"], task_rows)
+        + f"\n## Text: bits per character by position\n\nStandard-library corpus of `rnnzoo lm` (characters), "
         f"{c.lm_steps} steps of batch {c.batch_size} windows of {c.seq_len}; valid loss over {c.eval_windows} "
-        f"windows, averaged within each position bucket.\n\n{text_table}\n"
-        f"![bits per character by position]({doc.with_suffix('.png').name})\n\n**Verdict.** {verdict}\n\n"
-        f"Reproduce: `{rerun}` (results: `{c.out}/results.jsonl`, resumable).\n")
-    return {"doc": str(doc), "verdict": verdict, "mqar_lexinvariant": round(lex_acc, 4),
-            "mqar_standard": round(std_acc, 4), "gap_first_bucket": round(gaps[0], 4),
-            "gap_last_bucket": round(gaps[-1], 4)}
+        f"windows, averaged within each position bucket.\n\n" + "\n".join(text_tables)
+        + f"\n![bits per character by position]({doc.with_suffix('.png').name})\n\n**Verdict.**\n\n{verdict}\n\n"
+        + "".join(line + "\n\n" for line in cost_lines(task_records + text_records))
+        + f"Reproduce: `{rerun}` (results: `{c.out}/results.jsonl`, resumable).\n")
+    return {"doc": str(doc), "verdict": verdict, **summary}
 
 
-def plot(per: dict, names: list[str], path: Path) -> None:
+def plot(per_mixer: dict, names: list[str], path: Path) -> None:
+    """Valid bits/char by position bucket: one line per (mixer, model), the seeds' sd as error bars."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    for m in MODELS:
-        stats = [mean_sd(per[m][b]) for b in names]
-        ax.errorbar(range(len(names)), [s[0] for s in stats], yerr=[s[1] for s in stats], marker="o", label=m)
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    for mixer, per in per_mixer.items():
+        for m in MODELS:
+            stats = [mean_sd(per[m][b]) for b in names]
+            ax.errorbar(range(len(names)), [s[0] for s in stats], yerr=[s[1] for s in stats], marker="o",
+                        label=f"{mixer} {m}", linestyle="-" if m == "standard" else "--")
     ax.set_xticks(range(len(names)), names)
     ax.set_xlabel("position in window")
     ax.set_ylabel("valid bits per character")
-    ax.legend()
+    ax.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)

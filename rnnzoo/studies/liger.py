@@ -27,7 +27,7 @@ from rnnzoo.config_args import option
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.studies.charlm import score_bpc, stdlib_ids, train
 from rnnzoo.studies.liger_model import GATES, add_lora, linearise
-from rnnzoo.studies.records import Records, coverage
+from rnnzoo.studies.records import Records, cost_lines, coverage, fmt_std, setup_of
 
 CLAIM = ("Converting a pretrained Transformer into a gated linear recurrence that reuses its key projection for the "
          "gates, then LoRA fine-tuning on a tiny fraction of the pre-training tokens, recovers most of the teacher's "
@@ -94,12 +94,12 @@ def run(cfg: Config) -> dict:
     torch.set_num_threads(1)
     if cfg.quick:
         cfg = replace(cfg, **QUICK)
-    scale = "quick" if cfg.quick else "default"
-    records = Records(Path(cfg.out_dir) / "runs.jsonl", key=("kind", "variant", "finetune", "gate", "seed", "scale"))
+    setup = setup_of(asdict(cfg), per_run=("finetunes",))
+    records = Records(Path(cfg.out_dir) / "runs.jsonl", key=("kind", "variant", "finetune", "gate", "seed", "setup"))
     data = None
     for seed in cfg.seeds:
         ident = lambda kind, variant, ft: dict(kind=kind, variant=variant, finetune=ft, gate=cfg.gate,  # noqa: E731
-                                               seed=seed, scale=scale)
+                                               seed=seed, setup=setup)
         plan = [ident("teacher", "attention", "none"), ident("teacher", "attention", "full")]
         plan += [ident("converted", v, ft) for v in VARIANTS for ft in ("none", *cfg.finetunes)]
         plan += [ident("scratch", v, "full") for v in VARIANTS]
@@ -138,19 +138,13 @@ def run(cfg: Config) -> dict:
                 return {"bpc": score(model), "trainable": trainable(model), "config": asdict(cfg)}
 
             records.run(scratch, **ident("scratch", variant, "full"))
-    rows = [r for r in records.rows if r["scale"] == scale and r["seed"] in cfg.seeds and r["gate"] == cfg.gate]
+    rows = [r for r in records.rows if r.get("setup") == setup and r["seed"] in cfg.seeds and r["gate"] == cfg.gate]
     return write_doc(rows, cfg)
 
 
 # -- the page ----------------------------------------------------------------------------------------------------
 def _bpc(rows: list[dict], kind: str, variant: str, ft: str) -> list[float]:
     return [r["bpc"] for r in rows if (r["kind"], r["variant"], r["finetune"]) == (kind, variant, ft)]
-
-
-def _fmt(values: list[float]) -> str:
-    if not values:
-        return "—"
-    return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
 
 
 def _lines(cfg: Config) -> list[tuple[str, str, str, str]]:
@@ -182,7 +176,7 @@ def write_doc(rows: list[dict], cfg: Config) -> dict:
             steps = f"trained {cfg.finetune_steps} steps"
         delta = f"{np.mean(v) - t_mean:+.3f}" if v and t else "—"
         pct = f"{100 * t_mean / np.mean(v):.1f}%" if v and t else "—"
-        table.append(f"| {label} | {steps} | {n if n is not None else '—'} | {_fmt(v)} | {delta} | {pct} |")
+        table.append(f"| {label} | {steps} | {n if n is not None else '—'} | {fmt_std(v)} | {delta} | {pct} |")
         summary[f"{label} {ft} bpc"] = round(float(np.mean(v)), 3) if v else None
     plot = doc.with_name(doc.stem + ".png")
     _plot(rows, cfg, t_mean, plot)
@@ -199,7 +193,7 @@ def write_doc(rows: list[dict], cfg: Config) -> dict:
             f"**Differences from the paper.** {DIFFERENCES}", "",
             *coverage(len(rows), planned),
             "## Test bits per character", "", *table, "", f"![bits/char of each model]({plot.name})", "",
-            "## Verdict", "", *_verdict(rows, cfg, t_mean), ""]
+            "## Verdict", "", *_verdict(rows, cfg, t_mean), "", *cost_lines(rows), ""]
     doc.write_text("\n".join(text))
     return summary
 

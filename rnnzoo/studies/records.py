@@ -4,7 +4,8 @@ a causal LM on a synthetic task with a given loss.
 One store, :class:`Records`: each finished run is one JSONL line holding the fields that identify it, so a killed
 study rerun with the same command skips what is done and appends the rest. Two ways to identify a run:
 
-- by named fields (``Records(path, key=("model", "seed", ...))``; the fields are stored at the top of the line);
+- by named fields (``Records(path, key=("model", "seed", "setup", ...))``; the fields are stored at the top of the
+  line; ``setup`` = ``setup_of`` the study's config);
 - by a hash of its whole settings dict (``run_missing`` / ``present`` on ``out/results.jsonl``: the line holds
   ``key`` = ``key_of(settings)`` and ``settings``).
 """
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -80,6 +82,30 @@ def coverage(done: int, planned: int) -> list[str]:
             f"Rerun the command to complete them (it resumes).", ""]
 
 
+NOT_RESULT = ("quick", "seeds", "out", "out_dir", "doc", "report_only")  # config fields that never change a run
+
+
+def setup_of(config: dict, per_run: tuple[str, ...] = ()) -> str:
+    """The hash of a study config's fields that change a run's result: not where it writes, which seeds run,
+    nor the list fields ``per_run`` whose values each run records itself (e.g. ``levels`` when every run holds
+    its ``level``). Records store it as ``setup``, so a run made under other settings (``--steps 1000``, a new
+    default) is never resumed into, or averaged with, runs made under these."""
+    return key_of({k: v for k, v in config.items() if k not in NOT_RESULT and k not in per_run})
+
+
+def cost_lines(rows: list[dict]) -> list[str]:
+    """A paragraph on what the recorded runs cost (the ``cost`` that ``Records.run`` stamps; older runs lack it)."""
+    costed = [r["cost"] for r in rows if "cost" in r]
+    if not costed:
+        return []
+    cpu, wall = sum(c["cpu_s"] for c in costed), sum(c["wall_s"] for c in costed)
+    loads = [c["load_1m"] for c in costed]
+    return [f"**Cost.** {len(costed)} of the {len(rows)} runs shown record their cost: {cpu / 60:.1f} CPU-minutes, "
+            f"{wall / 60:.1f} minutes of wall clock run one after another (one thread each), at a load average of "
+            f"{min(loads):.1f}-{max(loads):.1f} on a {rows[0]['provenance'].get('logical_cores', '?')}-core "
+            f"{rows[0]['provenance'].get('cpu', 'CPU')}."]
+
+
 def key_of(settings: dict) -> str:
     """A hash of every setting that changes a run's result."""
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:20]
@@ -125,6 +151,14 @@ def fmt(values: list[float], digits: int = 3) -> str:
         return "–"
     m, s = mean_sd(values)
     return f"{m:.{digits}f} ± {s:.{digits}f} ({len(values)})"
+
+
+def fmt_std(values: list[float]) -> str:
+    """"mean ± std" of ``values`` to 3 places, std the population one (numpy's); the value alone for one, "—"
+    for none."""
+    if not values:
+        return "—"
+    return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from rnnzoo.tasks.base import IGNORE, Task, check_n, generator
-from rnnzoo.tasks.mqar import power_law_probs
+from rnnzoo.tasks.mqar import check_power_a, power_law_probs, query_gaps
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,7 @@ class CompositionalMQAR(Task):
         third = self.vocab // 3
         if third - 1 < side or self.vocab - 2 * third < self.num_kv_pairs:
             raise ValueError(f"vocab={self.vocab} too small for {self.num_kv_pairs} pairs")
-        if not 0 < self.power_a <= 1:
-            raise ValueError(f"power_a must be in (0, 1], got {self.power_a}")
+        check_power_a(self.power_a)
 
     @property
     def vocab_size(self) -> int:
@@ -65,8 +64,7 @@ class CompositionalMQAR(Task):
         ctx = 3 * k
         inputs = torch.randint(self.vocab, (n, self.seq_len), generator=g)
         inputs[:, 0:ctx:3], inputs[:, 1:ctx:3], inputs[:, 2:ctx:3] = k1, k2, values
-        gaps = torch.multinomial(power_law_probs((self.seq_len - ctx) // 3, self.power_a).float().expand(n, -1),
-                                 k, replacement=False, generator=g)
+        gaps = query_gaps(power_law_probs((self.seq_len - ctx) // 3, self.power_a), n, k, g)
         rows, pos = torch.arange(n)[:, None], ctx + 3 * gaps
         targets = torch.full((n, self.seq_len), IGNORE, dtype=torch.long)
         inputs[rows, pos], inputs[rows, pos + 1], targets[rows, pos + 1] = k1, k2, values

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from rnnzoo.tasks.base import IGNORE, Task, check_n, generator
-from rnnzoo.tasks.mqar import power_law_probs
+from rnnzoo.tasks.mqar import check_power_a, power_law_probs, query_gaps
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,7 @@ class ForgettingMQAR(Task):
                              f"{2 * (k + u) + 2 * k} tokens")
         if self.vocab // 2 - 1 < k or self.vocab - self.vocab // 2 < k + (u > 0):
             raise ValueError(f"vocab={self.vocab} too small for {k} distinct keys and values")
-        if not 0 < self.power_a <= 1:
-            raise ValueError(f"power_a must be in (0, 1], got {self.power_a}")
+        check_power_a(self.power_a)
 
     @property
     def vocab_size(self) -> int:
@@ -68,9 +67,7 @@ class ForgettingMQAR(Task):
         inputs = torch.randint(self.vocab, (n, self.seq_len), generator=g)
         inputs[:, 0:2 * k:2], inputs[:, 1:2 * k:2] = keys, original + half
         inputs[:, 2 * k:ctx:2], inputs[:, 2 * k + 1:ctx:2] = keys.gather(1, which), new + half
-        space = (self.seq_len - ctx) // 2
-        gaps = torch.multinomial(power_law_probs(space, self.power_a).float().expand(n, -1), k,
-                                 replacement=False, generator=g)
+        gaps = query_gaps(power_law_probs((self.seq_len - ctx) // 2, self.power_a), n, k, g)
         rows, pos = torch.arange(n)[:, None], ctx + 2 * gaps
         targets = torch.full((n, self.seq_len), IGNORE, dtype=torch.long)
         inputs[rows, pos], targets[rows, pos] = keys, final

@@ -32,6 +32,18 @@ def power_law_probs(space: int, power_a: float) -> torch.Tensor:
     return p / p.sum()
 
 
+def check_power_a(power_a: float) -> None:
+    """The exponent of ``power_law_probs`` must be in (0, 1] (1: uniform gaps)."""
+    if not 0 < power_a <= 1:
+        raise ValueError(f"power_a must be in (0, 1], got {power_a}")
+
+
+def query_gaps(probs: torch.Tensor, n: int, k: int, g: torch.Generator) -> torch.Tensor:
+    """[n, k] int64: k distinct gaps per row, drawn without replacement from probs [space] (``power_law_probs``):
+    where Zoology's generators place their queries after the context."""
+    return torch.multinomial(probs.float().expand(n, -1), k, replacement=False, generator=g)
+
+
 @dataclass(frozen=True)
 class MQAR(Task):
     paper = "Arora et al. 2023, Zoology (MQAR); JRT: Arora et al. 2024, Just read twice"
@@ -50,8 +62,7 @@ class MQAR(Task):
                              f"seq_len={self.seq_len}")
         if self.vocab // 2 - 1 < self.num_kv_pairs:
             raise ValueError(f"vocab={self.vocab} too small for {self.num_kv_pairs} distinct keys")
-        if not 0 < self.power_a <= 1:
-            raise ValueError(f"power_a must be in (0, 1], got {self.power_a}")
+        check_power_a(self.power_a)
 
     @property
     def vocab_size(self) -> int:
@@ -68,8 +79,7 @@ class MQAR(Task):
         k, half, ctx = self.num_kv_pairs, self.vocab // 2, 2 * self.num_kv_pairs
         keys = torch.rand(n, half - 1, generator=g).argsort(1)[:, :k] + 1
         values = torch.rand(n, self.vocab - half, generator=g).argsort(1)[:, :k] + half
-        p = self.gap_probs().float().expand(n, -1)
-        gaps = torch.multinomial(p, k, replacement=False, generator=g)  # key i is queried at gap i
+        gaps = query_gaps(self.gap_probs(), n, k, g)  # key i is queried at gap i
         inputs = torch.randint(self.vocab, (n, self.seq_len), generator=g)
         targets = torch.full((n, self.seq_len), IGNORE, dtype=torch.long)
         inputs[:, 0:ctx:2], inputs[:, 1:ctx:2] = keys, values

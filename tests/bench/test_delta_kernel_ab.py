@@ -14,8 +14,8 @@ CSRC = Path(delta_kernel_ab.__file__).resolve().parents[1] / "rnnzoo" / "ops" / 
 
 @pytest.mark.skipif(load("delta_rule") is None or shutil.which("cc") is None, reason="no C compiler")
 def test_same_source_against_itself_writes_a_row_per_case(tmp_path):
-    for name in ("delta_rule.c", "simd.h"):
-        shutil.copy(CSRC / name, tmp_path / name)
+    for path in [CSRC / "delta_rule.c", *CSRC.glob("*.h")]:
+        shutil.copy(path, tmp_path / path.name)
     out = tmp_path / "ab.json"
     delta_kernel_ab.main(["--old", str(tmp_path / "delta_rule.c"), "--T", "4", "--rounds", "1", "--out", str(out)])
     rows = json.loads(out.read_text())["rows"]

@@ -11,4 +11,5 @@ def test_lexinvariant_runs_on_a_small_corpus(tmp_path, monkeypatch):
     summary = lexinvariant.run(config)
     text = (tmp_path / "lex.md").read_text()
     assert "| 1-4 |" in text and "| 5-16 |" in text and (tmp_path / "lex.png").exists()
-    assert set(summary) >= {"mqar_lexinvariant", "gap_first_bucket", "verdict"}
+    assert set(summary) >= {f"{m}_{k}" for m in ("attention", "gla") for k in ("mqar_lexinvariant", "gap_first_bucket")}
+    assert "**attention**. Symbol manipulation" in summary["verdict"] and "**gla**" in summary["verdict"]

@@ -1,5 +1,16 @@
 from rnnzoo.studies import birdie, get, lexinvariant, meap
-from rnnzoo.studies.records import Records, command, coverage, fmt, hashed, key_of, present, run_missing
+from rnnzoo.studies.records import (
+    Records,
+    command,
+    cost_lines,
+    coverage,
+    fmt,
+    hashed,
+    key_of,
+    present,
+    run_missing,
+    setup_of,
+)
 
 
 def test_registered_and_the_rerun_command():
@@ -37,3 +48,21 @@ def test_hashed_records_are_records_keyed_by_the_settings_hash(tmp_path):
     run_missing(tmp_path, [{"a": 1}], lambda s: {"value": 1}, log=lambda m: None)
     (row,) = hashed(tmp_path).rows
     assert row["key"] == key_of({"a": 1}) and row["settings"] == {"a": 1} and row["value"] == 1
+
+
+def test_setup_of_hashes_only_what_changes_a_run():
+    base = {"steps": 400, "seeds": [0], "out_dir": "a", "doc": "x.md", "levels": [0.0, 0.5], "quick": False}
+    same = {**base, "seeds": [1, 2], "out_dir": "b", "doc": "y.md", "report_only": True, "quick": True}
+    assert setup_of(base) == setup_of(same)
+    assert setup_of(base) != setup_of({**base, "steps": 401})
+    assert setup_of(base) != setup_of({**base, "levels": [0.0]})
+    assert setup_of(base, per_run=("levels",)) == setup_of({**base, "levels": [0.0]}, per_run=("levels",))
+
+
+def test_cost_lines_sum_the_recorded_costs_and_skip_rows_without():
+    prov = {"logical_cores": 2, "cpu": "X"}
+    rows = [{"cost": {"cpu_s": 60.0, "wall_s": 90.0, "load_1m": 1.0}, "provenance": prov},
+            {"cost": {"cpu_s": 120.0, "wall_s": 150.0, "load_1m": 2.5}, "provenance": prov}, {"provenance": prov}]
+    (line,) = cost_lines(rows)
+    assert "2 of the 3 runs" in line and "3.0 CPU-minutes" in line and "4.0 minutes" in line and "1.0-2.5" in line
+    assert cost_lines([{"provenance": prov}]) == []

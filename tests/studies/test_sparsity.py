@@ -1,3 +1,4 @@
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,8 @@ def test_a_tiny_study_writes_records_and_doc(tmp_path, monkeypatch):
     assert len(rows) == 3 * (3 + 2)  # pruned at every level, random graph above 0
     doc = (tmp_path / "doc" / "sp.md").read_text()
     assert "| lstm | random graph |" in doc and "## Verdict" in doc and (tmp_path / "doc" / "sp.png").exists()
+    sp.run(replace(tiny(tmp_path), seeds=(0,), levels=(0.0,)))  # resumes: a subset of the same setup runs nothing
+    assert len(Records(tmp_path / "out" / "runs.jsonl", ("kind",)).rows) == 15
+    sp.run(replace(tiny(tmp_path), steps=3, levels=(0.0,)))  # other settings: new runs, never the old ones
+    rows = Records(tmp_path / "out" / "runs.jsonl", ("kind",)).rows
+    assert len(rows) == 15 + 3 and len({r["setup"] for r in rows}) == 2

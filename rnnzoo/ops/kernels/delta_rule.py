@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from rnnzoo.ops.kernels import native
+from rnnzoo.ops.kernels import native, segmented
 
 SEGMENT = 32  # tokens between saved states: the backward pass recomputes [SEGMENT * n + 1, K, V] at a time
 
@@ -45,16 +45,9 @@ class KernelFn(torch.autograd.Function):
         batch, length, heads, dk = q.shape
         dv, n = x.shape[-1], k.shape[1] // length
         seg = ctx.segment = SEGMENT  # read once: the backward pass must cut the same segments
-        o = x.new_empty(batch, length, heads, dv)
-        s = x.new_empty(batch, heads, dk, dv)
-        ckpt = x.new_empty(batch * heads, -(-length // seg), dk, dv)
-        scratch = x.new_empty(native.workers(batch * heads), _scratch_size(dk, dv))
-        fwd = native.function(lib, "delta_rule_fwd", x.dtype)
-
-        def work(i0, i1, w):
-            fwd(*native.args(heads, length, n, dk, dv, per_key, q, k, a, x, g, s0, o, s, ckpt, seg, i0, i1, scratch[w]))
-
-        native.run_parallel(work, batch * heads)
+        o, s, ckpt = segmented.outputs(x, batch, length, heads, dk, dv, seg)
+        segmented.launch(lib, "delta_rule_fwd", x, batch * heads,
+                         (heads, length, n, dk, dv, per_key, q, k, a, x, g, s0, o, s, ckpt, seg), (_scratch_size(dk, dv),))
         ctx.save_for_backward(q, k, a, x, g, s0, ckpt)
         ctx.set_materialize_grads(False)
         return o, s
@@ -71,17 +64,10 @@ class KernelFn(torch.autograd.Function):
         dq, dk_, da, dx = (torch.empty_like(t) for t in (q, k, a, x))
         dg = None if g is None else torch.empty_like(g)
         ds0 = None if s0 is None else torch.empty_like(s0)
-        workers = native.workers(batch * heads)
-        scratch = x.new_empty(workers, _scratch_size(dk, dv))
-        work_buf = x.new_empty(workers, _work_size(dk, dv, seg, n))
-        bwd = native.function(lib, "delta_rule_bwd", x.dtype)
         per_key = g is not None and g.dim() == 4
-
-        def work(i0, i1, w):
-            bwd(*native.args(heads, length, n, dk, dv, per_key, q, k, a, x, g, ckpt, seg, do, ds, dq, dk_, da, dx,
-                              dg, ds0, i0, i1, scratch[w], work_buf[w]))
-
-        native.run_parallel(work, batch * heads)
+        segmented.launch(lib, "delta_rule_bwd", x, batch * heads,
+                         (heads, length, n, dk, dv, per_key, q, k, a, x, g, ckpt, seg, do, ds, dq, dk_, da, dx, dg, ds0),
+                         (_scratch_size(dk, dv), _work_size(dk, dv, seg, n)))
         return dq, dk_, da, dx, dg, ds0
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from rnnzoo.ops.kernels import native
+from rnnzoo.ops.kernels import native, segmented
 from rnnzoo.ops.kernels.delta_rule import fits  # noqa: F401 (the same vectorised loops: the same size rule)
 
 SEGMENT = 32  # tokens between saved states: the backward pass recomputes [SEGMENT + 1, K, V] at a time
@@ -40,16 +40,9 @@ class KernelFn(torch.autograd.Function):
         batch, length, heads, dk = q.shape
         dv = v.shape[-1]
         seg = ctx.segment = SEGMENT  # read once: the backward pass must cut the same segments
-        o = v.new_empty(batch, length, heads, dv)
-        s = v.new_empty(batch, heads, dk, dv)
-        ckpt = v.new_empty(batch * heads, -(-length // seg), dk, dv)
-        scratch = v.new_empty(native.workers(batch * heads), _scratch_size(dk, dv))
-        fwd = native.function(lib, "dplr_fwd", v.dtype)
-
-        def work(i0, i1, i):
-            fwd(*native.args(heads, length, dk, dv, q, k, v, a, b, w, s0, o, s, ckpt, seg, i0, i1, scratch[i]))
-
-        native.run_parallel(work, batch * heads)
+        o, s, ckpt = segmented.outputs(v, batch, length, heads, dk, dv, seg)
+        segmented.launch(lib, "dplr_fwd", v, batch * heads, (heads, length, dk, dv, q, k, v, a, b, w, s0, o, s, ckpt, seg),
+                         (_scratch_size(dk, dv),))
         ctx.save_for_backward(q, k, v, a, b, w, s0, ckpt)
         ctx.set_materialize_grads(False)
         return o, s
@@ -66,16 +59,9 @@ class KernelFn(torch.autograd.Function):
         dq, dk_, dv_, da, db = (torch.empty_like(t) for t in (q, k, v, a, b))
         dgk = None if w is None else torch.empty_like(w)
         ds0 = None if s0 is None else torch.empty_like(s0)
-        workers = native.workers(batch * heads)
-        scratch = v.new_empty(workers, _scratch_size(dk, dv))
-        work_buf = v.new_empty(workers, _work_size(dk, dv, seg))
-        bwd = native.function(lib, "dplr_bwd", v.dtype)
-
-        def work(i0, i1, i):
-            bwd(*native.args(heads, length, dk, dv, q, k, v, a, b, w, ckpt, seg, do, ds, dq, dk_, dv_, da, db, dgk,
-                              ds0, i0, i1, scratch[i], work_buf[i]))
-
-        native.run_parallel(work, batch * heads)
+        segmented.launch(lib, "dplr_bwd", v, batch * heads,
+                         (heads, length, dk, dv, q, k, v, a, b, w, ckpt, seg, do, ds, dq, dk_, dv_, da, db, dgk, ds0),
+                         (_scratch_size(dk, dv), _work_size(dk, dv, seg)))
         return dq, dk_, dv_, da, db, dgk, ds0
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from rnnzoo.ops.kernels import native
+from rnnzoo.ops.kernels import native, segmented
 
 SEGMENT = 64  # steps between saved states: the backward pass recomputes [SEGMENT + 1, K, V] at a time
 
@@ -37,19 +37,13 @@ class KernelFn(torch.autograd.Function):
         batch, length, heads, dk = q.shape
         dv = v.shape[-1]
         seg = ctx.segment = SEGMENT  # read once: the backward pass must cut the same segments
-        o = v.new_empty(v.shape)
-        c, n, m = v.new_empty(c0.shape), v.new_empty(n0.shape), v.new_empty(m0.shape)
+        o, c, ckpt = segmented.outputs(v, batch, length, heads, dk, dv, seg)
+        n, m = v.new_empty(n0.shape), v.new_empty(m0.shape)
         mt, den = v.new_empty(i.shape), v.new_empty(i.shape)
-        nseg = -(-length // seg)
-        ckpt, ckn = v.new_empty(batch * heads, nseg, dk, dv), v.new_empty(batch * heads, nseg, dk)
-        scratch = v.new_empty(native.workers(batch * heads), dk * dv + dk)
-        fwd = native.function(lib, "mlstm_fwd", v.dtype)
-
-        def work(i0, i1, w):
-            fwd(*native.args(heads, length, dk, dv, float(eps), q, k, v, i, f, c0, n0, m0, o, c, n, m, mt, den, ckpt,
-                             ckn, seg, i0, i1, scratch[w]))
-
-        native.run_parallel(work, batch * heads)
+        ckn = v.new_empty(batch * heads, ckpt.shape[1], dk)
+        segmented.launch(lib, "mlstm_fwd", v, batch * heads,
+                         (heads, length, dk, dv, float(eps), q, k, v, i, f, c0, n0, m0, o, c, n, m, mt, den, ckpt, ckn,
+                          seg), (dk * dv + dk,))
         ctx.eps = eps
         ctx.save_for_backward(q, k, v, i, f, m0, o, mt, den, ckpt, ckn)
         ctx.set_materialize_grads(False)
@@ -66,16 +60,9 @@ class KernelFn(torch.autograd.Function):
         dc, dn, dm = (None if t is None else t.contiguous() for t in (dc, dn, dm))
         dq, dk_, dv, di, df = (torch.empty_like(t) for t in (q, k, v, i, f))
         dc0, dn0, dm0 = (q.new_empty(batch, heads, dk, dv_), q.new_empty(batch, heads, dk), torch.empty_like(m0))
-        workers = native.workers(batch * heads)
-        scratch = v.new_empty(workers, dk * dv_ + dk)
-        work_buf = v.new_empty(workers, _work_size(dk, dv_, seg))
-        bwd = native.function(lib, "mlstm_bwd", v.dtype)
-
-        def work(i0, i1, w):
-            bwd(*native.args(heads, length, dk, dv_, float(ctx.eps), q, k, v, i, f, m0, o, mt, den, ckpt, ckn, seg, do,
-                             dc, dn, dm, dq, dk_, dv, di, df, dc0, dn0, dm0, i0, i1, scratch[w], work_buf[w]))
-
-        native.run_parallel(work, batch * heads)
+        segmented.launch(lib, "mlstm_bwd", v, batch * heads,
+                         (heads, length, dk, dv_, float(ctx.eps), q, k, v, i, f, m0, o, mt, den, ckpt, ckn, seg, do, dc,
+                          dn, dm, dq, dk_, dv, di, df, dc0, dn0, dm0), (dk * dv_ + dk, _work_size(dk, dv_, seg)))
         return dq, dk_, dv, di, df, dc0, dn0, dm0, None
 
 

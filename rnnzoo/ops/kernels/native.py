@@ -82,7 +82,8 @@ def _build(name: str) -> tuple[ctypes.CDLL | None, str]:
     if cc is None:
         return None, "no C compiler found (set CC, or install gcc or clang)"
     src = _SRC / f"{name}.c"
-    headers = b"".join(h.read_bytes() for h in sorted(_SRC.glob("*.h")))
+    # every shared header by name and content: an edit of any, or text moved from one to another, rebuilds
+    headers = b"".join(h.name.encode() + b"\0" + h.read_bytes() + b"\0" for h in sorted(_SRC.glob("*.h")))
     flags = repr((_BASE_FLAGS, _ARCH_FLAGS, cc)).encode()
     key = hashlib.sha256(src.read_bytes() + headers + flags + _cpu_id()).hexdigest()[:16]
     lib = _cache_dir() / f"{name}-{key}.so"

@@ -90,6 +90,31 @@ def test_the_cache_key_names_the_cpu(fresh_build, monkeypatch):
     assert len(list((fresh_build / "native").glob("selective_scan-*.so"))) == 2
 
 
+def test_a_header_edit_rebuilds_every_kernel(fresh_build, monkeypatch, tmp_path):
+    # the kernels include shared headers (simd.h, rows.h): a build must not outlive an edit of one, nor text
+    # moved from one header to another (the same bytes in all, in another file)
+    if native._compiler() is None:
+        pytest.skip("no C compiler on this machine")
+    src = tmp_path / "csrc"
+    shutil.copytree(native._SRC, src)
+    monkeypatch.setattr(native, "_SRC", src)
+
+    def builds():
+        native._build.cache_clear()
+        assert native.load("rms_norm") is not None
+        return len(list((fresh_build / "native").glob("rms_norm-*.so")))
+
+    assert builds() == 1
+    rows, simd = (src / "rows.h").read_text(), (src / "simd.h").read_text()
+    (src / "rows.h").write_text(rows + "/* edited */\n")
+    assert builds() == 2
+    (src / "rows.h").write_text(rows)
+    assert builds() == 2  # back to the first build
+    (src / "rows.h").write_text(rows[:-10])
+    (src / "simd.h").write_text(rows[-10:] + simd)  # "rows.h" sorts before "simd.h": the same bytes in turn
+    assert builds() == 3
+
+
 @pytest.mark.parametrize("cc", ["gcc-11", "gcc-12", "clang"])
 def test_builds_with_other_compilers_where_installed(fresh_build, monkeypatch, cc):
     # gcc before 12 has no __builtin_shufflevector: simd.h sums lanes one by one there

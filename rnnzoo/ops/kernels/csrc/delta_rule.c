@@ -26,13 +26,10 @@
  * as given (exp(g) underflowing to 0 behaves as in the loop).
  *
  * Two implementations of the same loops: float32 with K and V multiples of 16 (V <= 256) in 16-wide vectors
- * (simd.h), one pass over S per row forward and one over S and Lambda per row backward (below), and plain
+ * (simd.h, rows.h), one pass over S per row forward and one over S and Lambda per row backward (below), and plain
  * loops, pass by pass, for other sizes and for float64.
  */
-#include <stdint.h>
-#include <string.h>
-
-#include "simd.h"
+#include "rows.h"
 
 #define FWD_ARGS(T) int64_t H, int64_t L, int64_t n, int64_t K, int64_t V, int64_t per_key,                       \
     const T *q, const T *k, const T *a, const T *x, const T *g, const T *s0, T *o, T *sT, T *ckpt, int64_t seg,   \
@@ -43,11 +40,9 @@
     const T *dout, const T *dsT, T *dq, T *dk, T *da, T *dx, T *dg, T *ds0, int64_t i0, int64_t i1
 #define BWD_PASS H, L, n, K, V, per_key, q, k, a, x, g, ckpt, seg, dout, dsT, dq, dk, da, dx, dg, ds0, i0, i1
 
-/* offsets in the [B, T, H, *] tensors (token t) and the [B, T n, H, *] ones (row r) of item i */
+/* offsets in the [B, T, H, *] tensors (token t: AT, rows.h) and the [B, T n, H, *] ones (row r) of item i */
 #define ITEM_BASE const int64_t base = (i / H) * L * H + i % H, rbase = (i / H) * L * n * H + i % H;
-#define AT(t, width) ((base + (t) * H) * (width))
 #define ROW(r, width) ((rbase + (r) * H) * (width))
-#define STATE(i) ((i) * K * V)
 #define GW (per_key ? K : 1) /* width of g per token */
 
 /* e[0..K) = exp(g_t) per row of S (1 without g; g holds the decays exp(g), see below) */
@@ -55,6 +50,9 @@
     for (int64_t r = 0; r < K; r++) e[r] = g ? g[AT(t, GW) + (per_key ? r : 0)] : (T)1;
 
 /* ---- plain loops: any K, V; float32 and float64 ---- */
+
+DEFINE_PLAIN_ROWS(float, f32)
+DEFINE_PLAIN_ROWS(double, f64)
 
 #define DEFINE_PLAIN(T, SUFFIX)                                                                                   \
 /* one row: u = x - (d . S)^T a, then next = d . S + k u^T (next may be S); d = decays or NULL (none) */          \
@@ -77,18 +75,14 @@ static void fwd_plain_##SUFFIX(FWD_ARGS(T), T *S, T *e, T *u) {                 
         ITEM_BASE                                                                                                 \
         for (int64_t z = 0; z < K * V; z++) S[z] = s0 ? s0[STATE(i) + z] : (T)0;                                  \
         for (int64_t t = 0; t < L; t++) {                                                                         \
-            if (t % seg == 0) memcpy(ckpt + (i * nseg + t / seg) * K * V, S, K * V * sizeof(T));                  \
+            if (t % seg == 0) memcpy(CKPT(i, t / seg), S, K * V * sizeof(T));                                     \
             DECAYS(T)                                                                                             \
             for (int64_t j = 0; j < n; j++) {                                                                     \
                 const int64_t rho = t * n + j;                                                                    \
                 row_plain_##SUFFIX(K, V, j == 0 && g ? e : NULL, S, S, k + ROW(rho, K), a + ROW(rho, K),          \
                                    x + ROW(rho, V), u);                                                           \
             }                                                                                                     \
-            const T *qt = q + AT(t, K);                                                                           \
-            T *ot = o + AT(t, V);                                                                                 \
-            for (int64_t c = 0; c < V; c++) ot[c] = 0;                                                            \
-            for (int64_t r = 0; r < K; r++)                                                                       \
-                for (int64_t c = 0; c < V; c++) ot[c] += qt[r] * S[r * V + c];                                    \
+            output_plain_##SUFFIX(K, V, S, q + AT(t, K), o + AT(t, V));                                           \
         }                                                                                                         \
         memcpy(sT + STATE(i), S, K * V * sizeof(T));                                                              \
     }                                                                                                             \
@@ -103,8 +97,8 @@ static void bwd_plain_##SUFFIX(BWD_ARGS(T), T *lam, T *e, T *work) {            
         ITEM_BASE                                                                                                 \
         for (int64_t z = 0; z < K * V; z++) lam[z] = dsT ? dsT[STATE(i) + z] : (T)0;                              \
         for (int64_t sg = nseg - 1; sg >= 0; sg--) {                                                              \
-            const int64_t t0 = sg * seg, t1 = t0 + seg < L ? t0 + seg : L;                                        \
-            memcpy(states, ckpt + (i * nseg + sg) * K * V, K * V * sizeof(T));                                    \
+            SEGMENT_TOKENS(sg)                                                                                    \
+            memcpy(states, CKPT(i, sg), K * V * sizeof(T));                                                       \
             for (int64_t t = t0; t < t1; t++) { /* recompute the segment's states */                              \
                 DECAYS(T)                                                                                         \
                 for (int64_t j = 0; j < n; j++) {                                                                 \
@@ -171,55 +165,10 @@ DEFINE_PLAIN(double, f64)
  * A row of S is nv = V / 16 vectors; the vectors of one row of the result (u, o, du) stay in registers
  * (nv is a constant in each compiled copy) while the rows of S stream from L1. Sums along V (dq, dk, da,
  * dg) are kept per row of S as 16-lane partial sums and reduced 16 rows at a time (hsum16x16).
- * One pass over S per row forward: the next row's read (d_next . S)^T a_next is summed while this row writes S;
- * one pass over S and Lambda per row backward: the adjoint's update of row rho and the du = Lambda^T k of row
- * rho - 1 (with its token's output share when rho - 1 is a token's last row) share their rows of Lambda, and
- * the state after row rho - 1 is the one before row rho. */
-#define NVMAX 16
-
-/* un = xn - S^T cn (the read of the first row of a run; cn = d . a) */
-INLINE void read_vec(int64_t K, int64_t V, const float *S, const float *cn, const float *xn, float *un,
-                     const int64_t nv) {
-    v16 N0[NVMAX], N1[NVMAX];
-    for (int64_t c = 0; c < nv; c++) N0[c] = N1[c] = (v16){};
-    for (int64_t r = 0; r < K; r += 2) /* two chains of sums: the FMA latency, not its throughput, would bind */
-        for (int64_t c = 0; c < nv; c++) {
-            N0[c] += ld(S + r * V + 16 * c) * cn[r];
-            N1[c] += ld(S + (r + 1) * V + 16 * c) * cn[r + 1];
-        }
-    for (int64_t c = 0; c < nv; c++) st(un + 16 * c, ld(xn + 16 * c) - N0[c] - N1[c]);
-}
-
-/* one row: next = d . S + k u^T (next may be S), with o = next^T q when q is given and the next row's
- * u_next = x_next - next^T cn (cn = d_next . a_next) when cn is given */
-INLINE void row_vec(int64_t K, int64_t V, const float *d, const float *S, float *next, const float *kr,
-                    const float *u, const float *qt, float *ot, const float *cn, const float *xn, float *un,
-                    const int64_t nv) {
-    v16 U[NVMAX], O0[NVMAX], O1[NVMAX], N0[NVMAX], N1[NVMAX];
-    for (int64_t c = 0; c < nv; c++) {
-        U[c] = ld(u + 16 * c);
-        O0[c] = O1[c] = N0[c] = N1[c] = (v16){};
-    }
-    for (int64_t r = 0; r < K; r += 2)
-        for (int64_t c = 0; c < nv; c++) {
-            const v16 s0 = ld(S + r * V + 16 * c) * d[r] + U[c] * kr[r];
-            const v16 s1 = ld(S + (r + 1) * V + 16 * c) * d[r + 1] + U[c] * kr[r + 1];
-            st(next + r * V + 16 * c, s0);
-            st(next + (r + 1) * V + 16 * c, s1);
-            if (qt) {
-                O0[c] += s0 * qt[r];
-                O1[c] += s1 * qt[r + 1];
-            }
-            if (cn) {
-                N0[c] += s0 * cn[r];
-                N1[c] += s1 * cn[r + 1];
-            }
-        }
-    for (int64_t c = 0; c < nv; c++) {
-        if (qt) st(ot + 16 * c, O0[c] + O1[c]);
-        if (cn) st(un + 16 * c, ld(xn + 16 * c) - N0[c] - N1[c]);
-    }
-}
+ * One pass over S per row forward (update_rows, rows.h): the next row's read (d_next . S)^T a_next is summed while
+ * this row writes S; one pass over S and Lambda per row backward: the adjoint's update of row rho and the
+ * du = Lambda^T k of row rho - 1 (with its token's output share when rho - 1 is a token's last row) share their
+ * rows of Lambda, and the state after row rho - 1 is the one before row rho. */
 
 /* cn = d . a of row rho1 (d: the decays of its token when it is the token's first row, into e; else ones) */
 #define NEXT_COEF(rho1)                                                                                           \
@@ -242,30 +191,24 @@ INLINE void fwd_vec(FWD_ARGS(float), float *S, float *e, float *e0, const float 
         float *ucur = u, *unext = u + V;
         for (int64_t z = 0; z < K * V; z++) S[z] = s0 ? s0[STATE(i) + z] : 0.0f;
         NEXT_COEF(0)
-        read_vec(K, V, S, cn, x + ROW(0, V), ucur, nv);
+        read_rows(K, V, S, cn, 1, x + ROW(0, V), ucur, nv);
         for (int64_t rho = 0; rho < rows; rho++) {
             const int64_t t = rho / n, j = rho % n;
             if (j == 0) {
-                if (t % seg == 0) memcpy(ckpt + (i * nseg + t / seg) * K * V, S, K * V * sizeof(float));
+                if (t % seg == 0) memcpy(CKPT(i, t / seg), S, K * V * sizeof(float));
                 memcpy(e0, e, K * sizeof(float));
             }
             const int more = rho + 1 < rows;
             if (more) NEXT_COEF(rho + 1)
-            row_vec(K, V, j == 0 ? e0 : one, S, S, k + ROW(rho, K), ucur, j == n - 1 ? q + AT(t, K) : NULL,
-                    o + AT(t, V), more ? cn : NULL, more ? x + ROW(rho + 1, V) : NULL, unext, nv);
+            update_rows(K, V, j == 0 ? e0 : one, S, S, ucur, k + ROW(rho, K), 0, NULL, NULL,
+                        j == n - 1 ? q + AT(t, K) : NULL, o + AT(t, V), more ? cn : NULL, 1,
+                        more ? x + ROW(rho + 1, V) : NULL, unext, nv);
             float *swap = ucur;
             ucur = unext;
             unext = swap;
         }
         memcpy(sT + STATE(i), S, K * V * sizeof(float));
     }
-}
-
-/* the sums along V of 16 rows of partial sums part [16 rows, 16 lanes] */
-INLINE v16 reduce(const float *part) {
-    v16 P[16];
-    for (int r = 0; r < 16; r++) P[r] = ld(part + r * 16);
-    return hsum16x16(P);
 }
 
 /* One pass over the rows of Lambda (and of P, the state before row rho) doing, row by row,
@@ -334,18 +277,19 @@ INLINE void bwd_vec(BWD_ARGS(float), float *lam, float *e, float *e0, const floa
         ITEM_BASE
         for (int64_t z = 0; z < K * V; z++) lam[z] = dsT ? dsT[STATE(i) + z] : 0.0f;
         for (int64_t sg = nseg - 1; sg >= 0; sg--) {
-            const int64_t t0 = sg * seg, t1 = t0 + seg < L ? t0 + seg : L, r0 = t0 * n, r1 = t1 * n;
-            memcpy(states, ckpt + (i * nseg + sg) * K * V, K * V * sizeof(float));
+            SEGMENT_TOKENS(sg)
+            const int64_t r0 = t0 * n, r1 = t1 * n;
+            memcpy(states, CKPT(i, sg), K * V * sizeof(float));
             NEXT_COEF(r0)
-            read_vec(K, V, states, cn, x + ROW(r0, V), us, nv);
+            read_rows(K, V, states, cn, 1, x + ROW(r0, V), us, nv);
             for (int64_t rho = r0; rho < r1; rho++) { /* recompute the segment's states and u */
                 const int64_t l = rho - r0;
                 if (rho % n == 0) memcpy(e0, e, K * sizeof(float));
                 const int more = rho + 1 < r1;
                 if (more) NEXT_COEF(rho + 1)
-                row_vec(K, V, rho % n == 0 ? e0 : one, states + l * K * V, states + (l + 1) * K * V, k + ROW(rho, K),
-                        us + l * V, NULL, NULL, more ? cn : NULL, more ? x + ROW(rho + 1, V) : NULL,
-                        us + (l + 1) * V, nv);
+                update_rows(K, V, rho % n == 0 ? e0 : one, states + l * K * V, states + (l + 1) * K * V, us + l * V,
+                            k + ROW(rho, K), 0, NULL, NULL, NULL, NULL, more ? cn : NULL, 1,
+                            more ? x + ROW(rho + 1, V) : NULL, us + (l + 1) * V, nv);
             }
             /* rows r1 - 1 .. r0: du of r1 - 1 alone, then the adjoint of rho with du of rho - 1, then the
              * adjoint of r0 alone */
@@ -399,8 +343,6 @@ INLINE void bwd_vec(BWD_ARGS(float), float *lam, float *e, float *e0, const floa
 /* ---- entry points ----
  * scratch: K * V + 4 K + 2 V floats per thread (S or Lambda, e, e0, ones, cn, u [2]);
  * work (backward): (seg n + 1) K V + seg n V + 2 V + 4 K 16 floats per thread */
-
-static int vectorised(int64_t K, int64_t V) { return K % 16 == 0 && V % 16 == 0 && V <= 16 * NVMAX; }
 
 #define SCRATCH(T) T *S = scratch, *e = S + K * V, *e0 = e + K, *one = e0 + K, *cn = one + K, *u = cn + K;        \
     for (int64_t r = 0; r < K; r++) one[r] = 1;

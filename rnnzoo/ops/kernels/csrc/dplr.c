@@ -20,15 +20,12 @@
  * exp(gk) underflowing to 0, or gk = -inf, behaves as in the loop); dgk = w . dL/dw.
  *
  * Two implementations of the same loops: float32 with K and V multiples of 16 (V <= 256) in 16-wide vectors
- * (simd.h), which make one pass over S per token forward (the next token's read u_{t+1} = S_t^T a_{t+1} is
+ * (simd.h, rows.h), which make one pass over S per token forward (the next token's read u_{t+1} = S_t^T a_{t+1} is
  * summed while S_t is written) and one over S and Lambda per token backward (the read of token t and the
  * output and write of token t - 1 share their rows of S_{t-1} and Lambda); and plain loops, pass by pass, for
  * other sizes and for float64.
  */
-#include <stdint.h>
-#include <string.h>
-
-#include "simd.h"
+#include "rows.h"
 
 #define FWD_ARGS(T) int64_t H, int64_t L, int64_t K, int64_t V, const T *q, const T *k, const T *v, const T *a,   \
     const T *b, const T *w, const T *s0, T *o, T *sT, T *ckpt, int64_t seg, int64_t i0, int64_t i1
@@ -38,15 +35,16 @@
     T *da, T *db, T *dgk, T *ds0, int64_t i0, int64_t i1
 #define BWD_PASS H, L, K, V, q, k, v, a, b, w, ckpt, seg, dout, dsT, dq, dk, dv, da, db, dgk, ds0, i0, i1
 
-/* offset of token t of item i in a [B, T, H, width] tensor */
+/* token 0 of item i in a [B, T, H, width] tensor (the offsets: AT, rows.h) */
 #define ITEM_BASE const int64_t base = (i / H) * L * H + i % H;
-#define AT(t, width) ((base + (t) * H) * (width))
-#define STATE(i) ((i) * K * V)
 
 /* e[0..K) = exp(gk_t) per row of S (ones without gk) */
 #define DECAYS const T_ *e = w ? w + AT(t, K) : one;
 
 /* ---- plain loops: any K, V; float32 and float64 ---- */
+
+DEFINE_PLAIN_ROWS(float, f32)
+DEFINE_PLAIN_ROWS(double, f64)
 
 #define DEFINE_PLAIN(T, SUFFIX)                                                                                   \
 /* one token: u = S^T a, next = e . S + b u^T + k v^T (next may be S) */                                          \
@@ -66,14 +64,10 @@ static void fwd_plain_##SUFFIX(FWD_ARGS(T), T *S, const T *one, T *u) {         
         ITEM_BASE                                                                                                 \
         for (int64_t z = 0; z < K * V; z++) S[z] = s0 ? s0[STATE(i) + z] : (T)0;                                  \
         for (int64_t t = 0; t < L; t++) {                                                                         \
-            if (t % seg == 0) memcpy(ckpt + (i * nseg + t / seg) * K * V, S, K * V * sizeof(T));                  \
+            if (t % seg == 0) memcpy(CKPT(i, t / seg), S, K * V * sizeof(T));                                     \
             DECAYS                                                                                                \
             step_plain_##SUFFIX(K, V, e, S, S, k + AT(t, K), v + AT(t, V), a + AT(t, K), b + AT(t, K), u);        \
-            const T *qt = q + AT(t, K);                                                                           \
-            T *ot = o + AT(t, V);                                                                                 \
-            for (int64_t c = 0; c < V; c++) ot[c] = 0;                                                            \
-            for (int64_t r = 0; r < K; r++)                                                                       \
-                for (int64_t c = 0; c < V; c++) ot[c] += qt[r] * S[r * V + c];                                    \
+            output_plain_##SUFFIX(K, V, S, q + AT(t, K), o + AT(t, V));                                           \
         }                                                                                                         \
         memcpy(sT + STATE(i), S, K * V * sizeof(T));                                                              \
     }                                                                                                             \
@@ -88,8 +82,8 @@ static void bwd_plain_##SUFFIX(BWD_ARGS(T), T *lam, const T *one, T *work) {    
         ITEM_BASE                                                                                                 \
         for (int64_t z = 0; z < K * V; z++) lam[z] = dsT ? dsT[STATE(i) + z] : (T)0;                              \
         for (int64_t sg = nseg - 1; sg >= 0; sg--) {                                                              \
-            const int64_t t0 = sg * seg, t1 = t0 + seg < L ? t0 + seg : L;                                        \
-            memcpy(states, ckpt + (i * nseg + sg) * K * V, K * V * sizeof(T));                                    \
+            SEGMENT_TOKENS(sg)                                                                                    \
+            memcpy(states, CKPT(i, sg), K * V * sizeof(T));                                                       \
             for (int64_t t = t0; t < t1; t++) { /* recompute the segment's states */                              \
                 DECAYS                                                                                            \
                 const int64_t l = t - t0;                                                                         \
@@ -141,52 +135,9 @@ DEFINE_PLAIN(double, f64)
 /* ---- float32, K and V multiples of 16, V <= 256: 16-wide vectors along V ----
  * A row of S is nv = V / 16 vectors; the vectors of one token (u, v, o, do, du, dv) stay in registers (nv is a
  * constant in each compiled copy) while the rows of S and Lambda stream from L1/L2. Sums along V (dq, dk, db,
- * da, dgk) are kept per row as 16-lane partial sums and reduced 16 rows at a time (hsum16x16). */
-#define NVMAX 16
-
-/* un = S^T an (the read of the first token of a run) */
-INLINE void read_vec(int64_t K, int64_t V, const float *S, const float *an, float *un, const int64_t nv) {
-    v16 N0[NVMAX], N1[NVMAX];
-    for (int64_t c = 0; c < nv; c++) N0[c] = N1[c] = (v16){};
-    for (int64_t r = 0; r < K; r += 2) /* two chains of sums: the FMA latency, not its throughput, would bind */
-        for (int64_t c = 0; c < nv; c++) {
-            N0[c] += ld(S + r * V + 16 * c) * an[r];
-            N1[c] += ld(S + (r + 1) * V + 16 * c) * an[r + 1];
-        }
-    for (int64_t c = 0; c < nv; c++) st(un + 16 * c, N0[c] + N1[c]);
-}
-
-/* one token: next = e . S + b u^T + k v^T (next may be S), with o = next^T q when q is given and the next token's
- * read un = next^T an when an is given */
-INLINE void step_vec(int64_t K, int64_t V, const float *e, const float *S, float *next, const float *kt,
-                     const float *vt, const float *bt, const float *u, const float *qt, float *ot, const float *an,
-                     float *un, const int64_t nv) {
-    v16 U[NVMAX], X[NVMAX], O0[NVMAX], O1[NVMAX], N0[NVMAX], N1[NVMAX];
-    for (int64_t c = 0; c < nv; c++) {
-        U[c] = ld(u + 16 * c);
-        X[c] = ld(vt + 16 * c);
-        O0[c] = O1[c] = N0[c] = N1[c] = (v16){};
-    }
-    for (int64_t r = 0; r < K; r += 2)
-        for (int64_t c = 0; c < nv; c++) {
-            const v16 s0 = ld(S + r * V + 16 * c) * e[r] + U[c] * bt[r] + X[c] * kt[r];
-            const v16 s1 = ld(S + (r + 1) * V + 16 * c) * e[r + 1] + U[c] * bt[r + 1] + X[c] * kt[r + 1];
-            st(next + r * V + 16 * c, s0);
-            st(next + (r + 1) * V + 16 * c, s1);
-            if (qt) {
-                O0[c] += s0 * qt[r];
-                O1[c] += s1 * qt[r + 1];
-            }
-            if (an) {
-                N0[c] += s0 * an[r];
-                N1[c] += s1 * an[r + 1];
-            }
-        }
-    for (int64_t c = 0; c < nv; c++) {
-        if (qt) st(ot + 16 * c, O0[c] + O1[c]);
-        if (an) st(un + 16 * c, N0[c] + N1[c]);
-    }
-}
+ * da, dgk) are kept per row as 16-lane partial sums and reduced 16 rows at a time (hsum16x16). One token's
+ * update of S with its output and the next token's read is update_rows (rows.h), as the rank-2 update
+ * e . S + b u^T + k v^T. */
 
 /* u: 2 V floats (this token's read and the next one's, swapped in turn) */
 INLINE void fwd_vec(FWD_ARGS(float), float *S, const float *one, float *u, const int64_t nv) {
@@ -196,25 +147,18 @@ INLINE void fwd_vec(FWD_ARGS(float), float *S, const float *one, float *u, const
         ITEM_BASE
         float *ucur = u, *unext = u + V;
         for (int64_t z = 0; z < K * V; z++) S[z] = s0 ? s0[STATE(i) + z] : 0.0f;
-        read_vec(K, V, S, a + AT(0, K), ucur, nv);
+        read_rows(K, V, S, a + AT(0, K), 0, NULL, ucur, nv);
         for (int64_t t = 0; t < L; t++) {
-            if (t % seg == 0) memcpy(ckpt + (i * nseg + t / seg) * K * V, S, K * V * sizeof(float));
+            if (t % seg == 0) memcpy(CKPT(i, t / seg), S, K * V * sizeof(float));
             DECAYS
-            step_vec(K, V, e, S, S, k + AT(t, K), v + AT(t, V), b + AT(t, K), ucur, q + AT(t, K), o + AT(t, V),
-                     t + 1 < L ? a + AT(t + 1, K) : NULL, unext, nv);
+            update_rows(K, V, e, S, S, ucur, b + AT(t, K), 1, v + AT(t, V), k + AT(t, K), q + AT(t, K), o + AT(t, V),
+                        t + 1 < L ? a + AT(t + 1, K) : NULL, 0, NULL, unext, nv);
             float *swap = ucur;
             ucur = unext;
             unext = swap;
         }
         memcpy(sT + STATE(i), S, K * V * sizeof(float));
     }
-}
-
-/* the sums along V of 16 rows of partial sums part [16 rows, 16 lanes] */
-INLINE v16 reduce(const float *part) {
-    v16 P[16];
-    for (int r = 0; r < 16; r++) P[r] = ld(part + r * 16);
-    return hsum16x16(P);
 }
 
 /* One pass over the rows of Lambda (and of P = S_{t-1}) doing, row by row,
@@ -287,15 +231,15 @@ INLINE void bwd_vec(BWD_ARGS(float), float *lam, const float *one, float *work, 
         ITEM_BASE
         for (int64_t z = 0; z < K * V; z++) lam[z] = dsT ? dsT[STATE(i) + z] : 0.0f;
         for (int64_t sg = nseg - 1; sg >= 0; sg--) {
-            const int64_t t0 = sg * seg, t1 = t0 + seg < L ? t0 + seg : L;
-            memcpy(states, ckpt + (i * nseg + sg) * K * V, K * V * sizeof(float));
-            read_vec(K, V, states, a + AT(t0, K), us, nv);
+            SEGMENT_TOKENS(sg)
+            memcpy(states, CKPT(i, sg), K * V * sizeof(float));
+            read_rows(K, V, states, a + AT(t0, K), 0, NULL, us, nv);
             for (int64_t t = t0; t < t1; t++) { /* recompute the segment's states and reads */
                 DECAYS
                 const int64_t l = t - t0;
-                step_vec(K, V, e, states + l * K * V, states + (l + 1) * K * V, k + AT(t, K), v + AT(t, V),
-                         b + AT(t, K), us + l * V, NULL, NULL, t + 1 < t1 ? a + AT(t + 1, K) : NULL,
-                         us + (l + 1) * V, nv);
+                update_rows(K, V, e, states + l * K * V, states + (l + 1) * K * V, us + l * V, b + AT(t, K),
+                            1, v + AT(t, V), k + AT(t, K), NULL, NULL, t + 1 < t1 ? a + AT(t + 1, K) : NULL, 0, NULL,
+                            us + (l + 1) * V, nv);
             }
             /* tokens t1 - 1 .. t0: the write of t1 - 1 alone, then the read of t with the write of t - 1, then
              * the read of t0 alone */
@@ -339,8 +283,6 @@ INLINE void bwd_vec(BWD_ARGS(float), float *lam, const float *one, float *work, 
 /* ---- entry points ----
  * scratch: K * V + K + 2 V floats per thread (S or Lambda, ones, u);
  * work (backward): (seg + 1) K V + seg V + 2 V + 5 K 16 floats per thread */
-
-static int vectorised(int64_t K, int64_t V) { return K % 16 == 0 && V % 16 == 0 && V <= 16 * NVMAX; }
 
 #define SCRATCH(T) T *S = scratch, *one = S + K * V, *u = one + K;                                                \
     for (int64_t r = 0; r < K; r++) one[r] = 1;

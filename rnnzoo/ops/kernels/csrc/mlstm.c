@@ -20,13 +20,11 @@
  *   mu -= dfw fw + diw iw,  then mu to f_t + m_{t-1} or to i_t by the max:  df = dm_{t-1} = (share of f + m) + dfw fw
  *
  * Two implementations of the same loops: float32 with K and V multiples of 16 (V <= 256) in 16-wide vectors
- * (simd.h), and plain loops for other sizes and for float64.
+ * (simd.h, rows.h), and plain loops for other sizes and for float64.
  */
 #include <math.h>
-#include <stdint.h>
-#include <string.h>
 
-#include "simd.h"
+#include "rows.h"
 
 #define FWD_ARGS(T) int64_t H, int64_t L, int64_t K, int64_t V, double eps, const T *q, const T *k, const T *v,     \
     const T *ig, const T *fg, const T *c0, const T *n0, const T *m0, T *o, T *cT, T *nT, T *mT, T *mt, T *den,   \
@@ -40,8 +38,6 @@
     di, df, dc0, dn0, dm0, i0, i1
 
 #define ITEM_BASE const int64_t base = (i / H) * L * H + i % H; /* token 0 of item i, in [B, T, H] units */
-#define AT(t, width) ((base + (t) * H) * (width))
-#define STATE(i) ((i) * K * V)
 
 /* the step's gates: m_prev, fw, iw (from the saved m_t, as the forward pass computed them) */
 #define GATES(T, EXP)                                                                                             \
@@ -79,7 +75,7 @@ static void fwd_plain_##SUFFIX(FWD_ARGS(T), T *C, T *n) {                       
         T m = m0 ? m0[i] : (T)0;                                                                                  \
         for (int64_t t = 0; t < L; t++) {                                                                         \
             if (t % seg == 0) {                                                                                   \
-                memcpy(ckpt + (i * nseg + t / seg) * K * V, C, K * V * sizeof(T));                                \
+                memcpy(CKPT(i, t / seg), C, K * V * sizeof(T));                                                   \
                 memcpy(ckn + (i * nseg + t / seg) * K, n, K * sizeof(T));                                         \
             }                                                                                                     \
             const T a_ = fg[AT(t, 1)] + m, i_ = ig[AT(t, 1)], mnew = a_ > i_ ? a_ : i_;                           \
@@ -117,8 +113,8 @@ static void bwd_plain_##SUFFIX(BWD_ARGS(T), T *lam, T *lamn, T *work) {         
         for (int64_t r = 0; r < K; r++) lamn[r] = dnT ? dnT[i * K + r] : (T)0;                                    \
         T mu = dmT ? dmT[i] : (T)0;                                                                               \
         for (int64_t sg = nseg - 1; sg >= 0; sg--) {                                                              \
-            const int64_t t0 = sg * seg, t1 = t0 + seg < L ? t0 + seg : L;                                        \
-            memcpy(Cs, ckpt + (i * nseg + sg) * K * V, K * V * sizeof(T));                                        \
+            SEGMENT_TOKENS(sg)                                                                                    \
+            memcpy(Cs, CKPT(i, sg), K * V * sizeof(T));                                                           \
             memcpy(ns, ckn + (i * nseg + sg) * K, K * sizeof(T));                                                 \
             for (int64_t t = t0; t < t1; t++) {                                                                   \
                 GATES(T, EXP)                                                                                     \
@@ -179,8 +175,6 @@ DEFINE_PLAIN(double, f64, exp_f64)
  * A row of C is nv = V / 16 vectors; the step's vectors (v, o, dnum, dv) stay in registers (nv is a constant in
  * each compiled copy) while the rows stream from L1; sums along V per row (dq, Lambda v) are kept as 16-lane
  * partial sums and reduced 16 rows at a time (hsum16x16). */
-#define NVMAX 16
-
 INLINE void fwd_vec(FWD_ARGS(float), float *C, float *n, const int64_t nv) {
     const int64_t nseg = (L + seg - 1) / seg;
     for (int64_t i = i0; i < i1; i++) {
@@ -190,7 +184,7 @@ INLINE void fwd_vec(FWD_ARGS(float), float *C, float *n, const int64_t nv) {
         float m = m0 ? m0[i] : 0.0f;
         for (int64_t t = 0; t < L; t++) {
             if (t % seg == 0) {
-                memcpy(ckpt + (i * nseg + t / seg) * K * V, C, K * V * sizeof(float));
+                memcpy(CKPT(i, t / seg), C, K * V * sizeof(float));
                 memcpy(ckn + (i * nseg + t / seg) * K, n, K * sizeof(float));
             }
             const float a_ = fg[AT(t, 1)] + m, i_ = ig[AT(t, 1)], mnew = a_ > i_ ? a_ : i_;
@@ -228,12 +222,6 @@ INLINE void fwd_vec(FWD_ARGS(float), float *C, float *n, const int64_t nv) {
     }
 }
 
-INLINE v16 reduce(const float *part) {
-    v16 P[16];
-    for (int r = 0; r < 16; r++) P[r] = ld(part + r * 16);
-    return hsum16x16(P);
-}
-
 /* work: states C [seg + 1, K, V], n [seg + 1, K], then partial sums [2, K, 16] (dq, Lambda v) and their sums
  * [2, K] */
 INLINE void bwd_vec(BWD_ARGS(float), float *lam, float *lamn, float *work, const int64_t nv) {
@@ -246,8 +234,8 @@ INLINE void bwd_vec(BWD_ARGS(float), float *lam, float *lamn, float *work, const
         for (int64_t r = 0; r < K; r++) lamn[r] = dnT ? dnT[i * K + r] : 0.0f;
         float mu = dmT ? dmT[i] : 0.0f;
         for (int64_t sg = nseg - 1; sg >= 0; sg--) {
-            const int64_t t0 = sg * seg, t1 = t0 + seg < L ? t0 + seg : L;
-            memcpy(Cs, ckpt + (i * nseg + sg) * K * V, K * V * sizeof(float));
+            SEGMENT_TOKENS(sg)
+            memcpy(Cs, CKPT(i, sg), K * V * sizeof(float));
             memcpy(ns, ckn + (i * nseg + sg) * K, K * sizeof(float));
             for (int64_t t = t0; t < t1; t++) {
                 GATES(float, expf)
@@ -316,8 +304,6 @@ INLINE void bwd_vec(BWD_ARGS(float), float *lam, float *lamn, float *work, const
 /* ---- entry points ----
  * scratch: K * V + K floats per thread (C or Lambda, then n or lambda);
  * work (backward): (seg + 1) (K V + K) + 2 K 16 + 2 K + V floats per thread */
-
-static int vectorised(int64_t K, int64_t V) { return K % 16 == 0 && V % 16 == 0 && V <= 16 * NVMAX; }
 
 void mlstm_fwd_f32(FWD_ARGS(float), float *scratch) {
     switch (vectorised(K, V) ? V / 16 : 0) {
