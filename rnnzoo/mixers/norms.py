@@ -5,7 +5,8 @@
 4-layer language models in docs/speed.md (LayerNorm, one native kernel, costs a fifth as much). On CPU
 float32/float64 the function below runs the compiled kernel ``rnnzoo.ops.kernels.rms_norm`` (one pass over a row
 each way); elsewhere it makes three passes over x forward and six backward; float16/bfloat16 take the composite
-form.
+form. ``gated_rms_norm`` (``GatedRMSNorm`` with a gate) likewise runs the norm, the weight and the SiLU gate in one
+compiled pass forward and two backward, the gate read where it lies (a piece of a fused projection).
 """
 
 from __future__ import annotations
