@@ -264,3 +264,15 @@ def test_non_utf8_interactions_are_refused_naming_the_file(tmp_path):
     path.write_bytes(b"1\t2\t5\t100\n1\t\xff\xfe\t4\t101\n")
     with pytest.raises(ValueError, match="u.data: not UTF-8"):
         read_interactions(path)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_input_is_refused_and_a_sum_that_overflows_is_not(bad):
+    from rnnzoo.mixers.base import _all_finite
+
+    x = torch.randn(2, 5, D_MODEL)
+    x[1, 3, 2] = bad
+    with pytest.raises(ValueError, match="contains NaN or Inf"):
+        make("gla")(x)
+    assert not _all_finite(x)
+    assert _all_finite(torch.full((4, 8), 3e38))  # finite values whose sum is inf: the elementwise check decides

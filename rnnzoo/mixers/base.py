@@ -209,7 +209,7 @@ class Mixer(nn.Module):
         if p is not None and x.dtype != p.dtype and not torch.is_autocast_enabled(x.device.type):
             raise ValueError(f"{name}: {what} is {x.dtype} but the mixer's parameters are {p.dtype}: convert one "
                              f"(mixer.to({p.dtype}) or {what}.to({p.dtype}))")
-        if x.device.type != "meta" and not torch.isfinite(x).all():
+        if x.device.type != "meta" and not _all_finite(x):
             raise ValueError(f"{name}: {what} contains NaN or Inf")
 
     def _check_state(self, state: State | None, batch_size: int, x: torch.Tensor | None = None) -> None:
@@ -281,3 +281,10 @@ def _fixed_dims(t: torch.Tensor, like: torch.Tensor | None = None) -> tuple[int,
     if like is None:
         return shape
     return tuple(g if r == 0 else r for r, g in zip(t.shape[1:], like.shape[1:]))
+
+
+def _all_finite(x: torch.Tensor) -> bool:
+    """Whether x has no NaN or Inf: a finite sum says so in one read-only pass (a NaN or Inf anywhere makes the sum
+    NaN or Inf); only a sum that overflowed or hit one needs the elementwise check (four passes on the CPU)."""
+    with torch.no_grad():
+        return bool(torch.isfinite(x.sum())) or bool(torch.isfinite(x).all())

@@ -119,7 +119,7 @@ class LogLinearMamba2(_Levels, Mamba2):
                                     initial_state=s, output_final_state=True, offset=offset, mode=mode,
                                     chunk_size=self.config.chunk_size)
         y = (y + x * self.D[:, None]).reshape(bt, t, self.d_inner)
-        return self.out_proj(self.norm(y * F.silu(z))), (conv_state, self._pad_levels(s, levels), pos + t)
+        return self.out_proj(self.norm(y, z)), (conv_state, self._pad_levels(s, levels), pos + t)
 
     def _matrix_parts(self, u):
         self._check_length(u.shape[1])
@@ -128,7 +128,7 @@ class LogLinearMamba2(_Levels, Mamba2):
         m = scalar_decay_matrix(C, B, log_decay, scale=1.0) * hierarchical_mask(self._level_scales(u))
         m = m * delta.transpose(1, 2)[:, :, None, :] + self.D[:, None, None] * torch.eye(
             u.shape[1], dtype=m.dtype, device=m.device)
-        return MatrixParts(m, x, lambda o: self.out_proj(self.norm(o.flatten(2) * F.silu(z))))
+        return MatrixParts(m, x, lambda o: self.out_proj(self.norm(o.flatten(2), z)))
 
 
 @register("log_linear_gated_deltanet")

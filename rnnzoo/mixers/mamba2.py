@@ -54,7 +54,7 @@ class Mamba2(Mixer):
         self.in_proj = nn.Linear(c.d_model, self.d_inner + self.conv_dim + self.nheads, bias=False)
         self.conv = ShortConvolution(self.conv_dim, c.d_conv, bias=True, activation="silu")
         self.dt_bias, self.A_log, self.D = ssd_head_params(self.nheads, c)
-        self.norm = GatedRMSNorm(self.d_inner, group_size=self.d_inner // c.ngroups, eps=1e-5)
+        self.norm = GatedRMSNorm(self.d_inner, group_size=self.d_inner // c.ngroups, eps=1e-5, norm_before_gate=False)
         self.out_proj = nn.Linear(self.d_inner, c.d_model, bias=False)
 
     def init_state(self, batch_size, device=None, dtype=None) -> State:
@@ -75,7 +75,7 @@ class Mamba2(Mixer):
             y, h = ssd(x * delta.unsqueeze(-1), log_decay, B, C, h, output_final_state=True, mode=mode,
                        chunk_size=c.chunk_size)
         y = (y + x * self.D[:, None]).reshape(Bt, T, self.d_inner)
-        return self.out_proj(self.norm(y * F.silu(z))), (conv_state, h)
+        return self.out_proj(self.norm(y, z)), (conv_state, h)
 
     def _inputs(self, u, conv_state):
         """u [B, T, d_model] -> z [B, T, d_inner], x [B, T, H, P], B, C [B, T, H, N], delta and log decay [B, T, H],
@@ -93,4 +93,4 @@ class Mamba2(Mixer):
                                                                                 dtype=u.dtype))
         m = scalar_decay_matrix(C, B, log_decay, scale=1.0) * delta.transpose(1, 2)[:, :, None, :]
         m = m + self.D[:, None, None] * torch.eye(u.shape[1], dtype=m.dtype, device=m.device)
-        return MatrixParts(m, x, lambda o: self.out_proj(self.norm(o.flatten(2) * F.silu(z))))
+        return MatrixParts(m, x, lambda o: self.out_proj(self.norm(o.flatten(2), z)))

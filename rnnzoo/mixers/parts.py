@@ -11,8 +11,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from rnnzoo.mixers.ssm_init import dt_bias_init, no_weight_decay
+from rnnzoo.ops.kernels import l2_norm as l2_norm_kernel
+from rnnzoo.ops.kernels import native
 
 
 def resolve_head_dims(config) -> None:
@@ -31,7 +34,28 @@ def resolve_head_dims(config) -> None:
         raise ValueError(f"head_dim={config.head_dim} * expand_v={config.expand_v} must be a positive integer")
 
 
+class _L2Norm(torch.autograd.Function):
+    """``l2norm`` by the compiled kernel (``rnnzoo.ops.kernels.l2_norm``): one pass over a row each way, the heads
+    of a fused projection's piece read in place."""
+
+    @staticmethod
+    def forward(ctx, x, eps):
+        y, r = l2_norm_kernel.forward(x, eps)
+        ctx.save_for_backward(y, r)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        y, r = ctx.saved_tensors
+        return l2_norm_kernel.backward(g, y, r), None
+
+
 def l2norm(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """x / sqrt(sum(x^2) + eps) over the last dim. x: [..., D] -> [..., D]. On CPU float32/float64 the compiled
+    kernel (one pass over a row each way); elsewhere, and as its reference, the PyTorch form."""
+    if native.available("l2_norm", x):
+        return _L2Norm.apply(x, eps)
     return x * torch.rsqrt(x.pow(2).sum(-1, keepdim=True) + eps)
 
 

@@ -70,12 +70,13 @@ def simple_gla_core(q, k, v, g, scale, initial_state, mode, chunk_size, decay_gr
     q, k, v, g, s0 = upcast(q, k, v, g, initial_state, op=op)
     b, t, h, dk = q.shape
     mode = kernels.resolve(mode, KERNEL, q, k, v, g, s0, fits=kernel.fits(q, v))
+    q = q if isinstance(scale, (int, float)) and scale == 1 else q * scale  # ssd's scale 1: no pass over q each way
     if mode == "kernel":
-        return kernel.kernel_recurrence(q * scale, k, v, g, s0)
+        return kernel.kernel_recurrence(q, k, v, g, s0)
     s = s0 if s0 is not None else q.new_zeros(b, h, dk, v.shape[-1])
     if mode == "recurrent":
-        return _recurrent(q * scale, k, v, g, s)
-    return _chunk(q * scale, k, v, g, s, chunk_size, decay_grad_identity)
+        return _recurrent(q, k, v, g, s)
+    return _chunk(q, k, v, g, s, chunk_size, decay_grad_identity)
 
 
 def _recurrent(q, k, v, g, s):

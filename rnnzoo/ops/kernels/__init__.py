@@ -10,8 +10,10 @@
 - ``mlstm``: xLSTM's stabilised mLSTM cell, the ``"kernel"`` mode of ``mlstm``;
 - ``dplr``: the DPLR delta rule (a decay per key channel plus a rank-1 read-and-write), the ``"kernel"`` mode of
   ``dplr_delta_rule``, ``iplr_delta_rule`` and ``comba``;
-- ``rms_norm`` and ``short_conv``: the RMSNorm and the causal short convolution of the mixers
-  (``rnnzoo.mixers.norms``, ``rnnzoo.mixers.short_conv``), taken on CPU float32/float64 without a mode.
+- ``rms_norm`` (with the gated norms), ``l2_norm``, ``rotary`` and ``short_conv``: the RMSNorm and gated
+  RMSNorm, the q/k L2 norm, the rotary embedding and the causal short convolution of the mixers
+  (``rnnzoo.mixers.norms``, ``rnnzoo.mixers.parts.l2norm``, ``rnnzoo.ops.rotary``, ``rnnzoo.mixers.short_conv``),
+  taken on CPU float32/float64 without a mode; their PyTorch forms are the references and the fallbacks.
 
 An op with a kernel picks its mode with ``resolve``; without a C compiler (or with ``RNNZOO_NATIVE=0``)
 ``"auto"`` falls back to the op's pure-PyTorch ``"chunk"`` mode.

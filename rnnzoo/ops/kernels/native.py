@@ -176,5 +176,23 @@ def run_parallel(fn, total: int) -> int:
     return n
 
 
+def rows(x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+    """x [..., d] -> (x, M, s) such that row i of x viewed as [rows, d] starts (i // M) * s + (i % M) * d elements
+    after x's first: the addressing of the row-wise kernels (norms), which reads the heads of one piece of a
+    fused projection (``p[..., a:b].view(..., H, d)``) in place. Other layouts come back as a contiguous copy."""
+    d = x.shape[-1]
+    if x.stride(-1) == 1 or d == 1:
+        m, i = 1, x.dim() - 2
+        while i >= 0 and (x.shape[i] == 1 or x.stride(i) == d * m):
+            m, i = m * x.shape[i], i - 1
+        lead = [(n, st) for n, st in zip(x.shape[:i + 1], x.stride()[:i + 1]) if n != 1]
+        if not lead:
+            return x, m, m * d
+        if all(st == lead[j + 1][1] * lead[j + 1][0] for j, (_, st) in enumerate(lead[:-1])):
+            return x, m, lead[-1][1]
+    x = x.contiguous()
+    return x, max(x.numel() // max(d, 1), 1), d
+
+
 def workers(total: int) -> int:
     return max(1, min(torch.get_num_threads(), total))
