@@ -187,13 +187,16 @@ def write_report(c: Config, task_records: list[dict], text_records: list[dict], 
             ["positions", *MODELS, "gap (lexinvariant − standard)"],
             [[b, fmt(per["standard"][b]), fmt(per["lexinvariant"][b]), f"{g:+.3f}"] for b, g in zip(names, gaps)]))
         lex_acc, std_acc = mean_sd(acc["lexinvariant"])[0], mean_sd(acc["standard"])[0]
-        manip, shrinks = lex_acc > 3 * chance, gaps[-1] < gaps[0]
+        manip = lex_acc > 3 * chance
+        shrinks, converges = gaps[-1] < gaps[0] - 0.05, gaps[-1] < min(0.5 * gaps[0], 0.5)
         verdicts.append(
             f"- **{mixer}**. Symbol manipulation: the lexinvariant model reaches MQAR accuracy {lex_acc:.3f} "
             f"(standard {std_acc:.3f}, chance {chance:.3f}): " + ("reproduced" if manip else "not reproduced")
             + f". Convergence: the bits/char gap is {gaps[0]:+.3f} at positions {names[0]} and {gaps[-1]:+.3f} at "
-            f"{names[-1]}: " + ("it shrinks with context, as the paper reports" if shrinks else
-                                "it does not shrink with context here") + ".")
+            f"{names[-1]}: " + ("it closes with context, as the paper reports" if converges else
+                                f"it shrinks by {gaps[0] - gaps[-1]:.2f} bits with context but stays at "
+                                f"{gaps[-1]:.2f} bits: the paper's convergence is not reproduced at this budget"
+                                if shrinks else "it does not shrink with context here") + ".")
         summary.update({f"{mixer}_mqar_lexinvariant": round(lex_acc, 4), f"{mixer}_mqar_standard": round(std_acc, 4),
                         f"{mixer}_gap_first_bucket": round(gaps[0], 4), f"{mixer}_gap_last_bucket": round(gaps[-1], 4)})
     verdict = "\n".join(verdicts)
