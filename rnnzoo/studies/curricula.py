@@ -170,7 +170,7 @@ def write_doc(rows: list[dict], cfg: Config) -> dict:
             (ns, ts, ss, s_cut), (nm, tm, sm, m_cut) = got["single"], got["multi"]
             spread = max(ss, sm, 0.5)  # a difference within the seeds' spread is no difference
             larger = ("larger N reproduced" if nm > ns + spread else
-                      "about the same N (within the seeds' spread)" if abs(nm - ns) <= spread else
+                      "about the same N, within the seeds' spread" if abs(nm - ns) <= spread else
                       "larger N not reproduced: single-head reaches the larger N")
             taus = ("multi-head keeps tau lower, as reported" if tm < ts - 0.05 else
                     "tau about the same under both (within 0.05)" if abs(tm - ts) <= 0.05 else
