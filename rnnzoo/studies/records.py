@@ -167,11 +167,12 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def train_on_task(model: nn.Module, task: Task, loss_fn: LossFn, steps: int, batch_size: int, lr: float,
-                  seed: int) -> dict:
+                  seed: int, weight_decay: float | None = None) -> dict:
     """Train ``model`` on ``task``'s train stream (batch of step s: seed * 1_000_003 + s) on the CPU with
-    ``loss_fn``; returns the Trainer's summary."""
+    ``loss_fn`` (AdamW with ``weight_decay``; None: the Trainer's default); returns the Trainer's summary."""
+    decay = {} if weight_decay is None else {"weight_decay": weight_decay}
     config = TrainConfig(steps=steps, lr=lr, seed=seed, warmup_steps=max(1, steps // 10), progress=False,
-                         log_every=max(1, steps // 10), device="cpu")
+                         log_every=max(1, steps // 10), device="cpu", **decay)
     trainer = Trainer(model, config, lambda step: task.make("train", batch_size, seed * 1_000_003 + step), loss_fn)
     summary = trainer.fit()
     model.eval()
