@@ -192,11 +192,11 @@ def write_report(c: Config, task_records: list[dict], text_records: list[dict], 
             ["positions", *MODELS, "gap (lexinvariant − standard)"],
             [[b, fmt(per["standard"][b]), fmt(per["lexinvariant"][b]), f"{g:+.3f}"] for b, g in zip(names, gaps)]))
         lex_acc, std_acc = mean_sd(acc["lexinvariant"])[0], mean_sd(acc["standard"])[0]
-        manip = lex_acc > 3 * chance
+        manip = lex_acc > 5 * chance  # the study's bar for 'still manipulates symbols'
         shrinks, converges = gaps[-1] < gaps[0] - 0.05, gaps[-1] < min(0.5 * gaps[0], 0.5)
         verdicts.append(
             f"- **{mixer}**. Symbol manipulation: the lexinvariant model reaches MQAR accuracy {lex_acc:.3f} "
-            f"(standard {std_acc:.3f}, chance {chance:.3f}): " + ("reproduced" if manip else "not reproduced")
+            f"(standard {std_acc:.3f}, chance {chance:.3f}, bar 5x chance): " + ("reproduced" if manip else "not reproduced")
             + f". Convergence: the bits/char gap is {gaps[0]:+.3f} at positions {names[0]} and {gaps[-1]:+.3f} at "
             f"{names[-1]}: " + ("it closes with context, as the paper reports" if converges else
                                 f"it shrinks by {gaps[0] - gaps[-1]:.2f} bits with context but stays at "
