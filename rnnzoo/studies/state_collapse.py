@@ -262,7 +262,9 @@ def write_doc(rows: list[dict], cfg: Config) -> dict:
             summary[f"{mixer}/{variant}/{mode} bpc {names[0]} -> {names[-1]}"] = (
                 round(float(np.mean([r['eval'][mode]['bpc'][names[0]] for r in runs])), 3),
                 round(float(np.mean([r['eval'][mode]['bpc'][names[-1]] for r in runs])), 3))
-    keys = list(dict.fromkeys(k for r in pk for k in r["accuracy"]))
+    modes = list(dict.fromkeys(m for ms in MODES.values() for m in ms))  # plain, forget, statenorm
+    keys = sorted({k for r in pk for k in r["accuracy"]},  # records store keys sorted as text: 16x before 1x
+                  key=lambda k: (modes.index(k.split("@")[0]), int(k.split("@")[1].rstrip("x"))))
     ptable = ["| model | " + " | ".join(keys) + " |", "|---" * (1 + len(keys)) + "|"]
     for mixer in MODES:
         runs = [r for r in pk if r["model"] == mixer]
