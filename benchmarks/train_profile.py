@@ -12,6 +12,8 @@ activations, reshapes), the MLP and the head; the loss and AdamW are labelled ar
 operator goes to the part whose forward operator created its autograd node (matched by sequence number). The
 allocator's share is the step's system time (page faults), read from ``getrusage``; it is ~0 under the kept-memory
 allocator and is measured for the default one with ``--allocator default``.
+
+``--table`` prints, from ``--out``, the floor that the model's widths and op set (see ``floor_table``).
 """
 
 from __future__ import annotations
@@ -178,6 +180,32 @@ def worker(name: str, t: int, args) -> dict:
             "profiled_seconds": sum(parts.values()), "parts_seconds": parts}
 
 
+FIXED = ("projections", "mlp", "head", "op")  # the GEMMs that the widths fix, and the op itself
+
+
+def floor_table(rows: list[dict]) -> str:
+    """Markdown, one row per model: profiled seconds per step, the GEMM work its widths fix (projections, MLP,
+    head), its op, their sum against the baseline's whole step, and the ceiling: the baseline's step over (that
+    sum + the baseline's own remaining parts), i.e. the best ratio to the baseline that this op and these
+    widths allow if every other part (norms, convolutions, gates, loss, AdamW) cost no more than the
+    baseline's. Needs the ``nanogpt`` row."""
+    base = next((r for r in rows if r["model"] == "nanogpt"), None)
+    if base is None:
+        raise ValueError("floor_table: no nanogpt (baseline) row in the profile")
+    b = base["profiled_seconds"]
+    b_rest = b - sum(base["parts_seconds"].get(k, 0.0) for k in FIXED)
+    lines = ["| model | s/step (profiled) | GEMMs: projections + MLP + head | op | sum | sum / baseline step "
+             "| rest (norms, conv, gates, loss, AdamW, other) | ceiling vs baseline | measured vs baseline |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        p, s = r["parts_seconds"], r["profiled_seconds"]
+        gemm = sum(p.get(k, 0.0) for k in ("projections", "mlp", "head"))
+        fixed = gemm + p.get("op", 0.0)
+        lines.append(f"| {r['model']} | {s:.3f} | {gemm:.3f} | {p.get('op', 0.0):.3f} | {fixed:.3f} | {fixed / b:.2f} "
+                     f"| {s - fixed:.3f} | {b / (fixed + b_rest):.2f}x | {b / s:.2f}x |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mixers", default="lstm,gla,retnet,mamba,mamba2,gated_deltanet,attention")
@@ -187,8 +215,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--allocator", choices=("keep", "default"), default="keep")
     p.add_argument("--out", type=Path, required=True, help="JSON summary (rows are added as each model finishes)")
+    p.add_argument("--table", action="store_true", help="print the floor table from --out and stop")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.table:
+        print(floor_table(json.loads(args.out.read_text())["rows"]))
+        return
     if args.worker:
         print(json.dumps(worker(args.worker, args.T, args)))
         return
