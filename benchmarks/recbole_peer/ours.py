@@ -70,16 +70,18 @@ def _mean_sd(xs: list[float], fmt: str) -> str:
 
 
 TABLE_HEAD = ("| model | seeds RecBole; rnnzoo | test NDCG@10 RecBole | rnnzoo | ours / RecBole | test HR@10 RecBole "
-              "| rnnzoo | best epoch / run RecBole; rnnzoo | wall s RecBole | rnnzoo | wall ours / RecBole |")
+              "| rnnzoo | best epoch / run RecBole; rnnzoo | wall s RecBole | rnnzoo | wall ours / RecBole | CPU ours / RecBole |")
 
 
 def table(ours: Path, peer: Path) -> str:
     """Markdown, one row per model: each library's test NDCG@10 and HR@10 (mean ± sample std over its seeds),
-    best epochs and mean wall time; the two ratios are over the seeds both libraries have ("-" if none)."""
+    best epochs and mean wall time; the ratios are over the seeds both libraries have ("-" if none), the CPU-time
+    ratio over those whose rows both record process CPU seconds (wall time depends on the machine's load, CPU
+    time much less)."""
     from rnnzoo.io import read_jsonl
 
     rows = [r for p in (ours, peer) if p.exists() for r in read_jsonl(p, print)]
-    lines = [TABLE_HEAD, "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [TABLE_HEAD, "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for ours_name, peer_name in NAMES.items():
         by = {lib: {r["seed"]: r for r in rows if r["library"] == lib and r["model"] == name}
               for lib, name in (("recbole", peer_name), ("rnnzoo", ours_name))}
@@ -87,10 +89,12 @@ def table(ours: Path, peer: Path) -> str:
             continue
         common = sorted(set(by["recbole"]) & set(by["rnnzoo"]))
 
-        def ratio(get) -> str:
-            if not common:
+        def ratio(get, seeds=common) -> str:
+            if not seeds:
                 return "-"
-            return f"{statistics.mean(get(by['rnnzoo'][s]) for s in common) / statistics.mean(get(by['recbole'][s]) for s in common):.2f}"
+            return f"{statistics.mean(get(by['rnnzoo'][s]) for s in seeds) / statistics.mean(get(by['recbole'][s]) for s in seeds):.2f}"
+
+        timed = [s for s in common if all(by[lib][s].get("cpu_seconds") is not None for lib in by)]
 
         def cells(get, fmt) -> list[str]:
             return [_mean_sd([get(r) for r in by[lib].values()], fmt) for lib in ("recbole", "rnnzoo")]
@@ -102,7 +106,8 @@ def table(ours: Path, peer: Path) -> str:
         epochs = "; ".join(", ".join(f"{r['best_epoch']}/{r['epochs']:g}" for _, r in sorted(by[lib].items())) or "-"
                            for lib in ("recbole", "rnnzoo"))
         lines.append(f"| {ours_name} | {seeds} | {ndcg[0]} | {ndcg[1]} | {ratio(lambda r: r['test']['ndcg@10'])} "
-                     f"| {hit[0]} | {hit[1]} | {epochs} | {wall[0]} | {wall[1]} | {ratio(lambda r: r['wall_seconds'])} |")
+                     f"| {hit[0]} | {hit[1]} | {epochs} | {wall[0]} | {wall[1]} | {ratio(lambda r: r['wall_seconds'])} "
+                     f"| {ratio(lambda r: r['cpu_seconds'], timed)} |")
     return "\n".join(lines)
 
 
