@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnzoo.config_args import option
-from rnnzoo.studies.records import Records, cost_lines, coverage, setup_of
+from rnnzoo.studies.records import cost_lines, coverage, study_records
 
 CLAIM = ("With trainable per-neuron time constants, a single-head curriculum (one N at a time) solves longer "
          "memory tasks by growing the time constants, while a multi-head curriculum (all N at once) keeps them near "
@@ -135,14 +135,13 @@ def run(cfg: Config) -> dict:
     torch.set_num_threads(1)
     if cfg.quick:
         cfg = replace(cfg, **QUICK)
-    setup = setup_of(asdict(cfg))
-    records = Records(Path(cfg.out_dir) / "runs.jsonl", key=("task", "curriculum", "seed", "setup"))
+    records = study_records(Path(cfg.out_dir) / "runs.jsonl", ("task", "curriculum", "seed"), asdict(cfg))
     for seed in cfg.seeds:
         for task in TASKS:
             for curriculum in CURRICULA:
                 records.run(lambda: {**run_one(task, curriculum, seed, cfg), "config": asdict(cfg)},
-                            task=task, curriculum=curriculum, seed=seed, setup=setup)
-    rows = [r for r in records.rows if r.get("setup") == setup and r["seed"] in cfg.seeds]
+                            task=task, curriculum=curriculum, seed=seed)
+    rows = records.current(cfg.seeds)
     return write_doc(rows, cfg)
 
 

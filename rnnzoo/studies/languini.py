@@ -24,7 +24,7 @@ import torch
 from rnnzoo.config_args import option
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.studies.charlm import score_bpc, stdlib_ids, train
-from rnnzoo.studies.records import Records, cost_lines, coverage, fmt_std, setup_of
+from rnnzoo.studies.records import cost_lines, coverage, fmt_std, study_records
 
 CLAIM = ("At equal compute (tokens set by each model's measured throughput), the GPT baseline has the lower "
          "perplexity at every compute class, while the recurrent baseline (a quasi-LSTM with ten-fold throughput) "
@@ -87,12 +87,12 @@ def run(cfg: Config) -> dict:
     torch.set_num_threads(1)
     if cfg.quick:
         cfg = replace(cfg, **QUICK)
-    setup = setup_of(asdict(cfg), per_run=("mixers", "budgets"))
-    records = Records(Path(cfg.out_dir) / "runs.jsonl", key=("kind", "model", "budget", "seed", "setup"))
+    records = study_records(Path(cfg.out_dir) / "runs.jsonl", ("kind", "model", "budget", "seed"), asdict(cfg),
+                            per_run=("mixers", "budgets"))
     data = None
     for seed in cfg.seeds:
         for mixer in cfg.mixers:
-            ident = lambda kind, budget: dict(kind=kind, model=mixer, budget=budget, seed=seed, setup=setup)  # noqa: E731
+            ident = lambda kind, budget: dict(kind=kind, model=mixer, budget=budget, seed=seed)  # noqa: E731
             if cfg.report_only or all(records.get(**ident("run", b)) is not None for b in cfg.budgets):
                 continue
             data = data or stdlib_ids()
@@ -108,7 +108,7 @@ def run(cfg: Config) -> dict:
                             "tokens": steps * cfg.batch_size * cfg.seq_len, "cpu_s": time.process_time() - start,
                             "config": asdict(cfg)}
                 records.run(one, **ident("run", budget))
-    rows = [r for r in records.rows if r.get("setup") == setup and r["seed"] in cfg.seeds and r["model"] in cfg.mixers]
+    rows = [r for r in records.current(cfg.seeds) if r["model"] in cfg.mixers]
     return write_doc(rows, cfg)
 
 

@@ -27,7 +27,7 @@ from rnnzoo.config_args import option
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.studies.charlm import score_bpc, stdlib_ids, train
 from rnnzoo.studies.liger_model import GATES, add_lora, linearise
-from rnnzoo.studies.records import Records, cost_lines, coverage, fmt_std, setup_of
+from rnnzoo.studies.records import cost_lines, coverage, fmt_std, study_records
 
 CLAIM = ("Converting a pretrained Transformer into a gated linear recurrence that reuses its key projection for the "
          "gates, then LoRA fine-tuning on a tiny fraction of the pre-training tokens, recovers most of the teacher's "
@@ -94,12 +94,12 @@ def run(cfg: Config) -> dict:
     torch.set_num_threads(1)
     if cfg.quick:
         cfg = replace(cfg, **QUICK)
-    setup = setup_of(asdict(cfg), per_run=("finetunes",))
-    records = Records(Path(cfg.out_dir) / "runs.jsonl", key=("kind", "variant", "finetune", "gate", "seed", "setup"))
+    records = study_records(Path(cfg.out_dir) / "runs.jsonl", ("kind", "variant", "finetune", "gate", "seed"), asdict(cfg),
+                            per_run=("finetunes",))
     data = None
     for seed in cfg.seeds:
         ident = lambda kind, variant, ft: dict(kind=kind, variant=variant, finetune=ft, gate=cfg.gate,  # noqa: E731
-                                               seed=seed, setup=setup)
+                                               seed=seed)
         plan = [ident("teacher", "attention", "none"), ident("teacher", "attention", "full")]
         plan += [ident("converted", v, ft) for v in VARIANTS for ft in ("none", *cfg.finetunes)]
         plan += [ident("scratch", v, "full") for v in VARIANTS]
@@ -144,7 +144,7 @@ def run(cfg: Config) -> dict:
                 return {"bpc": score(model), "trainable": trainable(model), "config": asdict(cfg)}
 
             records.run(scratch, **ident("scratch", variant, "full"))
-    rows = [r for r in records.rows if r.get("setup") == setup and r["seed"] in cfg.seeds and r["gate"] == cfg.gate]
+    rows = [r for r in records.current(cfg.seeds) if r["gate"] == cfg.gate]
     return write_doc(rows, cfg)
 
 

@@ -4,8 +4,9 @@ a causal LM on a synthetic task with a given loss.
 One store, :class:`Records`: each finished run is one JSONL line holding the fields that identify it, so a killed
 study rerun with the same command skips what is done and appends the rest. Two ways to identify a run:
 
-- by named fields (``Records(path, key=("model", "seed", "setup", ...))``; the fields are stored at the top of the
-  line; ``setup`` = ``setup_of`` the study's config);
+- by named fields (``Records(path, key=("model", "seed", ...))``; the fields are stored at the top of the line);
+  a study's store is ``study_records(path, key, config)``, which adds ``setup`` = ``setup_of`` the config to the
+  key, fills it into every lookup and keeps to it in ``current``;
 - by a hash of its whole settings dict (``run_missing`` / ``present`` on ``out/results.jsonl``: the line holds
   ``key`` = ``key_of(settings)`` and ``settings``).
 """
@@ -42,15 +43,23 @@ class Records:
     """A JSONL file as a set of runs; ``key`` names the fields that identify one (the first line of an identity
     wins; damaged lines are skipped with a warning)."""
 
-    def __init__(self, path: str | Path, key: tuple[str, ...]):
-        self.path, self.key = Path(path), key
+    def __init__(self, path: str | Path, key: tuple[str, ...], setup: str | None = None):
+        self.path, self.key, self.setup = Path(path), key, setup
         self.rows = read_jsonl(self.path, warn=_warn)
 
     def _id(self, row: dict) -> tuple:
         return tuple(row.get(k) for k in self.key)
 
+    def _with_setup(self, ident: dict) -> dict:
+        return ident if self.setup is None else {**ident, "setup": self.setup}
+
+    def current(self, seeds) -> list[dict]:
+        """The recorded runs of this store's setup whose seed is in ``seeds``."""
+        return [r for r in self.rows if r.get("setup") == self.setup and r["seed"] in seeds]
+
     def get(self, **ident) -> dict | None:
-        """The recorded run with these key fields, or None."""
+        """The recorded run with these key fields (``setup`` filled in), or None."""
+        ident = self._with_setup(ident)
         want = tuple(ident[k] for k in self.key)
         return next((r for r in self.rows if self._id(r) == want), None)
 
@@ -59,6 +68,7 @@ class Records:
         ``cost``: its wall and CPU seconds and the machine's 1-minute load at the end), appended, returned.
         The file is read again first, so processes running other seeds of the study side by side see each
         other's runs (each record is one ``O_APPEND`` write)."""
+        ident = self._with_setup(ident)
         if self.get(**ident) is None:  # or another process sharing the file finished it
             self.rows = read_jsonl(self.path, warn=_warn)
         row = self.get(**ident)
@@ -91,6 +101,11 @@ def setup_of(config: dict, per_run: tuple[str, ...] = ()) -> str:
     its ``level``). Records store it as ``setup``, so a run made under other settings (``--steps 1000``, a new
     default) is never resumed into, or averaged with, runs made under these."""
     return key_of({k: v for k, v in config.items() if k not in NOT_RESULT and k not in per_run})
+
+
+def study_records(path: str | Path, key: tuple[str, ...], config: dict, per_run: tuple[str, ...] = ()) -> Records:
+    """A study's store: runs identified by ``key`` and the ``setup_of(config, per_run)`` they were made under."""
+    return Records(path, key=(*key, "setup"), setup=setup_of(config, per_run))
 
 
 def cost_lines(rows: list[dict]) -> list[str]:

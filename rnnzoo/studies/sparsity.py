@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from rnnzoo.config_args import option
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.studies.charlm import stdlib_ids
-from rnnzoo.studies.records import Records, cost_lines, coverage, fmt_std, setup_of
+from rnnzoo.studies.records import cost_lines, coverage, fmt_std, study_records
 
 CLAIM = ("Magnitude pruning of the input and recurrent weights of RNNs, with fine-tuning, keeps their accuracy up "
          "to high sparsity (around 80-90% of the weights removed), and RNNs with sparse random-graph recurrent "
@@ -124,12 +124,12 @@ def run(cfg: Config) -> dict:
     torch.set_num_threads(1)
     if cfg.quick:
         cfg = replace(cfg, **QUICK)
-    setup = setup_of(asdict(cfg), per_run=("levels",))
-    records = Records(Path(cfg.out_dir) / "runs.jsonl", key=("kind", "model", "level", "seed", "setup"))
+    records = study_records(Path(cfg.out_dir) / "runs.jsonl", ("kind", "model", "level", "seed"), asdict(cfg),
+                            per_run=("levels",))
     data = None
     for seed in cfg.seeds:
         for mixer in MODELS:
-            ident = lambda kind, level: dict(kind=kind, model=mixer, level=level, seed=seed, setup=setup)  # noqa: E731
+            ident = lambda kind, level: dict(kind=kind, model=mixer, level=level, seed=seed)  # noqa: E731
             todo = [lv for lv in cfg.levels if records.get(**ident("pruned", lv)) is None]
             todo_graph = [lv for lv in cfg.levels if lv > 0 and records.get(**ident("random_graph", lv)) is None]
             if not todo and not todo_graph:
@@ -161,7 +161,7 @@ def run(cfg: Config) -> dict:
                     return {"bpc": score(model, data["test"], cfg),
                             "zero_fraction": zero_fraction(model, GRAPH[mixer][:1]), "config": asdict(cfg)}
                 records.run(scratch, **ident("random_graph", level))
-    rows = [r for r in records.rows if r.get("setup") == setup and r["seed"] in cfg.seeds and r["level"] in cfg.levels]
+    rows = [r for r in records.current(cfg.seeds) if r["level"] in cfg.levels]
     return write_doc(rows, cfg)
 
 

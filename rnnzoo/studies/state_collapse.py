@@ -31,7 +31,7 @@ from rnnzoo.labels import IGNORE
 from rnnzoo.models import LanguageModel, LMConfig
 from rnnzoo.state import detach_state
 from rnnzoo.studies.charlm import stdlib_ids
-from rnnzoo.studies.records import Records, cost_lines, coverage, setup_of
+from rnnzoo.studies.records import cost_lines, coverage, study_records
 from rnnzoo.tasks.passkey import Passkey
 
 CLAIM = ("Mamba and Mamba-2 trained on short sequences collapse beyond their training length (loss and passkey "
@@ -215,19 +215,18 @@ def run(cfg: Config) -> dict:
     torch.set_num_threads(1)
     if cfg.quick:
         cfg = replace(cfg, **{k: v for k, v in QUICK.items()})
-    records = Records(Path(cfg.out_dir) / "runs.jsonl", key=("kind", "model", "variant", "seed", "setup"))
-    setup = setup_of(asdict(cfg))
+    records = study_records(Path(cfg.out_dir) / "runs.jsonl", ("kind", "model", "variant", "seed"), asdict(cfg))
     data = None
     for seed in cfg.seeds:
         for mixer, variant in LM_RUNS:
-            if records.get(kind="lm", model=mixer, variant=variant, seed=seed, setup=setup) is None:
+            if records.get(kind="lm", model=mixer, variant=variant, seed=seed) is None:
                 data = data or stdlib_ids()
             records.run(lambda: {**lm_run(mixer, variant, seed, cfg, data), "config": asdict(cfg)},
-                        kind="lm", model=mixer, variant=variant, seed=seed, setup=setup)
+                        kind="lm", model=mixer, variant=variant, seed=seed)
         for mixer in MODES:
             records.run(lambda: {**passkey_run(mixer, seed, cfg), "config": asdict(cfg)},
-                        kind="passkey", model=mixer, variant="base", seed=seed, setup=setup)
-    rows = [r for r in records.rows if r.get("setup") == setup and r["seed"] in cfg.seeds]
+                        kind="passkey", model=mixer, variant="base", seed=seed)
+    rows = records.current(cfg.seeds)
     return write_doc(rows, cfg)
 
 

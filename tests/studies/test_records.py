@@ -10,6 +10,7 @@ from rnnzoo.studies.records import (
     present,
     run_missing,
     setup_of,
+    study_records,
 )
 
 
@@ -66,3 +67,19 @@ def test_cost_lines_sum_the_recorded_costs_and_skip_rows_without():
     (line,) = cost_lines(rows)
     assert "2 of the 3 runs" in line and "3.0 CPU-minutes" in line and "4.0 minutes" in line and "1.0-2.5" in line
     assert cost_lines([{"provenance": prov}]) == []
+
+
+def test_study_records_fill_in_the_setup_and_keep_to_it(tmp_path):
+    path = tmp_path / "runs.jsonl"
+    base = {"steps": 400, "seeds": (0, 1), "out_dir": "x"}
+    short = study_records(path, ("model", "seed"), base)
+    row = short.run(lambda: {"bpc": 1.0}, model="a", seed=0)
+    assert row["setup"] == setup_of(base) and short.key == ("model", "seed", "setup")
+    assert short.get(model="a", seed=0) is row
+    long = study_records(path, ("model", "seed"), {**base, "steps": 800})  # other settings: runs anew
+    assert long.get(model="a", seed=0) is None
+    assert long.run(lambda: {"bpc": 0.5}, model="a", seed=0)["bpc"] == 0.5
+    long.run(lambda: {"bpc": 0.4}, model="a", seed=1)
+    assert [r["bpc"] for r in long.current((0, 1))] == [0.5, 0.4] and [r["bpc"] for r in long.current((1,))] == [0.4]
+    again = study_records(path, ("model", "seed"), {**base, "seeds": (0,)})  # seeds never change a run
+    assert [r["bpc"] for r in again.current((0,))] == [1.0]
