@@ -49,10 +49,10 @@ def test_stride_is_checked_and_stopping_is_recboles():
         train_windows(_data([5], 4), False, 5)
     with pytest.raises(ValueError, match="stride"):
         RecTrainConfig(stride=0)
-    # RecBole trains until valid NDCG@10 has not improved for stopping_step 10 epochs (epochs 300): a shorter
-    # patience or cap left gru4rec and bert4rec under-trained
+    # RecBole trains until valid NDCG@10 has not improved for stopping_step 10 epochs (epochs 300); one of our
+    # epochs is ~1/40 of RecBole's in targets, and 10 of ours stopped bert4rec on noise at epoch ~30 of 114
     config = RecTrainConfig()
-    assert (config.epochs, config.train.early_stop_patience, config.stride) == (300, 10, None)
+    assert (config.epochs, config.train.early_stop_patience, config.stride) == (300, 30, None)
     assert recbole_train().early_stop_metric == "ndcg@10"
 
 
