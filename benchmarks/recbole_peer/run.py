@@ -140,6 +140,22 @@ def _atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _load_state(path: Path, overrides: dict) -> dict | None:
+    """The saved state of an unfinished run, or None; refuses a damaged file or one saved under other settings."""
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, weights_only=False)
+    except Exception as e:  # noqa: BLE001 (any unpickling failure means the same thing here)
+        raise SystemExit(f"{path}: cannot read this resume file ({type(e).__name__}: {e}); delete it to start the run "
+                         f"over") from None
+    saved = state.get("config_overrides")  # absent in the states of the first resumable runs (same settings)
+    if saved is not None and saved != overrides:
+        raise SystemExit(f"{path} was saved under other settings ({saved}) than this run's ({overrides}); delete it "
+                         f"to start the run over")
+    return state
+
+
 def run_one(model: str, seed: int, command: str, progress: Path | None = None, resume_dir: Path = RESUME_DIR) -> dict:
     """One RecBole run of ``model`` at ``seed`` (``run_recbole``'s steps, resumable, see the module docstring) ->
     the JSONL row (per-epoch rows to ``progress``)."""
@@ -153,7 +169,7 @@ def run_one(model: str, seed: int, command: str, progress: Path | None = None, r
     resume_dir.mkdir(parents=True, exist_ok=True)
     resume_file = resume_dir / f"{model}_s{seed}.resume.pth"
     best_file = resume_dir / f"{model}_s{seed}.best.pth"
-    state = torch.load(resume_file, weights_only=False) if resume_file.exists() else None
+    state = _load_state(resume_file, {**OVERRIDES, "seed": seed})
     done = state["elapsed"] if state else {"wall": 0.0, "cpu": 0.0, "segments": 0}
     handler = _Epochs(log_dir / f"{model}_s{seed}.log", progress, {"library": "recbole", "model": model, "seed": seed},
                       append=state is not None, offset=done)
@@ -189,7 +205,7 @@ def run_one(model: str, seed: int, command: str, progress: Path | None = None, r
             _atomic_save({"epoch": epoch_idx, "cur_step": trainer.cur_step, "best_valid_score": trainer.best_valid_score,
                           "best_valid_result": trainer.best_valid_result, "best_epoch": handler.best_epoch,
                           "state_dict": net.state_dict(), "optimizer": trainer.optimizer.state_dict(),
-                          "rng": _rng_states(train_data),
+                          "rng": _rng_states(train_data), "config_overrides": {**OVERRIDES, "seed": seed},
                           "elapsed": {"wall": done["wall"] + time.perf_counter() - start,
                                       "cpu": done["cpu"] + time.process_time() - cpu_start,
                                       "segments": done["segments"] + 1}}, resume_file)
