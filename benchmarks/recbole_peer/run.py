@@ -140,6 +140,11 @@ def _atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _state_files(resume_dir: Path, model: str, seed: int) -> tuple[Path, Path]:
+    """(resume state, best-valid weights) of an unfinished run."""
+    return resume_dir / f"{model}_s{seed}.resume.pth", resume_dir / f"{model}_s{seed}.best.pth"
+
+
 def _load_state(path: Path, overrides: dict) -> dict | None:
     """The saved state of an unfinished run, or None; refuses a damaged file or one saved under other settings."""
     if not path.exists():
@@ -167,9 +172,9 @@ def run_one(model: str, seed: int, command: str, progress: Path | None = None, r
     log_dir = ROOT / "runs" / "recbole_peer"
     log_dir.mkdir(parents=True, exist_ok=True)
     resume_dir.mkdir(parents=True, exist_ok=True)
-    resume_file = resume_dir / f"{model}_s{seed}.resume.pth"
-    best_file = resume_dir / f"{model}_s{seed}.best.pth"
-    state = _load_state(resume_file, {**OVERRIDES, "seed": seed})
+    resume_file, best_file = _state_files(resume_dir, model, seed)
+    settings = {**OVERRIDES, "seed": seed}
+    state = _load_state(resume_file, settings)
     done = state["elapsed"] if state else {"wall": 0.0, "cpu": 0.0, "segments": 0}
     handler = _Epochs(log_dir / f"{model}_s{seed}.log", progress, {"library": "recbole", "model": model, "seed": seed},
                       append=state is not None, offset=done)
@@ -183,7 +188,7 @@ def run_one(model: str, seed: int, command: str, progress: Path | None = None, r
     start, cpu_start = time.perf_counter(), time.process_time()
     try:
         # run_recbole's steps, in its order (its seeding and its FLOPs pass included, so the random streams match)
-        config = Config(model=model, dataset="ml-100k", config_dict={**OVERRIDES, "seed": seed})
+        config = Config(model=model, dataset="ml-100k", config_dict=settings)
         init_seed(config["seed"], config["reproducibility"])
         init_logger(config)
         dataset = create_dataset(config)
@@ -205,7 +210,7 @@ def run_one(model: str, seed: int, command: str, progress: Path | None = None, r
             _atomic_save({"epoch": epoch_idx, "cur_step": trainer.cur_step, "best_valid_score": trainer.best_valid_score,
                           "best_valid_result": trainer.best_valid_result, "best_epoch": handler.best_epoch,
                           "state_dict": net.state_dict(), "optimizer": trainer.optimizer.state_dict(),
-                          "rng": _rng_states(train_data), "config_overrides": {**OVERRIDES, "seed": seed},
+                          "rng": _rng_states(train_data), "config_overrides": settings,
                           "elapsed": {"wall": done["wall"] + time.perf_counter() - start,
                                       "cpu": done["cpu"] + time.process_time() - cpu_start,
                                       "segments": done["segments"] + 1}}, resume_file)
@@ -221,16 +226,15 @@ def run_one(model: str, seed: int, command: str, progress: Path | None = None, r
         handler.file.close()
     wall = done["wall"] + time.perf_counter() - start
     cpu = done["cpu"] + time.process_time() - cpu_start
-    row = {"library": "recbole", "model": model, "seed": seed,
+    return {"library": "recbole", "model": model, "seed": seed,
            "test": {k: float(test[k]) for k in ("hit@10", "ndcg@10", "mrr@10")},
            "valid": {k: float(valid[k]) for k in ("hit@10", "ndcg@10", "mrr@10")},
            "best_epoch": None if handler.best_epoch is None else handler.best_epoch + 1,  # 1-based, as rnnzoo
            "epochs": handler.epochs, "wall_seconds": wall, "cpu_seconds": cpu, "segments": done["segments"] + 1,
            "anomaly_detection": torch.is_anomaly_enabled(),
            "uptime_before": load_before, "uptime_after": _uptime(),
-           "config_overrides": {**OVERRIDES, "seed": seed}, "command": command,
+           "config_overrides": settings, "command": command,
            "recbole": __import__("recbole").__version__, "provenance": provenance()}
-    return row
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -250,8 +254,8 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             row = run_one(model, seed, command, args.progress, args.resume_dir)
             append_jsonl(args.out, row)
-            for suffix in ("resume", "best"):  # the row holds the result now
-                (args.resume_dir / f"{model}_s{seed}.{suffix}.pth").unlink(missing_ok=True)
+            for path in _state_files(args.resume_dir, model, seed):  # the row holds the result now
+                path.unlink(missing_ok=True)
             print(model, seed, row["test"], "best epoch", row["best_epoch"], f"{row['wall_seconds']:.0f} s", flush=True)
 
 

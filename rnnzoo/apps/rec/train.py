@@ -44,8 +44,8 @@ def recbole_train() -> TrainConfig:
     stopping on valid NDCG@10 after 30 epochs without a gain; gradients clipped at norm 1. RecBole's
     stopping_step is 10 of its epochs, but one of its epochs trains every prefix of every user (about 40x the
     masked targets of one of ours for BERT4Rec), so 10 of ours stopped BERT4Rec on noise at about epoch 30
-    while it kept improving to epoch 114 (docs/rec.md). ``steps`` is only a cap: ``RecTrainConfig.epochs`` ends a run first unless it is None or ``--steps``
-    is set lower."""
+    while it kept improving to epoch 114 (docs/rec.md). ``steps`` is only a cap: ``RecTrainConfig.epochs`` ends a
+    run first unless it is None or ``--steps`` is set lower."""
     return TrainConfig(steps=1_000_000, lr=2e-3, weight_decay=0.0, betas=(0.9, 0.999), warmup_steps=0,
                        min_lr_ratio=1.0, grad_clip=1.0, early_stop_metric="ndcg@10", early_stop_patience=30)
 
