@@ -353,6 +353,8 @@ class TransformerRec(SeqRec):
         layer = nn.TransformerEncoderLayer(d, c.n_heads, c.inner_size, c.drop, activation="gelu",
                                            layer_norm_eps=1e-12, batch_first=True)
         self.transformer = nn.TransformerEncoder(layer, c.n_layers, enable_nested_tensor=False)
+        for block in self.transformer.layers:  # RecBole's FeedForward drops out after its second Linear only;
+            block.dropout = nn.Identity()      # torch's layer also drops the GELU output (its ``dropout``)
         if self.cloze:
             self.head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d, eps=1e-12))
             self.bias = nn.Parameter(torch.zeros(c.n_items + 1))

@@ -78,3 +78,16 @@ def test_gru4rec_has_recboles_parameter_count():
     # RecBole 1.2.1 prints "Trainable parameters: 189696" for GRU4Rec on ml-100k (1682 items + padding):
     # a bias-free GRU, as in its gru4rec.py
     assert sum(p.numel() for p in build_model(RecConfig(arch="gru4rec", n_items=1682)).parameters()) == 189_696
+
+
+@pytest.mark.parametrize("arch", ["sasrec", "bert4rec"])
+def test_transformer_feed_forward_drops_out_as_recbole(arch):
+    # RecBole's FeedForward: LayerNorm(x + Dropout(Linear2(GELU(Linear1(x))))), no dropout on the GELU output,
+    # which torch's TransformerEncoderLayer adds; same random draws on both sides, so the outputs are equal
+    layer = build_model(RecConfig(arch=arch, n_items=20)).train().transformer.layers[0]
+    x = torch.randn(3, 5, 64)
+    torch.manual_seed(0)
+    ours = layer._ff_block(x)
+    torch.manual_seed(0)
+    recbole = layer.dropout2(layer.linear2(torch.nn.functional.gelu(layer.linear1(x))))
+    assert layer.dropout2.p > 0 and torch.equal(ours, recbole)
