@@ -9,11 +9,13 @@ user's sequence, cut to its last ``max_len`` items, is a training example: the t
 ``max_len`` items before it, at any position). ``stride = max_len``: disjoint windows, cheapest, but the
 targets at the start of a window see little history while the test input is a full window.
 
-Cloze models draw a fresh corruption per batch (``mask_batch``): RecBole's BERT4Rec masks each item with
-probability ``mask_ratio``, or, for a fraction ``last_ratio`` of the batches (RecBole's ``ft_ratio`` 0.5),
-only the last item of each example, which is the test-time input (history + [MASK] at the end); here a
-last-item row is a random prefix of the window ending at one of its labelled targets. Rows are right-padded
-with ``PAD`` (inputs) and ``IGNORE`` (labels).
+Cloze models draw a fresh corruption per batch, as RecBole's BERT4Rec (its ``MaskItemSequence``) does: for a
+fraction ``last_ratio`` of the batches (RecBole's ``ft_ratio`` 0.5) the batch is ``last_item_batch`` rows, each
+a training target with up to ``max_len - 1`` items of its history and a [MASK] appended after them (the
+test-time input: history + [MASK], nothing after; RecBole masks the last item of each of its prefixes, which
+is the same row), drawn at random from every target of every user; otherwise windows with each item masked
+with probability ``mask_ratio`` (``mask_batch``). Rows are right-padded with ``PAD`` (inputs) and ``IGNORE``
+(labels).
 """
 
 from __future__ import annotations
@@ -74,32 +76,29 @@ def eval_batch(data: SequenceData, split: str, mask_token: int | None) -> tuple[
 
 
 def mask_batch(seq: torch.Tensor, lengths: torch.Tensor, mask_ratio: float, mask_token: int,
-               gen: torch.Generator, owned: torch.Tensor | None = None, last_ratio: float = 0.0
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+               gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Cloze corruption of seq [B, T] -> (masked seq [B, T], lengths [B], labels [B, T]: the original item
-    where masked, else IGNORE).
-
-    With probability ``last_ratio`` (one draw per batch) the batch is a last-item batch: each row is cut
-    after one of its ``owned`` positions ([B, T] bool; None: every real position), drawn uniformly, and
-    only that last item is masked, as at test time. Otherwise each real item -> ``mask_token`` with
-    probability ``mask_ratio``, at least one per row, and the lengths are unchanged."""
+    where masked, else IGNORE): each real item -> ``mask_token`` with probability ``mask_ratio``, at least one
+    per row."""
     valid = torch.arange(seq.shape[1])[None] < lengths[:, None]
-    if last_ratio > 0 and torch.rand((), generator=gen) < last_ratio:
-        owned = valid if owned is None else owned & valid
-        cut = torch.multinomial(owned.float() + (~owned.any(1, keepdim=True)).float() * valid.float(), 1,
-                                generator=gen)[:, 0]  # a row with no owned position picks any real one
-        pos = torch.arange(seq.shape[1])[None]
-        rows = torch.arange(len(seq))
-        last = pos == cut[:, None]
-        kept = pos <= cut[:, None]
-        out = torch.where(kept, seq, PAD)
-        out[rows, cut] = mask_token
-        return out, cut + 1, torch.where(last, seq, IGNORE)
     masked = (torch.rand(seq.shape, generator=gen) < mask_ratio) & valid
     empty = ~masked.any(1)
     pick = (torch.rand(len(seq), generator=gen) * lengths).long()
     masked[empty, pick[empty]] = True
     return seq.masked_fill(masked, mask_token), lengths, torch.where(masked, seq, IGNORE)
+
+
+def last_item_batch(histories: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor, mask_token: int
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Last-item cloze rows, the test-time input: histories [B, H] right-padded (``next_item_examples`` with
+    ``history = max_len - 1``), lengths [B], targets [B] -> (seq [B, H + 1]: each history with a [MASK]
+    appended, lengths + 1 [B], labels [B, H + 1]: the target at the [MASK], IGNORE elsewhere)."""
+    rows = torch.arange(len(histories))
+    seq = torch.cat([histories, torch.full((len(histories), 1), PAD, dtype=histories.dtype)], 1)
+    seq[rows, lengths] = mask_token
+    labels = torch.full_like(seq, IGNORE)
+    labels[rows, lengths] = targets
+    return seq, lengths + 1, labels
 
 
 def next_item_examples(data: SequenceData, history: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

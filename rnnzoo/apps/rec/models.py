@@ -84,9 +84,9 @@ class RecConfig:
                                          "gru4rec 0.3; an encoder takes its objective's; recformer 0.1, "
                                          "Longformer's)")
     mask_ratio: float = option(0.2, "cloze: probability that an item is masked")
-    last_ratio: float = option(0.5, "cloze: fraction of the training batches that mask only the last item of "
-                                    "each row (a random prefix of its window), the test-time input (RecBole's "
-                                    "ft_ratio); 0: plain cloze")
+    last_ratio: float = option(0.5, "cloze: fraction of the training batches made of last-item rows, each a "
+                                    "training target's history + [MASK] (the test-time input), drawn from every "
+                                    "target (RecBole's ft_ratio); 0: plain cloze")
     gru_hidden: int = option(128, "gru4rec: GRU width")
     mixer_options: dict = option(factory=dict, help="config overrides for the encoder mixer")
     contrastive_weight: float = option(0.0, "ICSRec's cross-subsequence intent contrastive loss (rec.contrastive): "

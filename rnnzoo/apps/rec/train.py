@@ -24,7 +24,7 @@ from pathlib import Path
 import safetensors.torch
 import torch
 
-from rnnzoo.apps.rec.batches import eval_batch, mask_batch, next_item_examples, train_windows
+from rnnzoo.apps.rec.batches import eval_batch, last_item_batch, mask_batch, next_item_examples, train_windows
 from rnnzoo.apps.rec.data import SequenceData, load_dataset
 from rnnzoo.apps.rec.metrics import METRICS, rank_metrics, target_ranks
 from rnnzoo.apps.rec.models import RecConfig, SeqRec, build_model
@@ -32,7 +32,6 @@ from rnnzoo.apps.rec.recformer import Recformer
 from rnnzoo.apps.rec.text import ItemTokens, tokenize_items
 from rnnzoo.config_args import option
 from rnnzoo.io import atomic_write_bytes
-from rnnzoo.labels import IGNORE
 from rnnzoo.provenance import provenance
 from rnnzoo.rundir import Run, open_train_run, write_results
 from rnnzoo.train import TrainConfig, Trainer
@@ -180,6 +179,8 @@ def _fit(net: SeqRec | Recformer, data: SequenceData, valid, config: RecTrainCon
     else:
         inputs, lengths, labels = train_windows(data, c.cloze, min(config.stride or data.max_len, data.max_len))
     n = len(inputs)
+    if c.cloze and c.last_ratio > 0:  # every target with its history, for the last-item batches
+        last_rows = next_item_examples(data, data.max_len - 1)
     drawn = min(n, c.examples_per_epoch) if recformer else n  # examples per epoch, a fresh random subset each
     per_epoch = math.ceil(drawn / batch_size)
     total = config.train.steps if config.epochs is None else min(config.train.steps, config.epochs * per_epoch)
@@ -192,9 +193,12 @@ def _fit(net: SeqRec | Recformer, data: SequenceData, valid, config: RecTrainCon
         idx = order[:drawn][i * batch_size: (i + 1) * batch_size]
         seq, lens, lab = inputs[idx], lengths[idx], labels[idx]
         if c.cloze:
-            seq, lens, lab = mask_batch(seq, lens, c.mask_ratio, c.mask_token,
-                                        torch.Generator().manual_seed(seed * 1_000_003 + step + 7),
-                                        owned=lab != IGNORE, last_ratio=c.last_ratio)
+            gen = torch.Generator().manual_seed(seed * 1_000_003 + step + 7)
+            if c.last_ratio > 0 and torch.rand((), generator=gen) < c.last_ratio:
+                pick = torch.randint(len(last_rows[0]), (len(idx),), generator=gen)
+                seq, lens, lab = last_item_batch(*(t[pick] for t in last_rows), c.mask_token)
+            else:
+                seq, lens, lab = mask_batch(seq, lens, c.mask_ratio, c.mask_token, gen)
         t = int(lens.max())
         if recformer:
             return seq[:, :t], lens, lab, epoch < c.refresh_epochs  # stage 1 encodes the targets with gradients

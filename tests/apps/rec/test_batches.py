@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from rnnzoo.apps.rec import RecConfig
-from rnnzoo.apps.rec.batches import mask_batch, train_windows
+from rnnzoo.apps.rec.batches import last_item_batch, mask_batch, next_item_examples, train_windows
 from rnnzoo.apps.rec.data import SequenceData
 from rnnzoo.apps.rec.models import build_model
 from rnnzoo.apps.rec.train import RecTrainConfig, recbole_train
@@ -56,22 +56,39 @@ def test_stride_is_checked_and_stopping_is_recboles():
     assert recbole_train().early_stop_metric == "ndcg@10"
 
 
-def test_last_item_batches_mask_only_the_last_item_of_a_prefix():
-    gen = torch.Generator().manual_seed(0)
-    seq = torch.tensor([[5, 6, 7, 8, 9], [3, 4, 0, 0, 0], [1, 2, 3, 4, 0]])
-    lengths = torch.tensor([5, 2, 4])
-    owned = torch.tensor([[0, 0, 0, 1, 1], [1, 1, 0, 0, 0], [0, 0, 0, 0, 0]], dtype=torch.bool)
+def test_last_item_batches_are_the_test_input_of_every_training_target():
+    # RecBole's ft_ratio batches mask the last item of a prefix: the target with up to max_len - 1 items of its
+    # own history before it, whatever window it falls in (a cut inside a window would lose that history)
+    L = 6
+    data = _data([3, 9, 14], L)
+    rows = next_item_examples(data, L - 1)
+    seq, lens, labels = last_item_batch(*rows, mask_token=999)
+    assert seq.shape == labels.shape == (2 + 8 + 13, L)
+    for row, n, lab in zip(seq.tolist(), lens.tolist(), labels.tolist()):
+        target = lab[n - 1]
+        assert row[n - 1] == 999 and lab == [target if p == n - 1 else IGNORE for p in range(L)]
+        assert row[: n - 1] == list(range(max(target - L + 1, target // 100 * 100 + 1), target))  # its history
+        assert all(t == 0 for t in row[n:])
     assert RecConfig(arch="bert4rec").last_ratio == 0.5  # RecBole's BERT4Rec ft_ratio
-    for _ in range(20):
-        out, lens, labels = mask_batch(seq, lengths, 0.2, 99, gen, owned=owned, last_ratio=1.0)
-        for r in range(3):
-            n = int(lens[r])
-            assert 1 <= n <= int(lengths[r]) and (owned[r, n - 1] or not owned[r].any())
-            assert out[r, : n - 1].tolist() == seq[r, : n - 1].tolist() and out[r, n - 1] == 99
-            assert (out[r, n:] == 0).all()  # the rest of the window is cut: no right context, as at test time
-            assert labels[r].tolist() == [int(seq[r, n - 1]) if p == n - 1 else IGNORE for p in range(5)]
-    out, lens, labels = mask_batch(seq, lengths, 0.2, 99, gen, owned=owned, last_ratio=0.0)
-    assert torch.equal(lens, lengths) and ((out == 99) == (labels != IGNORE)).all()
+    seq = torch.tensor([[5, 6, 7, 8, 9], [3, 4, 0, 0, 0]])
+    out, lens, labels = mask_batch(seq, torch.tensor([5, 2]), 0.2, 99, torch.Generator().manual_seed(0))
+    assert torch.equal(lens, torch.tensor([5, 2])) and ((out == 99) == (labels != IGNORE)).all()
+    assert ((out == 99).sum(1) >= 1).all() and (out[1, 2:] == 0).all()
+
+
+def test_training_draws_last_item_batches_from_every_target(monkeypatch):
+    import rnnzoo.apps.rec.train as train_mod
+
+    drawn = []
+    real = train_mod.last_item_batch
+    monkeypatch.setattr(train_mod, "last_item_batch", lambda *a: drawn.append(a[0]) or real(*a))
+    data = _data([30, 40, 70], 8)
+    config = RecTrainConfig(model=RecConfig(arch="bert4rec", d_model=16, inner_size=32, last_ratio=0.5),
+                            epochs=3, batch_size=4)
+    steps = train_mod.train_rec(data, config)["steps"]
+    assert steps == 3 * 5  # 4 + 5 + 9 windows of 8 items, batches of 4
+    assert 0 < len(drawn) < steps  # about half the batches (one draw per batch)
+    assert all(h.shape[1] == 7 for h in drawn)  # max_len - 1 items of history before the [MASK]
 
 
 def test_gru4rec_has_recboles_parameter_count():
