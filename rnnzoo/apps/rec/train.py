@@ -7,7 +7,9 @@ result = train_rec(None, override(RecTrainConfig(), arch="gru4rec", steps=200, d
 ```
 (``override`` from ``rnnzoo.config_args`` changes fields by leaf name, as the ``rnnzoo rec`` flags do.)
 
-One epoch = one pass over the training windows (``batches.train_windows``); validation every epoch;
+One epoch = one pass over the training windows (``batches.train_windows``), so that each target is
+predicted once; a cloze epoch is ``1 / mask_ratio`` passes (5), so that each target is masked about once (one
+pass masks 20% of them: 10 epochs of single passes stopped BERT4Rec on noise); validation every epoch;
 early stopping on ``train.early_stop_metric`` (valid NDCG@10) after ``train.early_stop_patience`` epochs
 without a gain (RecBole: stopping_step 10); the best-validation weights are kept (``best.safetensors``)
 and scored on the test split.
@@ -182,14 +184,17 @@ def _fit(net: SeqRec | Recformer, data: SequenceData, valid, config: RecTrainCon
     if c.cloze and c.last_ratio > 0:  # every target with its history, for the last-item batches
         last_rows = next_item_examples(data, data.max_len - 1)
     drawn = min(n, c.examples_per_epoch) if recformer else n  # examples per epoch, a fresh random subset each
-    per_epoch = math.ceil(drawn / batch_size)
+    passes = round(1 / c.mask_ratio) if c.cloze else 1  # a cloze epoch masks each target about once
+    per_pass = math.ceil(drawn / batch_size)
+    per_epoch = per_pass * passes
     total = config.train.steps if config.epochs is None else min(config.train.steps, config.epochs * per_epoch)
 
     def batch_fn(step: int):
         epoch, i = divmod(step, per_epoch)
         if recformer and i == 0 and epoch <= c.refresh_epochs:  # stage 1 re-encodes I; epoch refresh_epochs
             net.refresh_items()                                   # encodes the I that stage 2 keeps frozen
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+        p, i = divmod(i, per_pass)
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch * passes + p))
         idx = order[:drawn][i * batch_size: (i + 1) * batch_size]
         seq, lens, lab = inputs[idx], lengths[idx], labels[idx]
         if c.cloze:

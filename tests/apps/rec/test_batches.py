@@ -86,7 +86,9 @@ def test_training_draws_last_item_batches_from_every_target(monkeypatch):
     config = RecTrainConfig(model=RecConfig(arch="bert4rec", d_model=16, inner_size=32, last_ratio=0.5),
                             epochs=3, batch_size=4)
     steps = train_mod.train_rec(data, config)["steps"]
-    assert steps == 3 * 5  # 4 + 5 + 9 windows of 8 items, batches of 4
+    # a cloze epoch is 1 / mask_ratio = 5 passes over the 4 + 5 + 9 windows of 8 items (5 batches of 4), so that
+    # each target is masked about once an epoch, as a next-item epoch predicts each once
+    assert steps == 3 * 5 * 5
     assert 0 < len(drawn) < steps  # about half the batches (one draw per batch)
     assert all(h.shape[1] == 7 for h in drawn)  # max_len - 1 items of history before the [MASK]
 
