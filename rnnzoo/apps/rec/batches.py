@@ -102,7 +102,8 @@ def last_item_batch(histories: torch.Tensor, lengths: torch.Tensor, targets: tor
 
 
 def next_item_examples(data: SequenceData, history: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Every training target with its own history, for models that encode each prefix anew (Recformer):
+    """Every training target with its own history, for models that encode each prefix anew (Recformer) and
+    for the cloze models' last-item rows (``last_item_batch``, with ``history = max_len - 1``):
     -> (histories [N, history] right-padded: the up to ``history`` items before the target, lengths [N],
     targets [N]). A user's training part of n items gives n - 1 examples."""
     rows, targets = [], []

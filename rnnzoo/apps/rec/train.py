@@ -9,7 +9,7 @@ result = train_rec(None, override(RecTrainConfig(), arch="gru4rec", steps=200, d
 
 One epoch = one pass over the training windows (``batches.train_windows``), so that each target is
 predicted once; a cloze epoch is ``1 / mask_ratio`` passes (5), so that each target is masked about once (one
-pass masks 20% of them: 10 epochs of single passes stopped BERT4Rec on noise); validation every epoch;
+pass masks 20% of them: patience 30 of single passes stopped BERT4Rec on early noise); validation every epoch;
 early stopping on ``train.early_stop_metric`` (valid NDCG@10) after ``train.early_stop_patience`` epochs
 without a gain (RecBole: stopping_step 10); the best-validation weights are kept (``best.safetensors``)
 and scored on the test split.
@@ -44,8 +44,9 @@ def recbole_train() -> TrainConfig:
     """RecBole's sequential recipe: Adam at a constant lr 2e-3, betas (0.9, 0.999), no weight decay, early
     stopping on valid NDCG@10 after 30 epochs without a gain; gradients clipped at norm 1. RecBole's
     stopping_step is 10 of its epochs, but one of its epochs trains every prefix of every user (about 40x the
-    masked targets of one of ours for BERT4Rec), so 10 of ours stopped BERT4Rec on noise at about epoch 30
-    while it kept improving to epoch 114 (docs/rec.md). ``steps`` is only a cap: ``RecTrainConfig.epochs`` ends a
+    masked targets of one of our single passes for BERT4Rec), so 10 single passes stopped BERT4Rec on noise at
+    about pass 30 while it kept improving to pass 114 (docs/rec.md; a cloze epoch is now 5 passes, see the
+    module docstring). ``steps`` is only a cap: ``RecTrainConfig.epochs`` ends a
     run first unless it is None or ``--steps`` is set lower."""
     return TrainConfig(steps=1_000_000, lr=2e-3, weight_decay=0.0, betas=(0.9, 0.999), warmup_steps=0,
                        min_lr_ratio=1.0, grad_clip=1.0, early_stop_metric="ndcg@10", early_stop_patience=30)
